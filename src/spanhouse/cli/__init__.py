@@ -1,1 +1,45 @@
-def main(): print("hi")
+"""The `spanhouse` command: serve, demo, sql, trace."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from spanhouse.errors import ConfigError, SpanhouseError
+
+
+class _Group(click.Group):
+    """Turns spanhouse's own errors into a message and exit status 1 or 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.secho("spanhouse: the configuration has problems:", fg="red", err=True)
+            for p in exc.problems:
+                click.echo(f"  {p}", err=True)
+            sys.exit(2)
+        except SpanhouseError as exc:
+            click.secho(f"spanhouse: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="spanhouse")
+def main(verbose: int) -> None:
+    """spanhouse: an OpenTelemetry-native tracking backend for LLM applications, stored in ClickHouse."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from spanhouse.cli import demo, serve, sql, trace
+
+    for module in (serve, demo, sql, trace):
+        main.add_command(module.command)
+
+
+_register()

@@ -1,0 +1,1 @@
+from .attributes import *  # noqa: F401,F403

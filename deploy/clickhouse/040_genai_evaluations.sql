@@ -1,0 +1,25 @@
+-- One row per evaluation result (gen_ai.evaluation.result events), with the evaluated span's context.
+CREATE TABLE IF NOT EXISTS ${genai_evaluations_table} ${on_cluster} (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Environment LowCardinality(String) CODEC(ZSTD(1)),
+    Release LowCardinality(String) CODEC(ZSTD(1)),
+    Feature LowCardinality(String) CODEC(ZSTD(1)),
+    TenantId LowCardinality(String) CODEC(ZSTD(1)),
+    Operation LowCardinality(String) CODEC(ZSTD(1)),
+    RequestModel LowCardinality(String) CODEC(ZSTD(1)),
+    PromptName LowCardinality(String) CODEC(ZSTD(1)),
+    PromptVersion LowCardinality(String) CODEC(ZSTD(1)),
+    EvaluationName LowCardinality(String) CODEC(ZSTD(1)),
+    ScoreValue Nullable(Float64) CODEC(ZSTD(1)),
+    ScoreLabel LowCardinality(String) CODEC(ZSTD(1)),
+    Explanation String CODEC(ZSTD(1)),
+    ResponseId String CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1
+) ENGINE = ${engine}
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, EvaluationName, toDateTime(Timestamp))
+${ttl_timestamp}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1

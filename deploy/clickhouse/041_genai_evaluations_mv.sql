@@ -1,0 +1,21 @@
+CREATE MATERIALIZED VIEW IF NOT EXISTS ${genai_evaluations_view} ${on_cluster}
+TO ${genai_evaluations_table}
+AS WITH SpanAttributes AS a, ResourceAttributes AS r
+SELECT
+    e.Timestamp AS Timestamp, TraceId, SpanId, ServiceName,
+    r[${DEPLOYMENT_ENVIRONMENT_NAME}] AS Environment,
+    r[${SERVICE_VERSION}] AS Release,
+    if(a[${SPANHOUSE_FEATURE}] != '', a[${SPANHOUSE_FEATURE}], r[${SPANHOUSE_FEATURE}]) AS Feature,
+    if(a[${SPANHOUSE_TENANT_ID}] != '', a[${SPANHOUSE_TENANT_ID}], r[${SPANHOUSE_TENANT_ID}]) AS TenantId,
+    a[${GEN_AI_OPERATION_NAME}] AS Operation,
+    a[${GEN_AI_REQUEST_MODEL}] AS RequestModel,
+    a[${GEN_AI_PROMPT_NAME}] AS PromptName,
+    a[${GEN_AI_PROMPT_VERSION}] AS PromptVersion,
+    e.Attributes[${GEN_AI_EVALUATION_NAME}] AS EvaluationName,
+    toFloat64OrNull(e.Attributes[${GEN_AI_EVALUATION_SCORE_VALUE}]) AS ScoreValue,
+    e.Attributes[${GEN_AI_EVALUATION_SCORE_LABEL}] AS ScoreLabel,
+    e.Attributes[${GEN_AI_EVALUATION_EXPLANATION}] AS Explanation,
+    e.Attributes[${GEN_AI_RESPONSE_ID}] AS ResponseId
+FROM ${traces_table}
+ARRAY JOIN Events AS e
+WHERE e.Name = ${EVENT_GEN_AI_EVALUATION_RESULT}

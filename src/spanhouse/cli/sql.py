@@ -1,0 +1,81 @@
+"""`spanhouse sql`: run read-only SQL against the store."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.errors import SpanhouseError
+from spanhouse.reader import clickhouse_message, open_reader
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return orjson.dumps(value, default=_default).decode()
+    if value is None:
+        return "NULL"
+    return str(value)
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format (a FORMAT clause in the query wins).")
+@config_option
+@endpoint_option
+@database_option
+def command(query: str, fmt: str, config_path: str | None, endpoint: str | None, database: str | None) -> None:
+    """Run one read-only SQL statement (SELECT, SHOW, DESCRIBE, EXPLAIN) against the store.
+
+    Works while `spanhouse serve` runs (through its sql_query endpoint) and while it does not.
+    """
+    reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
+    try:
+        _print(reader, query, fmt)
+    except SpanhouseError:
+        raise
+    except Exception as exc:
+        raise SpanhouseError(clickhouse_message(exc)) from None
+    finally:
+        reader.close()
+
+
+def _print(reader: Any, query: str, fmt: str) -> None:
+    checked = reader.check(query)
+    if checked.format:
+        sys.stdout.buffer.write(reader.raw(checked.sql, None))
+        return
+    if fmt == "csv":
+        sys.stdout.buffer.write(reader.raw(checked.sql, "CSVWithNames"))
+        return
+    result = reader.query(checked.sql)
+    if fmt == "json":
+        rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
+        sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    table = Table(*result.column_names, show_lines=False, header_style="bold")
+    for row in result.result_rows:
+        table.add_row(*(_cell(v) for v in row))
+    console = Console()
+    console.print(table)
+    console.print(f"[dim]{len(result.result_rows)} row(s) · {reader.via}[/dim]")

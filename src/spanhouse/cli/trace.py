@@ -1,0 +1,243 @@
+"""`spanhouse trace TRACE_ID`: one trace as a readable tree of steps."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.text import Text
+from rich.tree import Tree
+
+from spanhouse import semconv as sc
+from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.errors import SpanhouseError
+from spanhouse.reader import Reader, clickhouse_message, open_reader
+
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_MODEL_CALLS = {sc.GenAiOperationNameValues.CHAT.value, sc.GenAiOperationNameValues.TEXT_COMPLETION.value,
+                sc.GenAiOperationNameValues.GENERATE_CONTENT.value, sc.GenAiOperationNameValues.EMBEDDINGS.value}
+
+TRACE_SQL = """
+WITH
+    (SELECT min(Start) FROM {lookup} WHERE TraceId = {{trace_id:String}}) AS lo,
+    (SELECT max(End) + 1 FROM {lookup} WHERE TraceId = {{trace_id:String}}) AS hi
+SELECT SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, toUnixTimestamp64Nano(Timestamp) AS StartNs,
+       Duration, StatusCode, StatusMessage, SpanAttributes, ResourceAttributes,
+       arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS EventTimes, Events.Name AS EventNames,
+       Events.Attributes AS EventAttributes
+FROM {traces}
+WHERE TraceId = {{trace_id:String}} AND Timestamp >= lo AND Timestamp <= hi
+ORDER BY Timestamp, SpanId
+"""
+
+
+@dataclass
+class Span:
+    span_id: str
+    parent_id: str
+    name: str
+    kind: str
+    service: str
+    start_ns: int
+    duration_ns: int
+    status: str
+    status_message: str
+    attrs: dict[str, str]
+    resource: dict[str, str]
+    events: list[tuple[int, str, dict[str, str]]]
+    children: list[Span] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("Error", "STATUS_CODE_ERROR")
+
+    def attr(self, key: str) -> str:
+        return self.attrs.get(key, "")
+
+    def number(self, key: str) -> float | None:
+        try:
+            return float(self.attrs[key])
+        except (KeyError, ValueError):
+            return None
+
+    def evaluations(self) -> list[tuple[str, str]]:
+        out = []
+        for _, name, attrs in self.events:
+            if name == sc.EVENT_GEN_AI_EVALUATION_RESULT:
+                score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
+                out.append((attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score))
+        return out
+
+
+def load_trace(reader: Reader, trace_id: str) -> list[Span]:
+    t = reader.tables
+    sql = TRACE_SQL.format(lookup=t["traces_lookup"], traces=t["traces"])
+    result = reader.query(sql, parameters={"trace_id": trace_id.lower()})
+    spans = []
+    for row in result.result_rows:
+        (sid, pid, name, kind, svc, start, dur, status, msg, attrs, res, ev_t, ev_n, ev_a) = row
+        spans.append(Span(sid, pid, name, kind, svc, int(start), int(dur), status, msg, dict(attrs), dict(res),
+                          list(zip(ev_t, ev_n, [dict(a) for a in ev_a]))))
+    return spans
+
+
+def build_tree(spans: list[Span]) -> list[Span]:
+    """Roots first by start time; spans whose parent is missing are shown as roots."""
+    by_id = {s.span_id: s for s in spans}
+    for s in spans:
+        s.children = []
+    roots = []
+    for s in spans:
+        parent = by_id.get(s.parent_id) if s.parent_id else None
+        (parent.children if parent is not None and parent is not s else roots).append(s)
+    return roots
+
+
+def _ms(ns: float) -> str:
+    ms = ns / 1e6
+    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
+
+
+def _usd(value: float) -> str:
+    return f"${value:.4f}" if value < 1 else f"${value:.2f}"
+
+
+def _doc_ids(raw: str) -> list[str]:
+    try:
+        docs = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(docs, list):
+        return []
+    return [str(d.get("id")) for d in docs if isinstance(d, dict) and d.get("id") is not None]
+
+
+def span_label(s: Span, trace_start: int) -> Text:
+    t = Text()
+    t.append("✗ " if s.failed else "✓ ", style="red" if s.failed else "green")
+    t.append(s.name, style="bold")
+    op = s.attr(sc.GEN_AI_OPERATION_NAME)
+    if op and not s.name.startswith(op):
+        t.append(f" [{op}]", style="cyan")
+    t.append(f"  +{_ms(s.start_ns - trace_start)}  {_ms(s.duration_ns)}", style="dim")
+    details: list[tuple[str, str]] = []
+    prompt = s.attr(sc.GEN_AI_PROMPT_NAME)
+    if prompt:
+        version = s.attr(sc.GEN_AI_PROMPT_VERSION)
+        details.append(("prompt", f"{prompt}@{version}" if version else prompt))
+    model = s.attr(sc.GEN_AI_RESPONSE_MODEL) or s.attr(sc.GEN_AI_REQUEST_MODEL)
+    if model:
+        provider = s.attr(sc.GEN_AI_PROVIDER_NAME)
+        details.append(("model", f"{provider}/{model}" if provider else model))
+    tin, tout = s.number(sc.GEN_AI_USAGE_INPUT_TOKENS), s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if tin is not None or tout is not None:
+        tokens = f"{int(tin or 0)}→{int(tout or 0)}"
+        cached = s.number(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+        if cached:
+            tokens += f" (cached {int(cached)})"
+        details.append(("tokens", tokens))
+    cost = s.number(sc.SPANHOUSE_COST_USD)
+    if cost is not None:
+        details.append(("cost", _usd(cost)))
+    elif s.attr(sc.SPANHOUSE_COST_SOURCE):
+        details.append(("cost", s.attr(sc.SPANHOUSE_COST_SOURCE)))
+    tool = s.attr(sc.GEN_AI_TOOL_NAME)
+    if tool:
+        details.append(("tool", tool))
+    docs = _doc_ids(s.attr(sc.GEN_AI_RETRIEVAL_DOCUMENTS))
+    if docs:
+        details.append(("docs", ", ".join(docs[:8]) + (f" (+{len(docs) - 8})" if len(docs) > 8 else "")))
+    for key, value in details:
+        t.append(f"  {key} ", style="dim")
+        t.append(value)
+    evals = s.evaluations()
+    if evals:
+        t.append("\n    evals ", style="dim")
+        t.append("  ".join(f"{n}={v}" for n, v in evals), style="magenta")
+    if s.failed or s.attr(sc.ERROR_TYPE):
+        t.append("\n    error ", style="red dim")
+        t.append(" ".join(x for x in (s.attr(sc.ERROR_TYPE), s.status_message) if x) or "status ERROR", style="red")
+    return t
+
+
+def summarize(spans: list[Span]) -> dict[str, Any]:
+    start = min(s.start_ns for s in spans)
+    end = max(s.start_ns + s.duration_ns for s in spans)
+    roots = build_tree(spans)
+    root = roots[0]
+    model_calls = [s for s in spans if s.attr(sc.GEN_AI_OPERATION_NAME) in _MODEL_CALLS]
+    costs = [c for c in (s.number(sc.SPANHOUSE_COST_USD) for s in spans) if c is not None]
+    res = root.resource
+
+    def pick(key: str) -> str:
+        return root.attr(key) or res.get(key, "") or next((s.attr(key) for s in spans if s.attr(key)), "")
+
+    return {
+        "service": root.service,
+        "environment": res.get(sc.DEPLOYMENT_ENVIRONMENT_NAME, ""),
+        "release": res.get(sc.SERVICE_VERSION, ""),
+        "feature": pick(sc.SPANHOUSE_FEATURE),
+        "tenant": pick(sc.SPANHOUSE_TENANT_ID),
+        "duration_ns": end - start,
+        "spans": len(spans),
+        "errors": sum(s.failed for s in spans),
+        "model_calls": len(model_calls),
+        "input_tokens": sum(int(s.number(sc.GEN_AI_USAGE_INPUT_TOKENS) or 0) for s in model_calls),
+        "output_tokens": sum(int(s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) or 0) for s in model_calls),
+        "cost": sum(costs) if costs else None,
+        "status": "error" if root.failed else ("degraded" if any(s.failed for s in spans) else "ok"),
+        "start_ns": start,
+    }
+
+
+def render(trace_id: str, spans: list[Span]) -> Tree:
+    info = summarize(spans)
+    header = Text()
+    header.append(f"trace {trace_id}", style="bold")
+    header.append(f"  {info['service']}")
+    for key in ("environment", "release", "feature", "tenant"):
+        if info[key]:
+            header.append(f"  {key} ", style="dim")
+            header.append(info[key])
+    style = {"ok": "green", "degraded": "yellow", "error": "red"}[info["status"]]
+    header.append(f"\n  status {info['status']}", style=style)
+    header.append(f"  duration {_ms(info['duration_ns'])}  spans {info['spans']}  model calls {info['model_calls']}"
+                  f"  tokens {info['input_tokens']}→{info['output_tokens']}")
+    header.append(f"  cost {_usd(info['cost'])}" if info["cost"] is not None else "  cost n/a")
+    tree = Tree(header)
+
+    def add(node: Tree, span: Span) -> None:
+        child = node.add(span_label(span, info["start_ns"]))
+        for c in sorted(span.children, key=lambda x: x.start_ns):
+            add(child, c)
+
+    for root in sorted(build_tree(spans), key=lambda x: x.start_ns):
+        add(tree, root)
+    return tree
+
+
+@click.command("trace")
+@click.argument("trace_id")
+@config_option
+@endpoint_option
+@database_option
+def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None) -> None:
+    """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, evals, errors."""
+    if not _HEX32.match(trace_id):
+        raise SpanhouseError(f"{trace_id!r} is not a trace id: expected 32 hexadecimal characters")
+    reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
+    try:
+        spans = load_trace(reader, trace_id)
+    except SpanhouseError:
+        raise
+    except Exception as exc:
+        raise SpanhouseError(f"could not read the trace: {clickhouse_message(exc)}") from None
+    finally:
+        reader.close()
+    if not spans:
+        raise SpanhouseError(f"trace {trace_id} was not found in {reader.via}")
+    Console().print(render(trace_id.lower(), spans))

@@ -1,0 +1,171 @@
+"""`sql_query` extension: a read-only endpoint that speaks ClickHouse's HTTP interface.
+
+While `spanhouse serve` holds the embedded store, no other process can open it; this endpoint lets
+`spanhouse sql`, `clickhouse-connect`, notebooks and Grafana's ClickHouse data source read it. It
+follows the HTTP interface's conventions: the query in the body or the `query` parameter,
+`database`, `default_format`, `param_<name>` query parameters, other parameters as settings, and
+errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`. Every query runs on a
+`readonly=2` session after `sqlguard.check_read_only`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import orjson
+
+from spanhouse.component import Component, ConfigIssue, ComponentID, Factory, Kind
+from spanhouse.config import endpoint_issues
+from spanhouse.errors import SpanhouseError
+from spanhouse.httpserver import HttpServer, Request, Response
+from spanhouse.sqlguard import QueryRefused, check_read_only
+from spanhouse.store import StoreSettings, connect, settings_from
+
+log = logging.getLogger("spanhouse.sql_query")
+
+# Parameters of the HTTP interface that are not ClickHouse settings.
+_TRANSPORT_PARAMS = frozenset({
+    "query", "database", "default_format", "user", "password", "query_id", "session_id", "session_timeout",
+    "session_check", "compress", "decompress", "enable_http_compression", "wait_end_of_query", "buffer_size",
+    "quota_key", "stacktrace", "role", "add_http_cors_header", "send_progress_in_http_headers",
+    "http_headers_progress_interval_ms", "client_protocol_version", "http_response_buffer_size",
+})
+# ClickHouse's own mapping of exception codes to HTTP statuses, for the codes readers meet.
+_HTTP_STATUS = {
+    62: 400, 27: 400, 36: 400, 43: 400, 46: 404, 47: 400, 53: 400, 60: 404, 81: 404, 115: 400, 159: 408,
+    164: 403, 192: 401, 193: 401, 194: 401, 497: 403, 516: 401,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqlQueryConfig:
+    endpoint: str = "127.0.0.1:8124"
+    exporter: str = ""
+    """The `clickhouse` exporter whose store to read; default: the first one the pipelines use."""
+    max_query_size: int = 1 << 20
+    """Longest accepted query text in bytes."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        yield from endpoint_issues("endpoint", self.endpoint)
+        if self.exporter:
+            try:
+                ComponentID.parse(self.exporter)
+            except ValueError as exc:
+                yield ConfigIssue("exporter", str(exc))
+
+
+def store_settings_for(host_config: Any, exporter: str = "") -> StoreSettings:
+    """The store of the named `clickhouse` exporter, or of the first one the pipelines use."""
+    if exporter:
+        cid = ComponentID.parse(exporter)
+        cfg = host_config.exporters.get(cid)
+        if cfg is None or cid.type != "clickhouse":
+            raise SpanhouseError(f"exporter {exporter!r} is not a configured clickhouse exporter")
+    else:
+        found = host_config.first(Kind.EXPORTER, "clickhouse")
+        if found is None:
+            raise SpanhouseError("no clickhouse exporter is configured; there is no store to read")
+        cfg = found[1]
+    return settings_from(vars(cfg))
+
+
+class SqlQuery(Component):
+    """Serves read-only queries over HTTP; one read-only session per database, used one query at a time."""
+
+    def __init__(self, config: SqlQueryConfig):
+        self.config = config
+        self.store: StoreSettings | None = None
+        self.server: HttpServer | None = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def start(self, host: Any) -> None:
+        self.store = store_settings_for(host.config, self.config.exporter)
+        self._client(self.store.database)
+        self.server = HttpServer(self.config.endpoint, self.handle, "sql_query")
+        self.server.start()
+
+    def _client(self, database: str) -> Any:
+        with self._lock:
+            client = self._clients.get(database)
+            if client is None:
+                assert self.store is not None
+                client = connect(self.store, readonly=True)
+                if database:
+                    client.command(f"USE `{database.replace('`', '')}`")
+                self._clients[database] = client
+            return client
+
+    def handle(self, req: Request) -> Response:
+        if req.path in ("/ping", "/") and req.method in ("GET", "HEAD") and req.param("query") is None:
+            return Response(200, b"Ok.\n")
+        if req.path != "/":
+            return Response(404, b"not found; send queries to /\n")
+        query = req.param("query", "") or ""
+        if req.method == "POST":
+            body = req.read_body(self.config.max_query_size).decode("utf-8", "replace")
+            query = f"{query} {body}" if query else body
+        if len(query) > self.config.max_query_size:
+            return _error(QueryRefused(f"query is longer than {self.config.max_query_size} bytes"))
+        database = req.param("database") or req.header("X-ClickHouse-Database") or (self.store.database if self.store else "")
+        params = {k[6:]: v[-1] for k, v in req.query.items() if k.startswith("param_")}
+        settings = {k: v[-1] for k, v in req.query.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
+        fmt = req.param("default_format") or req.header("X-ClickHouse-Format") or "TabSeparated"
+        query_id = req.param("query_id") or str(uuid.uuid4())
+        try:
+            client = self._client(database)
+            checked = check_read_only(client, query, params)
+            data = client.raw_query(checked.sql, parameters=params or None, settings=settings or None,
+                                    fmt=None if checked.format else fmt)
+        except Exception as exc:
+            return _error(exc, query_id)
+        headers = {
+            "X-ClickHouse-Query-Id": query_id,
+            "X-ClickHouse-Format": checked.format or fmt,
+            "X-ClickHouse-Timezone": "UTC",
+            "X-ClickHouse-Server-Display-Name": "spanhouse",
+            "X-ClickHouse-Summary": orjson.dumps({"read_rows": "0", "read_bytes": "0", "written_rows": "0",
+                                                  "written_bytes": "0", "total_rows_to_read": "0",
+                                                  "result_rows": "0", "result_bytes": str(len(data))}).decode(),
+        }
+        return Response(200, data, _content_type(checked.format or fmt), headers)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+        with self._lock:
+            for client in self._clients.values():
+                try:
+                    client.close()
+                except Exception:
+                    pass
+            self._clients.clear()
+
+
+def _content_type(fmt: str) -> str:
+    if fmt.startswith("JSON"):
+        return "application/json; charset=UTF-8"
+    if fmt.startswith(("TabSeparated", "TSV", "CSV", "Pretty", "Values", "Vertical", "Markdown")):
+        return "text/plain; charset=UTF-8"
+    return "application/octet-stream"
+
+
+def _error(exc: BaseException, query_id: str = "") -> Response:
+    code = getattr(exc, "code", None) or 1002
+    text = str(exc).strip() or type(exc).__name__
+    if not text.startswith("Code:"):
+        text = f"Code: {code}. DB::Exception: {text}. ({'READONLY' if code == 164 else 'UNKNOWN_EXCEPTION'})"
+    headers = {"X-ClickHouse-Exception-Code": str(code), "X-ClickHouse-Server-Display-Name": "spanhouse"}
+    if query_id:
+        headers["X-ClickHouse-Query-Id"] = query_id
+    return Response(_HTTP_STATUS.get(code, 500), (text + "\n").encode(), headers=headers)
+
+
+def new_factory() -> Factory:
+    return Factory(kind=Kind.EXTENSION, type="sql_query", config=SqlQueryConfig,
+                   create=lambda settings, cfg: SqlQuery(cfg), stability="development")

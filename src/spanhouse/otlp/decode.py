@@ -1,0 +1,378 @@
+"""Decode OTLP trace export requests (protobuf or OTLP/JSON) into a `SpanBatch`.
+
+Both transports call these functions; nothing else parses OTLP. A request that cannot be decoded at
+all raises `InvalidRequest`. A span that decodes but cannot be stored (bad ids) is left out and
+counted, so the receiver can answer with `partial_success` instead of losing the rest of the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
+from spanhouse.errors import InvalidRequest
+from spanhouse.semconv import SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS
+
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+_MAX_REASONS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Bounds applied while decoding; values over a bound are refused or truncated, never trusted.
+
+    `max_value_length` truncates string and bytes values (0 = unlimited) and records the key in
+    `truncated`; `max_attributes` keeps the first N attributes of a map and counts the rest as dropped;
+    `max_nesting` refuses the request when array/kvlist values nest deeper.
+    """
+
+    max_value_length: int = 0
+    max_attributes: int = 0
+    max_nesting: int = 32
+
+
+@dataclass(slots=True)
+class Decoded:
+    """A decoded request: the accepted spans, and how many were rejected and why."""
+
+    batch: SpanBatch
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if len(self.reasons) < _MAX_REASONS:
+            self.reasons.append(reason)
+
+    @property
+    def error_message(self) -> str:
+        if not self.rejected:
+            return ""
+        more = "" if self.rejected <= len(self.reasons) else f" (and {self.rejected - len(self.reasons)} more)"
+        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons) + more
+
+
+def _span_id_problem(trace_id: str, span_id: str, parent_span_id: str) -> str | None:
+    if len(trace_id) != 32 or trace_id == _ZERO_TRACE:
+        return f"traceId {trace_id!r} is not 16 non-zero bytes"
+    if len(span_id) != 16 or span_id == _ZERO_SPAN:
+        return f"spanId {span_id!r} is not 8 non-zero bytes"
+    if parent_span_id and len(parent_span_id) != 16:
+        return f"parentSpanId {parent_span_id!r} is not empty or 8 bytes"
+    return None
+
+
+# --- protobuf -------------------------------------------------------------------------------
+
+
+class _PbValues:
+    """Converts protobuf AnyValue/KeyValue lists to Python values under `DecodeLimits`."""
+
+    def __init__(self, limits: DecodeLimits):
+        self.limits = limits
+        self._readers: dict[str | None, Callable[[Any, int], Any]] = {
+            "string_value": lambda v, d: v.string_value,
+            "int_value": lambda v, d: v.int_value,
+            "double_value": lambda v, d: v.double_value,
+            "bool_value": lambda v, d: v.bool_value,
+            "bytes_value": lambda v, d: v.bytes_value,
+            "array_value": lambda v, d: [self.value(x, d + 1) for x in v.array_value.values],
+            "kvlist_value": lambda v, d: {kv.key: self.value(kv.value, d + 1) for kv in v.kvlist_value.values},
+            None: lambda v, d: None,
+        }
+
+    def value(self, v: Any, depth: int = 0) -> Any:
+        if depth > self.limits.max_nesting:
+            raise InvalidRequest(f"attribute value nests deeper than {self.limits.max_nesting} levels")
+        reader = self._readers.get(v.WhichOneof("value"))
+        return reader(v, depth) if reader else None
+
+    def attributes(self, kvs: Any, truncated: list[str] | None = None, prefix: str = "") -> tuple[dict[str, Any], int]:
+        out = {kv.key: self.value(kv.value) for kv in kvs}
+        return out, _apply_limits(out, self.limits, truncated, prefix)
+
+
+def _apply_limits(attrs: dict[str, Any], limits: DecodeLimits, truncated: list[str] | None, prefix: str) -> int:
+    """Enforce the attribute-count and value-length limits on `attrs`; returns how many were dropped."""
+    dropped = 0
+    if limits.max_attributes and len(attrs) > limits.max_attributes:
+        extra = list(attrs)[limits.max_attributes:]
+        dropped = len(extra)
+        for k in extra:
+            del attrs[k]
+    n = limits.max_value_length
+    if n:
+        for k, v in attrs.items():
+            if isinstance(v, (str, bytes)) and len(v) > n:
+                attrs[k] = v[:n]
+                if truncated is not None:
+                    truncated.append(prefix + k)
+    return dropped
+
+
+def _mark_truncated(attrs: dict[str, Any], truncated: list[str]) -> None:
+    if truncated:
+        attrs[SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS] = truncated
+
+
+def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
+    """Decode a binary `ExportTraceServiceRequest`."""
+    try:
+        req = ExportTraceServiceRequest.FromString(data)
+    except (DecodeError, ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"request body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
+    vals = _PbValues(limits)
+    out = Decoded(SpanBatch())
+    batch = out.batch
+    for rs in req.resource_spans:
+        r_truncated: list[str] = []
+        r_attrs, r_dropped = vals.attributes(rs.resource.attributes, r_truncated)
+        _mark_truncated(r_attrs, r_truncated)
+        resource = len(batch.resources)
+        batch.resources.append(Resource(r_attrs, rs.schema_url, rs.resource.dropped_attributes_count + r_dropped))
+        for ss in rs.scope_spans:
+            s_attrs, _ = vals.attributes(ss.scope.attributes)
+            scope = len(batch.scopes)
+            batch.scopes.append(Scope(ss.scope.name, ss.scope.version, s_attrs, ss.schema_url))
+            for sp in ss.spans:
+                trace_id, span_id, parent = sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex()
+                problem = _span_id_problem(trace_id, span_id, parent)
+                if problem:
+                    out.reject(f"span {sp.name!r}: {problem}")
+                    continue
+                truncated: list[str] = []
+                attrs, dropped = vals.attributes(sp.attributes, truncated)
+                events = []
+                for e in sp.events:
+                    e_attrs, e_dropped = vals.attributes(e.attributes, truncated, f"events.{e.name}.")
+                    events.append(Event(e.time_unix_nano, e.name, e_attrs, e.dropped_attributes_count + e_dropped))
+                links = []
+                for lk in sp.links:
+                    l_attrs, l_dropped = vals.attributes(lk.attributes, truncated, "links.")
+                    links.append(Link(lk.trace_id.hex(), lk.span_id.hex(), lk.trace_state, l_attrs, lk.flags,
+                                      lk.dropped_attributes_count + l_dropped))
+                _mark_truncated(attrs, truncated)
+                batch.append(
+                    resource=resource, scope=scope, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
+                    trace_state=sp.trace_state, flags=sp.flags, name=sp.name, kind=sp.kind,
+                    start_time_unix_nano=sp.start_time_unix_nano, end_time_unix_nano=sp.end_time_unix_nano,
+                    attributes=attrs, events=events, links=links,
+                    status_code=sp.status.code, status_message=sp.status.message,
+                    dropped_attributes_count=sp.dropped_attributes_count + dropped,
+                    dropped_events_count=sp.dropped_events_count,
+                    dropped_links_count=sp.dropped_links_count,
+                )
+    return out
+
+
+# --- OTLP/JSON ------------------------------------------------------------------------------
+
+_SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
+               "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+_STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+
+
+class _Json:
+    """Reads OTLP/JSON objects, accepting lowerCamelCase and (as the Collector does) snake_case keys."""
+
+    def __init__(self, limits: DecodeLimits):
+        self.limits = limits
+
+    @staticmethod
+    def get(obj: dict, camel: str, snake: str | None = None, default: Any = None) -> Any:
+        if camel in obj:
+            return obj[camel]
+        if snake is not None and snake in obj:
+            return obj[snake]
+        return default
+
+    def obj(self, value: Any, path: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"{path}: expected an object, got {type(value).__name__}")
+        return value
+
+    def arr(self, value: Any, path: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise InvalidRequest(f"{path}: expected an array, got {type(value).__name__}")
+        return value
+
+    def int64(self, value: Any, path: str) -> int:
+        if value is None or value == "":
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+            raise InvalidRequest(f"{path}: expected an integer or a decimal string, got {value!r}")
+        try:
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return int(value)
+        except ValueError:
+            raise InvalidRequest(f"{path}: expected an integer or a decimal string, got {value!r}") from None
+
+    def enum(self, value: Any, names: dict[str, int], path: str) -> int:
+        if isinstance(value, str) and value in names:
+            return names[value]
+        return self.int64(value, path)
+
+    def string(self, value: Any, path: str) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise InvalidRequest(f"{path}: expected a string, got {type(value).__name__}")
+        return value
+
+    def hex_id(self, value: Any, path: str) -> str:
+        text = self.string(value, path).lower()
+        if text and any(c not in "0123456789abcdef" for c in text):
+            raise InvalidRequest(f"{path}: ids are hex strings in OTLP/JSON, got {value!r}")
+        return text
+
+    def value(self, v: Any, path: str, depth: int = 0) -> Any:
+        if depth > self.limits.max_nesting:
+            raise InvalidRequest(f"{path}: attribute value nests deeper than {self.limits.max_nesting} levels")
+        v = self.obj(v, path)
+        if not v:
+            return None
+        if "stringValue" in v or "string_value" in v:
+            return self.string(self.get(v, "stringValue", "string_value"), path)
+        if "intValue" in v or "int_value" in v:
+            return self.int64(self.get(v, "intValue", "int_value"), path)
+        if "doubleValue" in v or "double_value" in v:
+            d = self.get(v, "doubleValue", "double_value")
+            if isinstance(d, str) and d in ("NaN", "Infinity", "-Infinity"):
+                return float(d.replace("Infinity", "inf"))
+            if isinstance(d, bool) or not isinstance(d, (int, float)):
+                raise InvalidRequest(f"{path}: doubleValue must be a number, got {d!r}")
+            return float(d)
+        if "boolValue" in v or "bool_value" in v:
+            b = self.get(v, "boolValue", "bool_value")
+            if not isinstance(b, bool):
+                raise InvalidRequest(f"{path}: boolValue must be true or false, got {b!r}")
+            return b
+        if "arrayValue" in v or "array_value" in v:
+            items = self.arr(self.obj(self.get(v, "arrayValue", "array_value"), path).get("values"), path)
+            return [self.value(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(items)]
+        if "kvlistValue" in v or "kvlist_value" in v:
+            kvs = self.arr(self.obj(self.get(v, "kvlistValue", "kvlist_value"), path).get("values"), path)
+            return self._kvs(kvs, path, depth + 1)
+        if "bytesValue" in v or "bytes_value" in v:
+            raw = self.string(self.get(v, "bytesValue", "bytes_value"), path)
+            try:
+                return base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(f"{path}: bytesValue is not base64") from None
+        return None
+
+    def _kvs(self, kvs: list, path: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, kv in enumerate(kvs):
+            kv = self.obj(kv, f"{path}[{i}]")
+            out[self.string(kv.get("key"), f"{path}[{i}].key")] = self.value(kv.get("value"), f"{path}[{i}].value",
+                                                                           depth)
+        return out
+
+    def attributes(self, kvs: Any, path: str, truncated: list[str] | None = None,
+                   prefix: str = "") -> tuple[dict[str, Any], int]:
+        out = self._kvs(self.arr(kvs, path), path, 0)
+        return out, _apply_limits(out, self.limits, truncated, prefix)
+
+
+def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
+    """Decode an OTLP/JSON `ExportTraceServiceRequest` (hex ids, integer enums, int64 as string or number)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    j = _Json(limits)
+    doc = j.obj(doc, "$")
+    out = Decoded(SpanBatch())
+    batch = out.batch
+    g = j.get
+    for ri, rs in enumerate(j.arr(g(doc, "resourceSpans", "resource_spans"), "resourceSpans")):
+        rp = f"resourceSpans[{ri}]"
+        rs = j.obj(rs, rp)
+        res = j.obj(rs.get("resource"), f"{rp}.resource")
+        r_truncated: list[str] = []
+        r_attrs, r_dropped = j.attributes(res.get("attributes"), f"{rp}.resource.attributes", r_truncated)
+        _mark_truncated(r_attrs, r_truncated)
+        resource = len(batch.resources)
+        batch.resources.append(Resource(
+            r_attrs, j.string(g(rs, "schemaUrl", "schema_url"), f"{rp}.schemaUrl"),
+            j.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), rp) + r_dropped))
+        for si, ss in enumerate(j.arr(g(rs, "scopeSpans", "scope_spans"), f"{rp}.scopeSpans")):
+            sp_path = f"{rp}.scopeSpans[{si}]"
+            ss = j.obj(ss, sp_path)
+            sc = j.obj(ss.get("scope"), f"{sp_path}.scope")
+            s_attrs, _ = j.attributes(sc.get("attributes"), f"{sp_path}.scope.attributes")
+            scope = len(batch.scopes)
+            batch.scopes.append(Scope(j.string(sc.get("name"), f"{sp_path}.scope.name"),
+                                      j.string(sc.get("version"), f"{sp_path}.scope.version"), s_attrs,
+                                      j.string(g(ss, "schemaUrl", "schema_url"), f"{sp_path}.schemaUrl")))
+            for xi, sp in enumerate(j.arr(ss.get("spans"), f"{sp_path}.spans")):
+                p = f"{sp_path}.spans[{xi}]"
+                sp = j.obj(sp, p)
+                trace_id = j.hex_id(g(sp, "traceId", "trace_id"), f"{p}.traceId")
+                span_id = j.hex_id(g(sp, "spanId", "span_id"), f"{p}.spanId")
+                parent = j.hex_id(g(sp, "parentSpanId", "parent_span_id"), f"{p}.parentSpanId")
+                name = j.string(sp.get("name"), f"{p}.name")
+                problem = _span_id_problem(trace_id, span_id, parent)
+                if problem:
+                    out.reject(f"{p} ({name!r}): {problem}")
+                    continue
+                truncated: list[str] = []
+                attrs, dropped = j.attributes(sp.get("attributes"), f"{p}.attributes", truncated)
+                events = []
+                for ei, e in enumerate(j.arr(sp.get("events"), f"{p}.events")):
+                    ep = f"{p}.events[{ei}]"
+                    e = j.obj(e, ep)
+                    e_name = j.string(e.get("name"), f"{ep}.name")
+                    e_attrs, e_dropped = j.attributes(e.get("attributes"), f"{ep}.attributes", truncated,
+                                                      f"events.{e_name}.")
+                    events.append(Event(
+                        j.int64(g(e, "timeUnixNano", "time_unix_nano"), f"{ep}.timeUnixNano"),
+                        e_name, e_attrs,
+                        j.int64(g(e, "droppedAttributesCount", "dropped_attributes_count"), ep) + e_dropped))
+                links = []
+                for li, lk in enumerate(j.arr(sp.get("links"), f"{p}.links")):
+                    lp = f"{p}.links[{li}]"
+                    lk = j.obj(lk, lp)
+                    l_attrs, l_dropped = j.attributes(lk.get("attributes"), f"{lp}.attributes", truncated, "links.")
+                    links.append(Link(
+                        j.hex_id(g(lk, "traceId", "trace_id"), f"{lp}.traceId"),
+                        j.hex_id(g(lk, "spanId", "span_id"), f"{lp}.spanId"),
+                        j.string(g(lk, "traceState", "trace_state"), f"{lp}.traceState"), l_attrs,
+                        j.int64(lk.get("flags"), f"{lp}.flags"),
+                        j.int64(g(lk, "droppedAttributesCount", "dropped_attributes_count"), lp) + l_dropped))
+                status = j.obj(sp.get("status"), f"{p}.status")
+                _mark_truncated(attrs, truncated)
+                batch.append(
+                    resource=resource, scope=scope, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
+                    trace_state=j.string(g(sp, "traceState", "trace_state"), f"{p}.traceState"),
+                    flags=j.int64(sp.get("flags"), f"{p}.flags"), name=name,
+                    kind=j.enum(sp.get("kind"), _SPAN_KINDS, f"{p}.kind"),
+                    start_time_unix_nano=j.int64(g(sp, "startTimeUnixNano", "start_time_unix_nano"),
+                                                 f"{p}.startTimeUnixNano"),
+                    end_time_unix_nano=j.int64(g(sp, "endTimeUnixNano", "end_time_unix_nano"),
+                                               f"{p}.endTimeUnixNano"),
+                    attributes=attrs, events=events, links=links,
+                    status_code=j.enum(status.get("code"), _STATUS_CODES, f"{p}.status.code"),
+                    status_message=j.string(status.get("message"), f"{p}.status.message"),
+                    dropped_attributes_count=j.int64(g(sp, "droppedAttributesCount", "dropped_attributes_count"),
+                                                     p) + dropped,
+                    dropped_events_count=j.int64(g(sp, "droppedEventsCount", "dropped_events_count"), p),
+                    dropped_links_count=j.int64(g(sp, "droppedLinksCount", "dropped_links_count"), p),
+                )
+    return out

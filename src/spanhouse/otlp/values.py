@@ -1,0 +1,64 @@
+"""Attribute values as the OpenTelemetry Collector stringifies them (`pcommon.Value.AsString`).
+
+ClickHouse's `Map(String, String)` columns store every attribute value as text, exactly as the
+contrib exporter writes it: ints as decimal, bools as `true`/`false`, doubles in plain notation,
+bytes as base64, arrays and maps as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+def _float(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    text = repr(v)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text
+
+
+def _raw(v: Any) -> Any:
+    """A value ready for JSON: bytes become base64 strings, as Go's encoding/json writes []byte."""
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode()
+    if isinstance(v, list):
+        return [_raw(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _raw(x) for k, x in v.items()}
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return _float(v)
+    return v
+
+
+def as_string(v: Any) -> str:
+    """The Collector's string form of an attribute value."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return _float(v)
+    if v is None:
+        return ""
+    if t is bytes:
+        return base64.b64encode(v).decode()
+    return orjson.dumps(_raw(v), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def string_map(attrs: dict[str, Any]) -> dict[str, str]:
+    """An attribute map with every value stringified."""
+    return {k: v if type(v) is str else as_string(v) for k, v in attrs.items()}

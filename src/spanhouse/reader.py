@@ -1,0 +1,110 @@
+"""Read-only access to the store for the CLI and notebooks, wherever the store is held.
+
+Order of preference: an explicit `--endpoint`; a ClickHouse server named by the config's
+`clickhouse` exporter; the running service's `sql_query` endpoint; the embedded store opened
+directly (possible only while no `spanhouse serve` holds it).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+import clickhouse_connect
+
+from spanhouse.component import Kind
+from spanhouse.config import ServiceConfig, load_config, parse_endpoint
+from spanhouse.errors import SpanhouseError
+from spanhouse.sqlguard import CheckedQuery, check_read_only
+from spanhouse.store import StoreError, StoreSettings, connect, settings_from, table_names
+
+
+@dataclass
+class Reader:
+    """A read-only client plus the names of the tables to read. `via` says how the store was reached."""
+
+    client: Any
+    store: StoreSettings
+    via: str
+
+    @property
+    def tables(self) -> dict[str, str]:
+        return table_names(self.store)
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        return self.client.query(sql, parameters=parameters)
+
+    def check(self, sql: str) -> CheckedQuery:
+        """Refuse anything but one read-only statement (a spanhouse endpoint checks again server-side)."""
+        return check_read_only(self.client, sql)
+
+    def raw(self, sql: str, fmt: str | None, parameters: Mapping[str, Any] | None = None) -> bytes:
+        return self.client.raw_query(sql, parameters=parameters, fmt=fmt)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+
+_SERVER_RESPONSE = re.compile(r"^.*?server response: ")
+_FOR_URL = re.compile(r"\s*\(for url [^)]*\)\s*$")
+
+
+def clickhouse_message(exc: BaseException) -> str:
+    """ClickHouse's own error text, without the client library's wrapping."""
+    text = str(exc).strip()
+    text = _FOR_URL.sub("", _SERVER_RESPONSE.sub("", text, count=1))
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _listening(endpoint: str) -> bool:
+    host, port = parse_endpoint(endpoint)
+    try:
+        with socket.create_connection((host if host != "0.0.0.0" else "127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _http_client(url: str, database: str, username: str = "", password: str = "") -> Any:
+    u = urlparse(url if "://" in url else f"http://{url}")
+    try:
+        return clickhouse_connect.get_client(
+            interface=u.scheme or "http", host=u.hostname or "127.0.0.1",
+            port=u.port or (8443 if u.scheme == "https" else 8123), username=username or u.username or "default",
+            password=password or u.password or "", database=database, compress=False,
+            autogenerate_session_id=False)
+    except Exception as exc:
+        raise StoreError(f"cannot reach ClickHouse at {url}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+
+
+def open_reader(config: ServiceConfig | None = None, *, config_path: str | None = None, endpoint: str | None = None,
+                database: str | None = None) -> Reader:
+    """Open the store for reading; raises `SpanhouseError` with what to do when it cannot."""
+    if config is None:
+        config = load_config(config_path)
+    found = config.first(Kind.EXPORTER, "clickhouse")
+    store = settings_from(vars(found[1])) if found else StoreSettings()
+    if database:
+        store = settings_from({**vars(store), "database": database})
+    if endpoint:
+        client = _http_client(endpoint, store.database, store.username, store.password)
+        return Reader(client, store, f"ClickHouse at {endpoint}")
+    if not store.embedded:
+        client = connect(store, readonly=True, use_database=True)
+        return Reader(client, store, f"ClickHouse at {store.endpoint}")
+    sql_ext = config.first(Kind.EXTENSION, "sql_query")
+    if sql_ext is not None and _listening(sql_ext[1].endpoint):
+        client = _http_client(f"http://{sql_ext[1].endpoint}", store.database)
+        return Reader(client, store, f"spanhouse sql_query at {sql_ext[1].endpoint}")
+    try:
+        client = connect(store, readonly=True, use_database=True)
+    except StoreError as exc:
+        hint = "" if sql_ext else " Add the sql_query extension to the service to read while it runs."
+        raise SpanhouseError(f"{exc}.{hint}") from None
+    return Reader(client, store, f"embedded store {store.endpoint}")

@@ -1,0 +1,273 @@
+"""`otlp` receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON, gzip) on the Collector's keys.
+
+Both transports hand the request bytes to the same decoder and the same `export` path; they differ
+only in how a result or an error is written back.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from spanhouse.component import Component, ConfigIssue, CreateSettings, Factory, Kind
+from spanhouse.config import endpoint_issues, parse_endpoint
+from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError, UnsupportedMedia
+from spanhouse.httpserver import HttpServer, Request, Response
+from spanhouse.otlp.decode import DecodeLimits
+from spanhouse.receivers.signals import SIGNALS, SignalCodec
+from spanhouse.receivers.status import WireStatus, wire_status
+
+log = logging.getLogger("spanhouse.receiver.otlp")
+
+_MIB = 1 << 20
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrpcSettings:
+    endpoint: str = "127.0.0.1:4317"
+    max_recv_msg_size_mib: int = 4
+    """Largest accepted message, after decompression; larger ones get RESOURCE_EXHAUSTED."""
+    max_concurrent_requests: int = 64
+    """Requests served at once; more wait in gRPC's queue."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        yield from endpoint_issues("endpoint", self.endpoint)
+        if self.max_recv_msg_size_mib <= 0:
+            yield ConfigIssue("max_recv_msg_size_mib", "must be greater than 0")
+        if self.max_concurrent_requests <= 0:
+            yield ConfigIssue("max_concurrent_requests", "must be greater than 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    endpoint: str = "127.0.0.1:4318"
+    max_request_body_size: int = 20 * _MIB
+    """Largest accepted body in bytes, enforced on the decompressed size too (413 above it)."""
+    traces_url_path: str = "/v1/traces"
+    logs_url_path: str = "/v1/logs"
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        yield from endpoint_issues("endpoint", self.endpoint)
+        if self.max_request_body_size <= 0:
+            yield ConfigIssue("max_request_body_size", "must be greater than 0")
+        for name in ("traces_url_path", "logs_url_path"):
+            if not getattr(self, name).startswith("/"):
+                yield ConfigIssue(name, "must start with '/'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocols:
+    grpc: GrpcSettings | None = None
+    http: HttpSettings | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    max_spans_per_request: int = 0
+    """Requests with more spans are refused with 413 / RESOURCE_EXHAUSTED; 0 means no limit."""
+    max_attributes_per_span: int = 0
+    """Attributes beyond this many are dropped and counted; 0 means no limit."""
+    max_attribute_value_length: int = 0
+    """Longer string values are truncated and listed in spanhouse.attribute.truncated_keys; 0: no limit."""
+    max_nesting: int = 32
+    """Deepest array/kvlist nesting accepted in a value; deeper requests are refused with 400."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        for name in ("max_spans_per_request", "max_attributes_per_span", "max_attribute_value_length"):
+            if getattr(self, name) < 0:
+                yield ConfigIssue(name, "must be 0 (no limit) or greater")
+        if not 1 <= self.max_nesting <= 100:
+            yield ConfigIssue("max_nesting", "must be between 1 and 100")
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(max_value_length=self.max_attribute_value_length,
+                            max_attributes=self.max_attributes_per_span, max_nesting=self.max_nesting)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtlpReceiverConfig:
+    protocols: Protocols = field(default_factory=Protocols)
+    limits: Limits = field(default_factory=Limits)
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        if self.protocols.grpc is None and self.protocols.http is None:
+            yield ConfigIssue("protocols", "enable at least one of grpc or http, e.g. protocols: {grpc: {}, http: {}}")
+
+
+def inflate(data: bytes, encoding: str, limit: int) -> bytes:
+    """Decompress a gzip or deflate body, refusing it as soon as the output passes `limit` bytes."""
+    wbits = 31 if encoding == "gzip" else 15
+    out, total = [], 0
+    while data:
+        d = zlib.decompressobj(wbits)
+        try:
+            chunk = d.decompress(data, limit + 1 - total)
+        except zlib.error as exc:
+            raise InvalidRequest(f"request body is not valid {encoding} data: {exc}") from None
+        total += len(chunk)
+        if total > limit or d.unconsumed_tail:
+            raise RequestTooLarge(f"decompressed request body is over the limit of {limit} bytes")
+        if not d.eof:
+            raise InvalidRequest(f"request body is truncated {encoding} data")
+        out.append(chunk)
+        data = d.unused_data if encoding == "gzip" else b""
+    return b"".join(out)
+
+
+class OtlpReceiver(Component):
+    """Accepts OTLP exports and answers only after the pipeline accepted the data durably.
+
+    Answers follow the OTLP spec: 200 / OK with `partial_success` when some spans were invalid;
+    400 / INVALID_ARGUMENT for undecodable bodies; 413 / RESOURCE_EXHAUSTED over the size limits;
+    415 for unknown media types or encodings; 503 / UNAVAILABLE with a retry delay when the pipeline
+    cannot store the data right now.
+    """
+
+    def __init__(self, settings: CreateSettings, config: OtlpReceiverConfig):
+        self.id = settings.id
+        self.config = config
+        self.consumers = dict(settings.consumers)
+        self.decode_limits = config.limits.decode_limits()
+        self.http: HttpServer | None = None
+        self.grpc_server: grpc.Server | None = None
+        self.grpc_port = 0
+        http = config.protocols.http
+        self._http_paths: dict[str, SignalCodec] = {}
+        if http is not None:
+            paths = {"traces": http.traces_url_path, "logs": http.logs_url_path}
+            self._http_paths = {paths[name]: codec for name, codec in SIGNALS.items() if name in paths}
+
+    # --- shared path --------------------------------------------------------------------
+
+    def export(self, codec: SignalCodec, body: bytes, as_json: bool) -> Any:
+        """Decode, hand to the pipeline, and return the export response message."""
+        consumer = self.consumers.get(codec.name)
+        if consumer is None:
+            raise UnsupportedMedia(f"receiver {self.id} is not part of any {codec.name} pipeline")
+        decoded = (codec.decode_json if as_json else codec.decode_protobuf)(body, self.decode_limits)
+        n = len(decoded.batch)
+        limit = self.config.limits.max_spans_per_request
+        if limit and n > limit:
+            raise RequestTooLarge(f"request holds {n} {codec.name} records, over the limit of {limit}; "
+                                  "send smaller batches")
+        if n:
+            consumer.consume(decoded.batch)
+        return codec.response(decoded.rejected, decoded.error_message)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def handle_http(self, req: Request) -> Response:
+        codec = self._http_paths.get(req.path)
+        if codec is None:
+            return Response(404, f"no OTLP endpoint at {req.path}; use {', '.join(self._http_paths)}\n".encode())
+        if req.method != "POST":
+            return Response(405, b"OTLP exports use POST\n", headers={"Allow": "POST"})
+        ctype = req.header("Content-Type").split(";")[0].strip().lower()
+        as_json = ctype == JSON
+        if ctype not in (PROTOBUF, JSON):
+            return self._http_error(UnsupportedMedia(
+                f"unsupported Content-Type {ctype!r}; send {PROTOBUF} or {JSON}"), as_json=True)
+        limit = self.config.protocols.http.max_request_body_size  # type: ignore[union-attr]
+        try:
+            encoding = req.header("Content-Encoding").strip().lower()
+            if encoding not in ("", "identity", "none", "gzip", "deflate"):
+                raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
+            body = req.read_body(limit)
+            if encoding in ("gzip", "deflate"):
+                body = inflate(body, encoding, limit)
+            resp = self.export(codec, body, as_json)
+        except Exception as exc:
+            return self._http_error(exc, as_json)
+        return Response(200, codec.encode_response(resp, as_json), JSON if as_json else PROTOBUF)
+
+    def _http_error(self, exc: BaseException, as_json: bool) -> Response:
+        st = wire_status(exc)
+        status = status_pb2.Status(code=st.grpc.value[0], message=st.message)
+        if st.http == 400:
+            status.details.add().Pack(error_details_pb2.BadRequest(
+                field_violations=[error_details_pb2.BadRequest.FieldViolation(field="body", description=st.message)]))
+        body = SIGNALS["traces"].encode_response(status, as_json)
+        headers = {"Retry-After": st.retry_after_header} if st.retry_after_header else {}
+        return Response(st.http, body, JSON if as_json else PROTOBUF, headers)
+
+    # --- gRPC -----------------------------------------------------------------------------
+
+    def _grpc_method(self, codec: SignalCodec):
+        def export(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                return self.export(codec, request, as_json=False).SerializeToString()
+            except Exception as exc:
+                _grpc_abort(context, wire_status(exc))
+                raise  # unreachable: abort raises
+
+        return export
+
+    def _start_grpc(self, cfg: GrpcSettings) -> None:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=cfg.max_concurrent_requests, thread_name_prefix="otlp-grpc"),
+            options=[("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * _MIB),
+                     ("grpc.max_send_message_length", 4 * _MIB)],
+        )
+        handlers = [
+            grpc.method_handlers_generic_handler(codec.grpc_service, {
+                "Export": grpc.unary_unary_rpc_method_handler(self._grpc_method(codec))})
+            for name, codec in SIGNALS.items() if name in self.consumers
+        ]
+        server.add_generic_rpc_handlers(tuple(handlers))
+        host, port = parse_endpoint(cfg.endpoint)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            self.grpc_port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint}: {exc}") from None
+        if not self.grpc_port:
+            raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint} (port in use?)")
+        server.start()
+        self.grpc_server = server
+        log.info("receiver %s: OTLP/gRPC on %s:%d", self.id, host, self.grpc_port)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, host: Any) -> None:
+        protocols = self.config.protocols
+        if protocols.grpc is not None:
+            self._start_grpc(protocols.grpc)
+        if protocols.http is not None:
+            self.http = HttpServer(protocols.http.endpoint, self.handle_http, f"receiver {self.id} (OTLP/HTTP)")
+            self.http.start()
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port if self.http else 0
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting; requests in flight finish (gRPC gets `timeout` seconds of grace)."""
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=timeout).wait(timeout)
+            self.grpc_server = None
+        if self.http is not None:
+            self.http.shutdown()
+            self.http = None
+
+
+def _grpc_abort(context: grpc.ServicerContext, st: WireStatus) -> None:
+    status = status_pb2.Status(code=st.grpc.value[0], message=st.message)
+    if st.retry_after is not None:
+        delay = duration_pb2.Duration(seconds=int(st.retry_after), nanos=int(st.retry_after % 1 * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+    context.abort(st.grpc, st.message)
+
+
+def new_factory() -> Factory:
+    return Factory(kind=Kind.RECEIVER, type="otlp", config=OtlpReceiverConfig, create=OtlpReceiver,
+                   signals=frozenset({"traces", "logs"}), stability="beta")

@@ -1,0 +1,50 @@
+"""Per-signal OTLP codecs: how each signal's export request is decoded and its response encoded.
+
+Receivers look signals up here, so both transports handle every signal the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from spanhouse.otlp.decode import DecodeLimits, Decoded, decode_traces_json, decode_traces_protobuf
+
+
+@dataclass(frozen=True)
+class SignalCodec:
+    name: str
+    http_path: str
+    grpc_service: str
+    decode_protobuf: Callable[[bytes, DecodeLimits], Decoded]
+    decode_json: Callable[[bytes, DecodeLimits], Decoded]
+    response_type: Any
+    rejected_field: str
+
+    def response(self, rejected: int = 0, message: str = "") -> Any:
+        resp = self.response_type()
+        if rejected or message:
+            setattr(resp.partial_success, self.rejected_field, rejected)
+            resp.partial_success.error_message = message
+        return resp
+
+    def encode_response(self, resp: Any, as_json: bool) -> bytes:
+        if as_json:
+            return json_format.MessageToJson(resp, indent=None).encode()
+        return resp.SerializeToString()
+
+
+TRACES = SignalCodec(
+    name="traces",
+    http_path="/v1/traces",
+    grpc_service="opentelemetry.proto.collector.trace.v1.TraceService",
+    decode_protobuf=decode_traces_protobuf,
+    decode_json=decode_traces_json,
+    response_type=trace_service_pb2.ExportTraceServiceResponse,
+    rejected_field="rejected_spans",
+)
+
+SIGNALS: dict[str, SignalCodec] = {TRACES.name: TRACES}

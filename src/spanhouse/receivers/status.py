@@ -1,0 +1,52 @@
+"""The one place where errors become wire statuses (HTTP codes and gRPC status codes)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import grpc
+
+from spanhouse.errors import (
+    InvalidRequest,
+    PermanentError,
+    RequestTooLarge,
+    RetryableError,
+    SpanhouseError,
+    Unauthenticated,
+    UnsupportedMedia,
+)
+
+log = logging.getLogger("spanhouse.receiver")
+
+
+@dataclass(frozen=True)
+class WireStatus:
+    http: int
+    grpc: grpc.StatusCode
+    message: str
+    retry_after: float | None = None
+
+    @property
+    def retry_after_header(self) -> str | None:
+        return None if self.retry_after is None else str(max(1, math.ceil(self.retry_after)))
+
+
+def wire_status(exc: BaseException) -> WireStatus:
+    """HTTP and gRPC statuses for an error raised while receiving (OTLP spec, spanhouse mapping)."""
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, RequestTooLarge):
+        return WireStatus(413, grpc.StatusCode.RESOURCE_EXHAUSTED, msg)
+    if isinstance(exc, UnsupportedMedia):
+        return WireStatus(415, grpc.StatusCode.INVALID_ARGUMENT, msg)
+    if isinstance(exc, Unauthenticated):
+        return WireStatus(401, grpc.StatusCode.UNAUTHENTICATED, msg)
+    if isinstance(exc, (InvalidRequest, PermanentError)):
+        return WireStatus(400, grpc.StatusCode.INVALID_ARGUMENT, msg)
+    if isinstance(exc, RetryableError):
+        return WireStatus(503, grpc.StatusCode.UNAVAILABLE, msg, exc.retry_after or 1.0)
+    if not isinstance(exc, SpanhouseError):
+        log.error("unexpected error while receiving: %s: %s", type(exc).__name__, exc)
+        msg = f"spanhouse could not store the data right now ({type(exc).__name__}); retry later"
+    return WireStatus(503, grpc.StatusCode.UNAVAILABLE, msg, 5.0)

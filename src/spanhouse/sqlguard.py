@@ -1,0 +1,57 @@
+"""Read-only SQL checks for every path where a person's SQL reaches the store.
+
+The session is already `readonly=2` (ClickHouse refuses writes, DDL and SYSTEM statements). On top
+of that, ClickHouse's own parser is asked what the query is: `formatQuerySingleLine` (with the text
+passed as a parameter, so nothing runs) refuses multi-statements and syntax errors and gives back the
+one statement that will run; `EXPLAIN AST` of that statement shows its table functions, and those
+that reach outside the store (`file`, `url`, `remote`, `s3`, ...) are refused. Nothing here parses
+SQL by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from spanhouse.errors import SpanhouseError
+
+READONLY_CODE = 164
+
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateSeries", "null",
+    "merge", "view", "viewIfPermitted", "generateRandom", "loop",
+})
+_TABLE_FUNCTION_RE = re.compile(r"^( *)TableExpression \(children \d+\)\n\1 Function (\w+)", re.M)
+_FORMAT_RE = re.compile(r"^ Identifier (\w+)$", re.M)
+
+
+class QueryRefused(SpanhouseError):
+    """The query is not allowed on a read-only endpoint; `code` is the ClickHouse error code to report."""
+
+    code = READONLY_CODE
+
+
+@dataclass(frozen=True)
+class CheckedQuery:
+    sql: str
+    format: str | None
+    """The query's own `FORMAT` clause, if it has one."""
+
+
+def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None = None) -> CheckedQuery:
+    """Raise `QueryRefused` (or ClickHouse's syntax error) unless `sql` is one statement that only reads
+    from the store. Returns the statement, normalized by ClickHouse, to run instead of `sql`."""
+    if not sql.strip():
+        raise QueryRefused("empty query")
+    text = client.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": sql}).result_rows[0][0]
+    ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None,
+                           fmt="TabSeparatedRaw").decode("utf-8", "replace")
+    roots = [line for line in ast.splitlines() if line and not line.startswith(" ")]
+    if len(roots) != 1:
+        raise QueryRefused("send one statement per request")
+    for _, name in _TABLE_FUNCTION_RE.findall(ast):
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise QueryRefused(f"table function {name}() is not allowed on the read-only endpoint")
+    fmt = _FORMAT_RE.findall(ast)
+    return CheckedQuery(text, fmt[-1] if fmt else None)

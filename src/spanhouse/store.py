@@ -1,0 +1,239 @@
+"""The ClickHouse store: one client library for the embedded engine and for servers, and the schema.
+
+`chdb://PATH` opens the embedded engine (chDB) at PATH; `http(s)://host:port` talks to a server,
+ClickHouse Cloud or a cluster. Both go through `clickhouse-connect`, so the same SQL runs on both.
+
+The schema lives in `deploy/clickhouse/*.sql` (shipped in the package as `spanhouse.ddl`) and is
+rendered here: identifiers are quoted, attribute names come from the generated semconv constants
+(`${GEN_AI_REQUEST_MODEL}` in a file becomes the quoted literal `'gen_ai.request.model'`), and the
+engine, cluster, TTL and index variants are filled in.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from spanhouse import semconv
+from spanhouse.component import ConfigIssue
+from spanhouse.config import Duration
+from spanhouse.errors import SpanhouseError
+
+DDL_PACKAGE = "spanhouse.ddl"
+FULL_TEXT_MIN_VERSION = (26, 2)
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(SpanhouseError):
+    """The store cannot be opened or used; the message says what to change."""
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote an identifier, escaping embedded backticks."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableEngine:
+    name: str = "MergeTree"
+    """MergeTree, ReplicatedMergeTree, SharedMergeTree, ..."""
+    params: str = ""
+    """Engine parameters, e.g. the ZooKeeper path and replica of a ReplicatedMergeTree."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        if not _IDENT_RE.match(self.name) or not self.name.endswith("MergeTree"):
+            yield ConfigIssue("name", f"{self.name!r} is not a MergeTree-family engine name")
+
+    def render(self, aggregating: bool = False) -> str:
+        name = self.name
+        if aggregating and name in ("MergeTree", "ReplicatedMergeTree"):
+            name = name.replace("MergeTree", "AggregatingMergeTree")
+        return f"{name}({self.params})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """Where the store is and how its tables are made. Shared by the exporter, extensions and the CLI."""
+
+    endpoint: str = "chdb://./spanhouse-data"
+    """`chdb://PATH` (embedded, default) or `http(s)://host:port` for a ClickHouse server."""
+    username: str = ""
+    password: str = ""
+    database: str = "otel"
+    traces_table_name: str = "otel_traces"
+    logs_table_name: str = "otel_logs"
+    ttl: Duration = Duration(0)
+    """Retention of stored rows; 0 keeps them forever. E.g. `720h` for 30 days."""
+    create_schema: bool = True
+    """Create the database, tables and views at start (idempotent)."""
+    cluster_name: str = ""
+    """Adds `ON CLUSTER` to every statement."""
+    table_engine: TableEngine = field(default_factory=TableEngine)
+    connection_params: dict[str, str] = field(default_factory=dict)
+    """ClickHouse settings sent with every query and insert."""
+    compress: str = "lz4"
+    """Transport compression for http(s) endpoints: lz4, zstd, gzip, br, none."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        scheme = urlparse(self.endpoint).scheme
+        if scheme not in ("chdb", "http", "https"):
+            yield ConfigIssue("endpoint", f"{self.endpoint!r}: use chdb://PATH for the embedded store or "
+                                          "http(s)://host:port for a ClickHouse server")
+        elif scheme == "chdb" and not chdb_path(self.endpoint):
+            yield ConfigIssue("endpoint", "chdb:// needs a directory, e.g. chdb://./spanhouse-data")
+        for name in ("database", "traces_table_name", "logs_table_name"):
+            if not _IDENT_RE.match(getattr(self, name)):
+                yield ConfigIssue(name, f"{getattr(self, name)!r} is not a plain identifier (letters, digits, _)")
+        if self.ttl.seconds < 0:
+            yield ConfigIssue("ttl", "must not be negative")
+        elif self.ttl.seconds and self.ttl.seconds % 1:
+            yield ConfigIssue("ttl", "must be a whole number of seconds, e.g. 72h")
+        if self.compress not in ("lz4", "zstd", "gzip", "br", "deflate", "none", ""):
+            yield ConfigIssue("compress", f"{self.compress!r} is not one of lz4, zstd, gzip, br, deflate, none")
+
+    @property
+    def embedded(self) -> bool:
+        return self.endpoint.startswith("chdb:")
+
+    def table(self, name: str) -> str:
+        return f"{quote_ident(self.database)}.{quote_ident(name)}"
+
+
+def chdb_path(endpoint: str) -> str:
+    """The absolute directory of a `chdb://` endpoint (`chdb://./data`, `chdb:///abs/data`)."""
+    rest = endpoint[len("chdb://"):]
+    return os.path.abspath(rest) if rest else ""
+
+
+def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bool = False, **kwargs: Any) -> Client:
+    """Open a client. `readonly` sets `readonly=2` on the session: reads and settings, no writes or DDL.
+    `use_database` makes the configured database the session's default (it must exist)."""
+    try:
+        if settings.embedded:
+            path = chdb_path(settings.endpoint)
+            os.makedirs(path, exist_ok=True)
+            client = clickhouse_connect.get_client(interface="chdb", path=path,
+                                                   database=settings.database if use_database else None,
+                                                   settings=dict(settings.connection_params))
+        else:
+            u = urlparse(settings.endpoint)
+            client = clickhouse_connect.get_client(
+                interface=u.scheme, host=u.hostname or "localhost", port=u.port or (8443 if u.scheme == "https" else 8123),
+                username=settings.username or u.username or "default", password=settings.password or u.password or "",
+                compress=settings.compress if settings.compress not in ("", "none") else False,
+                database=settings.database if use_database else None,
+                settings=dict(settings.connection_params), **kwargs)
+    except Exception as exc:
+        raise StoreError(f"cannot open the ClickHouse store at {settings.endpoint}: {_short(exc)}") from exc
+    if readonly:
+        client.command("SET readonly = 2")
+    return client
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "Cannot lock file" in str(exc) or "already initialized" in str(exc):
+        text += (" (another process, probably a running `spanhouse serve`, holds this store; read it through "
+                 "that server's sql_query endpoint instead)")
+    return text
+
+
+def server_version(client: Client) -> tuple[int, ...]:
+    text = client.query("SELECT version()").result_rows[0][0]
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+# --- DDL ------------------------------------------------------------------------------------
+
+
+class _SqlTemplate(string.Template):
+    idpattern = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def _ddl_files() -> list[tuple[str, str]]:
+    root = importlib.resources.files(DDL_PACKAGE)
+    return sorted((p.name, p.read_text(encoding="utf-8")) for p in root.iterdir() if p.name.endswith(".sql"))
+
+
+def _ttl_clause(column: str, ttl: Duration) -> str:
+    seconds = int(ttl.seconds)
+    if seconds <= 0:
+        return ""
+    for unit, size in (("Day", 86400), ("Hour", 3600), ("Minute", 60)):
+        if seconds % size == 0:
+            return f"TTL {column} + toInterval{unit}({seconds // size})"
+    return f"TTL {column} + toIntervalSecond({seconds})"
+
+
+def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_MIN_VERSION) -> list[tuple[str, str]]:
+    """The DDL statements to run, as (file name, SQL), in file order. Files starting with `_` are fragments."""
+    files = dict(_ddl_files())
+    full_text = tuple(version[:2]) >= FULL_TEXT_MIN_VERSION
+    on_cluster = f"ON CLUSTER {quote_ident(settings.cluster_name)}" if settings.cluster_name else ""
+    values: dict[str, str] = {
+        name: quote_literal(value) for name, value in vars(semconv).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    values.update(
+        database=quote_ident(settings.database),
+        traces_table=settings.table(settings.traces_table_name),
+        traces_lookup_table=settings.table(settings.traces_table_name + "_trace_id_ts"),
+        traces_lookup_view=settings.table(settings.traces_table_name + "_trace_id_ts_mv"),
+        logs_table=settings.table(settings.logs_table_name),
+        genai_spans_table=settings.table("genai_spans"),
+        genai_spans_view=settings.table("genai_spans_mv"),
+        genai_evaluations_table=settings.table("genai_evaluations"),
+        genai_evaluations_view=settings.table("genai_evaluations_mv"),
+        on_cluster=on_cluster,
+        engine=settings.table_engine.render(),
+        aggregating_engine=settings.table_engine.render(aggregating=True),
+        ttl_timestamp=_ttl_clause("toDateTime(Timestamp)", settings.ttl),
+        ttl_start=_ttl_clause("toDateTime(Start)", settings.ttl),
+    )
+    values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
+    out = []
+    for name, text in files.items():
+        if name.startswith("_"):
+            continue
+        sql = _SqlTemplate(text).substitute(values).strip().rstrip(";")
+        out.append((name, sql))
+    return out
+
+
+def table_names(settings: StoreSettings) -> dict[str, str]:
+    """Quoted, database-qualified names of the tables readers use."""
+    return {
+        "traces": settings.table(settings.traces_table_name),
+        "traces_lookup": settings.table(settings.traces_table_name + "_trace_id_ts"),
+        "logs": settings.table(settings.logs_table_name),
+        "genai_spans": settings.table("genai_spans"),
+        "genai_evaluations": settings.table("genai_evaluations"),
+    }
+
+
+def create_schema(client: Client, settings: StoreSettings) -> None:
+    """Run every DDL statement (all `IF NOT EXISTS`); raises `StoreError` naming the failing file."""
+    version = server_version(client)
+    for name, sql in render_schema(settings, version):
+        try:
+            client.command(sql)
+        except Exception as exc:
+            raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
+
+
+def settings_from(mapping: Mapping[str, Any]) -> StoreSettings:
+    """Build StoreSettings from any config object that has the same field names."""
+    names = {f for f in StoreSettings.__dataclass_fields__}
+    return StoreSettings(**{k: v for k, v in mapping.items() if k in names})
