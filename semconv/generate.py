@@ -298,8 +298,7 @@ def render_python(reg: Registry) -> str:
 
 
 def render_init(reg: Registry) -> str:
-    names = "\n".join(f'    "{n}",' for n in public_names(reg))
-    return template("__init__.py.tmpl").substitute(header=HEADER, names=names)
+    return template("__init__.py.tmpl").substitute(header=HEADER)
 
 
 # Markdown
