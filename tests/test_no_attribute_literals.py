@@ -65,8 +65,8 @@ def find_attribute_literals(roots: list[Path], names: set[str], modules: set[str
                 if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in skip:
                     continue
                 value = node.value
-                suspect = SUSPECT.match(value) and not is_module_path(value, modules) and value not in NOT_ATTRIBUTES
-                if value in names or suspect:
+                looks_like_one = SUSPECT.match(value) and not is_module_path(value, modules)
+                if value in names or (looks_like_one and value not in NOT_ATTRIBUTES):
                     found.append((node.lineno, node.col_offset, f"{path}:{node.lineno}: {value!r}"))
             offenders += [line for *_, line in sorted(found)]
     return offenders

@@ -32,11 +32,13 @@ REGISTRY = generate.load_registry(ROOT)
 UPSTREAM = generate.read_yaml(ROOT / "semconv" / "upstream.yaml")
 
 # The shape of definition/2 (weaver schemas/semconv.definition-schema.v2.json).
-TOP_LEVEL = {"file_format", "attributes", "attribute_groups", "events", "metrics", "spans", "entities", "imports"}
+TOP_LEVEL = {"file_format", "attributes", "attribute_groups", "events", "metrics", "spans", "entities",
+             "imports"}
 DEFINITION_KEYS = {"key", "type", "brief", "note", "stability", "deprecated", "annotations", "examples"}
 REF_KEYS = {"ref", "brief", "note", "examples", "requirement_level", "stability", "deprecated", "annotations"}
 GROUP_KEYS = {"id", "visibility", "brief", "note", "stability", "deprecated", "annotations", "attributes"}
-EVENT_KEYS = {"name", "brief", "note", "stability", "deprecated", "annotations", "attributes", "entity_associations"}
+EVENT_KEYS = {"name", "brief", "note", "stability", "deprecated", "annotations", "attributes",
+              "entity_associations"}
 MEMBER_KEYS = {"id", "value", "brief", "note", "stability", "deprecated", "annotations"}
 STABILITY = {"stable", "development", "alpha", "beta", "release_candidate"}
 PRIMITIVES = {"string", "int", "double", "boolean", "any", "string[]", "int[]", "double[]", "boolean[]"}
@@ -80,7 +82,8 @@ def test_check_mode_names_stale_files(tmp_path):
 
 def test_generator_reports_a_dangling_reference(tmp_path):
     shutil.copytree(ROOT / "semconv", tmp_path / "semconv")
-    extra = "file_format: definition/2\nattribute_groups:\n  - {id: g, visibility: internal, attributes: [{ref: no.such}]}\n"
+    extra = ("file_format: definition/2\n"
+             "attribute_groups:\n  - {id: g, visibility: internal, attributes: [{ref: no.such}]}\n")
     (tmp_path / "semconv/model/extra.yaml").write_text(extra)
     with pytest.raises(generate.RegistryError, match="no.such is neither defined"):
         generate.load_registry(tmp_path)
@@ -94,7 +97,8 @@ def test_manifest_declares_the_genai_dependency():
     assert manifest["file_format"] == "definition_manifest/2.0"
     version_url = re.compile(r"^https?://[^/]+/.+/\d+\.\d+\.\d+$")
     assert version_url.match(manifest["schema_url"])
-    assert all(version_url.match(d["schema_url"]) and d.get("registry_path") for d in manifest["dependencies"])
+    for dependency in manifest["dependencies"]:
+        assert version_url.match(dependency["schema_url"]) and dependency.get("registry_path")
     assert any("semantic-conventions-genai" in d["registry_path"] for d in manifest["dependencies"])
     assert semconv.SPANHOUSE_SCHEMA_URL == manifest["schema_url"]
 
@@ -217,7 +221,8 @@ def test_constants_follow_the_naming_rule():
                  if "constant" in (d.get("annotations") or {}).get("spanhouse", {})}
     assert set(overrides.values()) == {"GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_NONSPEC",
                                        "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_NONSPEC"}
-    constants = {name: value for name, value in vars(attributes).items() if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}
+    constants = {name: value for name, value in vars(attributes).items()
+                 if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}
     for name, value in constants.items():
         if isinstance(value, str) and name.startswith("EVENT_"):
             assert name == "EVENT_" + value.replace(".", "_").upper()
@@ -250,9 +255,11 @@ def test_all_is_sorted_and_complete():
 def _validate(schema: dict, value, path: str = "$") -> list[str]:
     """The subset of JSON Schema 2020-12 genai-span.schema.json uses: type, items, properties,
     patternProperties, additionalProperties (annotations such as examples are ignored)."""
-    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list,
+             "object": dict}
     kind = schema.get("type")
-    if kind and (not isinstance(value, types[kind]) or (kind in ("integer", "number") and isinstance(value, bool))):
+    is_bool_as_number = kind in ("integer", "number") and isinstance(value, bool)
+    if kind and (not isinstance(value, types[kind]) or is_bool_as_number):
         return [f"{path}: expected {kind}, got {type(value).__name__}"]
     errors = []
     if kind == "array":
