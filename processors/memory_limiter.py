@@ -13,7 +13,7 @@ from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.config import Duration
 from spanhouse.errors import RetryableError
 
-log = logging.getLogger("spanhouse.memory_limiter")
+log = logging.getLogger(__name__)
 _MIB = 1 << 20
 
 

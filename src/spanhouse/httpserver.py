@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from spanhouse.config import parse_endpoint
 from spanhouse.errors import RequestTooLarge, SpanhouseError
 
-log = logging.getLogger("spanhouse.http")
+log = logging.getLogger(__name__)
 
 
 @dataclass

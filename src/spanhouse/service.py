@@ -33,7 +33,7 @@ from spanhouse.component import (
 from spanhouse.config import ServiceConfig
 from spanhouse.errors import ConfigError, SpanhouseError
 
-log = logging.getLogger("spanhouse")
+log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 60.0
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from spanhouse.errors import SpanhouseError
 
 READONLY_CODE = 164
+READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
 
 ALLOWED_TABLE_FUNCTIONS = frozenset({
     "numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateSeries", "null",
@@ -45,8 +46,14 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
     if not sql.strip():
         raise QueryRefused("empty query")
     text = client.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": sql}).result_rows[0][0]
-    ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None,
-                           fmt="TabSeparatedRaw").decode("utf-8", "replace")
+    keyword = text.lstrip("( ").split(" ", 1)[0].upper()
+    if keyword not in READ_STATEMENTS:
+        raise QueryRefused(f"{keyword or 'this'} statements are not allowed: the endpoint is read-only "
+                           f"({', '.join(sorted(READ_STATEMENTS))} only)")
+    if " INTO OUTFILE " in text.upper():
+        raise QueryRefused("INTO OUTFILE is not allowed: the endpoint returns results, it does not write files")
+    # no FORMAT of our own on the EXPLAIN, so the only FORMAT in the tree is the query's
+    ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None, fmt=None).decode("utf-8", "replace")
     roots = [line for line in ast.splitlines() if line and not line.startswith(" ")]
     if len(roots) != 1:
         raise QueryRefused("send one statement per request")

@@ -211,7 +211,7 @@ def command(endpoint: str | None, protocol: str, n_traces: int, environment: str
         sc.DEPLOYMENT_ENVIRONMENT_NAME: environment,
     }))
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("spanhouse.demo", "1.0")
+    tracer = provider.get_tracer(__name__, "1.0")
     clock = _Clock(time.time_ns() - n_traces * 15 * 10**9)
     trace_ids = []
     for _ in range(n_traces):

@@ -22,7 +22,7 @@ from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.otlp.values import string_map
 from spanhouse.store import StoreError, StoreSettings, connect, create_schema
 
-log = logging.getLogger("spanhouse.exporter.clickhouse")
+log = logging.getLogger(__name__)
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")

@@ -10,7 +10,7 @@ from typing import Any
 from spanhouse.component import Exporter, Factory, Kind
 from spanhouse.otlp.values import as_string
 
-log = logging.getLogger("spanhouse.exporter.debug")
+log = logging.getLogger(__name__)
 
 
 class Verbosity(str, Enum):

@@ -25,7 +25,7 @@ from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
 from spanhouse.store import StoreSettings, connect, settings_from
 
-log = logging.getLogger("spanhouse.sql_query")
+log = logging.getLogger(__name__)
 
 # Parameters of the HTTP interface that are not ClickHouse settings.
 _TRANSPORT_PARAMS = frozenset({

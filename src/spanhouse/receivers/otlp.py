@@ -24,7 +24,7 @@ from spanhouse.otlp.decode import DecodeLimits
 from spanhouse.receivers.signals import SIGNALS, SignalCodec
 from spanhouse.receivers.status import WireStatus, wire_status
 
-log = logging.getLogger("spanhouse.receiver.otlp")
+log = logging.getLogger(__name__)
 
 _MIB = 1 << 20
 PROTOBUF = "application/x-protobuf"

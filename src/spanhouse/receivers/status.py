@@ -18,7 +18,7 @@ from spanhouse.errors import (
     UnsupportedMedia,
 )
 
-log = logging.getLogger("spanhouse.receiver")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+from spanhouse.cli import main
+
+main()

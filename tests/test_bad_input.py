@@ -1,0 +1,125 @@
+"""Bad input gets a clear error and the server keeps serving."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from support import service_config, start_service, unique_database
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+VALID_JSON = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+    "traceId": "7b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "ok",
+    "startTimeUnixNano": "1", "endTimeUnixNano": "2"}]}]}]}
+
+
+def post(url: str, body: bytes, ctype: str, encoding: str | None = None) -> tuple[int, dict, bytes]:
+    headers = {"Content-Type": ctype}
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def assert_still_serving(running) -> None:
+    status, _, body = post(running.http_url + "/v1/traces", json.dumps(VALID_JSON).encode(), "application/json")
+    assert status == 200, body
+
+
+def test_malformed_protobuf_is_400_with_a_status_message(running):
+    status, headers, body = post(running.http_url + "/v1/traces", b"\x0a\xff\xff\xff\xff\x0f", "application/x-protobuf")
+    assert status == 400
+    assert headers["Content-Type"] == "application/x-protobuf"
+    st = status_pb2.Status.FromString(body)
+    assert "not a valid ExportTraceServiceRequest" in st.message and st.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert_still_serving(running)
+
+
+def test_invalid_json_is_400_in_json(running):
+    status, headers, body = post(running.http_url + "/v1/traces", b'{"resourceSpans": [', "application/json")
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    assert "not valid JSON" in json.loads(body)["message"]
+    status, _, body = post(running.http_url + "/v1/traces", b'{"resourceSpans": {"a": 1}}', "application/json")
+    assert status == 400 and "resourceSpans: expected an array" in json.loads(body)["message"]
+    assert_still_serving(running)
+
+
+def test_wrong_content_type_and_encoding_are_415(running):
+    status, _, body = post(running.http_url + "/v1/traces", b"hello", "text/plain")
+    assert status == 415 and "unsupported Content-Type" in json.loads(body)["message"]
+    status, _, body = post(running.http_url + "/v1/traces", b"x", "application/json", encoding="br")
+    assert status == 415 and "unsupported Content-Encoding" in json.loads(body)["message"]
+    assert_still_serving(running)
+
+
+def test_empty_requests_are_200(running):
+    status, _, body = post(running.http_url + "/v1/traces", b"", "application/x-protobuf")
+    assert status == 200 and trace_service_pb2.ExportTraceServiceResponse.FromString(body).ByteSize() == 0
+    status, _, body = post(running.http_url + "/v1/traces", b"{}", "application/json")
+    assert status == 200 and json.loads(body) == {}
+    with grpc.insecure_channel(running.grpc_endpoint) as ch:
+        resp = ch.unary_unary(EXPORT)(b"", timeout=10)
+    assert resp == b""
+
+
+def test_unknown_path_and_method(running):
+    status, _, _ = post(running.http_url + "/v1/spans", b"{}", "application/json")
+    assert status == 404
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(running.http_url + "/v1/traces", timeout=10)
+    assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+
+
+def test_malformed_grpc_message_is_invalid_argument(running):
+    with grpc.insecure_channel(running.grpc_endpoint) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            ch.unary_unary(EXPORT)(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid ExportTraceServiceRequest" in err.value.details()
+    assert_still_serving(running)
+
+
+@pytest.fixture
+def small_limits():
+    db = unique_database()
+    cfg = service_config(db, receiver={"protocols": {
+        "grpc": {"endpoint": "127.0.0.1:0", "max_recv_msg_size_mib": 1},
+        "http": {"endpoint": "127.0.0.1:0", "max_request_body_size": 4096}}})
+    svc = start_service(cfg, db)
+    yield svc
+    svc.stop()
+
+
+def _big_json(n_spans: int) -> bytes:
+    spans = [{"traceId": "8b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "x" * 50,
+              "startTimeUnixNano": "1", "endTimeUnixNano": "2"} for _ in range(n_spans)]
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+def test_request_over_the_limit_is_413_also_after_gzip(small_limits):
+    status, _, body = post(small_limits.http_url + "/v1/traces", _big_json(100), "application/json")
+    assert status == 413 and "over the limit of 4096 bytes" in json.loads(body)["message"]
+    bomb = gzip.compress(_big_json(2000))
+    assert len(bomb) < 4096
+    status, _, body = post(small_limits.http_url + "/v1/traces", bomb, "application/json", encoding="gzip")
+    assert status == 413 and "decompressed request body is over the limit" in json.loads(body)["message"]
+    status, _, _ = post(small_limits.http_url + "/v1/traces", gzip.compress(_big_json(2)), "application/json", "gzip")
+    assert status == 200
+
+
+def test_grpc_message_over_the_limit_is_resource_exhausted(small_limits):
+    with grpc.insecure_channel(small_limits.grpc_endpoint) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            ch.unary_unary(EXPORT)(b"\x0a" + b"\x00" * (2 << 20), timeout=10)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

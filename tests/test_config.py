@@ -1,0 +1,150 @@
+"""Configuration loading: Collector format, env substitution, every problem listed with its path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spanhouse.component import ComponentID, default_registry
+from spanhouse.config import Duration, load_config, parse_config_text
+from spanhouse.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_config_loads_with_the_documented_defaults():
+    cfg = load_config(ROOT / "otel-collector-config.yaml", env={})
+    otlp = cfg.receivers[ComponentID("otlp")]
+    assert otlp.protocols.grpc.endpoint == "127.0.0.1:4317"
+    assert otlp.protocols.http.endpoint == "127.0.0.1:4318"
+    ch = cfg.exporters[ComponentID("clickhouse")]
+    assert ch.endpoint == "chdb://./spanhouse-data" and ch.database == "otel" and ch.ttl == Duration(720 * 3600)
+    assert cfg.extensions[ComponentID("health_check")].endpoint == "127.0.0.1:13133"
+    assert list(cfg.pipelines) == [ComponentID("traces")]
+
+
+def test_packaged_default_is_the_repository_file():
+    import spanhouse
+
+    packaged = Path(spanhouse.__file__).with_name("otel-collector-config.yaml")
+    assert packaged.read_text() == (ROOT / "otel-collector-config.yaml").read_text()
+
+
+def test_env_substitution_is_typed_and_has_defaults():
+    text = """
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "${env:GRPC_EP}", max_recv_msg_size_mib: "${env:MIB}"}
+      http: {endpoint: "${env:MISSING:-127.0.0.1:9999}"}
+exporters:
+  clickhouse: {endpoint: "chdb://${env:DATA_DIR}/store", password: "a$$b"}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [clickhouse]}
+"""
+    cfg = parse_config_text(text, env={"GRPC_EP": "127.0.0.1:1234", "MIB": "16", "DATA_DIR": "/tmp/x"})
+    otlp = cfg.receivers[ComponentID("otlp")]
+    assert otlp.protocols.grpc.endpoint == "127.0.0.1:1234"
+    assert otlp.protocols.grpc.max_recv_msg_size_mib == 16
+    assert otlp.protocols.http.endpoint == "127.0.0.1:9999"
+    ch = cfg.exporters[ComponentID("clickhouse")]
+    assert ch.endpoint == "chdb:///tmp/x/store" and ch.password == "a$b"
+
+
+BAD = """
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "nowhere"}
+  kafka: {}
+processors:
+  batch: {send_batch_size: 0, send_batch_max_size: -1, timeot: 1s}
+exporters:
+  clickhouse:
+    endpoint: mysql://db
+    ttl: 30 days
+    database: "otel-prod"
+extensions:
+  health_check: {endpoint: "127.0.0.1:13133"}
+service:
+  extensions: [health_check, zpages]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch, memory_limiter]
+      exporters: [clickhouse, otlp/jaeger]
+    metrics:
+      receivers: [otlp]
+      exporters: [clickhouse]
+"""
+
+
+def test_every_problem_is_reported_with_its_path():
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(BAD, env={})
+    problems = "\n".join(err.value.problems)
+    expected = [
+        "receivers::otlp::protocols::grpc::endpoint: expected host:port",
+        "receivers::kafka: unknown receiver type 'kafka'; known types: otlp",
+        "processors::batch::timeot: unknown setting; valid settings are: send_batch_max_size, send_batch_size, timeout",
+        "processors::batch::send_batch_size: must be greater than 0",
+        "processors::batch::send_batch_max_size: must be 0 (no bound) or greater",
+        "exporters::clickhouse::endpoint: 'mysql://db': use chdb://PATH",
+        "exporters::clickhouse::ttl: expected a duration with a unit",
+        "exporters::clickhouse::database: 'otel-prod' is not a plain identifier",
+        "service::extensions[1]: extension 'zpages' is used here but not configured under extensions",
+        "service::pipelines::traces::processors[1]: processor 'memory_limiter' is used here but not configured",
+        "service::pipelines::traces::exporters[1]: exporter 'otlp/jaeger' is used here but not configured",
+        "service::pipelines::metrics: unsupported signal 'metrics'",
+    ]
+    for line in expected:
+        assert line in problems, f"missing: {line}\nin:\n{problems}"
+    assert len(err.value.problems) == len(expected)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("receivers: [", "not valid YAML at line 1"),
+    ("- a\n- b\n", "the top level must be a mapping"),
+    ("service: {pipelines: {}}", "at least one pipeline is required"),
+    ("receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], "
+     "exporters: [debug]}}}", "receivers::otlp::protocols: enable at least one of grpc or http"),
+    ("receivers: {otlp: {protocols: {http: }}}\nexporters: {debug: {verbosity: loud}}\nservice: {pipelines: "
+     "{traces: {receivers: [otlp], exporters: [debug]}}}", "exporters::debug::verbosity: 'loud' is not one of"),
+    ("receivers: {otlp: {protocols: {http: }}}\nexporters: {debug: }\nservice: {pipelines: "
+     "{traces: {receivers: [otlp], exporters: []}}}", "a pipeline needs at least one exporter"),
+])
+def test_single_problems(text, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, env={})
+    assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_serve_refuses_a_bad_config_listing_every_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    proc = subprocess.run([sys.executable, "-m", "spanhouse.cli", "serve", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "exporters::clickhouse::ttl:" in proc.stderr and "service::pipelines::metrics" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "spanhouse-data").exists()
+
+
+def test_every_builtin_factory_has_a_default_config_and_a_safe_lifecycle():
+    from spanhouse.component import CreateSettings
+
+    registry = default_registry()
+    assert not registry.load_errors
+    types = {(f.kind.value, f.type) for f in registry}
+    assert {("receivers", "otlp"), ("processors", "batch"), ("processors", "memory_limiter"),
+            ("exporters", "clickhouse"), ("exporters", "debug"), ("extensions", "health_check"),
+            ("extensions", "sql_query")} <= types
+    for factory in registry:
+        cfg = factory.config()
+        component = factory.create(CreateSettings(ComponentID(factory.type)), cfg)
+        component.shutdown()  # safe without start
+        component.shutdown()  # and idempotent

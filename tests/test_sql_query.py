@@ -1,0 +1,79 @@
+"""The sql_query extension with the real clickhouse-connect HTTP client."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from spanhouse import semconv as sc
+from support import sdk_spans
+
+
+@pytest.fixture
+def client(running):
+    def build(tracer):
+        for i in range(3):
+            with tracer.start_as_current_span(f"chat m{i}", attributes={
+                    sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: f"m{i}",
+                    sc.GEN_AI_USAGE_INPUT_TOKENS: 10 * (i + 1)}):
+                pass
+
+    exporter = OTLPSpanExporter(endpoint=running.http_url + "/v1/traces")
+    assert exporter.export(sdk_spans(build)) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    c = clickhouse_connect.get_client(host="127.0.0.1", port=running.sql_port, database=running.database,
+                                      compress=False)
+    yield c
+    c.close()
+
+
+def test_clickhouse_connect_reads_through_the_endpoint(client):
+    result = client.query("SELECT RequestModel, InputTokens FROM genai_spans ORDER BY RequestModel")
+    assert result.column_names == ("RequestModel", "InputTokens")
+    assert result.result_rows == [("m0", 10), ("m1", 20), ("m2", 30)]
+    bound = client.query("SELECT count() FROM genai_spans WHERE InputTokens > {n:UInt64}", parameters={"n": 15})
+    assert bound.result_rows == [(2,)]
+    assert client.query("SELECT count() FROM otel_traces", settings={"max_threads": 1}).result_rows == [(3,)]
+    assert client.ping()
+
+
+@pytest.mark.parametrize("sql, fragment", [
+    ("INSERT INTO otel_traces (TraceId) VALUES ('x')", "INSERT statements are not allowed"),
+    ("DROP TABLE otel_traces", "DROP statements are not allowed"),
+    ("CREATE TABLE x (a Int8) ENGINE = Memory", "CREATE statements are not allowed"),
+    ("SYSTEM FLUSH LOGS", "SYSTEM statements are not allowed"),
+    ("SET readonly = 0", "SET statements are not allowed"),
+    ("SELECT * FROM file('/etc/passwd', 'LineAsString')", "table function file()"),
+    ("SELECT * FROM url('http://127.0.0.1:1/', 'CSV')", "table function url()"),
+    ("SELECT 1 FROM numbers(1) WHERE 1 IN (SELECT 1 FROM remote('127.0.0.1', system.one))", "remote()"),
+    ("SELECT 1; DROP TABLE otel_traces", "Multi-statements"),
+    ("SELECT 1 INTO OUTFILE '/tmp/spanhouse-outfile-test'", "INTO OUTFILE is not allowed"),
+])
+def test_writes_ddl_and_outside_reads_are_refused(client, sql, fragment):
+    with pytest.raises(DatabaseError) as err:
+        client.command(sql)
+    assert fragment.lower() in str(err.value).lower()
+    assert client.query("SELECT count() FROM otel_traces").result_rows == [(3,)]
+
+
+def test_plain_http_interface(running, client):
+    base = f"http://127.0.0.1:{running.sql_port}"
+    with urllib.request.urlopen(base + "/ping", timeout=5) as resp:
+        assert resp.read() == b"Ok.\n"
+    url = f"{base}/?database={running.database}&default_format=JSONEachRow&param_m=m1"
+    req = urllib.request.Request(url, data=b"SELECT InputTokens FROM genai_spans WHERE RequestModel = {m:String}")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.headers["X-ClickHouse-Format"] == "JSONEachRow"
+        assert json.loads(resp.read()) == {"InputTokens": 20}
+    req = urllib.request.Request(f"{base}/?database={running.database}", data=b"SELECT * FROM no_such_table")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 404 and err.value.headers["X-ClickHouse-Exception-Code"] == "60"
+    assert b"Code: 60" in err.value.read()
