@@ -1,4 +1,4 @@
-"""The `spanhouse` command: serve, demo, sql, trace."""
+"""The `spanhouse` command: serve, demo, sql, trace, schema."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from spanhouse.cli import demo, serve, sql, trace
+    from spanhouse.cli import demo, schema, serve, sql, trace
 
-    for module in (serve, demo, sql, trace):
+    for module in (serve, demo, sql, trace, schema):
         main.add_command(module.command)
 
 

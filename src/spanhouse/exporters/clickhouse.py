@@ -16,8 +16,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from spanhouse import semconv
 from spanhouse.batch import SpanBatch
-from spanhouse.component import ConfigIssue, Exporter, Factory, Kind
-from spanhouse.config import Duration
+from spanhouse.component import ConfigIssue, Factory, Kind
+from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.otlp.values import string_map
 from spanhouse.store import StoreError, StoreSettings, connect, create_schema
@@ -39,14 +39,13 @@ _PERMANENT_CODES = {6, 27, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 321}
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClickHouseConfig(StoreSettings):
-    timeout: Duration = Duration(5.0)
-    """Longest time one insert may take before it counts as failed."""
+class ClickHouseConfig(StoreSettings, ExporterHelperSettings):
+    """Where and how to store spans, plus the exporter helper's `timeout`, `sending_queue` and
+    `retry_on_failure`."""
 
     def validate(self) -> Iterator[ConfigIssue]:
-        yield from super().validate()
-        if self.timeout.seconds <= 0:
-            yield ConfigIssue("timeout", "must be greater than 0, e.g. 5s")
+        yield from StoreSettings.validate(self)
+        yield from ExporterHelperSettings.validate(self)
 
 
 def trace_columns(batch: SpanBatch) -> list[list[Any]]:
@@ -97,7 +96,7 @@ def classify(exc: Exception, what: str) -> Exception:
     return RetryableError(f"{what}: {text}", retry_after=5)
 
 
-class ClickHouseExporter(Exporter):
+class ClickHouseExporter(Pusher):
     """Inserts each batch into `otel_traces` with one column-oriented insert; safe to call from many threads."""
 
     def __init__(self, config: ClickHouseConfig):
@@ -119,9 +118,6 @@ class ClickHouseExporter(Exporter):
             raise StoreError(f"table {self.table} is not usable on {self.config.endpoint}: {exc}; set "
                              "create_schema: true or create it from `spanhouse schema`") from exc
         log.info("storing traces in %s on %s", self.table, self.config.endpoint)
-
-    def consume(self, batch: SpanBatch) -> None:
-        self.push(batch)
 
     def push(self, batch: SpanBatch) -> None:
         if not len(batch):
@@ -150,4 +146,5 @@ class ClickHouseExporter(Exporter):
 
 def new_factory() -> Factory:
     return Factory(kind=Kind.EXPORTER, type="clickhouse", config=ClickHouseConfig,
-                   create=lambda settings, cfg: ClickHouseExporter(cfg), stability="beta")
+                   create=lambda settings, cfg: HelperExporter(ClickHouseExporter(cfg), cfg, str(settings.id)),
+                   stability="beta")
