@@ -65,7 +65,7 @@ class BatchProcessor(Processor):
                 return None
             if not force and time.monotonic() - self._oldest < self.config.timeout.seconds:
                 return None
-            return self._take()
+            return self._bounded(self._take())
 
     def _take(self) -> Any:
         held = self._held
@@ -78,8 +78,7 @@ class BatchProcessor(Processor):
         if not limit or len(batch) <= limit:
             return batch
         first, *rest = batch.split(limit)
-        if not self._held:
-            self._oldest = time.monotonic()
+        # the rest is as old as the data it came with, so `_oldest` stays and the next flush sends it
         self._held.extend(rest)
         self._held_spans += sum(len(b) for b in rest)
         return first

@@ -101,8 +101,7 @@ class Pipeline:
         for i, (_, proc) in enumerate(self.processors):
             if proc.flush_interval is None:
                 continue
-            held = proc.flush(force)
-            if held is not None and len(held):
+            while (held := proc.flush(force)) is not None and len(held):
                 self._run(held, i + 1)
 
     def start(self) -> None:

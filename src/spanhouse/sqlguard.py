@@ -24,7 +24,8 @@ ALLOWED_TABLE_FUNCTIONS = frozenset({
     "merge", "view", "viewIfPermitted", "generateRandom", "loop",
 })
 _TABLE_FUNCTION_RE = re.compile(r"^( *)TableExpression \(children \d+\)\n\1 Function (\w+)", re.M)
-_FORMAT_RE = re.compile(r"^ Identifier (\w+)$", re.M)
+# on ClickHouse's single-line rendering: a trailing FORMAT clause, possibly followed by SETTINGS
+_FORMAT_RE = re.compile(r" FORMAT (\w+)(?: SETTINGS [^']*)?$")
 
 
 class QueryRefused(SpanhouseError):
@@ -52,7 +53,6 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
                            f"({', '.join(sorted(READ_STATEMENTS))} only)")
     if " INTO OUTFILE " in text.upper():
         raise QueryRefused("INTO OUTFILE is not allowed: the endpoint returns results, it does not write files")
-    # no FORMAT of our own on the EXPLAIN, so the only FORMAT in the tree is the query's
     ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None, fmt=None).decode("utf-8", "replace")
     roots = [line for line in ast.splitlines() if line and not line.startswith(" ")]
     if len(roots) != 1:
@@ -60,5 +60,5 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
     for _, name in _TABLE_FUNCTION_RE.findall(ast):
         if name not in ALLOWED_TABLE_FUNCTIONS:
             raise QueryRefused(f"table function {name}() is not allowed on the read-only endpoint")
-    fmt = _FORMAT_RE.findall(ast)
-    return CheckedQuery(text, fmt[-1] if fmt else None)
+    fmt = _FORMAT_RE.search(text)
+    return CheckedQuery(text, fmt.group(1) if fmt else None)

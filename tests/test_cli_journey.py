@@ -1,0 +1,121 @@
+"""The user's journey with real processes: serve, demo, trace, sql — while serving and after."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from support import free_port
+
+CLI = [sys.executable, "-m", "spanhouse.cli"]
+
+
+def _config(tmp: Path) -> tuple[Path, dict]:
+    ports = {name: free_port() for name in ("grpc", "http", "health", "sql")}
+    text = f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{ports['grpc']}"}}
+      http: {{endpoint: "127.0.0.1:{ports['http']}"}}
+processors:
+  batch: {{timeout: 50ms}}
+exporters:
+  clickhouse: {{endpoint: "chdb://./data", database: otel, ttl: 72h}}
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{ports['health']}"}}
+  sql_query: {{endpoint: "127.0.0.1:{ports['sql']}"}}
+service:
+  extensions: [health_check, sql_query]
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch], exporters: [clickhouse]}}
+"""
+    path = tmp / "spanhouse.yaml"
+    path.write_text(text)
+    return path, ports
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"spanhouse serve exited early: {proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("spanhouse serve did not become healthy")
+
+
+def test_serve_demo_trace_sql_then_read_after_stop(tmp_path):
+    config, ports = _config(tmp_path)
+    serve = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(ports["health"], serve)
+        demo = _run(["demo", "--config", str(config), "--traces", "12", "--seed", "7"], tmp_path)
+        assert demo.returncode == 0, demo.stderr
+        assert "sent 7" in demo.stdout or re.search(r"sent \d+ spans in 12 traces", demo.stdout)
+        trace_id = re.search(r"spanhouse trace ([0-9a-f]{32})", demo.stdout).group(1)
+
+        shown = _run(["trace", trace_id, "--config", str(config)], tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        out = shown.stdout
+        for fragment in ("support-copilot", "environment staging", "release 2026.11.3", "feature support_copilot",
+                         "invoke_workflow support_copilot", "prompt classify_intent@v3", "ticket_reply_prompt@v1",
+                         "tokens ", "retrieval kb_articles", "docs kb-", "tool lookup_order",
+                         "evals citation_quality=", "policy_compliance=", "validate_reply"):
+            assert fragment in out, f"{fragment!r} missing from:\n{out}"
+
+        counts = _run(["sql", "SELECT Operation, count() AS n FROM genai_spans GROUP BY Operation ORDER BY Operation",
+                       "--config", str(config), "--format", "json"], tmp_path)
+        assert counts.returncode == 0, counts.stderr
+        by_op = {row["Operation"]: row["n"] for row in json.loads(counts.stdout)}
+        assert by_op["invoke_workflow"] == 12 and by_op["chat"] == 24 and by_op["retrieval"] == 12
+        assert by_op["execute_tool"] >= 12
+
+        refused = _run(["sql", "DROP TABLE otel_traces", "--config", str(config)], tmp_path)
+        assert refused.returncode == 1 and "not allowed" in refused.stderr and "Traceback" not in refused.stderr
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            assert serve.wait(timeout=30) == 0
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+
+    # with the service stopped, the CLI opens the embedded store directly
+    after = _run(["sql", "SELECT count() FROM genai_evaluations", "--config", str(config), "--format", "csv"], tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip().splitlines()[-1] == "24"
+    missing = _run(["trace", "0" * 31 + "1", "--config", str(config)], tmp_path)
+    assert missing.returncode == 1 and "was not found" in missing.stderr
+
+
+def test_demo_without_a_server_says_what_to_do(tmp_path):
+    port = free_port()
+    proc = _run(["demo", "--endpoint", f"127.0.0.1:{port}", "--traces", "1"], tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert "start `spanhouse serve` first" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_trace_rejects_a_malformed_id(tmp_path):
+    proc = _run(["trace", "not-a-trace"], tmp_path, timeout=60)
+    assert proc.returncode == 1 and "expected 32 hexadecimal characters" in proc.stderr

@@ -1,0 +1,128 @@
+"""Pipeline semantics: batching keeps acknowledgements, failures reach the waiting client, limits refuse data."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from spanhouse.batch import SpanBatch
+from spanhouse.component import ComponentID, Exporter
+from spanhouse.config import Duration
+from spanhouse.errors import PermanentError, RetryableError
+from spanhouse.processors.batch import BatchConfig, BatchProcessor
+from spanhouse.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
+from spanhouse.service import Pipeline
+
+
+def spans(n: int, name: str = "s") -> SpanBatch:
+    b = SpanBatch()
+    b.resources.append(__import__("spanhouse.batch", fromlist=["Resource"]).Resource({"service.name": "x"}))
+    b.scopes.append(__import__("spanhouse.batch", fromlist=["Scope"]).Scope())
+    for i in range(n):
+        b.append(resource=0, scope=0, trace_id="1" * 32, span_id=f"{i + 1:016x}", name=f"{name}{i}",
+                 start_time_unix_nano=1, end_time_unix_nano=2)
+    return b
+
+
+class Sink(Exporter):
+    def __init__(self, fail: Exception | None = None):
+        self.batches: list[SpanBatch] = []
+        self.fail = fail
+
+    def consume(self, batch: SpanBatch) -> None:
+        if self.fail:
+            raise self.fail
+        self.batches.append(batch)
+
+
+def test_batch_processor_merges_requests_and_answers_each_after_export():
+    sink = Sink()
+    proc = BatchProcessor(BatchConfig(send_batch_size=5, timeout=Duration(10)))
+    pipe = Pipeline(ComponentID("traces"), [(ComponentID("batch"), proc)], [(ComponentID("sink"), sink)], ack_timeout=5)
+    done = []
+    threads = [threading.Thread(target=lambda i=i: (pipe.consume(spans(2, f"r{i}")), done.append(i)))
+               for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(done) == [0, 1, 2]
+    assert sum(len(b) for b in sink.batches) == 6
+    assert len(sink.batches[0]) >= 5  # merged, not one insert per request
+
+
+def test_timeout_flush_and_max_size_split():
+    sink = Sink()
+    proc = BatchProcessor(BatchConfig(send_batch_size=100, send_batch_max_size=100, timeout=Duration(0.02)))
+    pipe = Pipeline(ComponentID("traces"), [(ComponentID("batch"), proc)], [(ComponentID("sink"), sink)], ack_timeout=5)
+    pipe.start()
+    try:
+        pipe.consume(spans(3))  # below the size: sent by the timer
+        pipe.consume(spans(250))  # above the max: split, the client answered after all pieces
+    finally:
+        pipe.stop()
+    sizes = [len(b) for b in sink.batches]
+    assert sum(sizes) == 253 and max(sizes) <= 100
+
+
+def test_export_failure_reaches_every_merged_request():
+    pipe = Pipeline(ComponentID("traces"), [(ComponentID("batch"), BatchProcessor(BatchConfig(send_batch_size=4)))],
+                    [(ComponentID("sink"), Sink(RetryableError("clickhouse down", retry_after=3)))], ack_timeout=5)
+    errors = []
+
+    def send():
+        try:
+            pipe.consume(spans(2))
+        except RetryableError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(errors) == 2 and all(e.retry_after == 3 for e in errors)
+
+
+def test_permanent_error_is_not_masked():
+    pipe = Pipeline(ComponentID("traces"), [], [(ComponentID("sink"), Sink(PermanentError("bad column")))])
+    with pytest.raises(PermanentError, match="bad column"):
+        pipe.consume(spans(1))
+
+
+def test_memory_limiter_refuses_over_the_soft_limit_and_recovers():
+    used = [100 << 20]
+    limiter = MemoryLimiter(MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), measure=lambda: used[0])
+    limiter.check()
+    assert len(limiter.process(spans(1))) == 1
+    used[0] = 160 << 20
+    limiter.check()
+    with pytest.raises(RetryableError, match="memory limit"):
+        limiter.process(spans(1))
+    used[0] = 120 << 20
+    limiter.check()
+    assert len(limiter.process(spans(1))) == 1
+
+
+def test_split_batches_acknowledge_when_all_pieces_are_stored():
+    from spanhouse.batch import Ack
+
+    b = spans(10)
+    ack = Ack()
+    b.acks.append(ack)
+    pieces = b.split(4)
+    assert [len(p) for p in pieces] == [4, 4, 2]
+    pieces[0].succeed()
+    pieces[2].succeed()
+    assert not ack.done
+    pieces[1].succeed()
+    ack.wait(0)
+    b2 = spans(4)
+    ack2 = Ack()
+    b2.acks.append(ack2)
+    first, second = b2.split(2)
+    second.succeed()
+    first.fail(RetryableError("lost"))
+    with pytest.raises(RetryableError):
+        ack2.wait(0)
