@@ -34,8 +34,9 @@ from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from
 log = logging.getLogger(__name__)
 
 _OP = sc.GenAiOperationNameValues
-MODEL_CALLS = frozenset({_OP.CHAT.value, _OP.TEXT_COMPLETION.value, _OP.GENERATE_CONTENT.value,
-                         _OP.EMBEDDINGS.value})
+MODEL_CALLS = frozenset(
+    {_OP.CHAT.value, _OP.TEXT_COMPLETION.value, _OP.GENERATE_CONTENT.value, _OP.EMBEDDINGS.value}
+)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
 
@@ -78,7 +79,9 @@ class PriceOverrideConfig:
                 if name in ("input", "output"):
                     yield ConfigIssue(name, "is required: USD per million tokens, e.g. 2.5 (0 for free)")
             elif not math.isfinite(value) or value < 0:
-                yield ConfigIssue(name, f"must be a non-negative number of USD per million tokens, got {value!r}")
+                yield ConfigIssue(
+                    name, f"must be a non-negative number of USD per million tokens, got {value!r}"
+                )
         if self.valid_from is not None:
             try:
                 parse_valid_from(self.valid_from)
@@ -90,11 +93,17 @@ class PriceOverrideConfig:
             return None if value is None else Decimal(repr(value))
 
         return Override(
-            name=self.name or self.model or self.regex, model=self.model,
-            regex=re.compile(self.regex) if self.regex else None, provider=self.provider,
-            input=rate(self.input) or Decimal(0), output=rate(self.output) or Decimal(0),
-            cache_read=rate(self.cache_read), cache_write=rate(self.cache_write), reasoning=rate(self.reasoning),
-            valid_from=parse_valid_from(self.valid_from) if self.valid_from is not None else None)
+            name=self.name or self.model or self.regex,
+            model=self.model,
+            regex=re.compile(self.regex) if self.regex else None,
+            provider=self.provider,
+            input=rate(self.input) or Decimal(0),
+            output=rate(self.output) or Decimal(0),
+            cache_read=rate(self.cache_read),
+            cache_write=rate(self.cache_write),
+            reasoning=rate(self.reasoning),
+            valid_from=parse_valid_from(self.valid_from) if self.valid_from is not None else None,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,10 +228,16 @@ class GenAiCost(Processor):
 
     def _usage(self, attrs: dict[str, Any], raw_in: Any, raw_out: Any, model: str) -> TokenUsage | None:
         values = []
-        for key, raw in ((sc.GEN_AI_USAGE_INPUT_TOKENS, raw_in), (sc.GEN_AI_USAGE_OUTPUT_TOKENS, raw_out),
-                         (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)),
-                         (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 0)),
-                         (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0))):
+        for key, raw in (
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, raw_in),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, raw_out),
+            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)),
+            (
+                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+                attrs.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 0),
+            ),
+            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)),
+        ):
             n = 0 if raw is _ABSENT else _count(raw)
             if n is None:
                 self._log_bad(key, raw, model)
@@ -246,19 +261,32 @@ class GenAiCost(Processor):
         if key in self._logged or len(self._logged) >= _MAX_LOGGED_MODELS:
             return
         self._logged.add(key)
-        log.warning("genai_cost: no price for model %r (provider %r); its spans are marked unknown_model and "
-                    "listed by `spanhouse costs --unpriced`. Add a price under processors::genai_cost::overrides.",
-                    model, provider or "unknown")
+        log.warning(
+            "genai_cost: no price for model %r (provider %r); its spans are marked unknown_model and "
+            "listed by `spanhouse costs --unpriced`. Add a price under processors::genai_cost::overrides.",
+            model,
+            provider or "unknown",
+        )
 
     def _log_bad(self, key: str, value: Any, model: str) -> None:
         marker = ("bad-count", key)
         if marker in self._logged:
             return
         self._logged.add(marker)
-        log.warning("genai_cost: %s = %r is not a token count; spans with such values (here model %r) are "
-                    "marked no_usage and not priced", key, value, model)
+        log.warning(
+            "genai_cost: %s = %r is not a token count; spans with such values (here model %r) are "
+            "marked no_usage and not priced",
+            key,
+            value,
+            model,
+        )
 
 
 def new_factory() -> Factory:
-    return Factory(kind=Kind.PROCESSOR, type="genai_cost", config=GenAiCostConfig,
-                   create=lambda settings, cfg: GenAiCost(cfg), stability="development")
+    return Factory(
+        kind=Kind.PROCESSOR,
+        type="genai_cost",
+        config=GenAiCostConfig,
+        create=lambda settings, cfg: GenAiCost(cfg),
+        stability="development",
+    )

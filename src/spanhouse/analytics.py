@@ -26,9 +26,17 @@ from spanhouse import semconv as sc
 from spanhouse.reader import Reader
 
 _OP = sc.GenAiOperationNameValues
-MODEL_CALL_OPERATIONS = (_OP.CHAT.value, _OP.TEXT_COMPLETION.value, _OP.GENERATE_CONTENT.value,
-                         _OP.EMBEDDINGS.value, "")
-UNPRICED_SOURCES = (sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value, sc.SpanhouseCostSourceValues.NO_USAGE.value)
+MODEL_CALL_OPERATIONS = (
+    _OP.CHAT.value,
+    _OP.TEXT_COMPLETION.value,
+    _OP.GENERATE_CONTENT.value,
+    _OP.EMBEDDINGS.value,
+    "",
+)
+UNPRICED_SOURCES = (
+    sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value,
+    sc.SpanhouseCostSourceValues.NO_USAGE.value,
+)
 QUANTILES = (0.5, 0.95, 0.99)
 
 MODEL_EXPR = "if(RequestModel != '', RequestModel, ResponseModel)"
@@ -46,8 +54,12 @@ DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 _FRAGMENTS = {
     "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64})",
-    "model_call": "Operation IN (" + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS))) + ")",
-    "unpriced": "CostSource IN (" + ", ".join(f"{{unpriced{i}:String}}" for i in range(len(UNPRICED_SOURCES))) + ")",
+    "model_call": "Operation IN ("
+    + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
+    + ")",
+    "unpriced": "CostSource IN ("
+    + ", ".join(f"{{unpriced{i}:String}}" for i in range(len(UNPRICED_SOURCES)))
+    + ")",
     "quantiles": "(" + ", ".join(map(str, QUANTILES)) + ")",
     "model_expr": MODEL_EXPR,
 }
@@ -60,8 +72,10 @@ def _sql(template: str, reader: Reader, **values: str) -> str:
 
 # Lists travel as one String parameter per value: a spanhouse sql_query endpoint passes parameters on
 # as strings, and an Array(String) value in ClickHouse's text format does not survive that.
-_LIST_PARAMS = {**{f"op{i}": v for i, v in enumerate(MODEL_CALL_OPERATIONS)},
-                **{f"unpriced{i}": v for i, v in enumerate(UNPRICED_SOURCES)}}
+_LIST_PARAMS = {
+    **{f"op{i}": v for i, v in enumerate(MODEL_CALL_OPERATIONS)},
+    **{f"unpriced{i}": v for i, v in enumerate(UNPRICED_SOURCES)},
+}
 
 
 def _params(seconds: int, **extra: Any) -> dict[str, Any]:
@@ -117,14 +131,24 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "window_seconds": self.seconds, "requests": self.requests, "successful_tasks": self.successful_tasks,
-            "model_calls": self.model_calls, "model_call_errors": self.model_call_errors,
-            "priced_calls": self.priced_calls, "unpriced_calls": self.unpriced_calls, "cost_usd": self.cost_usd,
+            "window_seconds": self.seconds,
+            "requests": self.requests,
+            "successful_tasks": self.successful_tasks,
+            "model_calls": self.model_calls,
+            "model_call_errors": self.model_call_errors,
+            "priced_calls": self.priced_calls,
+            "unpriced_calls": self.unpriced_calls,
+            "cost_usd": self.cost_usd,
             "cost_per_request_usd": self.cost_per_request,
-            "cost_per_successful_task_usd": self.cost_per_successful_task, "tokens": self.tokens,
-            "model_call_latency_ms": self.call_latency_ms, "workflow_latency_ms": self.workflow_latency_ms,
-            "retries": self.retries, "retry_rate": self.retry_rate, "tool_calls": self.tool_calls,
-            "tool_retries": self.tool_retries, "tool_retry_rate": self.tool_retry_rate,
+            "cost_per_successful_task_usd": self.cost_per_successful_task,
+            "tokens": self.tokens,
+            "model_call_latency_ms": self.call_latency_ms,
+            "workflow_latency_ms": self.workflow_latency_ms,
+            "retries": self.retries,
+            "retry_rate": self.retry_rate,
+            "tool_calls": self.tool_calls,
+            "tool_retries": self.tool_retries,
+            "tool_retry_rate": self.tool_retry_rate,
         }
 
 
@@ -167,21 +191,39 @@ WHERE ParentSpanId = '' AND Timestamp >= now64(9) - toIntervalSecond({seconds:UI
 def summary(reader: Reader, seconds: int) -> Summary:
     params = _params(seconds)
     row = reader.query(_sql(SUMMARY_SQL, reader), params).result_rows[0]
-    (spans, requests, calls, call_errors, priced, unpriced, cost, tin, cread, cwrite, tout, treason, lat) = row
+    (spans, requests, calls, call_errors, priced, unpriced, cost, tin, cread, cwrite, tout, treason, lat) = (
+        row
+    )
     retries, tool_calls, tool_retries = 0, 0, 0
     roots, ok, workflow = 0, 0, []
     if spans:
-        retries, tool_calls, tool_retries = (int(v or 0) for v in
-                                             reader.query(_sql(RETRIES_SQL, reader), params).result_rows[0])
+        retries, tool_calls, tool_retries = (
+            int(v or 0) for v in reader.query(_sql(RETRIES_SQL, reader), params).result_rows[0]
+        )
         roots, ok, workflow = reader.query(_sql(ROOTS_SQL, reader), params).result_rows[0]
     return Summary(
-        seconds=seconds, spans=int(spans), requests=int(requests), successful_tasks=int(ok),
-        model_calls=int(calls), model_call_errors=int(call_errors), priced_calls=int(priced),
-        unpriced_calls=int(unpriced), cost_usd=float(cost),
-        tokens={"input": int(tin), "cache_read": int(cread), "cache_write": int(cwrite), "output": int(tout),
-                "reasoning": int(treason)},
-        call_latency_ms=_latency(lat if calls else None), workflow_latency_ms=_latency(workflow if roots else None),
-        retries=retries, tool_calls=tool_calls, tool_retries=tool_retries)
+        seconds=seconds,
+        spans=int(spans),
+        requests=int(requests),
+        successful_tasks=int(ok),
+        model_calls=int(calls),
+        model_call_errors=int(call_errors),
+        priced_calls=int(priced),
+        unpriced_calls=int(unpriced),
+        cost_usd=float(cost),
+        tokens={
+            "input": int(tin),
+            "cache_read": int(cread),
+            "cache_write": int(cwrite),
+            "output": int(tout),
+            "reasoning": int(treason),
+        },
+        call_latency_ms=_latency(lat if calls else None),
+        workflow_latency_ms=_latency(workflow if roots else None),
+        retries=retries,
+        tool_calls=tool_calls,
+        tool_retries=tool_retries,
+    )
 
 
 BREAKDOWN_SQL = """
@@ -219,13 +261,25 @@ def breakdown(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str,
         key_parts = [str(v) for v in row[:n]]
         key = "@".join(key_parts) if any(key_parts) else ""
         (calls, errors, requests, tin, cread, cwrite, tout, treason, cost, unpriced, lat) = row[n:]
-        out.append({
-            "key": key, "calls": int(calls), "errors": int(errors), "requests": int(requests),
-            "tokens": {"input": int(tin), "cache_read": int(cread), "cache_write": int(cwrite), "output": int(tout),
-                       "reasoning": int(treason)},
-            "cost_usd": float(cost), "cost_per_call_usd": _ratio(float(cost), int(calls)),
-            "unpriced_calls": int(unpriced), "latency_ms": _latency(lat if calls else None),
-        })
+        out.append(
+            {
+                "key": key,
+                "calls": int(calls),
+                "errors": int(errors),
+                "requests": int(requests),
+                "tokens": {
+                    "input": int(tin),
+                    "cache_read": int(cread),
+                    "cache_write": int(cwrite),
+                    "output": int(tout),
+                    "reasoning": int(treason),
+                },
+                "cost_usd": float(cost),
+                "cost_per_call_usd": _ratio(float(cost), int(calls)),
+                "unpriced_calls": int(unpriced),
+                "latency_ms": _latency(lat if calls else None),
+            }
+        )
     return out
 
 
@@ -243,9 +297,19 @@ ORDER BY spans DESC, Provider, model
 def unpriced(reader: Reader, seconds: int) -> list[dict[str, Any]]:
     """Models whose calls got no cost in the window (`unknown_model`, `no_usage`), most calls first."""
     rows = reader.query(_sql(UNPRICED_SQL, reader), _params(seconds)).result_rows
-    return [{"provider": p, "model": m, "source": s, "spans": int(n), "input_tokens": int(i),
-             "output_tokens": int(o), "first_seen": f, "last_seen": last}
-            for p, m, s, n, i, o, f, last in rows]
+    return [
+        {
+            "provider": p,
+            "model": m,
+            "source": s,
+            "spans": int(n),
+            "input_tokens": int(i),
+            "output_tokens": int(o),
+            "first_seen": f,
+            "last_seen": last,
+        }
+        for p, m, s, n, i, o, f, last in rows
+    ]
 
 
 TOP_TRACES_SQL = """
@@ -265,7 +329,8 @@ WITH g AS (
 t AS (
     SELECT TraceId,
            min(Timestamp) AS start,
-           (max(toUnixTimestamp64Nano(Timestamp) + Duration) - min(toUnixTimestamp64Nano(Timestamp))) / 1e6 AS ms,
+           (max(toUnixTimestamp64Nano(Timestamp) + Duration)
+            - min(toUnixTimestamp64Nano(Timestamp))) / 1e6 AS ms,
            countIf(ParentSpanId = '') AS roots,
            anyIf(SpanName, ParentSpanId = '') AS root_name,
            anyIf(ServiceName, ParentSpanId = '') AS root_service,
@@ -292,7 +357,20 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
     """The `top` traces of the window with the highest cost or duration."""
     sql = _sql(TOP_TRACES_SQL, reader, order=_ORDER[by])
     rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
-    return [{"trace_id": tid, "start": start, "duration_ms": float(ms), "root": root, "service": svc,
-             "status": status, "spans": int(spans), "model_calls": int(calls), "input_tokens": int(tin),
-             "output_tokens": int(tout), "cost_usd": float(cost) if priced else None, "unpriced_calls": int(unp)}
-            for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp in rows]
+    return [
+        {
+            "trace_id": tid,
+            "start": start,
+            "duration_ms": float(ms),
+            "root": root,
+            "service": svc,
+            "status": status,
+            "spans": int(spans),
+            "model_calls": int(calls),
+            "input_tokens": int(tin),
+            "output_tokens": int(tout),
+            "cost_usd": float(cost) if priced else None,
+            "unpriced_calls": int(unp),
+        }
+        for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp in rows
+    ]

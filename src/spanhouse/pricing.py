@@ -63,7 +63,12 @@ _MAX_MODEL_LENGTH = 512
 
 # The usage keys of genai-prices' unit registry that span attributes fill.
 INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, REASONING = (
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "output_reasoning_tokens")
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_reasoning_tokens",
+)
 _REQUESTS = "requests"
 
 
@@ -126,15 +131,24 @@ class Override:
         cache_write_rate = self.input if self.cache_write is None else self.cache_write
         uncached = usage.input - usage.cache_read - usage.cache_write
         input_usd = Decimal(uncached) * self.input / _MILLION
-        cache_usd = (Decimal(usage.cache_read) * cache_read_rate + Decimal(usage.cache_write) * cache_write_rate) / _MILLION
+        cache_usd = (
+            Decimal(usage.cache_read) * cache_read_rate + Decimal(usage.cache_write) * cache_write_rate
+        ) / _MILLION
         if self.reasoning is None:
             output_usd, reasoning_usd = Decimal(usage.output) * self.output / _MILLION, None
         else:
             output_usd = Decimal(usage.output - usage.reasoning) * self.output / _MILLION
             reasoning_usd = Decimal(usage.reasoning) * self.reasoning / _MILLION
         total = input_usd + cache_usd + output_usd + (reasoning_usd or _ZERO)
-        return Cost(total, input_usd, output_usd, cache_usd, reasoning_usd,
-                    sc.SpanhouseCostSourceValues.OVERRIDE.value, f"override/{self.name}")
+        return Cost(
+            total,
+            input_usd,
+            output_usd,
+            cache_usd,
+            reasoning_usd,
+            sc.SpanhouseCostSourceValues.OVERRIDE.value,
+            f"override/{self.name}",
+        )
 
 
 class _Rates:
@@ -163,8 +177,13 @@ class _Rates:
         self.has_reasoning_rate = any(part == "reasoning" for *_, part in units)
 
     def cost(self, usage: TokenUsage, price_id: str) -> Cost:
-        counts = {INPUT: usage.input, OUTPUT: usage.output, CACHE_READ: usage.cache_read,
-                  CACHE_WRITE: usage.cache_write, REASONING: usage.reasoning}
+        counts = {
+            INPUT: usage.input,
+            OUTPUT: usage.output,
+            CACHE_READ: usage.cache_read,
+            CACHE_WRITE: usage.cache_write,
+            REASONING: usage.reasoning,
+        }
         leaves: dict[str, int] = {}
         parts = {"input": _ZERO, "output": _ZERO, "cache": _ZERO, "reasoning": _ZERO, "other": _ZERO}
         total = _ZERO
@@ -180,9 +199,15 @@ class _Rates:
                 value = calc_unit_price(price, count, usage.input, per)
                 parts[part] += value
                 total += value
-        return Cost(total, parts["input"], parts["output"], parts["cache"],
-                    parts["reasoning"] if self.has_reasoning_rate else None,
-                    sc.SpanhouseCostSourceValues.COMPUTED.value, price_id)
+        return Cost(
+            total,
+            parts["input"],
+            parts["output"],
+            parts["cache"],
+            parts["reasoning"] if self.has_reasoning_rate else None,
+            sc.SpanhouseCostSourceValues.COMPUTED.value,
+            price_id,
+        )
 
 
 def _part(dimensions: Mapping[str, str]) -> str:
@@ -203,7 +228,9 @@ class _Entry:
 
     __slots__ = ("overrides", "model", "price_id", "static_rates")
 
-    def __init__(self, overrides: tuple[Override, ...], model: Any, price_id: str, static_rates: _Rates | None):
+    def __init__(
+        self, overrides: tuple[Override, ...], model: Any, price_id: str, static_rates: _Rates | None
+    ):
         self.overrides = overrides
         self.model = model
         self.price_id = price_id
@@ -280,7 +307,7 @@ class PriceBook:
         model (an OpenAI-compatible API serving another vendor's model), falls back to matching by
         the model name alone."""
         snapshot = self._snapshot
-        for pid in ((provider_id, None) if provider_id else (None,)):
+        for pid in (provider_id, None) if provider_id else (None,):
             try:
                 return snapshot.find_provider_model(model, None, pid, None)
             except LookupError:
@@ -295,8 +322,11 @@ class PriceBook:
         try:
             rates: _Rates | None = _Rates(model_price, self._registry)
         except ValueError as exc:
-            log.warning("genai-prices price row %r cannot be used (%s); its model is treated as unpriced",
-                        model_price, exc)
+            log.warning(
+                "genai-prices price row %r cannot be used (%s); its model is treated as unpriced",
+                model_price,
+                exc,
+            )
             rates = None
         with self._lock:
             self._rates[key] = (model_price, rates)

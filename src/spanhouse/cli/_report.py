@@ -12,10 +12,18 @@ from rich.console import Console
 from spanhouse.cli.sql import _default
 from spanhouse.config import Duration
 
-since_option = click.option("--since", default="24h", show_default=True,
-                            help="Window ending now, as a duration: 30m, 24h, 7d.")
-format_option = click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                             show_default=True, help="Output format.")
+since_option = click.option(
+    "--since", default="24h", show_default=True, help="Window ending now, as a duration: 30m, 24h, 7d."
+)
+format_option = click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 
 
 def window_seconds(since: str) -> int:
