@@ -196,11 +196,14 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_spans_view=settings.table("genai_spans_mv"),
         genai_evaluations_table=settings.table("genai_evaluations"),
         genai_evaluations_view=settings.table("genai_evaluations_mv"),
+        genai_rollup_table=settings.table("genai_rollup_hourly"),
+        genai_rollup_view=settings.table("genai_rollup_hourly_mv"),
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
         ttl_timestamp=_ttl_clause("toDateTime(Timestamp)", settings.ttl),
         ttl_start=_ttl_clause("toDateTime(Start)", settings.ttl),
+        ttl_hour=_ttl_clause("Hour", settings.ttl),
     )
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     out = []
@@ -220,6 +223,7 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "logs": settings.table(settings.logs_table_name),
         "genai_spans": settings.table("genai_spans"),
         "genai_evaluations": settings.table("genai_evaluations"),
+        "genai_rollup": settings.table("genai_rollup_hourly"),
     }
 
 

@@ -520,10 +520,18 @@ payload is overwritten, never trusted.
 """
 
 SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED: Final = "spanhouse.usage.input_includes_cache_adjusted"
-"""True when genai_normalize added the cache counts back to an input count sent without them.
+"""True when genai_normalize or genai_cost added the cache counts back to an input count sent without
+them.
 
 Set when cache reads plus cache writes exceed the reported input tokens, the sign of a source that
-reports only the uncached part.
+reports only the uncached part. The stored input count is then the total.
+"""
+
+SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED: Final = "spanhouse.usage.output_includes_reasoning_adjusted"
+"""True when genai_cost added the reasoning count back to an output count sent without it.
+
+Set when reasoning tokens exceed the reported output tokens, the sign of a source that reports
+reasoning outside the output count. The stored output count is then the total.
 """
 
 USER_HASH: Final = "user.hash"
@@ -779,6 +787,10 @@ class SpanhouseCostSourceValues(str, Enum):
     """The model has no known price; no cost is recorded."""
     NO_USAGE = "no_usage"
     """The span names a model but carries no token counts; no cost is recorded."""
+    AGGREGATED = "aggregated"
+    """The span carries usage aggregated from the model calls below it (an agent, workflow or tool
+    span); it is not priced, so a trace's cost is the sum over its model calls.
+    """
 
 
 class SpanhouseNormalizedFromValues(str, Enum):
@@ -938,6 +950,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     SPANHOUSE_REDACTION_TRUNCATED_KEYS: "string[]",
     SPANHOUSE_TENANT_ID: "string",
     SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED: "boolean",
+    SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED: "boolean",
     USER_HASH: "string",
     USER_ID: "string",
 }
@@ -1098,6 +1111,7 @@ __all__ = [
     "SPANHOUSE_SCHEMA_URL",
     "SPANHOUSE_TENANT_ID",
     "SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED",
+    "SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED",
     "USER_HASH",
     "USER_ID",
     "GenAiOpenaiRequestResponseFormatValues",

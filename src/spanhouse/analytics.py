@@ -1,0 +1,376 @@
+"""Cost and latency questions over `genai_spans` and `otel_traces`, as plain data for the CLI.
+
+Definitions (the same in every answer):
+
+- a *model call* is a span whose operation is `chat`, `text_completion`, `generate_content` or
+  `embeddings`, or that has no operation; tokens and latency per call count model calls only, so
+  the usage an agent or workflow span aggregates from its calls is never added twice;
+- *cost* is the sum of `CostUsd` over the window's spans (only model calls are priced by genai_cost;
+  a cost an SDK reported on another span is included as reported);
+- a *request* is a trace with at least one GenAI span in the window; a *successful task* is such a
+  trace whose root span (no parent) is stored and did not end with status Error;
+- a *retry* is a model call beyond the first under the same parent span with the same operation and
+  model (retry rate = retries / model calls); a tool retry is an `execute_tool` call beyond the first
+  under the same parent with the same tool name (tool retry rate = tool retries / tool calls).
+
+Every value reaches ClickHouse as a query parameter; the grouping expressions come from a fixed table.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from spanhouse import semconv as sc
+from spanhouse.reader import Reader
+
+_OP = sc.GenAiOperationNameValues
+MODEL_CALL_OPERATIONS = (
+    _OP.CHAT.value,
+    _OP.TEXT_COMPLETION.value,
+    _OP.GENERATE_CONTENT.value,
+    _OP.EMBEDDINGS.value,
+    "",
+)
+UNPRICED_SOURCES = (
+    sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value,
+    sc.SpanhouseCostSourceValues.NO_USAGE.value,
+)
+QUANTILES = (0.5, 0.95, 0.99)
+
+MODEL_EXPR = "if(RequestModel != '', RequestModel, ResponseModel)"
+# --by choice → (SQL expressions grouped by, header shown)
+DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "model": ((MODEL_EXPR,), "model"),
+    "provider": (("Provider",), "provider"),
+    "feature": (("Feature",), "feature"),
+    "tenant": (("TenantId",), "tenant"),
+    "prompt": (("PromptName", "PromptVersion"), "prompt@version"),
+    "environment": (("Environment",), "environment"),
+    "release": (("Release",), "release"),
+    "service": (("ServiceName",), "service"),
+}
+
+_FRAGMENTS = {
+    "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64})",
+    "model_call": "Operation IN ("
+    + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
+    + ")",
+    "unpriced": "CostSource IN ("
+    + ", ".join(f"{{unpriced{i}:String}}" for i in range(len(UNPRICED_SOURCES)))
+    + ")",
+    "quantiles": "(" + ", ".join(map(str, QUANTILES)) + ")",
+    "model_expr": MODEL_EXPR,
+}
+
+
+def _sql(template: str, reader: Reader, **values: str) -> str:
+    """`template` with $window, $model_call, $unpriced, $quantiles, the table names and `values`."""
+    return string.Template(template).substitute(_FRAGMENTS, **reader.tables, **values)
+
+
+# Lists travel as one String parameter per value: a spanhouse sql_query endpoint passes parameters on
+# as strings, and an Array(String) value in ClickHouse's text format does not survive that.
+_LIST_PARAMS = {
+    **{f"op{i}": v for i, v in enumerate(MODEL_CALL_OPERATIONS)},
+    **{f"unpriced{i}": v for i, v in enumerate(UNPRICED_SOURCES)},
+}
+
+
+def _params(seconds: int, **extra: Any) -> dict[str, Any]:
+    return {"seconds": int(seconds), "tool_op": _OP.EXECUTE_TOOL.value, **_LIST_PARAMS, **extra}
+
+
+def _latency(values: Any) -> dict[str, float | None]:
+    values = list(values or [])
+    if len(values) != len(QUANTILES):
+        return {"p50": None, "p95": None, "p99": None}
+    return {"p50": float(values[0]), "p95": float(values[1]), "p99": float(values[2])}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+@dataclass
+class Summary:
+    """Totals of a window; `cost_per_request` and `cost_per_successful_task` are None when undefined."""
+
+    seconds: int
+    spans: int
+    requests: int
+    successful_tasks: int
+    model_calls: int
+    model_call_errors: int
+    priced_calls: int
+    unpriced_calls: int
+    cost_usd: float
+    tokens: dict[str, int]
+    call_latency_ms: dict[str, float | None]
+    workflow_latency_ms: dict[str, float | None]
+    retries: int
+    tool_calls: int = 0
+    tool_retries: int = 0
+
+    @property
+    def cost_per_request(self) -> float | None:
+        return _ratio(self.cost_usd, self.requests)
+
+    @property
+    def cost_per_successful_task(self) -> float | None:
+        return _ratio(self.cost_usd, self.successful_tasks)
+
+    @property
+    def retry_rate(self) -> float | None:
+        return _ratio(self.retries, self.model_calls)
+
+    @property
+    def tool_retry_rate(self) -> float | None:
+        return _ratio(self.tool_retries, self.tool_calls)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window_seconds": self.seconds,
+            "requests": self.requests,
+            "successful_tasks": self.successful_tasks,
+            "model_calls": self.model_calls,
+            "model_call_errors": self.model_call_errors,
+            "priced_calls": self.priced_calls,
+            "unpriced_calls": self.unpriced_calls,
+            "cost_usd": self.cost_usd,
+            "cost_per_request_usd": self.cost_per_request,
+            "cost_per_successful_task_usd": self.cost_per_successful_task,
+            "tokens": self.tokens,
+            "model_call_latency_ms": self.call_latency_ms,
+            "workflow_latency_ms": self.workflow_latency_ms,
+            "retries": self.retries,
+            "retry_rate": self.retry_rate,
+            "tool_calls": self.tool_calls,
+            "tool_retries": self.tool_retries,
+            "tool_retry_rate": self.tool_retry_rate,
+        }
+
+
+SUMMARY_SQL = """
+SELECT
+    count() AS spans,
+    uniqExact(TraceId) AS requests,
+    countIf($model_call) AS calls,
+    countIf($model_call AND StatusCode = 'Error') AS call_errors,
+    countIf(CostUsd IS NOT NULL) AS priced,
+    countIf($unpriced) AS unpriced,
+    sum(ifNull(CostUsd, 0)) AS cost,
+    sumIf(InputTokens, $model_call) AS input,
+    sumIf(CacheReadTokens, $model_call) AS cache_read,
+    sumIf(CacheWriteTokens, $model_call) AS cache_write,
+    sumIf(OutputTokens, $model_call) AS output,
+    sumIf(ReasoningTokens, $model_call) AS reasoning,
+    quantilesIf$quantiles(DurationMs, $model_call) AS call_latency
+FROM $genai_spans
+WHERE $window
+"""
+
+RETRIES_SQL = """
+SELECT sumIf(n - 1, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(n - 1, kind = 'tool') FROM (
+    SELECT if($model_call, 'model', 'tool') AS kind, count() AS n FROM $genai_spans
+    WHERE $window AND ParentSpanId != '' AND ($model_call OR Operation = {tool_op:String})
+    GROUP BY TraceId, ParentSpanId, Operation, $model_expr, ToolName
+)
+"""
+
+# Roots may start before the window's first GenAI span: look an hour further back for them.
+ROOTS_SQL = """
+SELECT count() AS roots, countIf(StatusCode != 'Error') AS ok, quantiles$quantiles(Duration / 1e6) AS latency
+FROM $traces
+WHERE ParentSpanId = '' AND Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64} + 3600)
+  AND TraceId IN (SELECT DISTINCT TraceId FROM $genai_spans WHERE $window)
+"""
+
+
+def summary(reader: Reader, seconds: int) -> Summary:
+    params = _params(seconds)
+    row = reader.query(_sql(SUMMARY_SQL, reader), params).result_rows[0]
+    (spans, requests, calls, call_errors, priced, unpriced, cost, tin, cread, cwrite, tout, treason, lat) = (
+        row
+    )
+    retries, tool_calls, tool_retries = 0, 0, 0
+    roots, ok, workflow = 0, 0, []
+    if spans:
+        retries, tool_calls, tool_retries = (
+            int(v or 0) for v in reader.query(_sql(RETRIES_SQL, reader), params).result_rows[0]
+        )
+        roots, ok, workflow = reader.query(_sql(ROOTS_SQL, reader), params).result_rows[0]
+    return Summary(
+        seconds=seconds,
+        spans=int(spans),
+        requests=int(requests),
+        successful_tasks=int(ok),
+        model_calls=int(calls),
+        model_call_errors=int(call_errors),
+        priced_calls=int(priced),
+        unpriced_calls=int(unpriced),
+        cost_usd=float(cost),
+        tokens={
+            "input": int(tin),
+            "cache_read": int(cread),
+            "cache_write": int(cwrite),
+            "output": int(tout),
+            "reasoning": int(treason),
+        },
+        call_latency_ms=_latency(lat if calls else None),
+        workflow_latency_ms=_latency(workflow if roots else None),
+        retries=retries,
+        tool_calls=tool_calls,
+        tool_retries=tool_retries,
+    )
+
+
+BREAKDOWN_SQL = """
+SELECT
+    $keys,
+    countIf($model_call) AS calls,
+    countIf($model_call AND StatusCode = 'Error') AS errors,
+    uniqExact(TraceId) AS requests,
+    sumIf(InputTokens, $model_call) AS input,
+    sumIf(CacheReadTokens, $model_call) AS cache_read,
+    sumIf(CacheWriteTokens, $model_call) AS cache_write,
+    sumIf(OutputTokens, $model_call) AS output,
+    sumIf(ReasoningTokens, $model_call) AS reasoning,
+    sum(ifNull(CostUsd, 0)) AS cost,
+    countIf($unpriced) AS unpriced,
+    quantilesIf$quantiles(DurationMs, $model_call) AS latency
+FROM $genai_spans
+WHERE $window AND ($model_call OR CostUsd IS NOT NULL)
+GROUP BY $group
+ORDER BY cost DESC, calls DESC, $group
+LIMIT {top:UInt32}
+"""
+
+
+def breakdown(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str, Any]]:
+    """Model calls grouped by `by` (a key of DIMENSIONS), most expensive first, at most `top` rows."""
+    exprs, _ = DIMENSIONS[by]
+    keys = ", ".join(f"{e} AS k{i}" for i, e in enumerate(exprs))
+    group = ", ".join(f"k{i}" for i in range(len(exprs)))
+    sql = _sql(BREAKDOWN_SQL, reader, keys=keys, group=group)
+    rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
+    n = len(exprs)
+    out = []
+    for row in rows:
+        key_parts = [str(v) for v in row[:n]]
+        key = "@".join(key_parts) if any(key_parts) else ""
+        (calls, errors, requests, tin, cread, cwrite, tout, treason, cost, unpriced, lat) = row[n:]
+        out.append(
+            {
+                "key": key,
+                "calls": int(calls),
+                "errors": int(errors),
+                "requests": int(requests),
+                "tokens": {
+                    "input": int(tin),
+                    "cache_read": int(cread),
+                    "cache_write": int(cwrite),
+                    "output": int(tout),
+                    "reasoning": int(treason),
+                },
+                "cost_usd": float(cost),
+                "cost_per_call_usd": _ratio(float(cost), int(calls)),
+                "unpriced_calls": int(unpriced),
+                "latency_ms": _latency(lat if calls else None),
+            }
+        )
+    return out
+
+
+UNPRICED_SQL = """
+SELECT Provider, if(ResponseModel != '', ResponseModel, RequestModel) AS model, CostSource,
+       count() AS spans, sum(InputTokens) AS input, sum(OutputTokens) AS output,
+       min(Timestamp) AS first_seen, max(Timestamp) AS last_seen
+FROM $genai_spans
+WHERE $window AND $unpriced
+GROUP BY Provider, model, CostSource
+ORDER BY spans DESC, Provider, model
+"""
+
+
+def unpriced(reader: Reader, seconds: int) -> list[dict[str, Any]]:
+    """Models whose calls got no cost in the window (`unknown_model`, `no_usage`), most calls first."""
+    rows = reader.query(_sql(UNPRICED_SQL, reader), _params(seconds)).result_rows
+    return [
+        {
+            "provider": p,
+            "model": m,
+            "source": s,
+            "spans": int(n),
+            "input_tokens": int(i),
+            "output_tokens": int(o),
+            "first_seen": f,
+            "last_seen": last,
+        }
+        for p, m, s, n, i, o, f, last in rows
+    ]
+
+
+TOP_TRACES_SQL = """
+WITH g AS (
+    SELECT TraceId,
+           sum(ifNull(CostUsd, 0)) AS cost,
+           countIf(CostUsd IS NOT NULL) AS priced,
+           countIf($unpriced) AS unpriced,
+           countIf($model_call) AS calls,
+           sumIf(InputTokens, $model_call) AS input,
+           sumIf(OutputTokens, $model_call) AS output,
+           any(ServiceName) AS genai_service
+    FROM $genai_spans
+    WHERE $window
+    GROUP BY TraceId
+),
+t AS (
+    SELECT TraceId,
+           min(Timestamp) AS start,
+           (max(toUnixTimestamp64Nano(Timestamp) + Duration)
+            - min(toUnixTimestamp64Nano(Timestamp))) / 1e6 AS ms,
+           countIf(ParentSpanId = '') AS roots,
+           anyIf(SpanName, ParentSpanId = '') AS root_name,
+           anyIf(ServiceName, ParentSpanId = '') AS root_service,
+           anyIf(StatusCode, ParentSpanId = '') AS root_status,
+           countIf(StatusCode = 'Error') AS errors,
+           count() AS spans
+    FROM $traces
+    WHERE Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64} + 3600)
+      AND TraceId IN (SELECT TraceId FROM g)
+    GROUP BY TraceId
+)
+SELECT g.TraceId, t.start, t.ms, t.root_name, if(t.root_service != '', t.root_service, g.genai_service),
+       multiIf(t.roots = 0, 'no root', t.root_status = 'Error', 'error', t.errors > 0, 'degraded', 'ok'),
+       t.spans, g.calls, g.input, g.output, g.cost, g.priced, g.unpriced
+FROM g INNER JOIN t ON g.TraceId = t.TraceId
+ORDER BY $order DESC, g.TraceId
+LIMIT {top:UInt32}
+"""
+
+_ORDER = {"cost": "g.cost", "duration": "t.ms"}
+
+
+def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str, Any]]:
+    """The `top` traces of the window with the highest cost or duration."""
+    sql = _sql(TOP_TRACES_SQL, reader, order=_ORDER[by])
+    rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
+    return [
+        {
+            "trace_id": tid,
+            "start": start,
+            "duration_ms": float(ms),
+            "root": root,
+            "service": svc,
+            "status": status,
+            "spans": int(spans),
+            "model_calls": int(calls),
+            "input_tokens": int(tin),
+            "output_tokens": int(tout),
+            "cost_usd": float(cost) if priced else None,
+            "unpriced_calls": int(unp),
+        }
+        for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp in rows
+    ]

@@ -1,0 +1,390 @@
+"""genai_cost: the pricing rules, checked against genai-prices' own calculation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from genai_prices import Usage, calc_price
+from spanhouse.processors.genai_cost import GenAiCost, GenAiCostConfig, PriceOverrideConfig
+from support import service_config
+
+from spanhouse import semconv as sc
+from spanhouse.batch import Resource, Scope, SpanBatch
+from spanhouse.config import parse_config
+from spanhouse.errors import ConfigError
+
+OP = sc.GenAiOperationNameValues
+SRC = sc.SpanhouseCostSourceValues
+NOW_NS = int(datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp() * 1e9)
+
+
+def ns(year: int, month: int, day: int) -> int:
+    return int(datetime(year, month, day, 12, tzinfo=UTC).timestamp() * 1e9)
+
+
+def run(
+    spans: list[dict], config: GenAiCostConfig | None = None, starts: list[int] | None = None
+) -> GenAiCost:
+    """Process `spans` (attribute dicts, changed in place) in one batch."""
+    proc = GenAiCost(config or GenAiCostConfig())
+    batch = SpanBatch()
+    batch.resources.append(Resource({}))
+    batch.scopes.append(Scope())
+    for i, attrs in enumerate(spans):
+        batch.append(
+            resource=0,
+            scope=0,
+            trace_id="a" * 32,
+            span_id=f"{i + 1:016x}",
+            name="s",
+            start_time_unix_nano=(starts or [NOW_NS] * len(spans))[i],
+            end_time_unix_nano=NOW_NS + 1,
+            attributes=attrs,
+        )
+    proc.process(batch)
+    return proc
+
+
+def chat(provider: str, model: str, **tokens: int) -> dict:
+    keys = {
+        "input": sc.GEN_AI_USAGE_INPUT_TOKENS,
+        "output": sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        "cache_read": sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        "cache_write": sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        "reasoning": sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    }
+    attrs = {
+        sc.GEN_AI_OPERATION_NAME: tokens.pop("op", OP.CHAT.value),
+        sc.GEN_AI_PROVIDER_NAME: provider,
+        sc.GEN_AI_REQUEST_MODEL: model,
+    }
+    attrs.update({keys[k]: v for k, v in tokens.items()})
+    return attrs
+
+
+def reference(provider_id: str, model: str, when_ns: int = NOW_NS, **tokens: int):
+    usage = Usage(
+        input_tokens=tokens.get("input", 0),
+        output_tokens=tokens.get("output", 0),
+        cache_read_tokens=tokens.get("cache_read", 0),
+        cache_write_tokens=tokens.get("cache_write", 0),
+        output_reasoning_tokens=tokens.get("reasoning", 0),
+    )
+    return calc_price(
+        usage,
+        model,
+        provider_id=provider_id,
+        genai_request_timestamp=datetime.fromtimestamp(when_ns / 1e9, UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    "provider, provider_id, model, tokens",
+    [
+        # OpenAI: prompt tokens include the cached ones
+        ("openai", "openai", "gpt-4o-mini", dict(input=12_000, cache_read=8_192, output=640)),
+        # Anthropic: cache writes and reads, long context (tiered prices above 200k input)
+        (
+            "anthropic",
+            "anthropic",
+            "claude-sonnet-4-5",
+            dict(input=5_000, cache_read=1_000, cache_write=2_000, output=300),
+        ),
+        (
+            "anthropic",
+            "anthropic",
+            "claude-sonnet-4-5",
+            dict(input=250_000, cache_read=1_000, cache_write=60_000, output=900),
+        ),
+        # reasoning model whose reasoning tokens are ordinary output tokens
+        ("openai", "openai", "o3-mini", dict(input=1_000, output=3_000, reasoning=2_000)),
+        # reasoning model with a separate reasoning rate
+        ("perplexity", "perplexity", "sonar-deep-research", dict(input=1_000, output=3_000, reasoning=2_000)),
+        # embeddings: input only
+        ("openai", "openai", "text-embedding-3-small", dict(input=4_096)),
+        # OTel provider names that differ from genai-prices ids
+        (
+            "gcp.vertex_ai",
+            "google",
+            "gemini-2.5-pro",
+            dict(input=1_000, cache_read=100, output=300, reasoning=50),
+        ),
+        ("azure.ai.openai", "azure", "gpt-4o", dict(input=1_000, output=300)),
+        ("x_ai", "x-ai", "grok-3", dict(input=1_000, output=300)),
+    ],
+)
+def test_costs_equal_genai_prices(provider, provider_id, model, tokens):
+    attrs = chat(provider, model, **tokens)
+    run([attrs])
+    ref = reference(provider_id, model, **tokens)
+    assert Decimal(repr(attrs[sc.SPANHOUSE_COST_USD])) == ref.total_price
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert attrs[sc.SPANHOUSE_COST_PRICE_ID] == f"{ref.provider.id}/{ref.model.id}"
+    # the parts split genai-prices' input and output prices without counting anything twice
+    parts_in = attrs[sc.SPANHOUSE_COST_INPUT_USD] + attrs.get(sc.SPANHOUSE_COST_CACHE_USD, 0.0)
+    parts_out = attrs[sc.SPANHOUSE_COST_OUTPUT_USD] + attrs.get(sc.SPANHOUSE_COST_REASONING_USD, 0.0)
+    assert parts_in == pytest.approx(float(ref.input_price), rel=1e-12, abs=1e-15)
+    assert parts_out == pytest.approx(float(ref.output_price), rel=1e-12, abs=1e-15)
+    assert (sc.SPANHOUSE_COST_CACHE_USD in attrs) == bool(
+        tokens.get("cache_read") or tokens.get("cache_write")
+    )
+
+
+def test_cache_parts_are_priced_at_their_own_rates():
+    attrs = chat(
+        "anthropic", "claude-sonnet-4-5", input=5_000, cache_read=1_000, cache_write=2_000, output=300
+    )
+    run([attrs])
+    # $3 input, $0.30 cache read, $3.75 cache write, $15 output per million tokens
+    assert attrs[sc.SPANHOUSE_COST_INPUT_USD] == pytest.approx(2_000 * 3 / 1e6)
+    assert attrs[sc.SPANHOUSE_COST_CACHE_USD] == pytest.approx((1_000 * 0.30 + 2_000 * 3.75) / 1e6)
+    assert attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == pytest.approx(300 * 15 / 1e6)
+
+
+def test_reasoning_rate_is_carved_out_of_output():
+    attrs = chat("perplexity", "sonar-deep-research", input=1_000, output=3_000, reasoning=2_000)
+    run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == pytest.approx(1_000 * 8 / 1e6)
+    assert attrs[sc.SPANHOUSE_COST_REASONING_USD] == pytest.approx(2_000 * 3 / 1e6)
+    plain = chat("openai", "o3-mini", input=1_000, output=3_000, reasoning=2_000)
+    run([plain])
+    assert sc.SPANHOUSE_COST_REASONING_USD not in plain
+
+
+def test_historic_spans_get_historic_prices():
+    # claude-sonnet-4-6 had long-context tiers until 2026-03-13 and flat prices after
+    tokens = dict(input=300_000, output=1_000)
+    old, new = (
+        chat("anthropic", "claude-sonnet-4-6", **tokens),
+        chat("anthropic", "claude-sonnet-4-6", **tokens),
+    )
+    run([old, new], starts=[ns(2026, 1, 10), ns(2026, 6, 1)])
+    old_ref = reference("anthropic", "claude-sonnet-4-6", ns(2026, 1, 10), **tokens).total_price
+    new_ref = reference("anthropic", "claude-sonnet-4-6", ns(2026, 6, 1), **tokens).total_price
+    assert old_ref != new_ref
+    assert Decimal(repr(old[sc.SPANHOUSE_COST_USD])) == old_ref
+    assert Decimal(repr(new[sc.SPANHOUSE_COST_USD])) == new_ref
+
+
+def test_response_model_is_priced_before_request_model():
+    attrs = chat("openai", "gpt-4o", input=1_000, output=100)
+    attrs[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"
+    run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_PRICE_ID] == "openai/gpt-4o-mini"
+
+
+def test_overrides_win_exact_regex_and_valid_from():
+    config = GenAiCostConfig(
+        overrides=[
+            PriceOverrideConfig(
+                name="contract-2025", model="gpt-4o", input=2.0, output=8.0, valid_from="2025-01-01"
+            ),
+            PriceOverrideConfig(
+                name="contract-2026",
+                model="GPT-4o",
+                input=1.0,
+                output=4.0,
+                cache_read=0.5,
+                valid_from="2026-03-01",
+            ),
+            PriceOverrideConfig(name="local", regex=r"llama-3\.\d+-.*", provider="ollama", input=0, output=0),
+            PriceOverrideConfig(name="reasoner", regex="my-reasoner", input=1, output=2, reasoning=10),
+        ]
+    )
+    before, old, new = (chat("openai", "gpt-4o", input=1_000, cache_read=400, output=100) for _ in range(3))
+    local = chat("ollama", "llama-3.1-8b", input=1_000, output=100)
+    other_provider = chat("groq", "llama-3.1-8b", input=1_000, output=100)
+    reasoner = chat("acme", "my-reasoner", input=1_000, output=1_000, reasoning=600)
+    proc = run(
+        [before, old, new, local, other_provider, reasoner],
+        config,
+        starts=[ns(2024, 6, 1), ns(2025, 6, 1), ns(2026, 6, 1)] + [NOW_NS] * 3,
+    )
+    # before every valid_from: genai-prices
+    assert before[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert (
+        Decimal(repr(before[sc.SPANHOUSE_COST_USD]))
+        == reference("openai", "gpt-4o", ns(2024, 6, 1), input=1_000, cache_read=400, output=100).total_price
+    )
+    # the newest override valid at the span's start time
+    assert old[sc.SPANHOUSE_COST_SOURCE] == SRC.OVERRIDE.value
+    assert old[sc.SPANHOUSE_COST_PRICE_ID] == "override/contract-2025"
+    assert old[sc.SPANHOUSE_COST_USD] == pytest.approx(
+        (1_000 * 2.0 + 100 * 8.0) / 1e6
+    )  # cache read at input rate
+    assert new[sc.SPANHOUSE_COST_PRICE_ID] == "override/contract-2026"
+    assert new[sc.SPANHOUSE_COST_USD] == pytest.approx((600 * 1.0 + 400 * 0.5 + 100 * 4.0) / 1e6)
+    assert new[sc.SPANHOUSE_COST_CACHE_USD] == pytest.approx(400 * 0.5 / 1e6)
+    # regex, restricted to one provider; a free local model costs a real $0, marked override
+    assert local[sc.SPANHOUSE_COST_SOURCE] == SRC.OVERRIDE.value and local[sc.SPANHOUSE_COST_USD] == 0.0
+    assert other_provider[sc.SPANHOUSE_COST_SOURCE] != SRC.OVERRIDE.value
+    assert reasoner[sc.SPANHOUSE_COST_USD] == pytest.approx((1_000 * 1 + 400 * 2 + 600 * 10) / 1e6)
+    assert reasoner[sc.SPANHOUSE_COST_REASONING_USD] == pytest.approx(600 * 10 / 1e6)
+    assert proc.counts[SRC.OVERRIDE.value] == 4
+
+
+def test_unknown_model_gets_no_cost_and_is_counted(caplog):
+    spans = [chat("acme-ai", "acme-large-7", input=100, output=10) for _ in range(3)]
+    with caplog.at_level("WARNING"):
+        proc = run(spans)
+    for attrs in spans:
+        assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.UNKNOWN_MODEL.value
+        assert sc.SPANHOUSE_COST_USD not in attrs
+    assert proc.counts[SRC.UNKNOWN_MODEL.value] == 3
+    assert [r.getMessage() for r in caplog.records if "acme-large-7" in r.getMessage()][0].count(
+        "override"
+    ) == 1
+    assert sum("acme-large-7" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_reported_costs_are_kept():
+    sdk = chat("openai", "gpt-4o", input=1_000, output=100)
+    sdk[sc.SPANHOUSE_COST_USD] = 0.5
+    normalized = chat("openai", "gpt-4o", input=1_000, output=100)
+    normalized.update({sc.SPANHOUSE_COST_USD: 0.25, sc.SPANHOUSE_COST_SOURCE: SRC.REPORTED.value})
+    proc = run([sdk, normalized])
+    assert sdk[sc.SPANHOUSE_COST_USD] == 0.5 and sdk[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value
+    assert sc.SPANHOUSE_COST_INPUT_USD not in sdk and sc.SPANHOUSE_COST_PRICE_ID not in sdk
+    assert normalized == {
+        **chat("openai", "gpt-4o", input=1_000, output=100),
+        sc.SPANHOUSE_COST_USD: 0.25,
+        sc.SPANHOUSE_COST_SOURCE: SRC.REPORTED.value,
+    }
+    assert proc.counts == {SRC.REPORTED.value: 1}
+
+
+def test_aggregated_usage_is_not_priced():
+    agent = chat("openai", "gpt-4o", op=OP.INVOKE_AGENT.value, input=3_000, output=300)
+    workflow = chat("openai", "gpt-4o", op=OP.INVOKE_WORKFLOW.value, input=3_000, output=300)
+    tool = {sc.GEN_AI_OPERATION_NAME: OP.EXECUTE_TOOL.value, sc.GEN_AI_TOOL_NAME: "search"}
+    calls = [
+        chat("openai", "gpt-4o", input=1_000, output=100),
+        chat("openai", "gpt-4o", input=2_000, output=200),
+    ]
+    no_op = {
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 10,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+    }
+    run([agent, workflow, tool, *calls, no_op])
+    for span in (agent, workflow):
+        assert span[sc.SPANHOUSE_COST_SOURCE] == SRC.AGGREGATED.value and sc.SPANHOUSE_COST_USD not in span
+    assert sc.SPANHOUSE_COST_SOURCE not in tool
+    assert no_op[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert calls[0][sc.SPANHOUSE_COST_USD] + calls[1][sc.SPANHOUSE_COST_USD] == pytest.approx(
+        float(reference("openai", "gpt-4o", input=3_000, output=300).total_price)
+    )
+
+
+def test_uncached_input_is_never_clamped():
+    # a source that sent only the uncached part: 300 uncached + 1000 read + 500 written
+    attrs = chat("anthropic", "claude-sonnet-4-5", input=300, cache_read=1_000, cache_write=500, output=50)
+    run([attrs])
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1_800
+    assert attrs[sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED] is True
+    assert attrs[sc.SPANHOUSE_COST_INPUT_USD] == pytest.approx(300 * 3 / 1e6)
+    assert (
+        Decimal(repr(attrs[sc.SPANHOUSE_COST_USD]))
+        == reference(
+            "anthropic", "claude-sonnet-4-5", input=1_800, cache_read=1_000, cache_write=500, output=50
+        ).total_price
+    )
+    # reasoning reported outside the output count
+    gemini = chat("gcp.gemini", "gemini-2.5-pro", input=100, output=20, reasoning=500)
+    run([gemini])
+    assert gemini[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 520
+    assert gemini[sc.SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED] is True
+
+
+def test_spans_without_usage_or_with_bad_counts_are_marked_not_priced():
+    no_usage = chat("openai", "gpt-4o")
+    bad = chat("openai", "gpt-4o", input=100)
+    bad[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = "lots"
+    text_counts = chat("openai", "gpt-4o")
+    text_counts.update({sc.GEN_AI_USAGE_INPUT_TOKENS: "1000", sc.GEN_AI_USAGE_OUTPUT_TOKENS: 100.0})
+    plain = {"http.method": "GET"}
+    run([no_usage, bad, text_counts, plain])
+    assert no_usage[sc.SPANHOUSE_COST_SOURCE] == bad[sc.SPANHOUSE_COST_SOURCE] == SRC.NO_USAGE.value
+    assert sc.SPANHOUSE_COST_USD not in bad
+    assert (
+        Decimal(repr(text_counts[sc.SPANHOUSE_COST_USD]))
+        == reference("openai", "gpt-4o", input=1_000, output=100).total_price
+    )
+    assert plain == {"http.method": "GET"}
+
+
+def test_lookups_are_cached_per_provider_and_model(monkeypatch):
+    proc = GenAiCost(GenAiCostConfig())
+    calls = []
+    find = proc.book._snapshot.find_provider_model
+    monkeypatch.setattr(proc.book._snapshot, "find_provider_model", lambda *a: calls.append(a) or find(*a))
+    batch = SpanBatch()
+    batch.resources.append(Resource({}))
+    batch.scopes.append(Scope())
+    for i in range(50):
+        batch.append(
+            resource=0,
+            scope=0,
+            trace_id="b" * 32,
+            span_id=f"{i + 1:016x}",
+            name="chat",
+            start_time_unix_nano=NOW_NS,
+            end_time_unix_nano=NOW_NS,
+            attributes=chat("openai", "gpt-4o-mini" if i % 2 else "gpt-4o", input=10 + i, output=1),
+        )
+    proc.process(batch)
+    assert len(calls) == 2
+    assert all(sc.SPANHOUSE_COST_USD in a for a in batch.attributes)
+
+
+def test_config_errors_name_their_paths():
+    config = service_config(
+        "x",
+        processor_configs={
+            "genai_cost": {
+                "overrides": [
+                    {"model": "a", "input": 1, "output": 2},
+                    {"regex": "gpt-(", "input": 1, "output": 2},
+                    {"model": "b", "regex": "c", "input": -1, "output": "cheap", "valid_from": "yesterday"},
+                    {"model": "d", "input": 1},
+                ],
+                "surprise": True,
+            }
+        },
+        processors=["genai_cost"],
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(config)
+    problems = "\n".join(err.value.problems)
+    assert (
+        "processors::genai_cost::overrides[1]::regex: 'gpt-(' is not a valid regular expression" in problems
+    )
+    assert (
+        "processors::genai_cost::overrides[2]: set exactly one of model (an exact model name) or regex"
+        in problems
+    )
+    assert "processors::genai_cost::overrides[2]::input: must be a non-negative number" in problems
+    assert "processors::genai_cost::overrides[2]::output: expected a number, got 'cheap'" in problems
+    assert "processors::genai_cost::overrides[2]::valid_from: expected a date like 2025-01-31" in problems
+    assert "processors::genai_cost::overrides[3]::output: is required" in problems
+    assert "processors::genai_cost::surprise: unknown setting" in problems
+    assert "overrides[0]" not in problems
+
+
+def test_yaml_dates_are_accepted():
+    import yaml
+
+    data = service_config(
+        "x",
+        processor_configs={
+            "genai_cost": yaml.safe_load(
+                "overrides: [{model: m, input: 1, output: 2, valid_from: 2025-02-01}]\nupdate_prices: false"
+            )
+        },
+        processors=["genai_cost"],
+    )
+    cfg = next(c for cid, c in parse_config(data).processors.items() if cid.type == "genai_cost")
+    assert cfg.overrides[0].build().valid_from.isoformat() == "2025-02-01"
+    assert cfg.update_prices is False
