@@ -5,7 +5,8 @@ v1 (JSON, what Jaeger UI and Grafana call): `/api/services`, `/api/services/{ser
 `/api/operations`, `/api/traces` (search), `/api/traces/{traceID}`, `/api/dependencies`.
 v3 (OTLP JSON): `/api/v3/services`, `/api/v3/operations`, `/api/v3/traces`, `/api/v3/traces/{traceID}`.
 Bad parameters answer 400, unknown traces 404, store failures 500, each with a message in the API's
-own error shape.
+own error shape. `/trace/{traceID}` (Jaeger UI's trace page) redirects to the trace's JSON when no
+Jaeger UI is in front of the API (deploy/compose.yaml puts one there).
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ class JaegerQuery(Component):
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
+        if path.startswith("/trace/") and path.count("/") == 2 and req.method in ("GET", "HEAD"):
+            # Jaeger UI's trace page; without the UI in front, show the trace's JSON instead
+            return Response(302, b"", headers={"Location": f"/api/traces/{path[7:]}?prettyPrint=true"})
         parts = path.split("/")
         for pattern, handler in self._routes:
             pat = pattern.split("/")
