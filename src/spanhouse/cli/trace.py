@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import orjson
+from urllib.parse import quote
 from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
@@ -15,6 +16,8 @@ from rich.tree import Tree
 from spanhouse import semconv as sc
 from spanhouse.cli._common import config_option, database_option, endpoint_option
 from spanhouse.errors import SpanhouseError
+from spanhouse.component import Kind
+from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -220,16 +223,40 @@ def render(trace_id: str, spans: list[Span]) -> Tree:
     return tree
 
 
+GRAFANA_JAEGER_UID = "spanhouse-jaeger"
+
+
+def view_links(config: ServiceConfig, trace_id: str, grafana_url: str) -> list[str]:
+    """Where to open the same trace: the Jaeger UI (spanhouse's jaeger_query API) and Grafana's Explore."""
+    lines = []
+    found = config.first(Kind.EXTENSION, "jaeger_query")
+    if found is not None:
+        host, port = parse_endpoint(found[1].endpoint)
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        lines.append(f"open in Jaeger: http://{host}:{port}/trace/{trace_id}")
+    else:
+        lines.append("open in Jaeger: add the jaeger_query extension to the service to serve the Jaeger API")
+    left = orjson.dumps({"datasource": GRAFANA_JAEGER_UID, "queries": [{"refId": "A", "query": trace_id}],
+                         "range": {"from": "now-7d", "to": "now"}}).decode()
+    lines.append(f"open in Grafana: {grafana_url.rstrip('/')}/explore?left={quote(left)}  (Explore → data source "
+                 f"'spanhouse (Jaeger API)' → Trace ID {trace_id})")
+    return lines
+
+
 @click.command("trace")
 @click.argument("trace_id")
 @config_option
 @endpoint_option
 @database_option
-def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None) -> None:
+@click.option("--grafana-url", envvar="SPANHOUSE_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
+              help="Grafana to link to (env SPANHOUSE_GRAFANA_URL).")
+def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None,
+            grafana_url: str) -> None:
     """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, evals, errors."""
     if not _HEX32.match(trace_id):
         raise SpanhouseError(f"{trace_id!r} is not a trace id: expected 32 hexadecimal characters")
-    reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
+    config = load_config(config_path)
+    reader = open_reader(config, endpoint=endpoint, database=database)
     try:
         spans = load_trace(reader, trace_id)
     except SpanhouseError:
@@ -240,4 +267,7 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
         reader.close()
     if not spans:
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via}")
-    Console().print(render(trace_id.lower(), spans))
+    console = Console()
+    console.print(render(trace_id.lower(), spans))
+    for line in view_links(config, trace_id.lower(), grafana_url):
+        console.print(line, style="dim", soft_wrap=True)

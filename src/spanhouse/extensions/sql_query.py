@@ -6,10 +6,20 @@ follows the HTTP interface's conventions: the query in the body or the `query` p
 `database`, `default_format`, `param_<name>` query parameters, other parameters as settings, and
 errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`. Every query runs on a
 `readonly=2` session after `sqlguard.check_read_only`.
+
+What Grafana's ClickHouse data source (clickhouse-go, protocol `http`) and clickhouse-connect send is
+covered: POST bodies (plain, or with a `Content-Encoding`), multipart form fields (`query`,
+`param_*`), `default_format=Native`, settings such as `max_execution_time` as parameters, credentials
+(basic auth, `X-ClickHouse-User`/`-Key`; not checked: the endpoint listens on loopback by default),
+and compressed responses when `enable_http_compression=1` comes with an `Accept-Encoding` the endpoint
+supports (gzip, deflate, zstd, lz4). ClickHouse's own block compression (`compress=1`) and external
+tables are refused with a message saying what to use instead.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import logging
 import threading
 import uuid
@@ -21,6 +31,7 @@ import orjson
 from spanhouse.component import Component, ConfigIssue, ComponentID, Factory, Kind
 from spanhouse.config import endpoint_issues
 from spanhouse.errors import SpanhouseError
+from spanhouse import httpencoding
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
 from spanhouse.store import StoreSettings, connect, settings_from
@@ -105,17 +116,32 @@ class SqlQuery(Component):
             return Response(200, b"Ok.\n")
         if req.path != "/":
             return Response(404, b"not found; send queries to /\n")
-        query = req.param("query", "") or ""
+        query_id = req.param("query_id") or str(uuid.uuid4())
+        fields = {k: v[-1] for k, v in req.query.items()}
+        query = fields.get("query", "")
         if req.method == "POST":
-            body = req.read_body(self.config.max_query_size).decode("utf-8", "replace")
-            query = f"{query} {body}" if query else body
+            try:
+                body = httpencoding.decode(req.read_body(self.config.max_query_size),
+                                           req.header("Content-Encoding"))
+                text, form = _body_fields(body, req.header("Content-Type"))
+            except Exception as exc:
+                return _error(_BadArguments(str(exc)), query_id)
+            fields.update(form)
+            query = fields.get("query", "")
+            query = f"{query} {text}" if query and text else (query or text)
         if len(query) > self.config.max_query_size:
             return _error(QueryRefused(f"query is longer than {self.config.max_query_size} bytes"))
-        database = req.param("database") or req.header("X-ClickHouse-Database") or (self.store.database if self.store else "")
-        params = {k[6:]: v[-1] for k, v in req.query.items() if k.startswith("param_")}
-        settings = {k: v[-1] for k, v in req.query.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
-        fmt = req.param("default_format") or req.header("X-ClickHouse-Format") or "TabSeparated"
-        query_id = req.param("query_id") or str(uuid.uuid4())
+        for flag in ("compress", "decompress"):
+            if fields.get(flag, "0") not in ("0", "false", ""):
+                return _error(_BadArguments(
+                    f"{flag}=1 (ClickHouse's own block compression) is not supported by spanhouse's sql_query "
+                    "endpoint; use HTTP compression instead: enable_http_compression=1 with Accept-Encoding "
+                    f"({', '.join(httpencoding.SUPPORTED)})"), query_id)
+        database = fields.get("database") or req.header("X-ClickHouse-Database") or (
+            self.store.database if self.store else "")
+        params = {k[6:]: v for k, v in fields.items() if k.startswith("param_")}
+        settings = {k: v for k, v in fields.items() if k not in _TRANSPORT_PARAMS and not k.startswith("param_")}
+        fmt = fields.get("default_format") or req.header("X-ClickHouse-Format") or "TabSeparated"
         try:
             client = self._client(database)
             checked = check_read_only(client, query, params)
@@ -132,6 +158,11 @@ class SqlQuery(Component):
                                                   "written_bytes": "0", "total_rows_to_read": "0",
                                                   "result_rows": "0", "result_bytes": str(len(data))}).decode(),
         }
+        coding = httpencoding.negotiate(req.header("Accept-Encoding")) if fields.get(
+            "enable_http_compression", "0") in ("1", "true") else None
+        if coding is not None:
+            data = httpencoding.encode(data, coding)
+            headers["Content-Encoding"] = coding
         return Response(200, data, _content_type(checked.format or fmt), headers)
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -147,6 +178,29 @@ class SqlQuery(Component):
             self._clients.clear()
 
 
+class _BadArguments(QueryRefused):
+    """A request the endpoint cannot serve as sent (ClickHouse's BAD_ARGUMENTS)."""
+
+    code = 36
+
+
+def _body_fields(body: bytes, content_type: str) -> tuple[str, dict[str, str]]:
+    """The query text of a POST body, and its form fields when it is multipart/form-data."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return body.decode("utf-8", "replace"), {}
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            raise ValueError(f"external table {name!r} is not supported by the read-only endpoint; "
+                             "query the stored tables")
+        if name:
+            fields[str(name)] = part.get_payload(decode=True).decode("utf-8", "replace")
+    return "", fields
+
+
 def _content_type(fmt: str) -> str:
     if fmt.startswith("JSON"):
         return "application/json; charset=UTF-8"
@@ -159,7 +213,8 @@ def _error(exc: BaseException, query_id: str = "") -> Response:
     code = getattr(exc, "code", None) or 1002
     text = str(exc).strip() or type(exc).__name__
     if not text.startswith("Code:"):
-        text = f"Code: {code}. DB::Exception: {text}. ({'READONLY' if code == 164 else 'UNKNOWN_EXCEPTION'})"
+        name = {164: "READONLY", 36: "BAD_ARGUMENTS"}.get(code, "UNKNOWN_EXCEPTION")
+        text = f"Code: {code}. DB::Exception: {text}. ({name})"
     headers = {"X-ClickHouse-Exception-Code": str(code), "X-ClickHouse-Server-Display-Name": "spanhouse"}
     if query_id:
         headers["X-ClickHouse-Query-Id"] = query_id

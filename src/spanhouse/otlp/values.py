@@ -62,3 +62,25 @@ def as_string(v: Any) -> str:
 def string_map(attrs: dict[str, Any]) -> dict[str, str]:
     """An attribute map with every value stringified."""
     return {k: v if type(v) is str else as_string(v) for k, v in attrs.items()}
+
+
+def typed_value(type_name: str | None, text: str) -> Any:
+    """Undo `as_string` for an attribute whose registry type is known (`int`, `double`, `boolean`,
+    `string[]`, ...); text that does not parse as that type stays text, so nothing is lost."""
+    if not type_name or type_name == "string":
+        return text
+    try:
+        if type_name == "int":
+            return int(text)
+        if type_name == "double":
+            return float(text)
+        if type_name == "boolean":
+            if text in ("true", "false"):
+                return text == "true"
+            return text
+        if type_name.endswith("[]") and text.startswith("["):
+            value = orjson.loads(text)
+            return value if isinstance(value, list) else text
+    except (ValueError, orjson.JSONDecodeError):
+        return text
+    return text

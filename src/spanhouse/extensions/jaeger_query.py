@@ -1,0 +1,278 @@
+"""`jaeger_query` extension: the Jaeger query HTTP API over the ClickHouse store, so Jaeger UI and
+Grafana's Jaeger data source show the spans spanhouse stored.
+
+v1 (JSON, what Jaeger UI and Grafana call): `/api/services`, `/api/services/{service}/operations`,
+`/api/operations`, `/api/traces` (search), `/api/traces/{traceID}`, `/api/dependencies`.
+v3 (OTLP JSON): `/api/v3/services`, `/api/v3/operations`, `/api/v3/traces`, `/api/v3/traces/{traceID}`.
+Bad parameters answer 400, unknown traces 404, store failures 500, each with a message in the API's
+own error shape. `/trace/{traceID}` (Jaeger UI's trace page) redirects to the trace's JSON when no
+Jaeger UI is in front of the API (deploy/compose.yaml puts one there).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+from urllib.parse import unquote
+
+import orjson
+
+from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
+from spanhouse.config import endpoint_issues
+from spanhouse.extensions.sql_query import store_settings_for
+from spanhouse.httpserver import HttpServer, Request, Response
+from spanhouse.jaeger import params as p
+from spanhouse.jaeger.model import SPAN_KIND_NAMES, to_traces
+from spanhouse.jaeger.reader import KINDS, SearchQuery, TraceReader
+from spanhouse.otlp.encode import encode_traces_json
+from spanhouse.store import connect
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+DEFAULT_LIMIT = 100
+DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86400 * 1000
+_V3_HTTP_STATUS = {400: ("Bad Request", 3), 404: ("Not Found", 5), 500: ("Internal Server Error", 13)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JaegerQueryConfig:
+    endpoint: str = "127.0.0.1:16686"
+    exporter: str = ""
+    """The `clickhouse` exporter whose store to read; default: the first one the pipelines use."""
+    max_traces: int = 1500
+    """Most traces one search returns, whatever `limit` asks for."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        yield from endpoint_issues("endpoint", self.endpoint)
+        if self.max_traces <= 0:
+            yield ConfigIssue("max_traces", "must be greater than 0")
+        if self.exporter:
+            try:
+                ComponentID.parse(self.exporter)
+            except ValueError as exc:
+                yield ConfigIssue("exporter", str(exc))
+
+
+class NotFound(Exception):
+    pass
+
+
+def _kind_name(column_value: str) -> str:
+    return SPAN_KIND_NAMES.get(KINDS.get(column_value, 0), "")
+
+
+class JaegerQuery(Component):
+    """Serves the Jaeger query APIs from a read-only store session; queries run one at a time."""
+
+    def __init__(self, config: JaegerQueryConfig):
+        self.config = config
+        self.server: HttpServer | None = None
+        self.reader: TraceReader | None = None
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._routes: list[tuple[str, Callable[[Request, list[str]], Response]]] = [
+            ("/api/services", self.services),
+            ("/api/services/*/operations", self.service_operations),
+            ("/api/operations", self.operations),
+            ("/api/traces", self.search),
+            ("/api/traces/*", self.trace),
+            ("/api/dependencies", self.dependencies),
+            ("/api/v3/services", self.v3_services),
+            ("/api/v3/operations", self.v3_operations),
+            ("/api/v3/traces", self.v3_search),
+            ("/api/v3/traces/*", self.v3_trace),
+        ]
+
+    def start(self, host: Any) -> None:
+        store = store_settings_for(host.config, self.config.exporter)
+        self._client = connect(store, readonly=True)
+        self.reader = TraceReader(self._client, store)
+        self.server = HttpServer(self.config.endpoint, self.handle, "jaeger_query")
+        self.server.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        if path.startswith("/trace/") and path.count("/") == 2 and req.method in ("GET", "HEAD"):
+            # Jaeger UI's trace page; without the UI in front, show the trace's JSON instead
+            return Response(302, b"", headers={"Location": f"/api/traces/{path[7:]}?prettyPrint=true"})
+        parts = path.split("/")
+        for pattern, handler in self._routes:
+            pat = pattern.split("/")
+            if len(pat) == len(parts) and all(a == "*" or a == b for a, b in zip(pat, parts)):
+                wild = [unquote(b) for a, b in zip(pat, parts) if a == "*"]
+                break
+        else:
+            return self._v1_error(404, f"no Jaeger API at {req.path}")
+        v3 = path.startswith("/api/v3/")
+        allowed = ("GET", "HEAD", "POST") if pattern == "/api/v3/traces" else ("GET", "HEAD")
+        if req.method not in allowed:
+            resp = (self._v3_error if v3 else self._v1_error)(405, f"{req.method} is not allowed here; use GET")
+            resp.headers["Allow"] = ", ".join(allowed)
+            return resp
+        try:
+            with self._lock:
+                return handler(req, wild)
+        except p.BadParameter as exc:
+            return (self._v3_error if v3 else self._v1_error)(400, str(exc))
+        except NotFound as exc:
+            return (self._v3_error if v3 else self._v1_error)(404, str(exc))
+        except Exception as exc:
+            log.warning("jaeger_query: %s failed: %s", req.path, exc)
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return (self._v3_error if v3 else self._v1_error)(500, f"the store could not answer: {text}")
+
+    @property
+    def _reader(self) -> TraceReader:
+        if self.reader is None:
+            raise RuntimeError("jaeger_query is not started")
+        return self.reader
+
+    # --- v1 ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _v1(data: Any, req: Request, errors: list[dict] | None = None) -> Response:
+        body = {"data": data, "total": len(data) if isinstance(data, list) else 0, "limit": 0, "offset": 0,
+                "errors": errors or None}
+        pretty = req.param("prettyPrint", "") in ("true", "1")
+        return Response(200, orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0), JSON)
+
+    @staticmethod
+    def _v1_error(status: int, message: str) -> Response:
+        body = {"data": None, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": status, "msg": message}]}
+        return Response(status, orjson.dumps(body), JSON)
+
+    def services(self, req: Request, _: list[str]) -> Response:
+        return self._v1(self._reader.services(), req)
+
+    def service_operations(self, req: Request, wild: list[str]) -> Response:
+        names = sorted({name for name, _ in self._reader.operations(wild[0])})
+        return self._v1(names, req)
+
+    def operations(self, req: Request, _: list[str]) -> Response:
+        service = req.param("service", "")
+        if not service:
+            raise p.BadParameter("parameter 'service' is required")
+        ops = self._reader.operations(service, req.param("spanKind", "") or "")
+        return self._v1([{"name": name, "spanKind": _kind_name(kind)} for name, kind in ops], req)
+
+    def trace(self, req: Request, wild: list[str]) -> Response:
+        tid = p.trace_id(wild[0])
+        batch = self._reader.traces([tid], p.epoch_ns(req.query, "start"), p.epoch_ns(req.query, "end"))
+        if not len(batch):
+            raise NotFound("trace not found")
+        return self._v1(to_traces(batch), req)
+
+    def search(self, req: Request, _: list[str]) -> Response:
+        q = req.query
+        ids = [p.trace_id(t) for t in q.get("traceID", []) if t]
+        if ids:
+            batch = self._reader.traces(ids)
+            found = set(batch.trace_id)
+            errors = [{"msg": "trace not found", "traceID": t} for t in ids if t not in found]
+            return self._v1(to_traces(batch), req, errors)
+        query = self._search_query(
+            service=req.param("service", "") or "", operation=req.param("operation", "") or "",
+            tags=p.tags(q), start=p.epoch_ns(q, "start"), end=p.epoch_ns(q, "end"),
+            min_d=p.duration_ns(q, "minDuration"), max_d=p.duration_ns(q, "maxDuration"),
+            limit=p.integer(q, "limit", DEFAULT_LIMIT, minimum=0) or DEFAULT_LIMIT, service_required=True)
+        trace_ids = self._reader.find_trace_ids(query)
+        batch = self._reader.traces(trace_ids)
+        traces = {t["traceID"]: t for t in to_traces(batch)}
+        return self._v1([traces[t] for t in trace_ids if t in traces], req)
+
+    def _search_query(self, *, service: str, operation: str, tags: dict[str, str], start: int | None,
+                      end: int | None, min_d: int | None, max_d: int | None, limit: int,
+                      service_required: bool) -> SearchQuery:
+        if service_required and not service:
+            raise p.BadParameter("parameter 'service' is required")
+        if min_d is not None and max_d is not None and max_d < min_d:
+            raise p.BadParameter("'maxDuration' must not be less than 'minDuration'")
+        end = end if end is not None else p.now_ns()
+        start = start if start is not None else end - p.DEFAULT_LOOKBACK_NS
+        if start > end:
+            raise p.BadParameter("'start' must not be after 'end'")
+        return SearchQuery(start_ns=start, end_ns=end, limit=min(limit, self.config.max_traces), service=service,
+                           operation=operation, tags=tags, min_duration_ns=min_d, max_duration_ns=max_d)
+
+    def dependencies(self, req: Request, _: list[str]) -> Response:
+        q = req.query
+        end_ms = p.integer(q, "endTs")
+        lookback_ms = p.integer(q, "lookback", DEFAULT_DEPENDENCIES_LOOKBACK_MS) or DEFAULT_DEPENDENCIES_LOOKBACK_MS
+        end_ns = end_ms * 10**6 if end_ms is not None else p.now_ns()
+        edges = self._reader.dependencies(end_ns - lookback_ms * 10**6, end_ns, req.param("service", "") or "")
+        return self._v1([{"parent": a, "child": b, "callCount": n} for a, b, n in edges], req)
+
+    # --- v3 ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _v3(body: Any) -> Response:
+        return Response(200, orjson.dumps(body), JSON)
+
+    @staticmethod
+    def _v3_error(status: int, message: str) -> Response:
+        name, grpc_code = _V3_HTTP_STATUS.get(status, ("Error", 2))
+        body = {"error": {"grpcCode": grpc_code, "httpCode": status, "message": message, "httpStatus": name}}
+        return Response(status, orjson.dumps(body), JSON)
+
+    def v3_services(self, req: Request, _: list[str]) -> Response:
+        return self._v3({"services": self._reader.services()})
+
+    def v3_operations(self, req: Request, _: list[str]) -> Response:
+        service = req.param("service", "") or ""
+        if not service:
+            raise p.BadParameter("parameter 'service' is required")
+        ops = self._reader.operations(service, req.param("spanKind", "") or req.param("span_kind", "") or "")
+        return self._v3({"operations": [{"name": n, "spanKind": _kind_name(k)} for n, k in ops]})
+
+    def v3_trace(self, req: Request, wild: list[str]) -> Response:
+        tid = p.trace_id(wild[0])
+        start = p.rfc3339_ns(req.param("startTime") or req.param("start_time"), "startTime")
+        end = p.rfc3339_ns(req.param("endTime") or req.param("end_time"), "endTime")
+        batch = self._reader.traces([tid], start, end)
+        if not len(batch):
+            raise NotFound(f"trace {tid} not found")
+        return self._v3({"result": encode_traces_json(batch)})
+
+    def v3_search(self, req: Request, _: list[str]) -> Response:
+        def get(camel: str, snake: str) -> str:
+            return req.param(f"query.{camel}") or req.param(f"query.{snake}") or ""
+
+        start = p.rfc3339_ns(get("startTimeMin", "start_time_min"), "query.startTimeMin")
+        end = p.rfc3339_ns(get("startTimeMax", "start_time_max"), "query.startTimeMax")
+        if start is None or end is None:
+            raise p.BadParameter("query.startTimeMin and query.startTimeMax are required (RFC 3339 times)")
+        attributes = get("attributes", "attributes")
+        tags = p.tags({"tags": [attributes]}) if attributes else {}
+        depth = p.integer({"d": [get("searchDepth", "search_depth")]}, "d", DEFAULT_LIMIT, minimum=1)
+        query = self._search_query(
+            service=get("serviceName", "service_name"), operation=get("operationName", "operation_name"),
+            tags=tags, start=start, end=end,
+            min_d=p.go_duration_ns(get("durationMin", "duration_min"), "query.durationMin"),
+            max_d=p.go_duration_ns(get("durationMax", "duration_max"), "query.durationMax"),
+            limit=depth or DEFAULT_LIMIT, service_required=False)
+        trace_ids = self._reader.find_trace_ids(query)
+        batch = self._reader.traces(trace_ids)
+        if not len(batch):
+            raise NotFound("No traces found")
+        return self._v3({"result": encode_traces_json(batch)})
+
+
+def new_factory() -> Factory:
+    return Factory(kind=Kind.EXTENSION, type="jaeger_query", config=JaegerQueryConfig,
+                   create=lambda settings, cfg: JaegerQuery(cfg), stability="development")

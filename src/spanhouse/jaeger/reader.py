@@ -1,0 +1,215 @@
+"""Read traces, services, operations and the service graph from `otel_traces` for the Jaeger APIs.
+
+Every user value reaches SQL as a query parameter. Trace lookups go through the trace-id lookup table
+(`otel_traces_trace_id_ts`: min(Start), max(End) + 1 per trace) so that fetching a trace reads a small
+time window; searches are bounded by a time range and a trace limit. Rows come back as a `SpanBatch`
+with attribute types restored for the attributes the schema registry knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from spanhouse import semconv as sc
+from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
+from spanhouse.jaeger.model import (
+    TAG_ERROR,
+    TAG_SCOPE_NAME,
+    TAG_SPAN_KIND,
+    TAG_STATUS_CODE,
+    TAG_STATUS_DESCRIPTION,
+)
+from spanhouse.otlp.values import typed_value
+from spanhouse.store import StoreSettings, table_names
+
+KINDS = {"Unspecified": 0, "Internal": 1, "Server": 2, "Client": 3, "Producer": 4, "Consumer": 5}
+KINDS.update({f"SPAN_KIND_{k.upper()}": v for k, v in list(KINDS.items())})
+STATUSES = {"Unset": 0, "Ok": 1, "Error": 2, "STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+KIND_COLUMN_VALUES = {name.lower(): [spelling for spelling, v in KINDS.items() if v == value]
+                      for name, value in KINDS.items() if not name.startswith("SPAN_KIND_")}
+ERROR_STATUS_VALUES = ["Error", "STATUS_CODE_ERROR"]
+
+SPAN_COLUMNS = """
+    TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName, ResourceAttributes,
+    ScopeName, ScopeVersion, SpanAttributes, toUnixTimestamp64Nano(Timestamp) AS StartNs, Duration,
+    StatusCode, StatusMessage, arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS EventTimes,
+    Events.Name AS EventNames, Events.Attributes AS EventAttributes, Links.TraceId AS LinkTraceIds,
+    Links.SpanId AS LinkSpanIds, Links.TraceState AS LinkStates, Links.Attributes AS LinkAttributes
+"""
+
+
+def _typed(attrs: dict[str, str]) -> dict[str, Any]:
+    types = sc.ATTRIBUTE_TYPES
+    return {k: typed_value(types.get(k), v) for k, v in attrs.items()}
+
+
+@dataclass
+class SearchQuery:
+    """A trace search: every condition must hold on one span of the trace; times in ns since epoch."""
+
+    start_ns: int
+    end_ns: int
+    limit: int
+    service: str = ""
+    operation: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    min_duration_ns: int | None = None
+    max_duration_ns: int | None = None
+
+
+class TraceReader:
+    """Queries the store through a read-only clickhouse-connect client (one query at a time per client)."""
+
+    def __init__(self, client: Any, store: StoreSettings):
+        self.client = client
+        self.tables = table_names(store)
+
+    def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+        return self.client.query(sql, parameters=parameters or None).result_rows
+
+    # --- services and operations ----------------------------------------------------------
+
+    def services(self) -> list[str]:
+        rows = self._rows(f"SELECT DISTINCT ServiceName FROM {self.tables['traces']} "
+                          "WHERE ServiceName != '' ORDER BY ServiceName")
+        return [r[0] for r in rows]
+
+    def operations(self, service: str, span_kind: str = "") -> list[tuple[str, str]]:
+        """(span name, span kind column value) pairs of `service`, optionally of one Jaeger span kind."""
+        params: dict[str, Any] = {"service": service}
+        where = "ServiceName = {service:String}"
+        if span_kind:
+            where += " AND SpanKind IN {kinds:Array(String)}"
+            params["kinds"] = KIND_COLUMN_VALUES.get(span_kind.lower(), [span_kind])
+        rows = self._rows(f"SELECT DISTINCT SpanName, SpanKind FROM {self.tables['traces']} WHERE {where} "
+                          "ORDER BY SpanName, SpanKind", params)
+        return [(r[0], r[1]) for r in rows]
+
+    # --- traces ---------------------------------------------------------------------------
+
+    def windows(self, trace_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """Trace id → (first, last + 1) second of its spans, from the lookup table; unknown ids are absent."""
+        ids = list(trace_ids)
+        if not ids:
+            return {}
+        rows = self._rows(
+            f"SELECT TraceId, toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) + 1 "
+            f"FROM {self.tables['traces_lookup']} WHERE TraceId IN {{ids:Array(String)}} GROUP BY TraceId",
+            {"ids": ids})
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def traces(self, trace_ids: Iterable[str], start_ns: int | None = None, end_ns: int | None = None) -> SpanBatch:
+        """The spans of `trace_ids`, read only from their lookup windows (optionally narrowed further)."""
+        windows = self.windows(trace_ids)
+        if not windows:
+            return SpanBatch()
+        lo = min(w[0] for w in windows.values())
+        hi = max(w[1] for w in windows.values())
+        params: dict[str, Any] = {"ids": sorted(windows), "lo": lo, "hi": hi}
+        where = ("TraceId IN {ids:Array(String)} AND Timestamp >= toDateTime({lo:UInt32}, 'UTC') "
+                 "AND Timestamp <= toDateTime({hi:UInt32}, 'UTC')")
+        if start_ns is not None:
+            where += " AND Timestamp >= fromUnixTimestamp64Nano({start:Int64}, 'UTC')"
+            params["start"] = start_ns
+        if end_ns is not None:
+            where += " AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')"
+            params["end"] = end_ns
+        rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
+                          "ORDER BY TraceId, Timestamp, SpanId", params)
+        return rows_to_batch(rows)
+
+    def find_trace_ids(self, q: SearchQuery) -> list[str]:
+        """Ids of the most recent traces (at most `q.limit`) with a span matching every condition."""
+        params: dict[str, Any] = {"start": q.start_ns, "end": q.end_ns, "limit": q.limit}
+        where = ["Timestamp >= fromUnixTimestamp64Nano({start:Int64}, 'UTC')",
+                 "Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')"]
+        if q.service:
+            where.append("ServiceName = {service:String}")
+            params["service"] = q.service
+        if q.operation:
+            where.append("SpanName = {operation:String}")
+            params["operation"] = q.operation
+        if q.min_duration_ns is not None:
+            where.append("Duration >= {dmin:UInt64}")
+            params["dmin"] = q.min_duration_ns
+        if q.max_duration_ns is not None:
+            where.append("Duration <= {dmax:UInt64}")
+            params["dmax"] = q.max_duration_ns
+        for n, (key, value) in enumerate(q.tags.items()):
+            where.append(_tag_condition(key, value, n, params))
+        rows = self._rows(
+            f"SELECT TraceId, max(Timestamp) AS last FROM {self.tables['traces']} WHERE {' AND '.join(where)} "
+            "GROUP BY TraceId ORDER BY last DESC LIMIT {limit:UInt32}", params)
+        return [r[0] for r in rows]
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str = "") -> list[tuple[str, str, int]]:
+        """(parent service, child service, calls) for parent/child spans of different services."""
+        params: dict[str, Any] = {"start": start_ns, "end": end_ns}
+        window = ("Timestamp >= fromUnixTimestamp64Nano({start:Int64}, 'UTC') "
+                  "AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')")
+        only = ""
+        if service:
+            only = " AND (p.ServiceName = {service:String} OR c.ServiceName = {service:String})"
+            params["service"] = service
+        t = self.tables["traces"]
+        rows = self._rows(
+            f"SELECT p.ServiceName AS parent, c.ServiceName AS child, count() AS calls "
+            f"FROM (SELECT TraceId, ParentSpanId, ServiceName FROM {t} WHERE {window} AND ParentSpanId != '') AS c "
+            f"INNER JOIN (SELECT TraceId, SpanId, ServiceName FROM {t} WHERE {window}) AS p "
+            f"ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId "
+            f"WHERE p.ServiceName != c.ServiceName{only} GROUP BY parent, child ORDER BY parent, child", params)
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def _tag_condition(key: str, value: str, n: int, params: dict[str, Any]) -> str:
+    """One Jaeger tag filter as SQL: the span's status and kind tags map to their columns; other keys
+    match span attributes, resource attributes or event attributes."""
+    k, v = f"tk{n}", f"tv{n}"
+    params[k], params[v] = key, value
+    if key == TAG_ERROR:
+        params[v] = ERROR_STATUS_VALUES
+        return f"StatusCode {'IN' if value == 'true' else 'NOT IN'} {{{v}:Array(String)}}"
+    if key == TAG_SPAN_KIND:
+        params[v] = KIND_COLUMN_VALUES.get(value.lower(), [value])
+        return f"SpanKind IN {{{v}:Array(String)}}"
+    if key == TAG_STATUS_CODE:
+        params[v] = [s for s, code in STATUSES.items() if code == {"OK": 1, "ERROR": 2}.get(value.upper(), -1)]
+        return f"StatusCode IN {{{v}:Array(String)}}"
+    if key == TAG_STATUS_DESCRIPTION:
+        return f"StatusMessage = {{{v}:String}}"
+    if key == TAG_SCOPE_NAME:
+        return f"ScopeName = {{{v}:String}}"
+    return (f"(SpanAttributes[{{{k}:String}}] = {{{v}:String}} OR ResourceAttributes[{{{k}:String}}] = {{{v}:String}}"
+            f" OR arrayExists(m -> m[{{{k}:String}}] = {{{v}:String}}, Events.Attributes))")
+
+
+def rows_to_batch(rows: list[tuple]) -> SpanBatch:
+    """`SPAN_COLUMNS` rows as a SpanBatch; identical resources and scopes are stored once."""
+    batch = SpanBatch()
+    resources: dict[tuple, int] = {}
+    scopes: dict[tuple[str, str], int] = {}
+    for (trace_id, span_id, parent, state, name, kind, service, res_attrs, scope_name, scope_version, attrs,
+         start_ns, duration, status, status_msg, ev_times, ev_names, ev_attrs, lk_traces, lk_spans, lk_states,
+         lk_attrs) in rows:
+        res_key = (service, tuple(sorted(res_attrs.items())))
+        r = resources.get(res_key)
+        if r is None:
+            typed = _typed(dict(res_attrs))
+            typed.setdefault(sc.SERVICE_NAME, service)
+            r = resources[res_key] = len(batch.resources)
+            batch.resources.append(Resource(typed))
+        s = scopes.get((scope_name, scope_version))
+        if s is None:
+            s = scopes[(scope_name, scope_version)] = len(batch.scopes)
+            batch.scopes.append(Scope(scope_name, scope_version))
+        start = int(start_ns)
+        batch.append(
+            resource=r, scope=s, trace_id=trace_id, span_id=span_id, parent_span_id=parent, trace_state=state,
+            name=name, kind=KINDS.get(kind, 0), start_time_unix_nano=start, end_time_unix_nano=start + int(duration),
+            attributes=_typed(dict(attrs)),
+            events=[Event(int(t), n, _typed(dict(a))) for t, n, a in zip(ev_times, ev_names, ev_attrs)],
+            links=[Link(t, sid, st, _typed(dict(a))) for t, sid, st, a in zip(lk_traces, lk_spans, lk_states, lk_attrs)],
+            status_code=STATUSES.get(status, 0), status_message=status_msg,
+        )
+    return batch

@@ -1,0 +1,372 @@
+"""Contract tests of the `jaeger_query` extension: every Jaeger endpoint, over data written through the
+real OTLP receiver by the real OpenTelemetry SDK exporter."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, set_span_in_context
+
+from spanhouse import semconv as sc
+from spanhouse.component import ComponentID
+from support import service_config, start_service, unique_database
+
+MS = 10**6
+T0 = (time.time_ns() // 10**9 - 3600) * 10**9  # an hour ago, on a whole second
+EXTENSIONS = {"jaeger_query": {"endpoint": "127.0.0.1:0"}}
+
+
+def record(traces: int = 4) -> tuple[list, dict[str, Any]]:
+    """`traces` traces of frontend (server) → support-copilot (a chat client call with an evaluation event,
+    and a failing tool call); trace i starts at T0 + i seconds. Returns the spans and known facts."""
+    memory = InMemorySpanExporter()
+    providers = []
+
+    def tracer(service: str):
+        provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: service, sc.SERVICE_VERSION: "2.0.1"}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        providers.append(provider)
+        return provider.get_tracer("tests.jaeger", "0.9")
+
+    front, copilot = tracer("frontend"), tracer("support-copilot")
+    facts: dict[str, Any] = {"traces": []}
+    for i in range(traces):
+        start = T0 + i * 10**9
+        root = front.start_span("POST /tickets", kind=SpanKind.SERVER, start_time=start,
+                                attributes={"http.route": "/tickets"})
+        ctx = set_span_in_context(root)
+        model = "gpt-4o" if i % 2 == 0 else "claude-sonnet-4-5"
+        chat = copilot.start_span(f"chat {model}", context=ctx, kind=SpanKind.CLIENT, start_time=start + 5 * MS,
+                                  attributes={sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: model,
+                                              sc.GEN_AI_USAGE_INPUT_TOKENS: 1200 + i,
+                                              sc.GEN_AI_REQUEST_TEMPERATURE: 0.5,
+                                              sc.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"],
+                                              sc.GEN_AI_REQUEST_STREAM: True},
+                                  links=[Link(root.get_span_context(), {"link.note": "see root"})])
+        chat.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "relevance",
+                                                           sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.8},
+                       timestamp=start + 300 * MS)
+        chat.end(end_time=start + (405 + 100 * i) * MS)  # durations 400ms, 500ms, 600ms, ...
+        tool = copilot.start_span("execute_tool lookup_order", context=ctx, kind=SpanKind.INTERNAL,
+                                  start_time=start + 410 * MS)
+        tool.set_status(Status(StatusCode.ERROR, "orders API timed out"))
+        tool.end(end_time=start + 420 * MS)
+        root.end(end_time=start + 2000 * MS)
+        facts["traces"].append({
+            "id": format(root.get_span_context().trace_id, "032x"),
+            "root": format(root.get_span_context().span_id, "016x"),
+            "chat": format(chat.get_span_context().span_id, "016x"),
+            "start": start, "model": model})
+    for provider in providers:
+        provider.shutdown()
+    return list(memory.get_finished_spans()), facts
+
+
+@pytest.fixture(scope="module")
+def jaeger():
+    db = unique_database("jaeger")
+    svc = start_service(service_config(db, extensions=EXTENSIONS), db)
+    spans, facts = record()
+    exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    svc.wait_rows("SELECT 1 FROM otel_traces", len(spans))
+    facts["base"] = f"http://127.0.0.1:{svc.service.host.extensions[ComponentID('jaeger_query')].server.port}"
+    facts["svc"] = svc
+    yield facts
+    svc.stop()
+
+
+def get(base: str, path: str, params: dict | list | None = None) -> tuple[int, Any]:
+    url = base + path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.headers["Content-Type"] == "application/json"
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        assert err.headers["Content-Type"] == "application/json"
+        return err.code, json.loads(err.read())
+
+
+def v1_ok(jaeger, path, params=None) -> Any:
+    status, body = get(jaeger["base"], path, params)
+    assert status == 200, body
+    assert set(body) == {"data", "total", "limit", "offset", "errors"}
+    return body
+
+
+def v1_error(jaeger, path, params, status) -> str:
+    code, body = get(jaeger["base"], path, params)
+    assert code == status, body
+    assert body["data"] is None and body["errors"][0]["code"] == status
+    return body["errors"][0]["msg"]
+
+
+# --- services and operations ----------------------------------------------------------------
+
+
+def test_services(jaeger):
+    body = v1_ok(jaeger, "/api/services")
+    assert body["data"] == ["frontend", "support-copilot"] and body["total"] == 2 and body["errors"] is None
+    status, v3 = get(jaeger["base"], "/api/v3/services")
+    assert status == 200 and v3 == {"services": ["frontend", "support-copilot"]}
+
+
+def test_operations(jaeger):
+    legacy = v1_ok(jaeger, "/api/services/support-copilot/operations")
+    assert legacy["data"] == ["chat claude-sonnet-4-5", "chat gpt-4o", "execute_tool lookup_order"]
+    assert legacy["total"] == 3
+    ops = v1_ok(jaeger, "/api/operations", {"service": "support-copilot"})["data"]
+    assert {"name": "chat gpt-4o", "spanKind": "client"} in ops
+    assert {"name": "execute_tool lookup_order", "spanKind": "internal"} in ops
+    only_client = v1_ok(jaeger, "/api/operations", {"service": "support-copilot", "spanKind": "client"})["data"]
+    assert {o["spanKind"] for o in only_client} == {"client"} and len(only_client) == 2
+    assert v1_error(jaeger, "/api/operations", {}, 400) == "parameter 'service' is required"
+    status, v3 = get(jaeger["base"], "/api/v3/operations", {"service": "frontend"})
+    assert status == 200 and v3 == {"operations": [{"name": "POST /tickets", "spanKind": "server"}]}
+    status, v3 = get(jaeger["base"], "/api/v3/operations", {})
+    assert status == 400 and v3["error"]["httpCode"] == 400
+
+
+# --- one trace --------------------------------------------------------------------------------
+
+
+def tags(span_or_process: dict) -> dict[str, tuple[str, Any]]:
+    return {t["key"]: (t["type"], t["value"]) for t in span_or_process["tags"]}
+
+
+def test_trace_by_id_shape_units_and_tags(jaeger):
+    fact = jaeger["traces"][1]
+    body = v1_ok(jaeger, f"/api/traces/{fact['id']}")
+    assert body["total"] == 1
+    (trace,) = body["data"]
+    assert set(trace) == {"traceID", "spans", "processes", "warnings"} and trace["traceID"] == fact["id"]
+    spans = {s["operationName"]: s for s in trace["spans"]}
+    assert list(spans) == ["POST /tickets", "chat claude-sonnet-4-5", "execute_tool lookup_order"]  # by start
+    root, chat, tool = spans.values()
+    for s in trace["spans"]:
+        assert set(s) == {"traceID", "spanID", "flags", "operationName", "references", "startTime", "duration",
+                          "tags", "logs", "processID", "warnings"}
+        assert s["traceID"] == fact["id"] and isinstance(s["startTime"], int) and isinstance(s["duration"], int)
+    # microseconds
+    assert root["startTime"] == fact["start"] // 1000 and root["duration"] == 2_000_000
+    assert chat["startTime"] == (fact["start"] + 5 * MS) // 1000 and chat["duration"] == 500_000
+    # parent first as CHILD_OF, the link as FOLLOWS_FROM
+    assert root["references"] == []
+    assert chat["references"] == [
+        {"refType": "CHILD_OF", "traceID": fact["id"], "spanID": fact["root"]},
+        {"refType": "FOLLOWS_FROM", "traceID": fact["id"], "spanID": fact["root"]}]
+    # kind, status and typed LLM attributes as tags
+    t = tags(chat)
+    assert t["span.kind"] == ("string", "client")
+    assert t[sc.GEN_AI_USAGE_INPUT_TOKENS] == ("int64", 1201)
+    assert t[sc.GEN_AI_REQUEST_TEMPERATURE] == ("float64", 0.5)
+    assert t[sc.GEN_AI_REQUEST_STREAM] == ("bool", True)
+    assert t[sc.GEN_AI_REQUEST_MODEL] == ("string", "claude-sonnet-4-5")
+    assert t[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("string", '["stop"]')
+    assert t["otel.scope.name"] == ("string", "tests.jaeger") and t["otel.scope.version"] == ("string", "0.9")
+    assert "error" not in t and "otel.status_code" not in t
+    t = tags(tool)
+    assert t["span.kind"] == ("string", "internal") and t["error"] == ("bool", True)
+    assert t["otel.status_code"] == ("string", "ERROR")
+    assert t["otel.status_description"] == ("string", "orders API timed out")
+    assert tags(root)["span.kind"] == ("string", "server")
+    # the evaluation event as a log, in microseconds
+    (log,) = chat["logs"]
+    assert log["timestamp"] == (fact["start"] + 300 * MS) // 1000
+    assert log["fields"][0] == {"key": "event", "type": "string", "value": sc.EVENT_GEN_AI_EVALUATION_RESULT}
+    assert {"key": sc.GEN_AI_EVALUATION_SCORE_VALUE, "type": "float64", "value": 0.8} in log["fields"]
+    # one process per service; service.name is the serviceName, not a tag
+    assert set(trace["processes"]) == {"p1", "p2"}
+    by_service = {p["serviceName"]: (pid, p) for pid, p in trace["processes"].items()}
+    assert root["processID"] == by_service["frontend"][0] and chat["processID"] == by_service["support-copilot"][0]
+    ptags = tags(by_service["frontend"][1])
+    assert ptags[sc.SERVICE_VERSION] == ("string", "2.0.1") and sc.SERVICE_NAME not in ptags
+
+
+def test_trace_by_id_time_bounds_ids_and_errors(jaeger):
+    fact = jaeger["traces"][0]
+    start_us, end_us = fact["start"] // 1000, fact["start"] // 1000 + 3_000_000
+    for params in ({"start": start_us, "end": end_us}, {"start": start_us // 1000, "end": end_us // 1000}):
+        assert len(v1_ok(jaeger, f"/api/traces/{fact['id']}", params)["data"][0]["spans"]) == 3
+    # a window after the trace finds nothing
+    assert v1_error(jaeger, f"/api/traces/{fact['id']}", {"start": end_us, "end": end_us + 10**6}, 404) == \
+        "trace not found"
+    assert v1_ok(jaeger, f"/api/traces/{fact['id'].upper()}")["data"][0]["traceID"] == fact["id"]
+    assert v1_error(jaeger, "/api/traces/" + "ab" * 16, None, 404) == "trace not found"
+    assert "malformed trace id" in v1_error(jaeger, "/api/traces/not-a-trace-id", None, 400)
+    assert "must be an integer" in v1_error(jaeger, f"/api/traces/{fact['id']}", {"start": "yesterday"}, 400)
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def search(jaeger, **params) -> list[dict]:
+    params.setdefault("start", (T0 - 60 * 10**9) // 1000)
+    params.setdefault("end", (T0 + 600 * 10**9) // 1000)
+    return v1_ok(jaeger, "/api/traces", params)["data"]
+
+
+def ids(traces: list[dict]) -> list[str]:
+    return [t["traceID"] for t in traces]
+
+
+def test_search_filters(jaeger):
+    all_ids = [t["id"] for t in jaeger["traces"]]
+    newest_first = list(reversed(all_ids))
+    assert ids(search(jaeger, service="frontend")) == newest_first
+    found = search(jaeger, service="support-copilot", operation="chat gpt-4o")
+    assert ids(found) == [all_ids[2], all_ids[0]]
+    assert len(found[0]["spans"]) == 3  # whole traces, not only the matching spans
+    assert ids(search(jaeger, service="support-copilot", tags=json.dumps({sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}))) == \
+        [all_ids[2], all_ids[0]]
+    assert ids(search(jaeger, service="support-copilot", tag=f"{sc.GEN_AI_USAGE_INPUT_TOKENS}:1203")) == [all_ids[3]]
+    assert ids(search(jaeger, service="support-copilot", tags=json.dumps({"error": "true"}))) == newest_first
+    assert ids(search(jaeger, service="frontend", tags=json.dumps({"error": "true"}))) == []
+    assert ids(search(jaeger, service="support-copilot", tags=json.dumps({"span.kind": "client"}),
+                      operation="chat claude-sonnet-4-5")) == [all_ids[3], all_ids[1]]
+    # resource attributes match too
+    assert len(search(jaeger, service="frontend", tag=f"{sc.SERVICE_VERSION}:2.0.1")) == 4
+    # durations in Go units: the chat spans last 400, 500, 600, 700 ms
+    assert ids(search(jaeger, service="support-copilot", operation="chat gpt-4o", minDuration="550ms")) == \
+        [all_ids[2]]
+    assert ids(search(jaeger, service="support-copilot", minDuration="0.45s", maxDuration="650ms")) == \
+        [all_ids[2], all_ids[1]]
+    assert search(jaeger, service="no-such-service") == []
+
+
+def test_search_limit_and_time_range(jaeger):
+    all_ids = [t["id"] for t in jaeger["traces"]]
+    assert ids(search(jaeger, service="frontend", limit=2)) == [all_ids[3], all_ids[2]]
+    window = {"start": (T0 + 1 * 10**9) // 1000, "end": (T0 + 2 * 10**9 + 500 * MS) // 1000}
+    assert ids(search(jaeger, service="frontend", **window)) == [all_ids[2], all_ids[1]]
+    # no start: the last two days, which holds all of them
+    body = v1_ok(jaeger, "/api/traces", {"service": "frontend"})
+    assert body["total"] == 4
+
+
+def test_search_by_trace_ids_reports_unknown_ones(jaeger):
+    known = jaeger["traces"][0]["id"]
+    body = v1_ok(jaeger, "/api/traces", [("traceID", known), ("traceID", "cd" * 16)])
+    assert ids(body["data"]) == [known]
+    assert body["errors"] == [{"msg": "trace not found", "traceID": "cd" * 16}]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({}, "parameter 'service' is required"),
+    ({"service": "frontend", "minDuration": "2s", "maxDuration": "1s"}, "must not be less than 'minDuration'"),
+    ({"service": "frontend", "minDuration": "fast"}, "must be a duration"),
+    ({"service": "frontend", "tags": "{not json"}, "malformed 'tags' parameter"),
+    ({"service": "frontend", "tag": "no-colon"}, "expected key:value"),
+    ({"service": "frontend", "limit": "-1"}, "must be 0 or more"),
+    ({"service": "frontend", "start": "20", "end": "10"}, "'start' must not be after 'end'"),
+])
+def test_search_bad_parameters(jaeger, params, message):
+    assert message in v1_error(jaeger, "/api/traces", params, 400)
+
+
+# --- dependencies ------------------------------------------------------------------------------
+
+
+def test_dependencies(jaeger):
+    end_ms = (T0 + 600 * 10**9) // MS
+    body = v1_ok(jaeger, "/api/dependencies", {"endTs": end_ms, "lookback": 3600 * 1000})
+    assert body["data"] == [{"parent": "frontend", "child": "support-copilot", "callCount": 8}]
+    assert v1_ok(jaeger, "/api/dependencies", {"endTs": (T0 - 10**9) // MS, "lookback": 1000})["data"] == []
+    assert v1_ok(jaeger, "/api/dependencies")["data"][0]["callCount"] == 8  # default: the last 24 h
+    assert "must be an integer" in v1_error(jaeger, "/api/dependencies", {"endTs": "now"}, 400)
+
+
+# --- api_v3 --------------------------------------------------------------------------------------
+
+
+def rfc3339(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def test_v3_trace_is_otlp_json(jaeger):
+    fact = jaeger["traces"][0]
+    status, body = get(jaeger["base"], f"/api/v3/traces/{fact['id']}")
+    assert status == 200
+    resource_spans = body["result"]["resourceSpans"]
+    services = {a["value"]["stringValue"] for rs in resource_spans for a in rs["resource"]["attributes"]
+                if a["key"] == sc.SERVICE_NAME}
+    assert services == {"frontend", "support-copilot"}
+    spans = {s["name"]: s for rs in resource_spans for ss in rs["scopeSpans"] for s in ss["spans"]}
+    chat = spans["chat gpt-4o"]
+    assert chat["traceId"] == fact["id"] and chat["parentSpanId"] == fact["root"] and chat["kind"] == 3
+    assert chat["startTimeUnixNano"] == str(fact["start"] + 5 * MS)
+    attrs = {a["key"]: a["value"] for a in chat["attributes"]}
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == {"intValue": "1200"}
+    assert attrs[sc.GEN_AI_REQUEST_TEMPERATURE] == {"doubleValue": 0.5}
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == {"arrayValue": {"values": [{"stringValue": "stop"}]}}
+    assert chat["events"][0]["name"] == sc.EVENT_GEN_AI_EVALUATION_RESULT
+    assert spans["execute_tool lookup_order"]["status"] == {"code": 2, "message": "orders API timed out"}
+    status, body = get(jaeger["base"], "/api/v3/traces/" + "ef" * 16)
+    assert status == 404 and body["error"]["httpCode"] == 404
+    status, body = get(jaeger["base"], f"/api/v3/traces/{fact['id']}",
+                       {"startTime": rfc3339(fact["start"]), "endTime": rfc3339(fact["start"] + 3 * 10**9)})
+    assert status == 200
+    status, body = get(jaeger["base"], f"/api/v3/traces/{fact['id']}", {"startTime": "yesterday"})
+    assert status == 400 and "RFC 3339" in body["error"]["message"]
+
+
+def test_v3_search(jaeger):
+    params = {"query.serviceName": "support-copilot", "query.operationName": "chat gpt-4o",
+              "query.startTimeMin": rfc3339(T0 - 60 * 10**9), "query.startTimeMax": rfc3339(T0 + 600 * 10**9)}
+    status, body = get(jaeger["base"], "/api/v3/traces", params)
+    assert status == 200
+    trace_ids = {s["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"]
+                 for s in ss["spans"]}
+    assert trace_ids == {jaeger["traces"][0]["id"], jaeger["traces"][2]["id"]}
+    errors_only = {**params, "query.operationName": "", "query.searchDepth": "1",
+                   "query.attributes": json.dumps({"error": "true"})}
+    status, body = get(jaeger["base"], "/api/v3/traces", errors_only)
+    assert status == 200 and len({s["traceId"] for rs in body["result"]["resourceSpans"]
+                                  for ss in rs["scopeSpans"] for s in ss["spans"]}) == 1
+    status, body = get(jaeger["base"], "/api/v3/traces", {**params, "query.serviceName": "nobody"})
+    assert status == 404 and body["error"]["message"] == "No traces found"
+    status, body = get(jaeger["base"], "/api/v3/traces", {"query.serviceName": "frontend"})
+    assert status == 400 and "required" in body["error"]["message"]
+
+
+def test_unknown_paths_and_methods(jaeger):
+    assert v1_error(jaeger, "/api/nothing", None, 404).startswith("no Jaeger API")
+    req = urllib.request.Request(jaeger["base"] + "/api/services", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 405
+
+
+def test_trace_lookup_goes_through_the_trace_id_table():
+    """Fetching a trace reads only its lookup window: without a lookup row the trace is not read at all
+    (the same contract Grafana's ClickHouse data source relies on)."""
+    db = unique_database("jaeger_lookup")
+    svc = start_service(service_config(db, extensions=EXTENSIONS), db)
+    try:
+        spans, facts = record(traces=1)
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        base = f"http://127.0.0.1:{svc.extension('jaeger_query').server.port}"
+        tid = facts["traces"][0]["id"]
+        assert svc.rows("SELECT toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) FROM otel_traces_trace_id_ts "
+                        "WHERE TraceId = {t:String}", {"t": tid}) == [(T0 // 10**9, T0 // 10**9)]  # span starts
+        assert get(base, f"/api/traces/{tid}")[0] == 200
+        client = svc.client()
+        client.command("TRUNCATE TABLE otel_traces_trace_id_ts")
+        client.close()
+        assert get(base, f"/api/traces/{tid}")[0] == 404
+    finally:
+        svc.stop()
