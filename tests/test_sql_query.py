@@ -77,3 +77,13 @@ def test_plain_http_interface(running, client):
         urllib.request.urlopen(req, timeout=5)
     assert err.value.code == 404 and err.value.headers["X-ClickHouse-Exception-Code"] == "60"
     assert b"Code: 60" in err.value.read()
+
+
+@pytest.mark.parametrize("value", ["a'b", "back\\slash", "tab\there", "new\nline", "{braces}", "ünïcödé"])
+def test_string_parameters_arrive_unchanged(client, value):
+    assert client.query("SELECT {s:String}", parameters={"s": value}).result_rows == [(value,)]
+
+
+def test_array_and_number_parameters(client):
+    result = client.query("SELECT {a:Array(String)}, {n:UInt64} + 1", parameters={"a": ["x", "y'z"], "n": 41})
+    assert result.result_rows == [(["x", "y'z"], 42)]

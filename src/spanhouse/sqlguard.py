@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from spanhouse.errors import SpanhouseError
+from spanhouse.store import quote_literal
 
 READONLY_CODE = 164
 READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
@@ -43,10 +44,14 @@ class CheckedQuery:
 
 def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None = None) -> CheckedQuery:
     """Raise `QueryRefused` (or ClickHouse's syntax error) unless `sql` is one statement that only reads
-    from the store. Returns the statement, normalized by ClickHouse, to run instead of `sql`."""
+    from the store. Returns the statement, normalized by ClickHouse, to run instead of `sql`.
+
+    `client` needs `raw_query(sql, parameters=..., fmt=...)`: a clickhouse-connect client or a
+    `spanhouse.sqlsession` session; `parameters` are passed to it as they are."""
     if not sql.strip():
         raise QueryRefused("empty query")
-    text = client.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": sql}).result_rows[0][0]
+    rendered = client.raw_query(f"SELECT formatQuerySingleLine({quote_literal(sql)})", fmt="TabSeparatedRaw")
+    text = rendered.decode("utf-8", "replace").rstrip("\n")
     keyword = text.lstrip("( ").split(" ", 1)[0].upper()
     if keyword not in READ_STATEMENTS:
         raise QueryRefused(f"{keyword or 'this'} statements are not allowed: the endpoint is read-only "

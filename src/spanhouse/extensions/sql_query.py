@@ -34,7 +34,8 @@ from spanhouse.errors import SpanhouseError
 from spanhouse import httpencoding
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
-from spanhouse.store import StoreSettings, connect, settings_from
+from spanhouse.sqlsession import open_session
+from spanhouse.store import StoreSettings, settings_from
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ class SqlQuery(Component):
             client = self._clients.get(database)
             if client is None:
                 assert self.store is not None
-                client = connect(self.store, readonly=True)
-                if database:
-                    client.command(f"USE `{database.replace('`', '')}`")
+                client = open_session(self.store, database)
                 self._clients[database] = client
             return client
 
