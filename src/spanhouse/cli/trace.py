@@ -34,6 +34,28 @@ WHERE TraceId = {{trace_id:String}} AND Timestamp >= lo AND Timestamp <= hi
 ORDER BY Timestamp, SpanId
 """
 
+# Content that arrived as log records, assembled per span (genai_span_content reads genai_content,
+# whose primary key starts with TraceId).
+CONTENT_SQL = """
+SELECT SpanId, SystemInstructions, InputMessages, OutputMessages
+FROM {span_content}
+WHERE TraceId = {{trace_id:String}}
+"""
+
+# Evaluation results sent as log records, named by EventName or (older SDKs) the event.name attribute.
+LOG_EVALUATIONS_SQL = """
+SELECT SpanId, LogAttributes
+FROM {logs}
+WHERE TraceId = {{trace_id:String}}
+  AND if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]) = {{event:String}}
+ORDER BY Timestamp
+"""
+
+_CONTENT_KEYS = (sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES)
+_MAX_INPUT_MESSAGES = 3
+_MAX_OUTPUT_MESSAGES = 3
+_LINE_CHARS = 110
+
 
 @dataclass
 class Span:
@@ -50,6 +72,9 @@ class Span:
     resource: dict[str, str]
     events: list[tuple[int, str, dict[str, str]]]
     children: list[Span] = field(default_factory=list)
+    log_content: tuple[str, str, str] = ("", "", "")
+    """System instructions, input and output messages that arrived as log records."""
+    log_evaluations: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -68,9 +93,19 @@ class Span:
         out = []
         for _, name, attrs in self.events:
             if name == sc.EVENT_GEN_AI_EVALUATION_RESULT:
-                score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
-                out.append((attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score))
-        return out
+                out.append(evaluation(attrs))
+        return out + self.log_evaluations
+
+    def content(self) -> tuple[str, str, str]:
+        """(system instructions, input messages, output messages) as JSON text: the span's own
+        attributes win, field by field, over content that arrived as log records."""
+        own = tuple(self.attr(k) for k in _CONTENT_KEYS)
+        return tuple(a or b for a, b in zip(own, self.log_content))  # type: ignore[return-value]
+
+
+def evaluation(attrs: dict[str, str]) -> tuple[str, str]:
+    score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
+    return attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score
 
 
 def load_trace(reader: Reader, trace_id: str) -> list[Span]:
@@ -82,7 +117,74 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
         (sid, pid, name, kind, svc, start, dur, status, msg, attrs, res, ev_t, ev_n, ev_a) = row
         spans.append(Span(sid, pid, name, kind, svc, int(start), int(dur), status, msg, dict(attrs), dict(res),
                           list(zip(ev_t, ev_n, [dict(a) for a in ev_a]))))
+    _attach_logs(reader, trace_id, spans)
     return spans
+
+
+def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
+    """Add the content and evaluation results that arrived as log records to their spans."""
+    t = reader.tables
+    by_id = {s.span_id: s for s in spans}
+    params = {"trace_id": trace_id.lower()}
+    for sid, system, inp, out in reader.query(CONTENT_SQL.format(span_content=t["genai_span_content"]),
+                                               parameters=params).result_rows:
+        if sid in by_id:
+            by_id[sid].log_content = (system, inp, out)
+    rows = reader.query(LOG_EVALUATIONS_SQL.format(logs=t["logs"]), parameters={
+        **params, "event_name_key": sc.EVENT_NAME, "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
+    for sid, attrs in rows:
+        if sid in by_id:
+            by_id[sid].log_evaluations.append(evaluation(dict(attrs)))
+
+
+def _part_text(part: Any) -> str:
+    if not isinstance(part, dict):
+        return str(part)
+    kind = part.get("type")
+    if kind == "text" or kind == "reasoning":
+        return str(part.get("content", ""))
+    if kind == "tool_call":
+        args = part.get("arguments")
+        args_text = args if isinstance(args, str) else orjson.dumps(args).decode() if args is not None else ""
+        return f"→ {part.get('name', '?')}({args_text})"
+    if kind == "tool_call_response":
+        response = part.get("response", part.get("result"))
+        return "← " + (response if isinstance(response, str) else orjson.dumps(response).decode())
+    return f"[{kind or 'part'}]"
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _LINE_CHARS else text[:_LINE_CHARS - 1] + "…"
+
+
+def _parse_list(raw: str) -> list:
+    if not raw:
+        return []
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return [{"role": "?", "parts": [{"type": "text", "content": raw}]}]
+    return value if isinstance(value, list) else [value]
+
+
+def content_lines(system: str, inputs: str, outputs: str) -> list[tuple[str, str]]:
+    """(role, one-line text) for the system instructions, the last input messages and the outputs."""
+    lines: list[tuple[str, str]] = []
+    parts = _parse_list(system)
+    if parts:
+        lines.append(("system", _one_line(" ".join(_part_text(p) for p in parts))))
+    msgs = _parse_list(inputs)
+    if len(msgs) > _MAX_INPUT_MESSAGES:
+        lines.append(("…", f"{len(msgs) - _MAX_INPUT_MESSAGES} earlier message(s)"))
+    for group in (msgs[-_MAX_INPUT_MESSAGES:], _parse_list(outputs)[:_MAX_OUTPUT_MESSAGES]):
+        for m in group:
+            if not isinstance(m, dict):
+                lines.append(("?", _one_line(str(m))))
+                continue
+            text = " ".join(_part_text(p) for p in m.get("parts") or [])
+            lines.append((str(m.get("role", "?")), _one_line(text)))
+    return lines
 
 
 def build_tree(spans: list[Span]) -> list[Span]:
@@ -116,7 +218,7 @@ def _doc_ids(raw: str) -> list[str]:
     return [str(d.get("id")) for d in docs if isinstance(d, dict) and d.get("id") is not None]
 
 
-def span_label(s: Span, trace_start: int) -> Text:
+def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
     t = Text()
     t.append("✗ " if s.failed else "✓ ", style="red" if s.failed else "green")
     t.append(s.name, style="bold")
@@ -154,6 +256,10 @@ def span_label(s: Span, trace_start: int) -> Text:
     for key, value in details:
         t.append(f"  {key} ", style="dim")
         t.append(value)
+    if show_content:
+        for role, text in content_lines(*s.content()):
+            t.append(f"\n    {role} ", style="dim")
+            t.append(text)
     evals = s.evaluations()
     if evals:
         t.append("\n    evals ", style="dim")
@@ -194,7 +300,7 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     }
 
 
-def render(trace_id: str, spans: list[Span]) -> Tree:
+def render(trace_id: str, spans: list[Span], show_content: bool = True) -> Tree:
     info = summarize(spans)
     header = Text()
     header.append(f"trace {trace_id}", style="bold")
@@ -211,7 +317,7 @@ def render(trace_id: str, spans: list[Span]) -> Tree:
     tree = Tree(header)
 
     def add(node: Tree, span: Span) -> None:
-        child = node.add(span_label(span, info["start_ns"]))
+        child = node.add(span_label(span, info["start_ns"], show_content))
         for c in sorted(span.children, key=lambda x: x.start_ns):
             add(child, c)
 
@@ -225,8 +331,12 @@ def render(trace_id: str, spans: list[Span]) -> Tree:
 @config_option
 @endpoint_option
 @database_option
-def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None) -> None:
-    """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, evals, errors."""
+@click.option("--content/--no-content", default=True, show_default=True,
+              help="Show the messages of model calls (from span attributes or log records).")
+def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None,
+            content: bool) -> None:
+    """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, messages, evals,
+    errors."""
     if not _HEX32.match(trace_id):
         raise SpanhouseError(f"{trace_id!r} is not a trace id: expected 32 hexadecimal characters")
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
@@ -240,4 +350,4 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
         reader.close()
     if not spans:
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via}")
-    Console().print(render(trace_id.lower(), spans))
+    Console().print(render(trace_id.lower(), spans, content))
