@@ -21,6 +21,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
+from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Ack
@@ -30,18 +31,20 @@ from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.decode import DecodeLimits
 from spanhouse.otlp.decode_logs import decode_logs_json, decode_logs_protobuf
 from spanhouse.store import StoreSettings, render_schema
-from support import sdk_spans, service_config, start_service, unique_database
 
-RESOURCE = {"service.name": "support-bot", "deployment.environment.name": "staging", "service.version": "1.2.3"}
+RESOURCE = {"service.name": "support-bot", "deployment.environment.name": "staging",
+            "service.version": "1.2.3"}
 T0 = 1_760_000_000_000_000_000
 
 # The contrib exporter's newest otel_logs columns (name, type), in order.
 CONTRIB_LOG_COLUMNS = [
     ("Timestamp", "DateTime64(9)"), ("TraceId", "String"), ("SpanId", "String"), ("TraceFlags", "UInt8"),
     ("SeverityText", "LowCardinality(String)"), ("SeverityNumber", "UInt8"),
-    ("ServiceName", "LowCardinality(String)"), ("Body", "String"), ("ResourceSchemaUrl", "LowCardinality(String)"),
-    ("ResourceAttributes", "Map(LowCardinality(String), String)"), ("ScopeSchemaUrl", "LowCardinality(String)"),
-    ("ScopeName", "String"), ("ScopeVersion", "LowCardinality(String)"),
+    ("ServiceName", "LowCardinality(String)"), ("Body", "String"),
+    ("ResourceSchemaUrl", "LowCardinality(String)"),
+    ("ResourceAttributes", "Map(LowCardinality(String), String)"),
+    ("ScopeSchemaUrl", "LowCardinality(String)"), ("ScopeName", "String"),
+    ("ScopeVersion", "LowCardinality(String)"),
     ("ScopeAttributes", "Map(LowCardinality(String), String)"),
     ("LogAttributes", "Map(LowCardinality(String), String)"), ("EventName", "String"),
     ("__otel_materialized_k8s.cluster.name", "LowCardinality(String)"),
@@ -108,11 +111,14 @@ def deprecated_events(ctx) -> list[dict]:
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
     return [
         {"event_name": sc.EVENT_GEN_AI_SYSTEM_MESSAGE, "body": {"content": "Be brief."}, "context": ctx},
-        {"event_name": sc.EVENT_GEN_AI_USER_MESSAGE, "body": {"content": "Weather in Paris?"}, "context": ctx},
+        {"event_name": sc.EVENT_GEN_AI_USER_MESSAGE, "body": {"content": "Weather in Paris?"},
+         "context": ctx},
         {"event_name": sc.EVENT_GEN_AI_ASSISTANT_MESSAGE, "body": {"tool_calls": [call]}, "context": ctx},
-        {"event_name": sc.EVENT_GEN_AI_TOOL_MESSAGE, "body": {"content": "sunny", "id": "call_1"}, "context": ctx},
+        {"event_name": sc.EVENT_GEN_AI_TOOL_MESSAGE, "body": {"content": "sunny", "id": "call_1"},
+         "context": ctx},
         {"event_name": sc.EVENT_GEN_AI_CHOICE, "context": ctx,
-         "body": {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "It is sunny."}}},
+         "body": {"index": 0, "finish_reason": "stop",
+                  "message": {"role": "assistant", "content": "It is sunny."}}},
     ]
 
 
@@ -140,12 +146,14 @@ def full_row(svc, trace_id: int, span_id: int, expect: int = 1) -> tuple:
 
 
 def _batch(n: int, resource_name: str = "a") -> LogBatch:
-    from spanhouse.batch import Resource as R, Scope as S
+    from spanhouse.batch import Resource as R
+    from spanhouse.batch import Scope as S
     b = LogBatch()
     b.resources.append(R({"service.name": resource_name}))
     b.scopes.append(S("lib"))
     for i in range(n):
-        b.append(resource=0, scope=0, time_unix_nano=i, body={"n": i}, attributes={"i": i}, event_name=f"e{i}")
+        b.append(resource=0, scope=0, time_unix_nano=i, body={"n": i}, attributes={"i": i},
+                 event_name=f"e{i}")
     return b
 
 
@@ -174,7 +182,8 @@ def test_log_batch_concat_split_copy_and_acks():
 
 
 def _request_json(trace_hex: str) -> dict:
-    return {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+    service = [{"key": "service.name", "value": {"stringValue": "svc"}}]
+    return {"resourceLogs": [{"resource": {"attributes": service},
                               "schemaUrl": "https://example.com/r",
                               "scopeLogs": [{"scope": {"name": "lib", "version": "1.0"}, "logRecords": [
         {"timeUnixNano": "1760000000000000000", "observedTimeUnixNano": 1760000000000000001,
@@ -225,8 +234,8 @@ def test_decoder_limits_apply_to_bodies_and_bad_input_is_refused():
 
 
 def test_otel_logs_ddl_is_the_contrib_layout(svc):
-    rows = svc.rows("SELECT name, type FROM system.columns WHERE database = {d:String} AND table = 'otel_logs' "
-                    "ORDER BY position", {"d": svc.database})
+    rows = svc.rows("SELECT name, type FROM system.columns WHERE database = {d:String} "
+                    "AND table = 'otel_logs' ORDER BY position", {"d": svc.database})
     assert rows == CONTRIB_LOG_COLUMNS
     for version, index in (((26, 9), "TYPE text(tokenizer = 'splitByNonAlpha')"), ((25, 8), "tokenbf_v1")):
         ddl = dict(render_schema(StoreSettings(), version))["050_otel_logs.sql"]
@@ -248,8 +257,8 @@ def test_sdk_log_records_land_in_otel_logs_as_the_contrib_exporter_writes_them(s
         {"body": "plain text without a span", "observed_timestamp": T0 + 5},
     ])
     rows = svc.wait_rows(
-        "SELECT toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, TraceFlags, SeverityText, ServiceName, Body, "
-        "ResourceAttributes, ScopeName, ScopeVersion, LogAttributes, EventName, "
+        "SELECT toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, TraceFlags, SeverityText, ServiceName, "
+        "Body, ResourceAttributes, ScopeName, ScopeVersion, LogAttributes, EventName, "
         "`__otel_materialized_deployment.environment.name` "
         "FROM otel_logs WHERE TraceId = {t:String}", 1, parameters={"t": format(trace_id, "032x")})
     (ts, tid, sid, flags, sev, service, body, res, scope, scope_v, attrs, event, env), = rows
@@ -266,8 +275,9 @@ def test_sdk_log_records_land_in_otel_logs_as_the_contrib_exporter_writes_them(s
 
 def test_raw_otlp_json_logs_get_partial_success_and_the_rest_is_stored(svc):
     trace_hex = "7b8efff798038103d269b633813fc60c"
-    req = urllib.request.Request(svc.http_url + "/v1/logs", data=json.dumps(_request_json(trace_hex)).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(svc.http_url + "/v1/logs", method="POST",
+                                 data=json.dumps(_request_json(trace_hex)).encode(),
+                                 headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         body = json.loads(resp.read())
     assert body["partialSuccess"]["rejectedLogRecords"] == "1"
@@ -287,7 +297,8 @@ def test_logs_to_a_receiver_without_a_logs_pipeline_are_refused_with_a_reason(ru
                                  headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
-    assert err.value.code == 415 and "not part of any logs pipeline" in json.loads(err.value.read())["message"]
+    assert err.value.code == 415
+    assert "not part of any logs pipeline" in json.loads(err.value.read())["message"]
 
 
 # --- content joined to spans --------------------------------------------------------------
@@ -316,19 +327,23 @@ def test_operation_details_event_and_event_name_attribute_and_choice_order(svc):
     span, trace_id, span_id = chat_span()
     other, o_trace, o_span = chat_span()
     inputs = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
-    outputs = [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}], "finish_reason": "stop"}]
+    outputs = [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}],
+                "finish_reason": "stop"}]
     ctx, o_ctx = span_context(trace_id, span_id), span_context(o_trace, o_span)
     send_logs(http_logs(svc), [
         {"event_name": sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS, "context": ctx, "attributes": {
-            sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_INPUT_MESSAGES: inputs, sc.GEN_AI_OUTPUT_MESSAGES: outputs,
+            sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_INPUT_MESSAGES: inputs,
+            sc.GEN_AI_OUTPUT_MESSAGES: outputs,
             sc.GEN_AI_SYSTEM_INSTRUCTIONS: [{"type": "text", "content": "Be kind."}]}},
         # Older SDKs name the event with an attribute; choices are ordered by index, not arrival.
         {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_CHOICE}, "context": o_ctx,
-         "body": {"index": 1, "finish_reason": "length", "message": {"content": [{"type": "text", "text": "B"}]}}},
+         "body": {"index": 1, "finish_reason": "length",
+                  "message": {"content": [{"type": "text", "text": "B"}]}}},
         {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_CHOICE}, "context": o_ctx,
          "body": {"index": 0, "finish_reason": "tool_calls", "message": {"content": None},
                   "tool_calls": [{"id": "c9", "function": {"name": "lookup", "arguments": "not json"}}]}},
-        {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_USER_MESSAGE}, "context": o_ctx, "body": "plain question"},
+        {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_USER_MESSAGE}, "context": o_ctx,
+         "body": "plain question"},
     ])
     send_spans(svc, [span, other])
     system, got_in, got_out, source, *_ = full_row(svc, trace_id, span_id)
@@ -337,7 +352,8 @@ def test_operation_details_event_and_event_name_attribute_and_choice_order(svc):
     assert orjson.loads(system) == [{"type": "text", "content": "Be kind."}]
     system, got_in, got_out, *_ = full_row(svc, o_trace, o_span)
     assert system == ""
-    assert orjson.loads(got_in) == [{"role": "user", "parts": [{"type": "text", "content": "plain question"}]}]
+    assert orjson.loads(got_in) == [{"role": "user",
+                                     "parts": [{"type": "text", "content": "plain question"}]}]
     assert orjson.loads(got_out) == [
         {"role": "assistant", "finish_reason": "tool_calls",
          "parts": [{"type": "tool_call", "id": "c9", "name": "lookup", "arguments": "not json"}]},
@@ -362,9 +378,11 @@ def test_evaluation_results_sent_as_log_records_land_in_genai_evaluations(svc):
     send_logs(http_logs(svc), [
         {"event_name": sc.EVENT_GEN_AI_EVALUATION_RESULT, "context": span_context(trace_id, span_id),
          "attributes": {sc.GEN_AI_EVALUATION_NAME: "relevance", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.75,
-                        sc.GEN_AI_EVALUATION_SCORE_LABEL: "relevant", sc.GEN_AI_EVALUATION_EXPLANATION: "on topic"}},
-        {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_EVALUATION_RESULT, sc.GEN_AI_EVALUATION_NAME: "toxicity",
-                        sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.0}, "context": span_context(trace_id, span_id)},
+                        sc.GEN_AI_EVALUATION_SCORE_LABEL: "relevant",
+                        sc.GEN_AI_EVALUATION_EXPLANATION: "on topic"}},
+        {"attributes": {sc.EVENT_NAME: sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                        sc.GEN_AI_EVALUATION_NAME: "toxicity", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.0},
+         "context": span_context(trace_id, span_id)},
     ])
     rows = svc.wait_rows("SELECT EvaluationName, ScoreValue, ScoreLabel, Explanation, SpanId, ServiceName, "
                          "Environment, Release FROM genai_evaluations WHERE TraceId = {t:String} "
@@ -382,7 +400,8 @@ def test_trace_command_shows_log_content_and_log_evaluations(svc):
          "attributes": {sc.GEN_AI_EVALUATION_NAME: "helpfulness", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.9}}])
     send_spans(svc, [span])
     full_row(svc, trace_id, span_id)
-    args = [format(trace_id, "032x"), "--endpoint", f"http://127.0.0.1:{svc.sql_port}", "--database", svc.database]
+    args = [format(trace_id, "032x"), "--endpoint", f"http://127.0.0.1:{svc.sql_port}",
+            "--database", svc.database]
     result = CliRunner().invoke(trace_cli.command, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -390,11 +409,13 @@ def test_trace_command_shows_log_content_and_log_evaluations(svc):
                  "tool ← sunny", "assistant It is sunny.", "helpfulness=0.9"):
         assert text in out, out
     hidden = CliRunner().invoke(trace_cli.command, args + ["--no-content"], terminal_width=200)
-    assert hidden.exit_code == 0 and "Weather in Paris?" not in hidden.output and "helpfulness=0.9" in hidden.output
+    assert hidden.exit_code == 0
+    assert "Weather in Paris?" not in hidden.output and "helpfulness=0.9" in hidden.output
 
 
 def test_content_lines_summarize_long_conversations():
-    msgs = [{"role": "user", "parts": [{"type": "text", "content": f"question {i} " + "x" * 200}]} for i in range(5)]
+    msgs = [{"role": "user", "parts": [{"type": "text", "content": f"question {i} " + "x" * 200}]}
+            for i in range(5)]
     lines = trace_cli.content_lines("", orjson.dumps(msgs).decode(), "not json")
     assert lines[0] == ("…", "2 earlier message(s)")
     assert [r for r, _ in lines[1:4]] == ["user"] * 3 and lines[1][1].startswith("question 2")

@@ -18,7 +18,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from spanhouse.batch import Resource, Scope
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
-from spanhouse.otlp.decode import DecodeLimits, Decoded, _Json, _mark_truncated, _PbValues
+from spanhouse.otlp.decode import Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
 
 _SEVERITY_NUMBERS = dict(logs_pb2.SeverityNumber.items())
 _BODY_KEY = "body"
@@ -54,7 +54,8 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
     try:
         req = ExportLogsServiceRequest.FromString(data)
     except (DecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest(f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
+        raise InvalidRequest(
+            f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
     vals = _PbValues(limits)
     out = _new_decoded()
     batch: LogBatch = out.batch
@@ -63,7 +64,8 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
         r_attrs, r_dropped = vals.attributes(rl.resource.attributes, r_truncated)
         _mark_truncated(r_attrs, r_truncated)
         resource = len(batch.resources)
-        batch.resources.append(Resource(r_attrs, rl.schema_url, rl.resource.dropped_attributes_count + r_dropped))
+        batch.resources.append(Resource(r_attrs, rl.schema_url,
+                                        rl.resource.dropped_attributes_count + r_dropped))
         for sl in rl.scope_logs:
             s_attrs, _ = vals.attributes(sl.scope.attributes)
             scope = len(batch.scopes)
@@ -71,7 +73,8 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
             for lr in sl.log_records:
                 trace_id, span_id, problem = _log_ids(lr.trace_id.hex(), lr.span_id.hex())
                 if problem:
-                    out.reject(f"log record {lr.event_name or lr.severity_text or 'without a name'!r}: {problem}")
+                    what = lr.event_name or lr.severity_text or "without a name"
+                    out.reject(f"log record {what!r}: {problem}")
                     continue
                 truncated: list[str] = []
                 attrs, dropped = vals.attributes(lr.attributes, truncated)
@@ -141,8 +144,8 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                                            f"{p}.severityNumber"),
                     severity_text=j.string(g(lr, "severityText", "severity_text"), f"{p}.severityText"),
                     body=body, attributes=attrs,
-                    dropped_attributes_count=j.int64(g(lr, "droppedAttributesCount", "dropped_attributes_count"),
-                                                     p) + dropped,
+                    dropped_attributes_count=dropped + j.int64(
+                        g(lr, "droppedAttributesCount", "dropped_attributes_count"), p),
                     flags=j.int64(lr.get("flags"), f"{p}.flags"),
                     trace_id=trace_id, span_id=span_id, event_name=event_name,
                 )
