@@ -5,6 +5,7 @@ evaluation results sent as log records land in `genai_evaluations`."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -218,6 +219,16 @@ def test_json_and_protobuf_decode_to_the_same_records_and_bad_ids_are_counted():
         assert b.body == [{"content": "hi"}, "no span"] and b.attributes[0] == {"n": 7}
         assert b.time_unix_nano == [T0, 0] and b.observed_time_unix_nano == [T0 + 1, 5]
         assert b.resources[0].schema_url == "https://example.com/r" and b.scopes[0].version == "1.0"
+
+
+def test_a_record_without_times_is_stamped_with_its_arrival():
+    # Stored at the epoch instead, it would fall outside any TTL and vanish.
+    doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "no times"}}]}]}]}
+    pb = json_format.Parse(json.dumps(doc), ExportLogsServiceRequest()).SerializeToString()
+    for decode, data in ((decode_logs_json, json.dumps(doc).encode()), (decode_logs_protobuf, pb)):
+        before = time.time_ns()
+        b = decode(data).batch
+        assert b.time_unix_nano == [0] and before <= b.observed_time_unix_nano[0] <= time.time_ns()
 
 
 def test_decoder_limits_apply_to_bodies_and_bad_input_is_refused():

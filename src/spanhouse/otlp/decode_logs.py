@@ -4,10 +4,13 @@ The logs counterpart of `decode.py`, sharing its value readers and limits: attri
 bodies (both AnyValue) become Python values under the same nesting, count and length bounds. A
 request that cannot be decoded at all raises `InvalidRequest`; a record whose trace or span id is
 malformed is left out and counted, so the rest of the request is still stored (`partial_success`).
+A record without an observed time gets the time it was received, as a collector observes it; without
+one, a record with no time at all would be stored at the epoch and dropped at once by any TTL.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -57,6 +60,7 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
         raise InvalidRequest(
             f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
     vals = _PbValues(limits)
+    received = time.time_ns()
     out = _new_decoded()
     batch: LogBatch = out.batch
     for rl in req.resource_logs:
@@ -82,7 +86,8 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
                 _mark_truncated(attrs, truncated)
                 batch.append(
                     resource=resource, scope=scope, time_unix_nano=lr.time_unix_nano,
-                    observed_time_unix_nano=lr.observed_time_unix_nano, severity_number=lr.severity_number,
+                    observed_time_unix_nano=lr.observed_time_unix_nano or received,
+                    severity_number=lr.severity_number,
                     severity_text=lr.severity_text, body=body, attributes=attrs,
                     dropped_attributes_count=lr.dropped_attributes_count + dropped, flags=lr.flags,
                     trace_id=trace_id, span_id=span_id, event_name=lr.event_name,
@@ -98,6 +103,7 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     j = _Json(limits)
     doc = j.obj(doc, "$")
+    received = time.time_ns()
     out = _new_decoded()
     batch: LogBatch = out.batch
     g = j.get
@@ -139,7 +145,7 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                     resource=resource, scope=scope,
                     time_unix_nano=j.int64(g(lr, "timeUnixNano", "time_unix_nano"), f"{p}.timeUnixNano"),
                     observed_time_unix_nano=j.int64(g(lr, "observedTimeUnixNano", "observed_time_unix_nano"),
-                                                    f"{p}.observedTimeUnixNano"),
+                                                    f"{p}.observedTimeUnixNano") or received,
                     severity_number=j.enum(g(lr, "severityNumber", "severity_number"), _SEVERITY_NUMBERS,
                                            f"{p}.severityNumber"),
                     severity_text=j.string(g(lr, "severityText", "severity_text"), f"{p}.severityText"),
