@@ -22,7 +22,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
-from support import sdk_spans, service_config, start_service, unique_database
+from support import chdb_endpoint, sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Ack
@@ -31,7 +31,7 @@ from spanhouse.errors import InvalidRequest, PermanentError
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.decode import DecodeLimits
 from spanhouse.otlp.decode_logs import decode_logs_json, decode_logs_protobuf
-from spanhouse.store import StoreSettings, render_schema
+from spanhouse.store import StoreSettings, connect, create_schema, quote_ident, render_schema
 
 RESOURCE = {"service.name": "support-bot", "deployment.environment.name": "staging",
             "service.version": "1.2.3"}
@@ -251,6 +251,21 @@ def test_otel_logs_ddl_is_the_contrib_layout(svc):
     for version, index in (((26, 9), "TYPE text(tokenizer = 'splitByNonAlpha')"), ((25, 8), "tokenbf_v1")):
         ddl = dict(render_schema(StoreSettings(), version))["050_otel_logs.sql"]
         assert index in ddl and "ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)" in ddl
+
+
+def test_genai_spans_full_follows_columns_added_to_genai_spans():
+    store = StoreSettings(endpoint=chdb_endpoint(), database=unique_database("cols"))
+    client = connect(store)
+    try:
+        create_schema(client, store)
+        client.command(f"ALTER TABLE {store.table('genai_spans')} ADD COLUMN Extra String DEFAULT 'x'")
+        create_schema(client, store)
+        names = [r[0] for r in client.query(f"DESCRIBE TABLE {store.table('genai_spans_full')}").result_rows]
+        assert "Extra" in names and names[-4:] == ["SystemInstructions", "InputMessages", "OutputMessages",
+                                                   "ContentSource"]
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {quote_ident(store.database)}")
+        client.close()
 
 
 # --- storing log records ------------------------------------------------------------------

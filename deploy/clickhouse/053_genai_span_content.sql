@@ -2,7 +2,7 @@
 -- log records arrived before or after the span. A whole array (operation.details) wins over
 -- per-message events; per-message events are concatenated in the order they were emitted (choices
 -- by their index).
-CREATE VIEW IF NOT EXISTS ${genai_span_content_view} ${on_cluster} AS
+CREATE OR REPLACE VIEW ${genai_span_content_view} ${on_cluster} AS
 SELECT
     TraceId,
     SpanId,

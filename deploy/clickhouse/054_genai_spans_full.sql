@@ -1,7 +1,8 @@
 -- genai_spans with the content of each span wherever it came from: the span's own attributes win,
 -- field by field; otherwise the content its log records carried (genai_span_content).
--- ContentSource says which: 'span', 'log', or '' for a span without content.
-CREATE VIEW IF NOT EXISTS ${genai_spans_full_view} ${on_cluster} AS
+-- ContentSource says which: 'span', 'log', or '' for a span without content. A view fixes its column
+-- list when created, so it is replaced at every schema creation to pick up columns added to genai_spans.
+CREATE OR REPLACE VIEW ${genai_spans_full_view} ${on_cluster} AS
 SELECT
     s.* EXCEPT (SystemInstructions, InputMessages, OutputMessages),
     if(s.SystemInstructions != '', s.SystemInstructions, c.SystemInstructions) AS SystemInstructions,
