@@ -122,17 +122,24 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
 
 
 def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
-    """Add the content and evaluation results that arrived as log records to their spans."""
+    """Add the content and evaluation results that arrived as log records to their spans. A store
+    created before spanhouse stored logs has no such tables; its traces are shown without them."""
     t = reader.tables
     by_id = {s.span_id: s for s in spans}
     params = {"trace_id": trace_id.lower()}
-    for sid, system, inp, out in reader.query(CONTENT_SQL.format(span_content=t["genai_span_content"]),
-                                               parameters=params).result_rows:
+    try:
+        content = reader.query(CONTENT_SQL.format(span_content=t["genai_span_content"]),
+                               parameters=params).result_rows
+        evaluations = reader.query(LOG_EVALUATIONS_SQL.format(logs=t["logs"]), parameters={
+            **params, "event_name_key": sc.EVENT_NAME, "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
+    except Exception as exc:
+        if "UNKNOWN_TABLE" not in str(exc):
+            raise
+        return
+    for sid, system, inp, out in content:
         if sid in by_id:
             by_id[sid].log_content = (system, inp, out)
-    rows = reader.query(LOG_EVALUATIONS_SQL.format(logs=t["logs"]), parameters={
-        **params, "event_name_key": sc.EVENT_NAME, "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
-    for sid, attrs in rows:
+    for sid, attrs in evaluations:
         if sid in by_id:
             by_id[sid].log_evaluations.append(evaluation(dict(attrs)))
 
