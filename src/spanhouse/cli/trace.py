@@ -131,7 +131,8 @@ def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
         content = reader.query(CONTENT_SQL.format(span_content=t["genai_span_content"]),
                                parameters=params).result_rows
         evaluations = reader.query(LOG_EVALUATIONS_SQL.format(logs=t["logs"]), parameters={
-            **params, "event_name_key": sc.EVENT_NAME, "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
+            **params, "event_name_key": sc.EVENT_NAME,
+            "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
     except Exception as exc:
         if "UNKNOWN_TABLE" not in str(exc):
             raise
