@@ -23,7 +23,7 @@ def test_the_default_config_loads_with_the_documented_defaults():
     ch = cfg.exporters[ComponentID("clickhouse")]
     assert ch.endpoint == "chdb://./spanhouse-data" and ch.database == "otel" and ch.ttl == Duration(720 * 3600)
     assert cfg.extensions[ComponentID("health_check")].endpoint == "127.0.0.1:13133"
-    assert list(cfg.pipelines) == [ComponentID("traces")]
+    assert list(cfg.pipelines) == [ComponentID("traces"), ComponentID("logs")]
 
 
 def test_packaged_default_is_the_repository_file():

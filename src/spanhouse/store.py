@@ -198,6 +198,11 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_evaluations_view=settings.table("genai_evaluations_mv"),
         genai_rollup_table=settings.table("genai_rollup_hourly"),
         genai_rollup_view=settings.table("genai_rollup_hourly_mv"),
+        genai_evaluations_logs_view=settings.table("genai_evaluations_logs_mv"),
+        genai_content_table=settings.table("genai_content"),
+        genai_content_logs_view=settings.table("genai_content_logs_mv"),
+        genai_span_content_view=settings.table("genai_span_content"),
+        genai_spans_full_view=settings.table("genai_spans_full"),
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
@@ -206,6 +211,7 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         ttl_hour=_ttl_clause("Hour", settings.ttl),
     )
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
+    values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
     out = []
     for name, text in files.items():
         if name.startswith("_"):
@@ -224,6 +230,9 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "genai_spans": settings.table("genai_spans"),
         "genai_evaluations": settings.table("genai_evaluations"),
         "genai_rollup": settings.table("genai_rollup_hourly"),
+        "genai_content": settings.table("genai_content"),
+        "genai_span_content": settings.table("genai_span_content"),
+        "genai_spans_full": settings.table("genai_spans_full"),
     }
 
 

@@ -37,6 +37,28 @@ WHERE TraceId = {{trace_id:String}} AND Timestamp >= lo AND Timestamp <= hi
 ORDER BY Timestamp, SpanId
 """
 
+# Content that arrived as log records, assembled per span (genai_span_content reads genai_content,
+# whose primary key starts with TraceId).
+CONTENT_SQL = """
+SELECT SpanId, SystemInstructions, InputMessages, OutputMessages
+FROM {span_content}
+WHERE TraceId = {{trace_id:String}}
+"""
+
+# Evaluation results sent as log records, named by EventName or (older SDKs) the event.name attribute.
+LOG_EVALUATIONS_SQL = """
+SELECT SpanId, LogAttributes
+FROM {logs}
+WHERE TraceId = {{trace_id:String}}
+  AND if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]) = {{event:String}}
+ORDER BY Timestamp
+"""
+
+_CONTENT_KEYS = (sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES)
+_MAX_INPUT_MESSAGES = 3
+_MAX_OUTPUT_MESSAGES = 3
+_LINE_CHARS = 110
+
 
 @dataclass
 class Span:
@@ -53,6 +75,9 @@ class Span:
     resource: dict[str, str]
     events: list[tuple[int, str, dict[str, str]]]
     children: list[Span] = field(default_factory=list)
+    log_content: tuple[str, str, str] = ("", "", "")
+    """System instructions, input and output messages that arrived as log records."""
+    log_evaluations: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -71,9 +96,19 @@ class Span:
         out = []
         for _, name, attrs in self.events:
             if name == sc.EVENT_GEN_AI_EVALUATION_RESULT:
-                score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
-                out.append((attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score))
-        return out
+                out.append(evaluation(attrs))
+        return out + self.log_evaluations
+
+    def content(self) -> tuple[str, str, str]:
+        """(system instructions, input messages, output messages) as JSON text: the span's own
+        attributes win, field by field, over content that arrived as log records."""
+        own = tuple(self.attr(k) for k in _CONTENT_KEYS)
+        return tuple(a or b for a, b in zip(own, self.log_content))  # type: ignore[return-value]
+
+
+def evaluation(attrs: dict[str, str]) -> tuple[str, str]:
+    score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
+    return attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score
 
 
 def load_trace(reader: Reader, trace_id: str) -> list[Span]:
@@ -85,7 +120,82 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
         (sid, pid, name, kind, svc, start, dur, status, msg, attrs, res, ev_t, ev_n, ev_a) = row
         spans.append(Span(sid, pid, name, kind, svc, int(start), int(dur), status, msg, dict(attrs), dict(res),
                           list(zip(ev_t, ev_n, [dict(a) for a in ev_a]))))
+    _attach_logs(reader, trace_id, spans)
     return spans
+
+
+def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
+    """Add the content and evaluation results that arrived as log records to their spans. A store
+    created before spanhouse stored logs has no such tables; its traces are shown without them."""
+    t = reader.tables
+    by_id = {s.span_id: s for s in spans}
+    params = {"trace_id": trace_id.lower()}
+    try:
+        content = reader.query(CONTENT_SQL.format(span_content=t["genai_span_content"]),
+                               parameters=params).result_rows
+        evaluations = reader.query(LOG_EVALUATIONS_SQL.format(logs=t["logs"]), parameters={
+            **params, "event_name_key": sc.EVENT_NAME,
+            "event": sc.EVENT_GEN_AI_EVALUATION_RESULT}).result_rows
+    except Exception as exc:
+        if "UNKNOWN_TABLE" not in str(exc):
+            raise
+        return
+    for sid, system, inp, out in content:
+        if sid in by_id:
+            by_id[sid].log_content = (system, inp, out)
+    for sid, attrs in evaluations:
+        if sid in by_id:
+            by_id[sid].log_evaluations.append(evaluation(dict(attrs)))
+
+
+def _part_text(part: Any) -> str:
+    if not isinstance(part, dict):
+        return str(part)
+    kind = part.get("type")
+    if kind == "text" or kind == "reasoning":
+        return str(part.get("content", ""))
+    if kind == "tool_call":
+        args = part.get("arguments")
+        args_text = args if isinstance(args, str) else orjson.dumps(args).decode() if args is not None else ""
+        return f"→ {part.get('name', '?')}({args_text})"
+    if kind == "tool_call_response":
+        response = part.get("response", part.get("result"))
+        return "← " + (response if isinstance(response, str) else orjson.dumps(response).decode())
+    return f"[{kind or 'part'}]"
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _LINE_CHARS else text[:_LINE_CHARS - 1] + "…"
+
+
+def _parse_list(raw: str) -> list:
+    if not raw:
+        return []
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return [{"role": "?", "parts": [{"type": "text", "content": raw}]}]
+    return value if isinstance(value, list) else [value]
+
+
+def content_lines(system: str, inputs: str, outputs: str) -> list[tuple[str, str]]:
+    """(role, one-line text) for the system instructions, the last input messages and the outputs."""
+    lines: list[tuple[str, str]] = []
+    parts = _parse_list(system)
+    if parts:
+        lines.append(("system", _one_line(" ".join(_part_text(p) for p in parts))))
+    msgs = _parse_list(inputs)
+    if len(msgs) > _MAX_INPUT_MESSAGES:
+        lines.append(("…", f"{len(msgs) - _MAX_INPUT_MESSAGES} earlier message(s)"))
+    for group in (msgs[-_MAX_INPUT_MESSAGES:], _parse_list(outputs)[:_MAX_OUTPUT_MESSAGES]):
+        for m in group:
+            if not isinstance(m, dict):
+                lines.append(("?", _one_line(str(m))))
+                continue
+            text = " ".join(_part_text(p) for p in m.get("parts") or [])
+            lines.append((str(m.get("role", "?")), _one_line(text)))
+    return lines
 
 
 def build_tree(spans: list[Span]) -> list[Span]:
@@ -119,7 +229,7 @@ def _doc_ids(raw: str) -> list[str]:
     return [str(d.get("id")) for d in docs if isinstance(d, dict) and d.get("id") is not None]
 
 
-def span_label(s: Span, trace_start: int) -> Text:
+def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
     t = Text()
     t.append("✗ " if s.failed else "✓ ", style="red" if s.failed else "green")
     t.append(s.name, style="bold")
@@ -157,6 +267,10 @@ def span_label(s: Span, trace_start: int) -> Text:
     for key, value in details:
         t.append(f"  {key} ", style="dim")
         t.append(value)
+    if show_content:
+        for role, text in content_lines(*s.content()):
+            t.append(f"\n    {role} ", style="dim")
+            t.append(text)
     evals = s.evaluations()
     if evals:
         t.append("\n    evals ", style="dim")
@@ -197,7 +311,7 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     }
 
 
-def render(trace_id: str, spans: list[Span]) -> Tree:
+def render(trace_id: str, spans: list[Span], show_content: bool = True) -> Tree:
     info = summarize(spans)
     header = Text()
     header.append(f"trace {trace_id}", style="bold")
@@ -214,7 +328,7 @@ def render(trace_id: str, spans: list[Span]) -> Tree:
     tree = Tree(header)
 
     def add(node: Tree, span: Span) -> None:
-        child = node.add(span_label(span, info["start_ns"]))
+        child = node.add(span_label(span, info["start_ns"], show_content))
         for c in sorted(span.children, key=lambda x: x.start_ns):
             add(child, c)
 
@@ -250,9 +364,12 @@ def view_links(config: ServiceConfig, trace_id: str, grafana_url: str) -> list[s
 @database_option
 @click.option("--grafana-url", envvar="SPANHOUSE_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
               help="Grafana to link to (env SPANHOUSE_GRAFANA_URL).")
+@click.option("--content/--no-content", default=True, show_default=True,
+              help="Show the messages of model calls (from span attributes or log records).")
 def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None,
-            grafana_url: str) -> None:
-    """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, evals, errors."""
+            grafana_url: str, content: bool) -> None:
+    """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, messages, evals,
+    errors."""
     if not _HEX32.match(trace_id):
         raise SpanhouseError(f"{trace_id!r} is not a trace id: expected 32 hexadecimal characters")
     config = load_config(config_path)
@@ -268,6 +385,6 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     if not spans:
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via}")
     console = Console()
-    console.print(render(trace_id.lower(), spans))
+    console.print(render(trace_id.lower(), spans, content))
     for line in view_links(config, trace_id.lower(), grafana_url):
         console.print(line, style="dim", soft_wrap=True)

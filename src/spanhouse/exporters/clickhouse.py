@@ -1,8 +1,9 @@
-"""`clickhouse` exporter: stores spans in `otel_traces` (the contrib exporter's layout) through
-`clickhouse-connect`, on the embedded engine (`chdb://PATH`) or a server (`http(s)://host:port`).
+"""`clickhouse` exporter: stores spans in `otel_traces` and log records in `otel_logs` (the contrib
+exporter's layouts) through `clickhouse-connect`, on the embedded engine (`chdb://PATH`) or a server
+(`http(s)://host:port`).
 
-The derived tables (`otel_traces_trace_id_ts`, `genai_spans`, `genai_evaluations`) are filled by
-materialized views inside ClickHouse, so one insert per batch is all the exporter does.
+The derived tables (`otel_traces_trace_id_ts`, `genai_spans`, `genai_evaluations`, `genai_content`)
+are filled by materialized views inside ClickHouse, so one insert per batch is all the exporter does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
 from spanhouse.errors import PermanentError, RetryableError
-from spanhouse.otlp.values import string_map
+from spanhouse.logbatch import LogBatch
+from spanhouse.otlp.values import as_string, string_map
 from spanhouse.store import StoreError, StoreSettings, connect, create_schema
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ TRACE_COLUMNS = (
     "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode",
     "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId",
     "Links.TraceState", "Links.Attributes",
+)
+
+LOG_COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber", "ServiceName", "Body",
+    "ResourceSchemaUrl", "ResourceAttributes", "ScopeSchemaUrl", "ScopeName", "ScopeVersion", "ScopeAttributes",
+    "LogAttributes", "EventName",
 )
 
 # ClickHouse error codes that mean the data or the statement is wrong, so a retry cannot help.
@@ -87,6 +95,34 @@ def trace_columns(batch: SpanBatch) -> list[list[Any]]:
     ]
 
 
+def log_columns(batch: LogBatch) -> list[list[Any]]:
+    """The batch as the insert columns of `otel_logs`, in `LOG_COLUMNS` order, valued as the contrib
+    exporter writes them: the observed time when a record has no time, the body as `AsString`."""
+    res_maps = [string_map(r.attributes) for r in batch.resources]
+    services = [str(r.attributes.get(semconv.SERVICE_NAME, "")) for r in batch.resources]
+    scope_maps = [string_map(s.attributes) for s in batch.scopes]
+    ri, si = batch.resource_index, batch.scope_index
+    scopes = [batch.scopes[i] for i in si]
+    return [
+        [t or o for t, o in zip(batch.time_unix_nano, batch.observed_time_unix_nano)],
+        batch.trace_id,
+        batch.span_id,
+        [f & 0xFF for f in batch.flags],
+        batch.severity_text,
+        [n if 0 <= n <= 255 else 0 for n in batch.severity_number],
+        [services[i] for i in ri],
+        [as_string(b) for b in batch.body],
+        [batch.resources[i].schema_url for i in ri],
+        [res_maps[i] for i in ri],
+        [s.schema_url for s in scopes],
+        [s.name for s in scopes],
+        [s.version for s in scopes],
+        [scope_maps[i] for i in si],
+        [string_map(a) for a in batch.attributes],
+        batch.event_name,
+    ]
+
+
 def classify(exc: Exception, what: str) -> Exception:
     """Map a clickhouse-connect failure to PermanentError (bad data) or RetryableError (anything else)."""
     code = getattr(exc, "code", None)
@@ -97,14 +133,22 @@ def classify(exc: Exception, what: str) -> Exception:
 
 
 class ClickHouseExporter(Pusher):
-    """Inserts each batch into `otel_traces` with one column-oriented insert; safe to call from many threads."""
+    """Inserts each batch into `otel_traces` (or, for the logs signal, `otel_logs`) with one
+    column-oriented insert; safe to call from many threads."""
 
-    def __init__(self, config: ClickHouseConfig):
+    def __init__(self, config: ClickHouseConfig, signal: str = "traces"):
         self.config = config
         self.client: Any = None
         self._ctx: Any = None
         self._lock = threading.Lock()
-        self.table = config.table(config.traces_table_name)
+        self.signal = signal
+        if signal == "logs":
+            self.table_name, self.column_names, self.encode, self.noun = (
+                config.logs_table_name, LOG_COLUMNS, log_columns, "log records")
+        else:
+            self.table_name, self.column_names, self.encode, self.noun = (
+                config.traces_table_name, TRACE_COLUMNS, trace_columns, "spans")
+        self.table = config.table(self.table_name)
 
     def start(self, host: Any) -> None:
         self.client = connect(self.config, send_receive_timeout=max(1, int(self.config.timeout.seconds)))
@@ -112,26 +156,26 @@ class ClickHouseExporter(Pusher):
             create_schema(self.client, self.config)
         try:
             self._ctx = self.client.create_insert_context(
-                self.config.traces_table_name, database=self.config.database, column_names=list(TRACE_COLUMNS),
+                self.table_name, database=self.config.database, column_names=list(self.column_names),
                 column_oriented=True)
         except Exception as exc:
             raise StoreError(f"table {self.table} is not usable on {self.config.endpoint}: {exc}; set "
                              "create_schema: true or create it from `spanhouse schema`") from exc
-        log.info("storing traces in %s on %s", self.table, self.config.endpoint)
+        log.info("storing %s in %s on %s", self.signal, self.table, self.config.endpoint)
 
-    def push(self, batch: SpanBatch) -> None:
+    def push(self, batch: Any) -> None:
         if not len(batch):
             return
         if self.client is None:
             raise RetryableError("the clickhouse exporter is not started")
-        columns = trace_columns(batch)
+        columns = self.encode(batch)
         with self._lock:
             ctx = self._ctx
             ctx.data = columns
             try:
                 self.client.insert(context=ctx)
             except Exception as exc:
-                raise classify(exc, f"insert of {len(batch)} spans into {self.table}") from exc
+                raise classify(exc, f"insert of {len(batch)} {self.noun} into {self.table}") from exc
             finally:
                 ctx.data = None
 
@@ -144,7 +188,10 @@ class ClickHouseExporter(Pusher):
                 pass
 
 
+def _create(settings: Any, cfg: ClickHouseConfig) -> HelperExporter:
+    return HelperExporter(ClickHouseExporter(cfg, settings.signal), cfg, str(settings.id))
+
+
 def new_factory() -> Factory:
-    return Factory(kind=Kind.EXPORTER, type="clickhouse", config=ClickHouseConfig,
-                   create=lambda settings, cfg: HelperExporter(ClickHouseExporter(cfg), cfg, str(settings.id)),
-                   stability="beta")
+    return Factory(kind=Kind.EXPORTER, type="clickhouse", config=ClickHouseConfig, create=_create,
+                   signals=frozenset({"traces", "logs"}), stability="beta")

@@ -41,11 +41,13 @@ class DecodeLimits:
 
 @dataclass(slots=True)
 class Decoded:
-    """A decoded request: the accepted spans, and how many were rejected and why."""
+    """A decoded request: the accepted spans (or log records), and how many were rejected and why."""
 
-    batch: SpanBatch
+    batch: Any
+    """A `SpanBatch`, or a `LogBatch` for the logs signal."""
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    noun: str = "span"
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -57,7 +59,7 @@ class Decoded:
         if not self.rejected:
             return ""
         more = "" if self.rejected <= len(self.reasons) else f" (and {self.rejected - len(self.reasons)} more)"
-        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons) + more
+        return f"{self.rejected} {self.noun}(s) rejected: " + "; ".join(self.reasons) + more
 
 
 def _span_id_problem(trace_id: str, span_id: str, parent_span_id: str) -> str | None:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanhouse.otlp.decode import DecodeLimits, Decoded, decode_traces_json, decode_traces_protobuf
+from spanhouse.otlp.decode_logs import decode_logs_json, decode_logs_protobuf
 
 
 @dataclass(frozen=True)
@@ -47,4 +49,14 @@ TRACES = SignalCodec(
     rejected_field="rejected_spans",
 )
 
-SIGNALS: dict[str, SignalCodec] = {TRACES.name: TRACES}
+LOGS = SignalCodec(
+    name="logs",
+    http_path="/v1/logs",
+    grpc_service="opentelemetry.proto.collector.logs.v1.LogsService",
+    decode_protobuf=decode_logs_protobuf,
+    decode_json=decode_logs_json,
+    response_type=logs_service_pb2.ExportLogsServiceResponse,
+    rejected_field="rejected_log_records",
+)
+
+SIGNALS: dict[str, SignalCodec] = {TRACES.name: TRACES, LOGS.name: LOGS}

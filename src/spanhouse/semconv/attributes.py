@@ -31,6 +31,14 @@ DEPLOYMENT_ENVIRONMENT_NAME: Final = "deployment.environment.name"
 ERROR_TYPE: Final = "error.type"
 """The class of error the operation ended with."""
 
+# deprecated: uncategorized
+EVENT_NAME: Final = "event.name"
+"""Name of the event a log record represents, as older SDKs sent it.
+
+Deprecated: uncategorized. Replaced by the EventName field of the log record. spanhouse reads it
+when EventName is empty (older GenAI instrumentations send their events this way).
+"""
+
 EXCEPTION_MESSAGE: Final = "exception.message"
 """The exception message."""
 
@@ -833,6 +841,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     DEPLOYMENT_ENVIRONMENT: "string",
     DEPLOYMENT_ENVIRONMENT_NAME: "string",
     ERROR_TYPE: "string",
+    EVENT_NAME: "string",
     EXCEPTION_MESSAGE: "string",
     EXCEPTION_STACKTRACE: "string",
     EXCEPTION_TYPE: "string",
@@ -992,6 +1001,7 @@ __all__ = [
     "EVENT_GEN_AI_SYSTEM_MESSAGE",
     "EVENT_GEN_AI_TOOL_MESSAGE",
     "EVENT_GEN_AI_USER_MESSAGE",
+    "EVENT_NAME",
     "EXCEPTION_MESSAGE",
     "EXCEPTION_STACKTRACE",
     "EXCEPTION_TYPE",

@@ -1,0 +1,158 @@
+"""Decode OTLP log export requests (protobuf or OTLP/JSON) into a `LogBatch`.
+
+The logs counterpart of `decode.py`, sharing its value readers and limits: attribute values and
+bodies (both AnyValue) become Python values under the same nesting, count and length bounds. A
+request that cannot be decoded at all raises `InvalidRequest`; a record whose trace or span id is
+malformed is left out and counted, so the rest of the request is still stored (`partial_success`).
+A record without an observed time gets the time it was received, as a collector observes it; without
+one, a record with no time at all would be stored at the epoch and dropped at once by any TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1 import logs_pb2
+
+from spanhouse.batch import Resource, Scope
+from spanhouse.errors import InvalidRequest
+from spanhouse.logbatch import LogBatch
+from spanhouse.otlp.decode import Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
+
+_SEVERITY_NUMBERS = dict(logs_pb2.SeverityNumber.items())
+_BODY_KEY = "body"
+
+
+def _log_ids(trace_id: str, span_id: str) -> tuple[str, str, str | None]:
+    """Normalized (trace_id, span_id) — all-zero ids mean "not tied to a span" — or a problem."""
+    if trace_id.strip("0") == "":
+        trace_id = ""
+    if span_id.strip("0") == "":
+        span_id = ""
+    if trace_id and len(trace_id) != 32:
+        return trace_id, span_id, f"traceId {trace_id!r} is not empty or 16 bytes"
+    if span_id and len(span_id) != 16:
+        return trace_id, span_id, f"spanId {span_id!r} is not empty or 8 bytes"
+    return trace_id, span_id, None
+
+
+def _limit_body(body: Any, limits: DecodeLimits, truncated: list[str]) -> Any:
+    n = limits.max_value_length
+    if n and isinstance(body, (str, bytes)) and len(body) > n:
+        truncated.append(_BODY_KEY)
+        return body[:n]
+    return body
+
+
+def _new_decoded() -> Decoded:
+    return Decoded(LogBatch(), noun="log record")
+
+
+def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
+    """Decode a binary `ExportLogsServiceRequest`."""
+    try:
+        req = ExportLogsServiceRequest.FromString(data)
+    except (DecodeError, ValueError, RecursionError) as exc:
+        raise InvalidRequest(
+            f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
+    vals = _PbValues(limits)
+    received = time.time_ns()
+    out = _new_decoded()
+    batch: LogBatch = out.batch
+    for rl in req.resource_logs:
+        r_truncated: list[str] = []
+        r_attrs, r_dropped = vals.attributes(rl.resource.attributes, r_truncated)
+        _mark_truncated(r_attrs, r_truncated)
+        resource = len(batch.resources)
+        batch.resources.append(Resource(r_attrs, rl.schema_url,
+                                        rl.resource.dropped_attributes_count + r_dropped))
+        for sl in rl.scope_logs:
+            s_attrs, _ = vals.attributes(sl.scope.attributes)
+            scope = len(batch.scopes)
+            batch.scopes.append(Scope(sl.scope.name, sl.scope.version, s_attrs, sl.schema_url))
+            for lr in sl.log_records:
+                trace_id, span_id, problem = _log_ids(lr.trace_id.hex(), lr.span_id.hex())
+                if problem:
+                    what = lr.event_name or lr.severity_text or "without a name"
+                    out.reject(f"log record {what!r}: {problem}")
+                    continue
+                truncated: list[str] = []
+                attrs, dropped = vals.attributes(lr.attributes, truncated)
+                body = _limit_body(vals.value(lr.body) if lr.HasField("body") else None, limits, truncated)
+                _mark_truncated(attrs, truncated)
+                batch.append(
+                    resource=resource, scope=scope, time_unix_nano=lr.time_unix_nano,
+                    observed_time_unix_nano=lr.observed_time_unix_nano or received,
+                    severity_number=lr.severity_number,
+                    severity_text=lr.severity_text, body=body, attributes=attrs,
+                    dropped_attributes_count=lr.dropped_attributes_count + dropped, flags=lr.flags,
+                    trace_id=trace_id, span_id=span_id, event_name=lr.event_name,
+                )
+    return out
+
+
+def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
+    """Decode an OTLP/JSON `ExportLogsServiceRequest` (hex ids, integer enums, int64 as string or number)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    j = _Json(limits)
+    doc = j.obj(doc, "$")
+    received = time.time_ns()
+    out = _new_decoded()
+    batch: LogBatch = out.batch
+    g = j.get
+    for ri, rl in enumerate(j.arr(g(doc, "resourceLogs", "resource_logs"), "resourceLogs")):
+        rp = f"resourceLogs[{ri}]"
+        rl = j.obj(rl, rp)
+        res = j.obj(rl.get("resource"), f"{rp}.resource")
+        r_truncated: list[str] = []
+        r_attrs, r_dropped = j.attributes(res.get("attributes"), f"{rp}.resource.attributes", r_truncated)
+        _mark_truncated(r_attrs, r_truncated)
+        resource = len(batch.resources)
+        batch.resources.append(Resource(
+            r_attrs, j.string(g(rl, "schemaUrl", "schema_url"), f"{rp}.schemaUrl"),
+            j.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), rp) + r_dropped))
+        for si, sl in enumerate(j.arr(g(rl, "scopeLogs", "scope_logs"), f"{rp}.scopeLogs")):
+            sp = f"{rp}.scopeLogs[{si}]"
+            sl = j.obj(sl, sp)
+            sc = j.obj(sl.get("scope"), f"{sp}.scope")
+            s_attrs, _ = j.attributes(sc.get("attributes"), f"{sp}.scope.attributes")
+            scope = len(batch.scopes)
+            batch.scopes.append(Scope(j.string(sc.get("name"), f"{sp}.scope.name"),
+                                      j.string(sc.get("version"), f"{sp}.scope.version"), s_attrs,
+                                      j.string(g(sl, "schemaUrl", "schema_url"), f"{sp}.schemaUrl")))
+            for xi, lr in enumerate(j.arr(g(sl, "logRecords", "log_records"), f"{sp}.logRecords")):
+                p = f"{sp}.logRecords[{xi}]"
+                lr = j.obj(lr, p)
+                event_name = j.string(g(lr, "eventName", "event_name"), f"{p}.eventName")
+                trace_id, span_id, problem = _log_ids(j.hex_id(g(lr, "traceId", "trace_id"), f"{p}.traceId"),
+                                                      j.hex_id(g(lr, "spanId", "span_id"), f"{p}.spanId"))
+                if problem:
+                    out.reject(f"{p} ({event_name!r}): {problem}" if event_name else f"{p}: {problem}")
+                    continue
+                truncated: list[str] = []
+                attrs, dropped = j.attributes(lr.get("attributes"), f"{p}.attributes", truncated)
+                body = _limit_body(j.value(lr["body"], f"{p}.body") if lr.get("body") is not None else None,
+                                   limits, truncated)
+                _mark_truncated(attrs, truncated)
+                batch.append(
+                    resource=resource, scope=scope,
+                    time_unix_nano=j.int64(g(lr, "timeUnixNano", "time_unix_nano"), f"{p}.timeUnixNano"),
+                    observed_time_unix_nano=j.int64(g(lr, "observedTimeUnixNano", "observed_time_unix_nano"),
+                                                    f"{p}.observedTimeUnixNano") or received,
+                    severity_number=j.enum(g(lr, "severityNumber", "severity_number"), _SEVERITY_NUMBERS,
+                                           f"{p}.severityNumber"),
+                    severity_text=j.string(g(lr, "severityText", "severity_text"), f"{p}.severityText"),
+                    body=body, attributes=attrs,
+                    dropped_attributes_count=dropped + j.int64(
+                        g(lr, "droppedAttributesCount", "dropped_attributes_count"), p),
+                    flags=j.int64(lr.get("flags"), f"{p}.flags"),
+                    trace_id=trace_id, span_id=span_id, event_name=event_name,
+                )
+    return out
