@@ -522,8 +522,8 @@ payload is overwritten, never trusted.
 SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED: Final = "spanhouse.usage.input_includes_cache_adjusted"
 """True when genai_normalize added the cache counts back to an input count sent without them.
 
-Set when cache reads plus cache writes exceed the reported input tokens, the sign of a source that
-reports only the uncached part.
+Set when the source is known to report only the uncached part (Langfuse usage details), or when
+cache reads plus cache writes exceed the reported input tokens, the sign of such a source.
 """
 
 USER_HASH: Final = "user.hash"
