@@ -59,18 +59,21 @@ def test_log_record_bodies_in_order():
     assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
 
 
-def test_operation_details_attributes_are_copied():
+def test_operation_details_attributes_are_copied_with_their_registry_types():
     details = {
         sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}],
         sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_REQUEST_MAX_TOKENS: "256",
+        "gen_ai.system": "openai",  # deprecated names are not copied as canonical values
         "vendor.thing": 1,
     }
     content = messages_from_events(
         [{"name": sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS, "attributes": details}]
     )
     assert content.attributes() == {
-        sc.GEN_AI_INPUT_MESSAGES: details[sc.GEN_AI_INPUT_MESSAGES],
+        sc.GEN_AI_INPUT_MESSAGES: '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]',
         sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_REQUEST_MAX_TOKENS: 256,
     }
 
 

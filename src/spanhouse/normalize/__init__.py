@@ -32,8 +32,9 @@ def messages_from_events(
     messages (tool calls and tool responses as parts); `gen_ai.choice` → output messages with their
     finish reason; `gen_ai.content.prompt` / `gen_ai.content.completion` (prompt / completion text
     in an attribute) → input / output messages; `gen_ai.client.inference.operation.details` → its
-    canonical attributes, copied. A span-event body is read from the `gen_ai.event.content` attribute
-    (JSON), else from the event's attributes. Other events are ignored.
+    current canonical attributes, copied as their registry types (content as JSON text). A span-event
+    body is read from the `gen_ai.event.content` attribute (JSON), else from the event's attributes.
+    Other events are ignored.
 
     `EventContent.attributes()` gives the canonical attributes (`gen_ai.input.messages`,
     `gen_ai.output.messages`, `gen_ai.system_instructions` as JSON strings,

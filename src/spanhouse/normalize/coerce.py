@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from spanhouse import semconv as sc
 from spanhouse.normalize.formats import dumps, loads
 from spanhouse.normalize.spec import ValueMap
 
@@ -106,6 +107,19 @@ COERCERS: dict[str, Coercer] = {
     "template[string]": to_string,
     "template[int]": to_int,
 }
+
+
+# Registry names that are current (not renamed or obsolete): what may be copied as canonical values.
+CURRENT = frozenset(k for k in sc.ATTRIBUTE_TYPES if k not in sc.RENAMED) - {
+    sc.GEN_AI_PROMPT,
+    sc.GEN_AI_COMPLETION,
+    sc.GEN_AI_USAGE_TOTAL_TOKENS,
+}
+
+
+def coerce_current(key: str, value: Any) -> Any:
+    """`value` as the registry type of `key`, a current canonical attribute; None otherwise."""
+    return COERCERS[sc.ATTRIBUTE_TYPES[key]](value) if key in CURRENT else None
 
 
 def lookup(vmap: ValueMap, value: Any) -> tuple[bool, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 from spanhouse import semconv as sc
 from spanhouse.batch import Event
 from spanhouse.normalize import formats as fm
-from spanhouse.normalize.coerce import to_int
+from spanhouse.normalize.coerce import COERCERS, CURRENT, to_int
 from spanhouse.normalize.events import convert_events
 from spanhouse.normalize.paths import family_item
 from spanhouse.normalize.spec import CombineRule, ComposeRule, Mappings
@@ -54,11 +54,7 @@ _CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 _CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 _COST_PARTS = (sc.SPANHOUSE_COST_INPUT_USD, sc.SPANHOUSE_COST_OUTPUT_USD)
 _COST_KEYS = (sc.SPANHOUSE_COST_USD,) + _COST_PARTS
-# General and canonical names stay even with drop_original; renamed and obsolete names may go.
-_NOT_DROPPABLE = frozenset(k for k in sc.ATTRIBUTE_TYPES if k not in sc.RENAMED) - {
-    sc.GEN_AI_PROMPT,
-    sc.GEN_AI_COMPLETION,
-}
+_NOT_DROPPABLE = CURRENT  # general and canonical names stay even with drop_original
 _MISS = object()
 
 
@@ -279,7 +275,9 @@ class Normalizer:
     def _decide_operation(self, st: _Span) -> None:
         """A canonical operation wins (after its spelling fix); else the best-ranked foreign rule."""
         st.op = st.attrs.get(_OP)
-        if st.op is not None:
+        if st.op is not None and not isinstance(st.op, str):
+            st.op, st.explicit_none = None, True  # malformed: left as sent, and nothing is inferred over it
+        elif st.op is not None:
             for key, value, h in st.fixes:
                 if key == _OP and (new := h.fn(value)) is not None:
                     st.out[_OP] = st.op = new
@@ -307,8 +305,8 @@ class Normalizer:
         for e in evs:
             if t.event_spec.kinds[e.name]["into"] == "details":
                 for k, v in e.attributes.items():
-                    if k in sc.ATTRIBUTE_TYPES:
-                        _push(st.cands, k, t.event_rank, t.event_src, _identity, v)
+                    if k in CURRENT:
+                        _push(st.cands, k, t.event_rank, t.event_src, COERCERS[sc.ATTRIBUTE_TYPES[k]], v)
 
     def _infer_operation(self, st: _Span) -> None:
         """The last resort, from what the span has or will have (Phoenix's order)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from spanhouse import semconv as sc
+from spanhouse.normalize.coerce import coerce_current
 from spanhouse.normalize.formats import Formats, Message, dumps, loads
 from spanhouse.normalize.spec import EventSpec
 
@@ -67,8 +68,8 @@ def convert_events(events: Iterable[Mapping[str, Any]], spec: EventSpec, formats
         into = kind["into"]
         if into == "details":
             for k, v in attrs.items():
-                if k in sc.ATTRIBUTE_TYPES and k not in meta:
-                    out.copied.setdefault(k, v)
+                if k not in meta and k not in out.copied and (v := coerce_current(k, v)) is not None:
+                    out.copied[k] = v
             continue
         body = ev.get("body")
         if body is None and kind.get("attribute"):
