@@ -531,8 +531,8 @@ SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED: Final = "spanhouse.usage.input_in
 """True when genai_normalize or genai_cost added the cache counts back to an input count sent without
 them.
 
-Set when cache reads plus cache writes exceed the reported input tokens, the sign of a source that
-reports only the uncached part. The stored input count is then the total.
+Set when the source is known to report only the uncached part (Langfuse usage details), or when
+cache reads plus cache writes exceed the reported input tokens, the sign of such a source.
 """
 
 SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED: Final = "spanhouse.usage.output_includes_reasoning_adjusted"

@@ -1,0 +1,111 @@
+"""`genai_normalize`: rewrites every GenAI dialect to spanhouse's canonical attributes.
+
+The mappings are data (`semconv/mappings/*.yaml`, shipped as `spanhouse.mappings`): OpenTelemetry GenAI
+(older versions and renames), OpenInference, OpenLLMetry/Traceloop, OpenLIT, Vercel AI SDK,
+Logfire/Pydantic AI, Langfuse and MLflow. They are compiled once, at start, into dispatch tables;
+each span's attributes are then read in one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from spanhouse.batch import SpanBatch
+from spanhouse.component import ConfigIssue, Factory, Kind, Processor
+from spanhouse.normalize import MappingError, Normalizer, load_mappings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormalizeConfig:
+    conventions: list[str] = field(default_factory=list)
+    """Mapping names to apply (`otel_genai`, `openinference`, `traceloop`, `openlit`, `vercel_ai`,
+    `logfire`, `langfuse`, `mlflow`, and any from `extra_mappings`); empty applies all of them."""
+    drop_original: bool = False
+    """Remove the foreign attributes a mapping consumed. The canonical attributes, unknown attributes
+    and general OpenTelemetry names (`session.id`, `user.id`, ...) are always kept."""
+    span_events: bool = True
+    """Turn deprecated content events on spans (`gen_ai.user.message`, `gen_ai.choice`, ...) into
+    message attributes when the span has none. The events themselves are kept."""
+    extra_mappings: list[str] = field(default_factory=list)
+    """Paths of additional mapping files (format: semconv/mappings/README.md). A file whose name
+    matches a shipped mapping replaces it."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        try:
+            mappings = load_mappings(self.extra_mappings)
+        except MappingError as exc:
+            for problem in exc.problems:
+                yield ConfigIssue("extra_mappings", problem)
+            return
+        known = mappings.names()
+        for i, name in enumerate(self.conventions):
+            if name not in known:
+                yield ConfigIssue(
+                    f"conventions[{i}]", f"unknown convention {name!r}; known: {', '.join(known)}"
+                )
+
+
+class NormalizeProcessor(Processor):
+    """Adds canonical attributes to each span from the foreign ones it carries.
+
+    Guarantees: a canonical value already on the span (or on its resource) is never replaced, except
+    the documented spelling fixes of `fix:` sections; foreign attributes stay unless `drop_original`;
+    attributes no mapping names pass untouched; `spanhouse.normalized_from` lists the conventions that
+    contributed; usage on aggregate spans (agent runs, Vercel outer calls, MLflow trace totals) is never
+    made into model-call usage. A span whose attributes cannot be converted goes on as sent, and is
+    counted (`failed_spans`); the processor never drops a span and never raises for bad data.
+    """
+
+    def __init__(self, config: NormalizeConfig):
+        self.config = config
+        self.normalizer = Normalizer(
+            load_mappings(config.extra_mappings),
+            conventions=config.conventions or None,
+            drop_original=config.drop_original,
+            span_events=config.span_events,
+        )
+        self.failed_spans = 0
+        self._warned = False
+
+    @property
+    def conversion_errors(self) -> int:
+        return self.normalizer.conversion_errors
+
+    def process(self, batch: SpanBatch) -> SpanBatch:
+        norm = self.normalizer
+        for resource in batch.resources:
+            norm.normalize_resource(resource.attributes)
+        resources = batch.resources
+        attributes, names, events = batch.attributes, batch.name, batch.events
+        starts, ends, res_index = batch.start_time_unix_nano, batch.end_time_unix_nano, batch.resource_index
+        for i in range(len(attributes)):
+            try:
+                added = norm.normalize(
+                    attributes[i], names[i], starts[i], ends[i], resources[res_index[i]].attributes, events[i]
+                )
+            except Exception:  # a bug must not cost the span; it goes on as sent
+                self.failed_spans += 1
+                if not self._warned:
+                    self._warned = True
+                    log.exception(
+                        "genai_normalize: a span could not be normalized and was passed on as sent "
+                        "(reported once; see failed_spans)"
+                    )
+                continue
+            if added is not None:
+                events[i] = added
+        return batch
+
+
+def new_factory() -> Factory:
+    return Factory(
+        kind=Kind.PROCESSOR,
+        type="genai_normalize",
+        config=NormalizeConfig,
+        create=lambda settings, cfg: NormalizeProcessor(cfg),
+        stability="development",
+    )

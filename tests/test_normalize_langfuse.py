@@ -1,0 +1,127 @@
+"""langfuse.yaml: spans from the Langfuse SDKs (v3+)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from normalize_support import T0, messages, normalize
+
+from spanhouse import semconv as sc
+
+LANGFUSE = sc.SpanhouseNormalizedFromValues.LANGFUSE.value
+
+
+def generation(**extra):
+    return {
+        "langfuse.observation.type": "generation",
+        "langfuse.observation.model.name": "claude-sonnet-4",
+        "langfuse.observation.model.parameters": json.dumps({"temperature": 0.7, "max_tokens": "800"}),
+        # Langfuse's `input` excludes the cache counts.
+        "langfuse.observation.usage_details": json.dumps(
+            {
+                "input": 50,
+                "output": 200,
+                "total": 2550,
+                "cache_read_input_tokens": 2000,
+                "input_cache_creation_5m": 200,
+                "input_cache_creation_1h": 100,
+            }
+        ),
+        "langfuse.observation.cost_details": json.dumps({"input": 0.0021, "output": 0.003, "total": 0.0051}),
+        "langfuse.observation.prompt.name": "ticket_reply",
+        "langfuse.observation.prompt.version": 12,
+        "langfuse.observation.completion_start_time": json.dumps("2025-01-01T00:00:00.750000Z"),
+        "langfuse.observation.input": json.dumps(
+            [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Refund?"}]
+        ),
+        "langfuse.observation.output": json.dumps({"role": "assistant", "content": "Yes."}),
+        "langfuse.session.id": "sess-7",
+        "langfuse.user.id": "user-7",
+        "langfuse.environment": "staging",
+        "langfuse.release": "2026.11.3",
+        "langfuse.trace.name": "support",
+        **extra,
+    }
+
+
+def test_generation_maps_usage_cost_prompt_and_io():
+    out = normalize(generation(), start=T0)
+    assert out[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "claude-sonnet-4"
+    assert out[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.7 and out[sc.GEN_AI_REQUEST_MAX_TOKENS] == 800
+    assert out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 2000
+    assert out[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 300  # 5m + 1h
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 2350  # 50 uncached + 2000 read + 300 written
+    assert out[sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED] is True
+    assert out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 200
+    assert out[sc.SPANHOUSE_COST_USD] == 0.0051
+    assert out[sc.SPANHOUSE_COST_INPUT_USD] == 0.0021 and out[sc.SPANHOUSE_COST_OUTPUT_USD] == 0.003
+    assert out[sc.SPANHOUSE_COST_SOURCE] == "reported"
+    assert out[sc.GEN_AI_PROMPT_NAME] == "ticket_reply" and out[sc.GEN_AI_PROMPT_VERSION] == "12"
+    assert out[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] == pytest.approx(0.75)
+    assert messages(out[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be kind."}]
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Refund?"}]}
+    ]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Yes."}]}
+    ]
+    assert out[sc.GEN_AI_CONVERSATION_ID] == "sess-7" and out[sc.USER_ID] == "user-7"
+    assert out[sc.DEPLOYMENT_ENVIRONMENT_NAME] == "staging" and out[sc.SERVICE_VERSION] == "2026.11.3"
+    assert out[sc.SPANHOUSE_NORMALIZED_FROM] == [LANGFUSE]
+
+
+def test_structured_usage_without_cache_is_not_adjusted():
+    out = normalize(generation(**{"langfuse.observation.usage_details": {"input": 50, "output": 20}}))
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 50
+    assert sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED not in out
+
+
+def test_resource_values_win():
+    from normalize_support import batch_of, processor
+
+    b = batch_of(
+        {"attributes": generation()},
+        resource={"service.name": "svc", "service.version": "1.0", "deployment.environment.name": "prod"},
+    )
+    out = processor().process(b).attributes[0]
+    assert sc.SERVICE_VERSION not in out and sc.DEPLOYMENT_ENVIRONMENT_NAME not in out
+
+
+@pytest.mark.parametrize(
+    "kind, operation",
+    [
+        ("agent", "invoke_agent"),
+        ("span", None),
+        ("chain", None),
+        ("tool", "execute_tool"),
+        ("retriever", "retrieval"),
+        ("embedding", "embeddings"),
+    ],
+)
+def test_observation_types(kind, operation):
+    out = normalize(generation(**{"langfuse.observation.type": kind}))
+    assert out.get(sc.GEN_AI_OPERATION_NAME) == operation
+    if operation != "embeddings":  # usage and cost only on model calls
+        assert sc.GEN_AI_USAGE_INPUT_TOKENS not in out and sc.SPANHOUSE_COST_USD not in out
+
+
+def test_tool_observation_io():
+    out = normalize(
+        {
+            "langfuse.observation.type": "tool",
+            "langfuse.observation.input": json.dumps({"id": 42}),
+            "langfuse.observation.output": json.dumps({"status": "shipped"}),
+        }
+    )
+    assert json.loads(out[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"id": 42}
+    assert json.loads(out[sc.GEN_AI_TOOL_CALL_RESULT]) == {"status": "shipped"}
+
+
+def test_canonical_usage_wins_over_langfuse_usage():
+    out = normalize(
+        generation(**{sc.GEN_AI_USAGE_INPUT_TOKENS: 2350, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 2000})
+    )
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 2350
+    assert sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED not in out

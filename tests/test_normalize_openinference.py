@@ -1,0 +1,350 @@
+"""openinference.yaml: OpenInference spans (flattened and structured values) → canonical attributes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from normalize_support import messages, normalize, normalize_span
+
+from spanhouse import semconv as sc
+from spanhouse.batch import Event
+
+OI = sc.SpanhouseNormalizedFromValues.OPENINFERENCE.value
+REQUEST = {
+    "model": "gpt-4o",
+    "temperature": 0.3,
+    "max_completion_tokens": 512,
+    "stop": ["\n\n"],
+    "n": 1,
+    "reasoning_effort": "low",
+    "response_format": {"type": "json_object"},
+}
+
+
+def llm_span(**extra):
+    """An LLM span as openinference-instrumentation-openai writes it."""
+    return {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.system": "openai",
+        "llm.model_name": "gpt-4o-2024-08-06",
+        "llm.invocation_parameters": json.dumps(REQUEST),
+        "llm.input_messages.0.message.role": "system",
+        "llm.input_messages.0.message.content": "You answer support tickets.",
+        "llm.input_messages.1.message.role": "user",
+        "llm.input_messages.1.message.contents.0.message_content.type": "text",
+        "llm.input_messages.1.message.contents.0.message_content.text": "What is in this picture?",
+        "llm.input_messages.1.message.contents.1.message_content.type": "image",
+        "llm.input_messages.1.message.contents.1.message_content.image.image.url": "https://x.test/cat.png",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "A cat.",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.id": "call_7",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "lookup_order",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": '{"order": 42}',
+        "llm.token_count.prompt": 1200,
+        "llm.token_count.completion": 80,
+        "llm.token_count.total": 1280,
+        "llm.token_count.prompt_details.cache_read": 1000,
+        "llm.token_count.prompt_details.cache_write": 100,
+        "llm.token_count.completion_details.reasoning": 20,
+        "llm.cost.prompt": 0.002,
+        "llm.cost.completion": 0.0008,
+        "llm.cost.total": 0.0028,
+        "llm.prompt_template.template": "Answer {question}",
+        "llm.prompt_template.version": "v12",
+        "llm.prompt_template.variables": json.dumps({"question": "Where is my order?", "tries": 2}),
+        "llm.tools.0.tool.json_schema": json.dumps(
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup_order",
+                    "description": "Find an order",
+                    "parameters": {"type": "object"},
+                },
+            }
+        ),
+        "input.value": json.dumps({"messages": [{"role": "user", "content": "raw request"}]}),
+        "input.mime_type": "application/json",
+        "output.value": "raw response",
+        "session.id": "conv-9",
+        "user.id": "u-1",
+        "metadata": '{"tier": "gold"}',
+        **extra,
+    }
+
+
+def test_llm_span_maps_every_kind_of_attribute():
+    out = normalize(llm_span())
+    assert out[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert out[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert out[sc.GEN_AI_REQUEST_MODEL] == out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    assert out[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.3
+    assert out[sc.GEN_AI_REQUEST_MAX_TOKENS] == 512
+    assert out[sc.GEN_AI_REQUEST_STOP_SEQUENCES] == ["\n\n"]
+    assert out[sc.GEN_AI_REQUEST_CHOICE_COUNT] == 1
+    assert out[sc.GEN_AI_REQUEST_REASONING_LEVEL] == "low"
+    assert out[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert (out[sc.GEN_AI_USAGE_INPUT_TOKENS], out[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (1200, 80)
+    assert out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
+    assert out[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 100
+    assert out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 20
+    assert sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED not in out  # 1000 + 100 <= 1200: a total
+    assert out[sc.SPANHOUSE_COST_USD] == 0.0028
+    assert out[sc.SPANHOUSE_COST_INPUT_USD] == 0.002 and out[sc.SPANHOUSE_COST_OUTPUT_USD] == 0.0008
+    assert out[sc.SPANHOUSE_COST_SOURCE] == sc.SpanhouseCostSourceValues.REPORTED.value
+    assert out[sc.GEN_AI_PROMPT_VERSION] == "v12"
+    assert out[sc.SPANHOUSE_PROMPT_TEMPLATE_HASH] == hashlib.sha256(b"Answer {question}").hexdigest()
+    assert out[f"{sc.GEN_AI_PROMPT_VARIABLE}.question"] == "Where is my order?"
+    assert out[f"{sc.GEN_AI_PROMPT_VARIABLE}.tries"] == "2"
+    assert out[sc.GEN_AI_CONVERSATION_ID] == "conv-9"
+    assert out[sc.SPANHOUSE_NORMALIZED_FROM] == [OI]
+    assert "llm.token_count.total" in out and sc.GEN_AI_USAGE_TOTAL_TOKENS not in out
+
+
+def test_flattened_messages_become_canonical_messages():
+    out = normalize(llm_span())
+    assert messages(out[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You answer support tickets."}
+    ]
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "What is in this picture?"},
+                {"type": "uri", "modality": "image", "uri": "https://x.test/cat.png"},
+            ],
+        }
+    ]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "A cat."},
+                {"type": "tool_call", "id": "call_7", "name": "lookup_order", "arguments": {"order": 42}},
+            ],
+        }
+    ]
+    tools = messages(out[sc.GEN_AI_TOOL_DEFINITIONS])
+    assert tools == [
+        {
+            "type": "function",
+            "name": "lookup_order",
+            "description": "Find an order",
+            "parameters": {"type": "object"},
+        }
+    ]
+
+
+def test_input_value_is_only_a_fallback():
+    out = normalize(llm_span())
+    assert "raw request" not in out[sc.GEN_AI_INPUT_MESSAGES]
+    bare = {
+        k: v for k, v in llm_span().items() if not k.startswith(("llm.input_messages", "llm.output_messages"))
+    }
+    out = normalize(bare)
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "raw request"
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "raw response"}]}
+    ]
+
+
+def test_structured_values_are_accepted():
+    """The same span with the lists and objects sent as OTLP arrays / kvlists instead of strings."""
+    attrs = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "claude-sonnet-4",
+        "llm.provider": "anthropic",
+        "llm.invocation_parameters": {"temperature": 0.1, "max_tokens": 64},
+        "llm.input_messages": [{"message.role": "user", "message.content": "hello"}],
+        "llm.output_messages": [{"message": {"role": "assistant", "content": "hi there"}}],
+        "retrieval.documents": [{"document.id": "kb-1", "document.score": 0.9}],
+        "llm.prompt_template.variables": {"city": "Oslo"},
+    }
+    out = normalize(attrs)
+    assert out[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.1 and out[sc.GEN_AI_REQUEST_MAX_TOKENS] == 64
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "hello"}]}
+    ]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": "hi there"}]
+    assert out[f"{sc.GEN_AI_PROMPT_VARIABLE}.city"] == "Oslo"
+    assert out[sc.GEN_AI_PROVIDER_NAME] == "anthropic"
+
+
+@pytest.mark.parametrize(
+    "provider, system, expected",
+    [
+        ("azure", "openai", "azure.ai.openai"),
+        ("google", "vertexai", "gcp.vertex_ai"),
+        ("google", None, "gcp.gen_ai"),
+        ("aws", "anthropic", "aws.bedrock"),
+        (None, "mistralai", "mistral_ai"),
+        ("xai", None, "x_ai"),
+        (None, "vertexai", "gcp.vertex_ai"),
+        ("openai", "openai", "openai"),
+    ],
+)
+def test_provider_from_host_and_product(provider, system, expected):
+    attrs = {"openinference.span.kind": "LLM", "llm.model_name": "m"}
+    if provider:
+        attrs["llm.provider"] = provider
+    if system:
+        attrs["llm.system"] = system
+    assert normalize(attrs)[sc.GEN_AI_PROVIDER_NAME] == expected
+
+
+def test_tool_span():
+    out = normalize(
+        {
+            "openinference.span.kind": "TOOL",
+            "tool.name": "lookup_order",
+            "tool.description": "Find it",
+            "tool_call.id": "call_7",
+            "input.value": '{"order": 42}',
+            "output.value": '{"status": "shipped"}',
+        }
+    )
+    assert out[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
+    assert out[sc.GEN_AI_TOOL_NAME] == "lookup_order" and out[sc.GEN_AI_TOOL_DESCRIPTION] == "Find it"
+    assert out[sc.GEN_AI_TOOL_CALL_ID] == "call_7"
+    assert json.loads(out[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"order": 42}
+    assert json.loads(out[sc.GEN_AI_TOOL_CALL_RESULT]) == {"status": "shipped"}
+    assert sc.GEN_AI_INPUT_MESSAGES not in out
+
+
+def test_retriever_span():
+    out = normalize(
+        {
+            "openinference.span.kind": "RETRIEVER",
+            "input.value": "refund policy",
+            "retrieval.documents.0.document.id": "kb-12",
+            "retrieval.documents.0.document.score": 0.82,
+            "retrieval.documents.0.document.content": "Refunds within 30 days.",
+            "retrieval.documents.0.document.metadata": '{"source": "kb"}',
+            "retrieval.documents.1.document.id": 7,
+            "retrieval.documents.1.document.score": 0.4,
+        }
+    )
+    assert out[sc.GEN_AI_OPERATION_NAME] == "retrieval"
+    assert out[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] == "refund policy"
+    assert json.loads(out[sc.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
+        {"id": "kb-12", "content": "Refunds within 30 days.", "score": 0.82, "metadata": {"source": "kb"}},
+        {"id": 7, "score": 0.4},
+    ]
+
+
+def test_embedding_span():
+    out = normalize(
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "text-embedding-3-small",
+            "embedding.invocation_parameters": json.dumps({"dimensions": 256, "encoding_format": "float"}),
+            "llm.token_count.prompt": 9,
+        }
+    )
+    assert out[sc.GEN_AI_OPERATION_NAME] == "embeddings"
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "text-embedding-3-small"
+    assert out[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 256
+    assert out[sc.GEN_AI_REQUEST_ENCODING_FORMATS] == ["float"]
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 9
+
+
+@pytest.mark.parametrize("kind, operation", [("AGENT", "invoke_agent"), ("CHAIN", None)])
+def test_aggregate_spans_get_no_model_call_usage(kind, operation):
+    """Agent and chain spans may carry their children's token and cost sums: never mapped."""
+    out = normalize(
+        {
+            "openinference.span.kind": kind,
+            "agent.name": "support",
+            "llm.model_name": "gpt-4o",
+            "llm.token_count.prompt": 5000,
+            "llm.token_count.completion": 900,
+            "llm.cost.total": 0.2,
+            "input.value": "Where is my order?",
+            "output.value": "Shipped.",
+        }
+    )
+    assert out.get(sc.GEN_AI_OPERATION_NAME) == operation
+    for key in (
+        sc.GEN_AI_USAGE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        sc.SPANHOUSE_COST_USD,
+        sc.SPANHOUSE_COST_SOURCE,
+    ):
+        assert key not in out
+    if operation == "invoke_agent":
+        assert out[sc.GEN_AI_AGENT_NAME] == "support"
+        assert messages(out[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "Where is my order?"
+    else:  # a chain is not a GenAI operation: no inference either, and no messages
+        assert sc.GEN_AI_INPUT_MESSAGES not in out
+
+
+def test_evaluations_and_annotations_become_evaluation_events():
+    attrs = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "m",
+        "evaluations.0.evaluation.name": "relevance",
+        "evaluations.0.evaluation.score": 0.95,
+        "evaluations.0.evaluation.label": "relevant",
+        "evaluations.0.evaluation.explanation": "on topic",
+        "annotations.0.annotation.name": "hallucination",
+        "annotations.0.annotation.label": "factual",
+        "annotations.1.annotation.name": "already_there",
+        "annotations.1.annotation.score": 1,
+    }
+    existing = [Event(5, sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "already_there"})]
+    _, events, _ = normalize_span(attrs, events=existing)
+    evals = {
+        e.attributes[sc.GEN_AI_EVALUATION_NAME]: e.attributes
+        for e in events
+        if e.name == sc.EVENT_GEN_AI_EVALUATION_RESULT
+    }
+    assert evals["relevance"] == {
+        sc.GEN_AI_EVALUATION_NAME: "relevance",
+        sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.95,
+        sc.GEN_AI_EVALUATION_SCORE_LABEL: "relevant",
+        sc.GEN_AI_EVALUATION_EXPLANATION: "on topic",
+    }
+    assert evals["hallucination"][sc.GEN_AI_EVALUATION_SCORE_LABEL] == "factual"
+    assert len(events) == 3  # the existing result is not duplicated
+
+
+def test_weak_names_need_an_openinference_span():
+    """`session.id`, `input.value`, `tool.name` are generic names: without openinference.span.kind they
+    are not OpenInference's and are left alone."""
+    attrs = {"session.id": "s", "input.value": "x", "tool.name": "t", "agent.name": "a"}
+    assert normalize(dict(attrs)) == attrs
+
+
+def test_canonical_attributes_win_over_openinference():
+    out = normalize(
+        llm_span(
+            **{
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 1500,
+                sc.GEN_AI_OPERATION_NAME: "text_completion",
+            }
+        )
+    )
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1500
+    assert out[sc.GEN_AI_OPERATION_NAME] == "text_completion"
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+
+
+def test_completions_api_prompts_and_choices():
+    out = normalize(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-3.5-turbo-instruct",
+            "llm.prompts.0.prompt.text": "def fib(n):",
+            "llm.choices.0.completion.text": " return n",
+        }
+    )
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "def fib(n):"}]}
+    ]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": " return n"}]}
+    ]
