@@ -79,7 +79,9 @@ def test_llm_span_maps_every_kind_of_attribute():
     out = normalize(llm_span())
     assert out[sc.GEN_AI_OPERATION_NAME] == "chat"
     assert out[sc.GEN_AI_PROVIDER_NAME] == "openai"
-    assert out[sc.GEN_AI_REQUEST_MODEL] == out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    # the request's model comes from the invocation parameters, the response's from llm.model_name
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
     assert out[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.3
     assert out[sc.GEN_AI_REQUEST_MAX_TOKENS] == 512
     assert out[sc.GEN_AI_REQUEST_STOP_SEQUENCES] == ["\n\n"]
@@ -246,6 +248,9 @@ def test_embedding_span():
     assert out[sc.GEN_AI_OPERATION_NAME] == "embeddings"
     assert out[sc.GEN_AI_REQUEST_MODEL] == "text-embedding-3-small"
     assert out[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 256
+    with_model = normalize({"openinference.span.kind": "EMBEDDING", "embedding.model_name": "te-3-2025",
+                            "embedding.invocation_parameters": json.dumps({"model": "te-3"})})
+    assert (with_model[sc.GEN_AI_REQUEST_MODEL], with_model[sc.GEN_AI_RESPONSE_MODEL]) == ("te-3", "te-3-2025")
     assert out[sc.GEN_AI_REQUEST_ENCODING_FORMATS] == ["float"]
     assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 9
 

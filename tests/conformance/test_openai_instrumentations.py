@@ -26,11 +26,8 @@ from conformance import fake_openai as fake
 from conformance import scenario
 from support import service_config, start_service, unique_database
 
-from spanhouse.component import Kind, default_registry
 
 HERE = Path(__file__).resolve().parent
-NORMALIZE = default_registry().get(Kind.PROCESSOR, "genai_normalize") is not None
-needs_normalize = pytest.mark.xfail(not NORMALIZE, reason="needs genai_normalize", strict=False)
 OPT_IN = {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
 CAPTURE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ROLES = {"system", "user", "assistant", "tool"}
@@ -98,12 +95,9 @@ def _run_scenario(run: Run, openai_url: str, svc: Any) -> dict[str, str] | str:
 def results():
     """Run every library's scenario once against one spanhouse; yields (service, {run: {call: trace id}})."""
     database = unique_database("conf")
-    procs = {"batch": {"timeout": "20ms"}}
-    if NORMALIZE:
-        procs["genai_normalize"] = {}
+    procs = {"genai_normalize": {}, "batch": {"timeout": "20ms"}}
     pipelines = {
-        "traces": {"receivers": ["otlp"], "exporters": ["clickhouse"],
-                   "processors": [p for p in ("genai_normalize", "batch") if p in procs]},
+        "traces": {"receivers": ["otlp"], "exporters": ["clickhouse"], "processors": ["genai_normalize", "batch"]},
         "logs": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]},
     }
     svc = start_service(service_config(database, processor_configs=procs, pipelines=pipelines), database)
@@ -181,9 +175,8 @@ def system_texts(row: dict, inputs: list[dict]) -> list[str]:
 # --- the assertions -----------------------------------------------------------------------------
 
 
-def _params(with_marks: bool = True) -> list:
-    return [pytest.param(r, id=r.name, marks=needs_normalize if r.foreign_names and with_marks else ())
-            for r in RUNS]
+def _params() -> list:
+    return [pytest.param(r, id=r.name) for r in RUNS]
 
 
 @pytest.mark.parametrize("run", _params())
@@ -238,8 +231,7 @@ def test_embeddings(results, run):
     _check_usage(row, run, scenario.EMBEDDING_MODEL, fake.EMBEDDING_TOKENS, 0, 0)
 
 
-@pytest.mark.parametrize("run", [pytest.param(r, id=r.name, marks=needs_normalize) for r in RUNS
-                                 if r.legacy_provider])
+@pytest.mark.parametrize("run", [pytest.param(r, id=r.name) for r in RUNS if r.legacy_provider])
 @pytest.mark.parametrize("call", scenario.CALLS)
 def test_legacy_provider_name_is_normalized(results, run, call):
     assert row_of(results, run, call)["provider"] == "openai"
