@@ -23,7 +23,7 @@ from spanhouse.config import endpoint_issues
 from spanhouse.errors import SpanhouseError
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
-from spanhouse.store import StoreSettings, connect, settings_from
+from spanhouse.store import StoreSettings, connect, quote_ident, settings_from
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,13 @@ class SqlQuery(Component):
 
     def start(self, host: Any) -> None:
         self.store = store_settings_for(host.config, self.config.exporter)
-        self._client(self.store.database)
+        try:
+            self._client(self.store.database)
+        except SpanhouseError as exc:
+            if self.store.embedded:
+                raise
+            # a ClickHouse server that is down now may answer later; queries connect on demand
+            log.warning("sql_query: %s; queries will fail until it answers", exc)
         self.server = HttpServer(self.config.endpoint, self.handle, "sql_query")
         self.server.start()
 
@@ -96,7 +102,7 @@ class SqlQuery(Component):
                 assert self.store is not None
                 client = connect(self.store, readonly=True)
                 if database:
-                    client.command(f"USE `{database.replace('`', '')}`")
+                    client.command(f"USE {quote_ident(database)}")
                 self._clients[database] = client
             return client
 
