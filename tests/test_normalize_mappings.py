@@ -159,10 +159,10 @@ def test_default_config_is_valid_and_the_factory_is_registered():
     assert factory is not None and factory.signals == frozenset({"traces"})
 
 
-def test_default_pipeline_runs_normalize_after_memory_limiter_and_before_batch():
+def test_default_pipeline_runs_normalize_after_memory_limiter_and_before_cost():
     import yaml
 
     cfg = yaml.safe_load((ROOT / "otel-collector-config.yaml").read_text())
     procs = cfg["service"]["pipelines"]["traces"]["processors"]
     assert "genai_normalize" in cfg["processors"]
-    assert procs.index("memory_limiter") < procs.index("genai_normalize") < procs.index("batch")
+    assert procs.index("memory_limiter") < procs.index("genai_normalize") < procs.index("genai_cost")

@@ -1,5 +1,6 @@
 -- The OpenTelemetry Collector contrib ClickHouse exporter's traces table, column for column, so
 -- Grafana's ClickHouse data source (OTel mode) and existing SQL work unchanged.
+-- Every table keeps a deduplication window: inserts carry a token, so a retried batch is stored once.
 CREATE TABLE IF NOT EXISTS ${traces_table} ${on_cluster} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -37,4 +38,4 @@ PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000

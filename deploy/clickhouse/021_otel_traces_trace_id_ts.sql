@@ -7,4 +7,4 @@ CREATE TABLE IF NOT EXISTS ${traces_lookup_table} ${on_cluster} (
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
 ${ttl_start}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000

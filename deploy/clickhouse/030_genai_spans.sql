@@ -52,4 +52,4 @@ CREATE TABLE IF NOT EXISTS ${genai_spans_table} ${on_cluster} (
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, Operation, toDateTime(Timestamp), TraceId)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000

@@ -33,4 +33,4 @@ PARTITION BY toDate(Hour)
 ORDER BY (Hour, ServiceName, Environment, Provider, Model, Operation, Feature, TenantId, Release, PromptName,
           PromptVersion)
 ${ttl_hour}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000

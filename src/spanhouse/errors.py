@@ -10,6 +10,7 @@ SpanhouseError
 └── ExportError            a pipeline stage could not deliver a batch
     ├── PermanentError     the data itself is bad; retrying cannot help → HTTP 400
     └── RetryableError     try again later (optional delay)            → HTTP 503 / UNAVAILABLE
+        └── Overloaded     a sending queue is full: slow down          → HTTP 429 / RESOURCE_EXHAUSTED
 
 Receivers map these to the wire in one place (`spanhouse.receivers.status`).
 """
@@ -63,3 +64,11 @@ class RetryableError(ExportError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Overloaded(RetryableError):
+    """A bounded buffer (an exporter's sending queue) is full; the client should slow down and retry.
+
+    Receivers answer HTTP 429 with `Retry-After` and gRPC RESOURCE_EXHAUSTED with `RetryInfo`, which
+    OTLP clients retry.
+    """

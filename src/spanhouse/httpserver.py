@@ -3,6 +3,9 @@
 A component supplies one function, `handle(request) -> Response`. The server reads bodies only
 when asked and never more than the limit the caller gives, answers keep-alive requests on one
 connection, and turns an unexpected exception into a 500 with a one-line message, never a trace.
+With TLS, the handshake runs on the connection's own thread, so a slow client cannot stall accepts.
+`shutdown(timeout)` stops accepting, answers requests that arrive on open connections with 503, and
+waits for requests in progress to finish.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -96,11 +100,33 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "spanhouse"
     sys_version = ""
+    timeout = 120  # an idle keep-alive connection, or a stalled upload, is closed after this long
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
 
     def _dispatch(self) -> None:
+        server: _Server = self.server  # type: ignore[assignment]
+        if not server.begin():
+            self._refuse_while_closing()
+            return
+        try:
+            self._serve()
+        finally:
+            server.end()
+
+    def _refuse_while_closing(self) -> None:
+        self.close_connection = True
+        body = b"server is shutting down; retry\n"
+        self.send_response(503)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self) -> None:
         req = Request(self)
         if isinstance(self.connection, ssl.SSLSocket):
             req.tls_peer_cert = self.connection.getpeercert()
@@ -120,8 +146,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(resp.body)))
         for k, v in resp.headers.items():
             self.send_header(k, v)
-        if close:
-            # the unread body would be parsed as the next request; drop the connection instead
+        if close or self.server.closing:  # type: ignore[attr-defined]
+            # an unread body would be parsed as the next request; drop the connection instead
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -139,6 +165,9 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, addr: tuple[str, int], app: Handler, tls: ssl.SSLContext | None):
         self.app = app
         self.tls = tls
+        self.closing = False
+        self._active = 0
+        self._idle = threading.Condition()
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         self.address_family = family
         super().__init__(addr, _RequestHandler)
@@ -146,10 +175,45 @@ class _Server(ThreadingHTTPServer):
     def get_request(self):  # type: ignore[override]
         sock, addr = super().get_request()
         if self.tls is not None:
-            sock.settimeout(10)
-            sock = self.tls.wrap_socket(sock, server_side=True)
-            sock.settimeout(None)
+            # no I/O here: the handshake happens on the connection's thread (finish_request)
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[override]
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(10)
+                request.do_handshake()
+                request.settimeout(None)
+            except (OSError, ssl.SSLError) as exc:
+                log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                return
+        super().finish_request(request, client_address)
+
+    def begin(self) -> bool:
+        """Count a request in; False when the server is closing."""
+        with self._idle:
+            if self.closing:
+                return False
+            self._active += 1
+            return True
+
+    def end(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Refuse new requests and wait for those in progress; False if some are still running."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            self.closing = True
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[override]
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -181,10 +245,13 @@ class HttpServer:
     def port(self) -> int:
         return self._server.server_address[1] if self._server else 0
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting connections, then wait up to `timeout` seconds for requests in progress."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+            if not server.drain(timeout):
+                log.warning("%s: requests still running after %.0fs at shutdown", self.name, timeout)
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -4,12 +4,21 @@ exporter's layouts) through `clickhouse-connect`, on the embedded engine (`chdb:
 
 The derived tables (`otel_traces_trace_id_ts`, `genai_spans`, `genai_evaluations`, `genai_content`)
 are filled by materialized views inside ClickHouse, so one insert per batch is all the exporter does.
+
+Every insert carries the helper's delivery token as `insert_deduplication_token`; the tables keep a
+deduplication window (`non_replicated_deduplication_window` in the DDL), and the views deduplicate
+their blocks too, so a batch inserted again after an ambiguous failure or a replay is stored once.
+
+With a ClickHouse server (`http(s)://`) that cannot be reached at start, the exporter starts anyway
+and connects, and creates the schema, on first use; batches wait in the sending queue meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -18,7 +27,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from spanhouse import semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
-from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
+from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.values import as_string, string_map
@@ -44,6 +53,12 @@ LOG_COLUMNS = (
 
 # ClickHouse error codes that mean the data or the statement is wrong, so a retry cannot help.
 _PERMANENT_CODES = {6, 27, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 321}
+# Errors raised while encoding columns on this side: the values themselves cannot be stored.
+_LOCAL_DATA_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError, struct.error)
+# Sent with every insert so that a retried batch is recognised (views included) on servers whose
+# defaults differ.
+_DEDUP_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}
+_RECONNECT_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +142,8 @@ def classify(exc: Exception, what: str) -> Exception:
     """Map a clickhouse-connect failure to PermanentError (bad data) or RetryableError (anything else)."""
     code = getattr(exc, "code", None)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, _LOCAL_DATA_ERRORS):
+        return PermanentError(f"{what}: the data cannot be encoded: {type(exc).__name__}: {text}")
     if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError) and code in _PERMANENT_CODES:
         return PermanentError(f"{what}: ClickHouse refused the data: {text}")
     return RetryableError(f"{what}: {text}", retry_after=5)
@@ -148,30 +165,70 @@ class ClickHouseExporter(Pusher):
         else:
             self.table_name, self.column_names, self.encode, self.noun = (
                 config.traces_table_name, TRACE_COLUMNS, trace_columns, "spans")
+        self._next_attempt = 0.0
+        self._closed = False
+        self._base_settings: dict[str, Any] = {}
         self.table = config.table(self.table_name)
 
     def start(self, host: Any) -> None:
-        self.client = connect(self.config, send_receive_timeout=max(1, int(self.config.timeout.seconds)))
-        if self.config.create_schema:
-            create_schema(self.client, self.config)
         try:
-            self._ctx = self.client.create_insert_context(
-                self.table_name, database=self.config.database, column_names=list(self.column_names),
-                column_oriented=True)
-        except Exception as exc:
-            raise StoreError(f"table {self.table} is not usable on {self.config.endpoint}: {exc}; set "
-                             "create_schema: true or create it from `spanhouse schema`") from exc
+            self._open()
+        except StoreError as exc:
+            if self.config.embedded:
+                raise
+            log.warning("exporter %s: %s; starting anyway, %s wait in the sending queue until it answers",
+                        self.table, exc, self.noun)
+
+    def _open(self) -> None:
+        """Connect, create the schema when configured, and prepare the insert; raises `StoreError`."""
+        client = connect(self.config, send_receive_timeout=max(1, int(self.timeout)))
+        try:
+            if self.config.create_schema:
+                create_schema(client, self.config)
+            try:
+                ctx = client.create_insert_context(
+                    self.table_name, database=self.config.database, column_names=list(self.column_names),
+                    column_oriented=True)
+            except Exception as exc:
+                raise StoreError(f"table {self.table} is not usable on {self.config.endpoint}: {exc}; set "
+                                 "create_schema: true or create it from `spanhouse schema`") from exc
+        except BaseException:
+            client.close()
+            raise
+        self.client, self._ctx = client, ctx
+        self._base_settings = dict(ctx.settings or {}, **_DEDUP_SETTINGS)
         log.info("storing %s in %s on %s", self.signal, self.table, self.config.endpoint)
+
+    def _ensure_open(self) -> None:
+        if self.client is not None:
+            return
+        if self._closed:
+            raise RetryableError("the clickhouse exporter is shut down")
+        now = time.monotonic()
+        if now < self._next_attempt:
+            raise RetryableError(f"ClickHouse at {self.config.endpoint} is not reachable yet",
+                                 retry_after=self._next_attempt - now)
+        self._next_attempt = now + _RECONNECT_INTERVAL_S
+        try:
+            self._open()
+        except StoreError as exc:
+            raise RetryableError(str(exc), retry_after=_RECONNECT_INTERVAL_S) from exc
 
     def push(self, batch: Any) -> None:
         if not len(batch):
             return
-        if self.client is None:
-            raise RetryableError("the clickhouse exporter is not started")
-        columns = self.encode(batch)
+        try:
+            columns = self.encode(batch)
+        except Exception as exc:
+            raise classify(exc, f"encoding {len(batch)} {self.noun} for {self.table}") from exc
+        token = delivery_token()
         with self._lock:
+            self._ensure_open()
             ctx = self._ctx
             ctx.data = columns
+            # clickhouse-connect reads an insert's settings from the reused context, not from insert()
+            ctx.settings = dict(self._base_settings, insert_deduplication_token=token) if token else dict(
+                self._base_settings)
             try:
                 self.client.insert(context=ctx)
             except Exception as exc:
@@ -180,6 +237,7 @@ class ClickHouseExporter(Pusher):
                 ctx.data = None
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        self._closed = True
         client, self.client = self.client, None
         if client is not None:
             try:
@@ -189,7 +247,8 @@ class ClickHouseExporter(Pusher):
 
 
 def _create(settings: Any, cfg: ClickHouseConfig) -> HelperExporter:
-    return HelperExporter(ClickHouseExporter(cfg, settings.signal), cfg, str(settings.id))
+    return HelperExporter(ClickHouseExporter(cfg, settings.signal), cfg, f"{settings.id}/{settings.signal}",
+                          settings.signal)
 
 
 def new_factory() -> Factory:

@@ -97,7 +97,13 @@ class SqlQuery(Component):
 
     def start(self, host: Any) -> None:
         self.store = store_settings_for(host.config, self.config.exporter)
-        self._client(self.store.database)
+        try:
+            self._client(self.store.database)
+        except SpanhouseError as exc:
+            if self.store.embedded:
+                raise
+            # a ClickHouse server that is down now may answer later; queries connect on demand
+            log.warning("sql_query: %s; queries will fail until it answers", exc)
         self.server = HttpServer(self.config.endpoint, self.handle, "sql_query")
         self.server.start()
 

@@ -29,9 +29,10 @@ _MAX_REASONS = 3
 class DecodeLimits:
     """Bounds applied while decoding; values over a bound are refused or truncated, never trusted.
 
-    `max_value_length` truncates string and bytes values (0 = unlimited) and records the key in
-    `truncated`; `max_attributes` keeps the first N attributes of a map and counts the rest as dropped;
-    `max_nesting` refuses the request when array/kvlist values nest deeper.
+    `max_value_length` truncates string and bytes values, also inside arrays and kvlists (0 =
+    unlimited), and records the key in `spanhouse.attribute.truncated_keys`; `max_attributes` keeps the
+    first N attributes of a map and counts the rest as dropped; `max_nesting` refuses the request when
+    array/kvlist values nest deeper.
     """
 
     max_value_length: int = 0
@@ -48,6 +49,9 @@ class Decoded:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     noun: str = "span"
+    truncated_values: int = 0
+    dropped_attributes: int = 0
+    limits: DecodeLimits = DecodeLimits()
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -56,10 +60,36 @@ class Decoded:
 
     @property
     def error_message(self) -> str:
-        if not self.rejected:
-            return ""
-        more = "" if self.rejected <= len(self.reasons) else f" (and {self.rejected - len(self.reasons)} more)"
-        return f"{self.rejected} {self.noun}(s) rejected: " + "; ".join(self.reasons) + more
+        """Why records were rejected, and what was changed in the accepted ones ("" when nothing was)."""
+        parts = []
+        if self.rejected:
+            more = "" if self.rejected <= len(self.reasons) else f" (and {self.rejected - len(self.reasons)} more)"
+            parts.append(f"{self.rejected} {self.noun}(s) rejected: " + "; ".join(self.reasons) + more)
+        if self.truncated_values:
+            parts.append(f"{self.truncated_values} attribute value(s) truncated to "
+                         f"{self.limits.max_value_length} characters (limits::max_attribute_value_length)")
+        if self.dropped_attributes:
+            parts.append(f"{self.dropped_attributes} attribute(s) dropped over {self.limits.max_attributes} "
+                         "per record (limits::max_attributes_per_span)")
+        return ". ".join(parts)
+
+    def count(self, values: Any) -> None:
+        self.truncated_values = values.truncated
+        self.dropped_attributes = values.dropped
+
+
+_MAX_TIME = (1 << 63) - 1
+
+
+def _time_problem(start: int, end: int, event_times: Any) -> str | None:
+    """Times must fit ClickHouse's DateTime64(9) (signed 64-bit nanoseconds since 1970)."""
+    for name, t in (("startTimeUnixNano", start), ("endTimeUnixNano", end)):
+        if not 0 <= t <= _MAX_TIME:
+            return f"{name} {t} is outside 0..2^63-1 nanoseconds"
+    for t in event_times:
+        if not 0 <= t <= _MAX_TIME:
+            return f"event timeUnixNano {t} is outside 0..2^63-1 nanoseconds"
+    return None
 
 
 def _span_id_problem(trace_id: str, span_id: str, parent_span_id: str) -> str | None:
@@ -80,6 +110,8 @@ class _PbValues:
 
     def __init__(self, limits: DecodeLimits):
         self.limits = limits
+        self.truncated = 0
+        self.dropped = 0
         self._readers: dict[str | None, Callable[[Any, int], Any]] = {
             "string_value": lambda v, d: v.string_value,
             "int_value": lambda v, d: v.int_value,
@@ -99,12 +131,35 @@ class _PbValues:
 
     def attributes(self, kvs: Any, truncated: list[str] | None = None, prefix: str = "") -> tuple[dict[str, Any], int]:
         out = {kv.key: self.value(kv.value) for kv in kvs}
-        return out, _apply_limits(out, self.limits, truncated, prefix)
+        dropped, n_truncated = _apply_limits(out, self.limits, truncated, prefix)
+        self.dropped += dropped
+        self.truncated += n_truncated
+        return out, dropped
 
 
-def _apply_limits(attrs: dict[str, Any], limits: DecodeLimits, truncated: list[str] | None, prefix: str) -> int:
-    """Enforce the attribute-count and value-length limits on `attrs`; returns how many were dropped."""
-    dropped = 0
+def _truncate(v: Any, n: int) -> tuple[Any, bool]:
+    """`v` with every string or bytes value (nested ones too) cut to `n`; and whether anything was cut."""
+    if isinstance(v, (str, bytes)):
+        return (v[:n], True) if len(v) > n else (v, False)
+    if isinstance(v, list):
+        cut = False
+        for i, x in enumerate(v):
+            v[i], c = _truncate(x, n)
+            cut |= c
+        return v, cut
+    if isinstance(v, dict):
+        cut = False
+        for k, x in v.items():
+            v[k], c = _truncate(x, n)
+            cut |= c
+        return v, cut
+    return v, False
+
+
+def _apply_limits(attrs: dict[str, Any], limits: DecodeLimits, truncated: list[str] | None,
+                  prefix: str) -> tuple[int, int]:
+    """Enforce the attribute-count and value-length limits on `attrs`; returns (dropped, truncated)."""
+    dropped = n_truncated = 0
     if limits.max_attributes and len(attrs) > limits.max_attributes:
         extra = list(attrs)[limits.max_attributes:]
         dropped = len(extra)
@@ -113,11 +168,12 @@ def _apply_limits(attrs: dict[str, Any], limits: DecodeLimits, truncated: list[s
     n = limits.max_value_length
     if n:
         for k, v in attrs.items():
-            if isinstance(v, (str, bytes)) and len(v) > n:
-                attrs[k] = v[:n]
+            attrs[k], cut = _truncate(v, n)
+            if cut:
+                n_truncated += 1
                 if truncated is not None:
                     truncated.append(prefix + k)
-    return dropped
+    return dropped, n_truncated
 
 
 def _mark_truncated(attrs: dict[str, Any], truncated: list[str]) -> None:
@@ -132,7 +188,7 @@ def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -
     except (DecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequest(f"request body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
     vals = _PbValues(limits)
-    out = Decoded(SpanBatch())
+    out = Decoded(SpanBatch(), limits=limits)
     batch = out.batch
     for rs in req.resource_spans:
         r_truncated: list[str] = []
@@ -146,7 +202,8 @@ def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -
             batch.scopes.append(Scope(ss.scope.name, ss.scope.version, s_attrs, ss.schema_url))
             for sp in ss.spans:
                 trace_id, span_id, parent = sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex()
-                problem = _span_id_problem(trace_id, span_id, parent)
+                problem = _span_id_problem(trace_id, span_id, parent) or _time_problem(
+                    sp.start_time_unix_nano, sp.end_time_unix_nano, (e.time_unix_nano for e in sp.events))
                 if problem:
                     out.reject(f"span {sp.name!r}: {problem}")
                     continue
@@ -172,6 +229,7 @@ def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -
                     dropped_events_count=sp.dropped_events_count,
                     dropped_links_count=sp.dropped_links_count,
                 )
+    out.count(vals)
     return out
 
 
@@ -187,6 +245,8 @@ class _Json:
 
     def __init__(self, limits: DecodeLimits):
         self.limits = limits
+        self.truncated = 0
+        self.dropped = 0
 
     @staticmethod
     def get(obj: dict, camel: str, snake: str | None = None, default: Any = None) -> Any:
@@ -289,7 +349,10 @@ class _Json:
     def attributes(self, kvs: Any, path: str, truncated: list[str] | None = None,
                    prefix: str = "") -> tuple[dict[str, Any], int]:
         out = self._kvs(self.arr(kvs, path), path, 0)
-        return out, _apply_limits(out, self.limits, truncated, prefix)
+        dropped, n_truncated = _apply_limits(out, self.limits, truncated, prefix)
+        self.dropped += dropped
+        self.truncated += n_truncated
+        return out, dropped
 
 
 def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
@@ -300,7 +363,7 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     j = _Json(limits)
     doc = j.obj(doc, "$")
-    out = Decoded(SpanBatch())
+    out = Decoded(SpanBatch(), limits=limits)
     batch = out.batch
     g = j.get
     for ri, rs in enumerate(j.arr(g(doc, "resourceSpans", "resource_spans"), "resourceSpans")):
@@ -359,16 +422,19 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
                         j.int64(lk.get("flags"), f"{lp}.flags"),
                         j.int64(g(lk, "droppedAttributesCount", "dropped_attributes_count"), lp) + l_dropped))
                 status = j.obj(sp.get("status"), f"{p}.status")
+                start = j.int64(g(sp, "startTimeUnixNano", "start_time_unix_nano"), f"{p}.startTimeUnixNano")
+                end = j.int64(g(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{p}.endTimeUnixNano")
+                problem = _time_problem(start, end, (e.time_unix_nano for e in events))
+                if problem:
+                    out.reject(f"{p} ({name!r}): {problem}")
+                    continue
                 _mark_truncated(attrs, truncated)
                 batch.append(
                     resource=resource, scope=scope, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
                     trace_state=j.string(g(sp, "traceState", "trace_state"), f"{p}.traceState"),
                     flags=j.int64(sp.get("flags"), f"{p}.flags"), name=name,
                     kind=j.enum(sp.get("kind"), _SPAN_KINDS, f"{p}.kind"),
-                    start_time_unix_nano=j.int64(g(sp, "startTimeUnixNano", "start_time_unix_nano"),
-                                                 f"{p}.startTimeUnixNano"),
-                    end_time_unix_nano=j.int64(g(sp, "endTimeUnixNano", "end_time_unix_nano"),
-                                               f"{p}.endTimeUnixNano"),
+                    start_time_unix_nano=start, end_time_unix_nano=end,
                     attributes=attrs, events=events, links=links,
                     status_code=j.enum(status.get("code"), _STATUS_CODES, f"{p}.status.code"),
                     status_message=j.string(status.get("message"), f"{p}.status.message"),
@@ -377,4 +443,5 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
                     dropped_events_count=j.int64(g(sp, "droppedEventsCount", "dropped_events_count"), p),
                     dropped_links_count=j.int64(g(sp, "droppedLinksCount", "dropped_links_count"), p),
                 )
+    out.count(j)
     return out

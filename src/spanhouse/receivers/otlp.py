@@ -1,7 +1,8 @@
 """`otlp` receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON, gzip) on the Collector's keys.
 
 Both transports hand the request bytes to the same decoder and the same `export` path; they differ
-only in how a result or an error is written back.
+only in how a result or an error is written back. Both can serve TLS (`tls`, optionally mutual) and
+require a bearer token per tenant (`auth`, see `spanhouse.receivers.auth`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from spanhouse.config import endpoint_issues, parse_endpoint
 from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError, UnsupportedMedia
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.otlp.decode import DecodeLimits
+from spanhouse.receivers.auth import AuthSettings, BearerAuth, stamp_tenant
 from spanhouse.receivers.signals import SIGNALS, SignalCodec
 from spanhouse.receivers.status import WireStatus, wire_status
+from spanhouse.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class GrpcSettings:
     """Largest accepted message, after decompression; larger ones get RESOURCE_EXHAUSTED."""
     max_concurrent_requests: int = 64
     """Requests served at once; more wait in gRPC's queue."""
+    tls: TlsSettings | None = None
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
@@ -54,6 +58,7 @@ class HttpSettings:
     """Largest accepted body in bytes, enforced on the decompressed size too (413 above it)."""
     traces_url_path: str = "/v1/traces"
     logs_url_path: str = "/v1/logs"
+    tls: TlsSettings | None = None
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
@@ -97,6 +102,8 @@ class Limits:
 class OtlpReceiverConfig:
     protocols: Protocols = field(default_factory=Protocols)
     limits: Limits = field(default_factory=Limits)
+    auth: AuthSettings | None = None
+    """Require `Authorization: Bearer <token>` on both protocols; each token maps to a tenant."""
 
     def validate(self) -> Iterator[ConfigIssue]:
         if self.protocols.grpc is None and self.protocols.http is None:
@@ -126,10 +133,12 @@ def inflate(data: bytes, encoding: str, limit: int) -> bytes:
 class OtlpReceiver(Component):
     """Accepts OTLP exports and answers only after the pipeline accepted the data durably.
 
-    Answers follow the OTLP spec: 200 / OK with `partial_success` when some spans were invalid;
-    400 / INVALID_ARGUMENT for undecodable bodies; 413 / RESOURCE_EXHAUSTED over the size limits;
-    415 for unknown media types or encodings; 503 / UNAVAILABLE with a retry delay when the pipeline
-    cannot store the data right now.
+    Answers follow the OTLP spec: 200 / OK with `partial_success` when some spans were invalid or
+    values were truncated; 400 / INVALID_ARGUMENT for undecodable bodies; 401 / UNAUTHENTICATED
+    without a valid bearer token (when `auth` is set); 413 / RESOURCE_EXHAUSTED over the size limits;
+    415 for unknown media types or encodings; 429 / RESOURCE_EXHAUSTED with a retry delay when a
+    sending queue is full; 503 / UNAVAILABLE with a retry delay when the pipeline cannot take the data
+    right now. With `auth`, every record is stamped with the token's tenant.
     """
 
     def __init__(self, settings: CreateSettings, config: OtlpReceiverConfig):
@@ -137,6 +146,7 @@ class OtlpReceiver(Component):
         self.config = config
         self.consumers = dict(settings.consumers)
         self.decode_limits = config.limits.decode_limits()
+        self.auth = BearerAuth(config.auth) if config.auth is not None else None
         self.http: HttpServer | None = None
         self.grpc_server: grpc.Server | None = None
         self.grpc_port = 0
@@ -148,8 +158,8 @@ class OtlpReceiver(Component):
 
     # --- shared path --------------------------------------------------------------------
 
-    def export(self, codec: SignalCodec, body: bytes, as_json: bool) -> Any:
-        """Decode, hand to the pipeline, and return the export response message."""
+    def export(self, codec: SignalCodec, body: bytes, as_json: bool, tenant: str | None = None) -> Any:
+        """Decode, stamp the tenant, hand to the pipeline, and return the export response message."""
         consumer = self.consumers.get(codec.name)
         if consumer is None:
             raise UnsupportedMedia(f"receiver {self.id} is not part of any {codec.name} pipeline")
@@ -160,6 +170,8 @@ class OtlpReceiver(Component):
             raise RequestTooLarge(f"request holds {n} {codec.name} records, over the limit of {limit}; "
                                   "send smaller batches")
         if n:
+            if tenant is not None:
+                stamp_tenant(decoded.batch, tenant)
             consumer.consume(decoded.batch)
         return codec.response(decoded.rejected, decoded.error_message)
 
@@ -178,13 +190,14 @@ class OtlpReceiver(Component):
                 f"unsupported Content-Type {ctype!r}; send {PROTOBUF} or {JSON}"), as_json=True)
         limit = self.config.protocols.http.max_request_body_size  # type: ignore[union-attr]
         try:
+            tenant = self.auth.tenant(req.header("Authorization")) if self.auth is not None else None
             encoding = req.header("Content-Encoding").strip().lower()
             if encoding not in ("", "identity", "none", "gzip", "deflate"):
                 raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
             body = req.read_body(limit)
             if encoding in ("gzip", "deflate"):
                 body = inflate(body, encoding, limit)
-            resp = self.export(codec, body, as_json)
+            resp = self.export(codec, body, as_json, tenant)
         except Exception as exc:
             return self._http_error(exc, as_json)
         return Response(200, codec.encode_response(resp, as_json), JSON if as_json else PROTOBUF)
@@ -197,6 +210,8 @@ class OtlpReceiver(Component):
                 field_violations=[error_details_pb2.BadRequest.FieldViolation(field="body", description=st.message)]))
         body = SIGNALS["traces"].encode_response(status, as_json)
         headers = {"Retry-After": st.retry_after_header} if st.retry_after_header else {}
+        if st.http == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="spanhouse"'
         return Response(st.http, body, JSON if as_json else PROTOBUF, headers)
 
     # --- gRPC -----------------------------------------------------------------------------
@@ -204,7 +219,11 @@ class OtlpReceiver(Component):
     def _grpc_method(self, codec: SignalCodec):
         def export(request: bytes, context: grpc.ServicerContext) -> bytes:
             try:
-                return self.export(codec, request, as_json=False).SerializeToString()
+                tenant = None
+                if self.auth is not None:
+                    metadata = dict(context.invocation_metadata() or ())
+                    tenant = self.auth.tenant(metadata.get("authorization"))
+                return self.export(codec, request, as_json=False, tenant=tenant).SerializeToString()
             except Exception as exc:
                 _grpc_abort(context, wire_status(exc))
                 raise  # unreachable: abort raises
@@ -226,14 +245,18 @@ class OtlpReceiver(Component):
         host, port = parse_endpoint(cfg.endpoint)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            self.grpc_port = server.add_insecure_port(address)
+            if cfg.tls is not None:
+                self.grpc_port = server.add_secure_port(address, cfg.tls.grpc_credentials())
+            else:
+                self.grpc_port = server.add_insecure_port(address)
         except RuntimeError as exc:
             raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint}: {exc}") from None
         if not self.grpc_port:
             raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint} (port in use?)")
         server.start()
         self.grpc_server = server
-        log.info("receiver %s: OTLP/gRPC on %s:%d", self.id, host, self.grpc_port)
+        log.info("receiver %s: OTLP/gRPC%s on %s:%d", self.id, " (TLS)" if cfg.tls else "", host,
+                 self.grpc_port)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -242,7 +265,9 @@ class OtlpReceiver(Component):
         if protocols.grpc is not None:
             self._start_grpc(protocols.grpc)
         if protocols.http is not None:
-            self.http = HttpServer(protocols.http.endpoint, self.handle_http, f"receiver {self.id} (OTLP/HTTP)")
+            tls = protocols.http.tls.server_context() if protocols.http.tls is not None else None
+            self.http = HttpServer(protocols.http.endpoint, self.handle_http,
+                                   f"receiver {self.id} (OTLP/HTTP)", tls)
             self.http.start()
 
     @property
@@ -255,7 +280,7 @@ class OtlpReceiver(Component):
             self.grpc_server.stop(grace=timeout).wait(timeout)
             self.grpc_server = None
         if self.http is not None:
-            self.http.shutdown()
+            self.http.shutdown(timeout)
             self.http = None
 
 

@@ -10,6 +10,7 @@ import grpc
 
 from spanhouse.errors import (
     InvalidRequest,
+    Overloaded,
     PermanentError,
     RequestTooLarge,
     RetryableError,
@@ -44,6 +45,9 @@ def wire_status(exc: BaseException) -> WireStatus:
         return WireStatus(401, grpc.StatusCode.UNAUTHENTICATED, msg)
     if isinstance(exc, (InvalidRequest, PermanentError)):
         return WireStatus(400, grpc.StatusCode.INVALID_ARGUMENT, msg)
+    if isinstance(exc, Overloaded):
+        # throttling: gRPC clients retry RESOURCE_EXHAUSTED only when RetryInfo comes with it (always here)
+        return WireStatus(429, grpc.StatusCode.RESOURCE_EXHAUSTED, msg, exc.retry_after or 1.0)
     if isinstance(exc, RetryableError):
         return WireStatus(503, grpc.StatusCode.UNAVAILABLE, msg, exc.retry_after or 1.0)
     if not isinstance(exc, SpanhouseError):

@@ -1,0 +1,473 @@
+"""A durable sending queue: an append-only log of segment files with group commit.
+
+Guarantees:
+
+- `put` returns only after the item's record is written and fsynced; concurrent puts share one
+  fsync (group commit), so a durable queue costs little more than a memory one under load.
+- On start, every item that was not acknowledged is replayed in order, with the token it had, and
+  merged groups are replayed as the same groups (their record is fsynced before they are first
+  delivered). Retried and replayed deliveries therefore carry the same deduplication tokens.
+- A torn record at the end of the log (a crash during a write) is cut off; it was never acknowledged
+  to a client, because acknowledgement waits for the fsync.
+- The directory is locked: a second process cannot use the same queue.
+- The queue holds at most `queue_size` items and `max_disk_mib` of segment files; beyond either, `put`
+  raises `Overloaded`.
+
+Layout: `DIR/queue.id` (the queue's id, the prefix of every token), `DIR/LOCK`, and
+`DIR/<segment>.log` files. A record is `length u32, crc32 u32, kind u8, payload`. Segments are
+deleted oldest first, once every item in them is acknowledged.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import io
+import itertools
+import logging
+import os
+import pickle
+import struct
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from spanhouse.errors import Overloaded, RetryableError, SpanhouseError
+from spanhouse.exporters.queue import QUEUE_FULL_RETRY_AFTER_S, BaseQueue, Item, Unit
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("<IIB")
+_ITEM = struct.Struct("<QI")
+_GROUP = struct.Struct("<II")
+_SEQ = struct.Struct("<Q")
+ITEM, GROUP, ACK = 1, 2, 3
+_MIB = 1 << 20
+
+# Classes a queued batch may contain. Anything else in a record is refused when it is read back, so a
+# tampered queue file cannot make the unpickler call arbitrary code.
+_ALLOWED_MODULES = {"spanhouse.batch", "spanhouse.logbatch"}
+_ALLOWED_CLASSES: set[tuple[str, str]] = set()
+
+
+def register_queue_type(cls: type) -> type:
+    """Allow instances of `cls` inside batches stored in file queues (for batch types outside
+    `spanhouse.batch`, e.g. another signal's). Usable as a class decorator."""
+    _ALLOWED_CLASSES.add((cls.__module__, cls.__qualname__))
+    return cls
+
+
+class QueueCorrupt(SpanhouseError):
+    """A stored record cannot be read back; it is dropped and logged."""
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module in _ALLOWED_MODULES or (module, name) in _ALLOWED_CLASSES:
+            return super().find_class(module, name)
+        raise QueueCorrupt(f"queued record refers to {module}.{name}, which is not a batch type")
+
+
+def encode_batch(batch: Any) -> bytes:
+    """The batch without its acknowledgements (they belong to this process's requests)."""
+    acks = getattr(batch, "acks", None)
+    if acks:
+        batch.acks = []
+    try:
+        return pickle.dumps(batch, protocol=5)
+    finally:
+        if acks:
+            batch.acks = acks
+
+
+def decode_batch(data: bytes) -> Any:
+    try:
+        return _Unpickler(io.BytesIO(data)).load()
+    except QueueCorrupt:
+        raise
+    except Exception as exc:
+        raise QueueCorrupt(f"queued record cannot be decoded: {type(exc).__name__}: {exc}") from None
+
+
+def _frame(kind: int, payload: bytes) -> bytes:
+    return _HEADER.pack(len(payload), zlib.crc32(payload, kind), kind) + payload
+
+
+@dataclass
+class _Slot:
+    record: bytes
+    location: tuple[int, int, int] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass
+class _Segment:
+    number: int
+    path: str
+    size: int
+    live: int = 0
+    read_fd: int | None = None
+
+
+@dataclass
+class _Recovered:
+    items: dict[int, Item] = field(default_factory=dict)
+    acked: set[int] = field(default_factory=set)
+    groups: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    torn: int = 0
+
+
+class _Log:
+    """The segment files. `append` writes records and returns once they are fsynced; writers that
+    arrive while a write is in progress are flushed together by the next writer (group commit)."""
+
+    def __init__(self, directory: str, segment_bytes: int):
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.segments: dict[int, _Segment] = {}
+        self._cond = threading.Condition()
+        self._buf: list[_Slot] = []
+        self._flushing = False
+        self._fd: int | None = None
+        self._active: _Segment | None = None
+        self._closed = False
+        self._read_lock = threading.Lock()
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(s.size for s in list(self.segments.values()))
+
+    @property
+    def active_number(self) -> int:
+        return self._active.number if self._active else 0
+
+    def path(self, number: int) -> str:
+        return os.path.join(self.directory, f"{number:012d}.log")
+
+    def open_new(self, number: int) -> None:
+        path = self.path(number)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        _fsync_dir(self.directory)
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = fd
+        self._active = self.segments[number] = _Segment(number, path, 0)
+
+    def append(self, record: bytes) -> tuple[int, int, int]:
+        slot = _Slot(record)
+        with self._cond:
+            if self._closed:
+                raise RetryableError("the sending queue is closed", retry_after=1.0)
+            self._buf.append(slot)
+            while not slot.done:
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flushing = True
+                batch, self._buf = self._buf, []
+                self._cond.release()
+                try:
+                    self._write(batch)
+                finally:
+                    self._cond.acquire()
+                    self._flushing = False
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.location is not None
+        return slot.location
+
+    def _write(self, batch: list[_Slot]) -> None:
+        try:
+            seg = self._active
+            assert seg is not None and self._fd is not None
+            if seg.size >= self.segment_bytes:
+                self.open_new(seg.number + 1)
+                seg = self._active
+                assert seg is not None and self._fd is not None
+            start = seg.size
+            offset = start
+            for s in batch:
+                s.location = (seg.number, offset, len(s.record))
+                offset += len(s.record)
+            data = b"".join(s.record for s in batch)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                os.fsync(self._fd)
+            except OSError:
+                try:
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    pass
+                raise
+            seg.size = offset
+        except OSError as exc:
+            err = RetryableError(f"cannot write to the sending queue in {self.directory}: "
+                                 f"{exc.strerror or exc}", retry_after=5.0)
+            if exc.errno == errno.ENOSPC:
+                err = Overloaded(f"the disk of the sending queue in {self.directory} is full; retry later",
+                                 retry_after=QUEUE_FULL_RETRY_AFTER_S)
+            for s in batch:
+                s.error, s.location = err, None
+        except BaseException as exc:  # never leave a writer waiting
+            for s in batch:
+                s.error, s.location = RetryableError(f"sending queue write failed: {exc}"), None
+        finally:
+            for s in batch:
+                s.done = True
+
+    def read(self, location: tuple[int, int, int]) -> tuple[int, bytes]:
+        number, offset, length = location
+        seg = self.segments.get(number)
+        if seg is None:
+            raise QueueCorrupt(f"segment {number} of the sending queue is gone")
+        with self._read_lock:
+            if seg.read_fd is None:
+                seg.read_fd = os.open(seg.path, os.O_RDONLY)
+            raw = os.pread(seg.read_fd, length, offset)
+        return _check(raw, f"{seg.path} at {offset}")
+
+    def delete(self, number: int) -> None:
+        seg = self.segments.pop(number)
+        if seg.read_fd is not None:
+            os.close(seg.read_fd)
+        try:
+            os.unlink(seg.path)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        with self._cond:
+            while self._flushing:
+                self._cond.wait()
+            self._closed = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            for seg in self.segments.values():
+                if seg.read_fd is not None:
+                    os.close(seg.read_fd)
+                    seg.read_fd = None
+
+
+def _check(raw: bytes, where: str) -> tuple[int, bytes]:
+    if len(raw) < _HEADER.size:
+        raise QueueCorrupt(f"short record in {where}")
+    length, crc, kind = _HEADER.unpack_from(raw)
+    payload = raw[_HEADER.size:_HEADER.size + length]
+    if len(payload) != length or zlib.crc32(payload, kind) != crc:
+        raise QueueCorrupt(f"damaged record in {where}")
+    return kind, payload
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileQueue(BaseQueue):
+    """A `BaseQueue` whose items are durable in `directory` before `put` returns; see the module doc."""
+
+    def __init__(self, directory: str, capacity: int, max_disk_bytes: int, name: str):
+        self.directory = os.path.abspath(directory)
+        self.max_disk_bytes = max_disk_bytes
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            self._lock_fd = os.open(os.path.join(self.directory, "LOCK"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SpanhouseError(f"exporter {name}: cannot use the queue directory {self.directory}: "
+                                 f"{exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise SpanhouseError(f"exporter {name}: the queue directory {self.directory} is in use by "
+                                 "another process; give each spanhouse its own sending_queue::directory") from None
+        super().__init__(capacity, name, _queue_id(self.directory))
+        self._log = _Log(self.directory, max(_MIB, min(64 * _MIB, max_disk_bytes // 8)))
+        self._reserved_bytes = 0
+        self.replayed = 0
+        self._recover()
+
+    # --- start: replay ------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        names = os.listdir(self.directory)
+        numbers = sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit())
+        rec = _Recovered()
+        for i, number in enumerate(numbers):
+            path = self._log.path(number)
+            size = _scan(path, number, rec, last=i == len(numbers) - 1)
+            self._log.segments[number] = _Segment(number, path, size)
+        for item in rec.items.values():
+            item.token = f"{self.uid}:{item.seq}"
+        grouped: set[int] = set()
+        units: list[Unit] = []
+        for token, split, seqs in rec.groups:
+            members = [rec.items[s] for s in seqs
+                       if s in rec.items and s not in rec.acked and s not in grouped]
+            if members:
+                grouped.update(m.seq for m in members)
+                units.append(Unit(members, token, split=split, recorded=True))
+        for seq in sorted(rec.items):
+            if seq not in rec.acked and seq not in grouped:
+                item = rec.items[seq]
+                units.append(Unit([item], item.token))
+        units.sort(key=lambda u: u.items[0].seq)
+        now = time.monotonic()
+        for u in units:
+            for item in u.items:
+                item.enqueued = now
+                self._log.segments[item.location[0]].live += 1  # type: ignore[index]
+        self._pending.extend(units)
+        self._count = sum(len(u.items) for u in units)
+        self.replayed = self._count
+        self._seq = itertools.count(max(rec.items, default=0) + 1)
+        self._log.open_new((numbers[-1] + 1) if numbers else 1)
+        self._delete_settled()
+        if self.replayed or rec.torn:
+            torn = f" ({rec.torn} torn record(s) at the end of the log dropped)" if rec.torn else ""
+            log.info("exporter %s: replaying %d queued batches from %s%s", self.name, self.replayed,
+                     self.directory, torn)
+
+    # --- the queue interface -------------------------------------------------------------
+
+    def put(self, batch: Any) -> None:
+        payload = encode_batch(batch)
+        size = len(batch)
+        with self._cond:
+            seq = self._admit()
+            record = _frame(ITEM, _ITEM.pack(seq, size) + payload)
+            if self._log.disk_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes:
+                self._reserved -= 1
+                raise Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
+                                 f"{self.max_disk_bytes // _MIB} MiB; retry later",
+                                 retry_after=QUEUE_FULL_RETRY_AFTER_S)
+            self._reserved_bytes += len(record)
+        try:
+            location = self._log.append(record)
+        except BaseException:
+            with self._cond:
+                self._reserved -= 1
+                self._reserved_bytes -= len(record)
+            raise
+        with self._cond:
+            self._reserved_bytes -= len(record)
+            self._log.segments[location[0]].live += 1
+        self._enqueue(Item(seq, size, f"{self.uid}:{seq}", time.monotonic(), location=location))
+
+    def prepare(self, unit: Unit) -> None:
+        if not unit.grouped or unit.recorded:
+            return
+        token = unit.token.encode()
+        seqs = b"".join(_SEQ.pack(i.seq) for i in unit.items)
+        payload = _GROUP.pack(len(unit.items), unit.split) + seqs + token
+        self._log.append(_frame(GROUP, payload))
+        unit.recorded = True
+
+    def load(self, unit: Unit) -> list[Any]:
+        out = []
+        for item in unit.items:
+            kind, payload = self._log.read(item.location)  # type: ignore[arg-type]
+            if kind != ITEM:
+                raise QueueCorrupt(f"record {item.seq} is not a queued batch")
+            out.append(decode_batch(payload[_ITEM.size:]))
+        return out
+
+    def done(self, unit: Unit) -> None:
+        try:
+            self._log.append(_frame(ACK, b"".join(_SEQ.pack(i.seq) for i in unit.items)))
+        except SpanhouseError as exc:
+            # Without the record the items are replayed at the next start; their tokens make that harmless.
+            log.warning("exporter %s: could not record delivery in the queue: %s", self.name, exc)
+        with self._cond:
+            for item in unit.items:
+                seg = self._log.segments.get(item.location[0])  # type: ignore[index]
+                if seg is not None:
+                    seg.live -= 1
+            self._delete_settled()
+        super().done(unit)
+
+    def _delete_settled(self) -> None:
+        for number in sorted(self._log.segments):
+            seg = self._log.segments[number]
+            if number >= self._log.active_number or seg.live > 0:
+                break
+            self._log.delete(number)
+
+    @property
+    def disk_bytes(self) -> int:
+        return self._log.disk_bytes
+
+    def shutdown(self) -> None:
+        """Close the log and release the directory; what is still queued is replayed at the next start."""
+        self.close()
+        self._log.close()
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+        except OSError:
+            pass
+
+
+def _queue_id(directory: str) -> str:
+    path = os.path.join(directory, "queue.id")
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    uid = uuid.uuid4().hex[:16]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(uid + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(directory)
+    return uid
+
+
+def _scan(path: str, number: int, rec: _Recovered, last: bool) -> int:
+    """Read the records of one segment into `rec`; returns the segment's valid size. A damaged record
+    ends the segment: at the end of the newest segment it is a torn write and is cut off."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        pos = 0
+        while pos < len(data):
+            whole_header = len(data) - pos >= _HEADER.size
+            end = pos + _HEADER.size + (_HEADER.unpack_from(data, pos)[0] if whole_header else 0)
+            try:
+                kind, payload = _check(data[pos:end], path)
+            except QueueCorrupt:
+                if last:
+                    rec.torn += 1
+                    f.truncate(pos)
+                    f.flush()
+                    os.fsync(f.fileno())
+                else:
+                    log.error("sending queue segment %s is damaged at offset %d; the %d bytes after it are "
+                              "skipped", path, pos, len(data) - pos)
+                break
+            if kind == ITEM:
+                seq, size = _ITEM.unpack_from(payload)
+                rec.items[seq] = Item(seq, size, "", 0.0, location=(number, pos, end - pos))
+            elif kind == GROUP:
+                n, split = _GROUP.unpack_from(payload)
+                seqs = [s for (s,) in _SEQ.iter_unpack(payload[_GROUP.size:_GROUP.size + 8 * n])]
+                rec.groups.append((payload[_GROUP.size + 8 * n:].decode(), split, seqs))
+            elif kind == ACK:
+                rec.acked.update(s for (s,) in _SEQ.iter_unpack(payload))
+            pos = end
+        return pos

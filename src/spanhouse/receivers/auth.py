@@ -1,0 +1,181 @@
+"""Bearer-token authentication for receivers, one tenant per token.
+
+Tokens are kept hashed at rest: the table maps each tenant to the SHA-256 (hex) of its tokens, read
+from a file or an environment variable, in YAML:
+
+```yaml
+acme: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+globex: [<sha256 of token 1>, <sha256 of token 2>]   # several tokens, e.g. while rotating
+```
+
+(`printf %s "$TOKEN" | sha256sum` gives the hash.) The file is re-read when it changes. A request
+with a known token is stamped with its tenant (`spanhouse.tenant.id` on every resource and span,
+overwriting whatever the payload said); a request without one is refused with 401 / UNAUTHENTICATED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from spanhouse import semconv as sc
+from spanhouse.component import ConfigIssue
+from spanhouse.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+_HASH_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+_RELOAD_CHECK_S = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthSettings:
+    """`auth` of a receiver: where the tenant → token-hash table comes from (one or both)."""
+
+    bearer_tokens_file: str = ""
+    """A YAML file mapping each tenant to the SHA-256 hex of its token(s); re-read when it changes."""
+    bearer_tokens_env: str = ""
+    """The name of an environment variable holding the same YAML (or `tenant:hash,tenant:hash`)."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        if not self.bearer_tokens_file and not self.bearer_tokens_env:
+            yield ConfigIssue(None, "set bearer_tokens_file or bearer_tokens_env (or remove auth)")
+            return
+        try:
+            table = load_table(self)
+        except ValueError as exc:
+            yield ConfigIssue(None, str(exc))
+            return
+        if not table:
+            yield ConfigIssue(None, "no bearer tokens are configured; every request would be refused")
+
+
+def hash_token(token: str) -> str:
+    """The form a token is stored in: SHA-256, lowercase hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_table(text: str, source: str) -> dict[str, str]:
+    """`{token hash: tenant}` from YAML (or `tenant:hash,...`) text; raises ValueError saying what is wrong."""
+    text = text.strip()
+    if text and "\n" not in text and not text.startswith("{") and ": " not in text:
+        # the one-line form for environment variables: tenant:hash[,tenant:hash...]
+        data: Any = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            tenant, _, digest = part.partition(":")
+            data.setdefault(tenant.strip(), []).append(digest.strip())
+    else:
+        try:
+            data = yaml.safe_load(text) if text else {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{source}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a mapping of tenant: sha256-hex-of-token")
+    out: dict[str, str] = {}
+    for tenant, hashes in data.items():
+        tenant = str(tenant)
+        if not _TENANT_RE.match(tenant):
+            raise ValueError(f"{source}: tenant {tenant!r} must be 1-128 letters, digits or _.:@- characters")
+        for h in hashes if isinstance(hashes, list) else [hashes]:
+            m = _HASH_RE.match(str(h).strip()) if isinstance(h, str) else None
+            if m is None:
+                raise ValueError(f"{source}: tenant {tenant!r}: expected the SHA-256 of a token as 64 hex "
+                                 "characters (store hashes, not tokens: printf %s \"$TOKEN\" | sha256sum)")
+            digest = m.group(1).lower()
+            if out.get(digest, tenant) != tenant:
+                raise ValueError(f"{source}: one token hash is listed for tenants {out[digest]!r} and "
+                                 f"{tenant!r}")
+            out[digest] = tenant
+    return out
+
+
+def load_table(settings: AuthSettings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if env is None else env
+    table: dict[str, str] = {}
+    if settings.bearer_tokens_file:
+        try:
+            with open(settings.bearer_tokens_file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ValueError(f"bearer_tokens_file {settings.bearer_tokens_file}: "
+                             f"{exc.strerror or exc}") from None
+        table.update(parse_table(text, f"bearer_tokens_file {settings.bearer_tokens_file}"))
+    if settings.bearer_tokens_env:
+        name = settings.bearer_tokens_env
+        if name not in env:
+            raise ValueError(f"bearer_tokens_env: environment variable {name} is not set")
+        for digest, tenant in parse_table(env[name], f"environment variable {name}").items():
+            if table.get(digest, tenant) != tenant:
+                raise ValueError(f"one token hash is listed for tenants {table[digest]!r} and {tenant!r}")
+            table[digest] = tenant
+    return table
+
+
+class BearerAuth:
+    """Maps `Authorization: Bearer <token>` to a tenant. Thread-safe; re-reads the file when it changes."""
+
+    def __init__(self, settings: AuthSettings):
+        self.settings = settings
+        self._table = load_table(settings)
+        self._lock = threading.Lock()
+        self._mtime = self._file_mtime()
+        self._checked = time.monotonic()
+
+    def _file_mtime(self) -> float | None:
+        if not self.settings.bearer_tokens_file:
+            return None
+        try:
+            return os.stat(self.settings.bearer_tokens_file).st_mtime
+        except OSError:
+            return None
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if not self.settings.bearer_tokens_file or now - self._checked < _RELOAD_CHECK_S:
+            return
+        with self._lock:
+            self._checked = now
+            mtime = self._file_mtime()
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            try:
+                self._table = load_table(self.settings)
+                log.info("bearer tokens reloaded from %s (%d tokens)", self.settings.bearer_tokens_file,
+                         len(self._table))
+            except ValueError as exc:
+                log.error("bearer tokens not reloaded, keeping the previous ones: %s", exc)
+
+    def tenant(self, authorization: str | None) -> str:
+        """The tenant of the bearer token in an Authorization header value; raises `Unauthenticated`."""
+        if not authorization:
+            raise Unauthenticated("this receiver requires a bearer token: send the header "
+                                  "'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        self._maybe_reload()
+        tenant = self._table.get(hash_token(token.strip()))
+        if tenant is None:
+            raise Unauthenticated("the bearer token is not valid")
+        return tenant
+
+
+def stamp_tenant(batch: Any, tenant: str) -> None:
+    """Set `spanhouse.tenant.id` on every resource and record of `batch` (any signal's batch with
+    `resources` and per-record `attributes`), overwriting values that came with the data."""
+    for resource in batch.resources:
+        resource.attributes[sc.SPANHOUSE_TENANT_ID] = tenant
+    for attrs in batch.attributes:
+        attrs[sc.SPANHOUSE_TENANT_ID] = tenant

@@ -1,0 +1,69 @@
+"""Server-side TLS settings shared by the HTTP and gRPC servers (the Collector's `tls` keys)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from spanhouse.component import ConfigIssue
+from spanhouse.errors import SpanhouseError
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsSettings:
+    """Serve over TLS with `cert_file`/`key_file` (PEM). With `client_ca_file`, clients must present a
+    certificate signed by that CA (mutual TLS); requests without one fail the handshake."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+    min_version: str = "1.2"
+    """Oldest TLS version accepted: 1.2 or 1.3."""
+
+    def validate(self) -> Iterator[ConfigIssue]:
+        for name in ("cert_file", "key_file"):
+            if not getattr(self, name):
+                yield ConfigIssue(name, "is required for TLS (a PEM file)")
+        for name in ("cert_file", "key_file", "client_ca_file"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                yield ConfigIssue(name, f"{path}: no such file")
+        if self.min_version not in _VERSIONS:
+            yield ConfigIssue("min_version", f"{self.min_version!r} is not one of {', '.join(_VERSIONS)}")
+
+    def server_context(self) -> ssl.SSLContext:
+        """An SSLContext for a server socket; raises `SpanhouseError` naming the file that is unusable."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = _VERSIONS[self.min_version]
+        try:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SpanhouseError(f"TLS: cannot load cert_file {self.cert_file} / key_file {self.key_file}: "
+                                 f"{exc}") from None
+        if self.client_ca_file:
+            try:
+                ctx.load_verify_locations(cafile=self.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise SpanhouseError(f"TLS: cannot load client_ca_file {self.client_ca_file}: "
+                                     f"{exc}") from None
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    def grpc_credentials(self) -> Any:
+        import grpc
+
+        def read(path: str) -> bytes:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError as exc:
+                raise SpanhouseError(f"TLS: cannot read {path}: {exc.strerror or exc}") from None
+
+        ca = read(self.client_ca_file) if self.client_ca_file else None
+        return grpc.ssl_server_credentials([(read(self.key_file), read(self.cert_file))],
+                                           root_certificates=ca, require_client_auth=ca is not None)

@@ -1,0 +1,333 @@
+"""The exporter helper: queues (memory and file), retries, tokens, replay; and ClickHouse deduplication."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from spanhouse.batch import Resource, Scope, SpanBatch
+from spanhouse.config import Duration
+from spanhouse.errors import Overloaded, PermanentError, RetryableError
+from spanhouse.exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from spanhouse.exporters.filequeue import QueueCorrupt, decode_batch
+from spanhouse.exporters.helper import (
+    ExporterHelperSettings,
+    HelperExporter,
+    Pusher,
+    QueueBatchSettings,
+    QueueSettings,
+    QueueStorage,
+    RetrySettings,
+    delivery_token,
+)
+from support import chdb_endpoint, unique_database
+
+FAST = RetrySettings(initial_interval=Duration(0.01), max_interval=Duration(0.05),
+                     max_elapsed_time=Duration(0))
+
+
+def make_batch(n: int, first: int = 0) -> SpanBatch:
+    b = SpanBatch()
+    b.resources.append(Resource({"service.name": "t"}))
+    b.scopes.append(Scope("s"))
+    now = time.time_ns()
+    for i in range(first, first + n):
+        b.append(resource=0, scope=0, trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", name=f"span {i}",
+                 start_time_unix_nano=now, end_time_unix_nano=now + 1)
+    return b
+
+
+class Sink(Pusher):
+    """Records what it is given; fails with `errors` (consumed one per push) first."""
+
+    def __init__(self, errors: list[Exception] | None = None, block: threading.Event | None = None):
+        self.errors = list(errors or [])
+        self.block = block
+        self.pushes: list[tuple[list[str], str | None]] = []
+        self.lock = threading.Lock()
+
+    def push(self, batch) -> None:
+        if self.block is not None:
+            self.block.wait(10)
+        with self.lock:
+            self.pushes.append((list(batch.span_id), delivery_token()))
+            if self.errors:
+                raise self.errors.pop(0)
+
+    def delivered(self) -> list[str]:
+        """Span ids of the last push of each token (the one that succeeded)."""
+        last: dict[str | None, list[str]] = {}
+        for ids, token in self.pushes:
+            last[token] = ids
+        return sorted(i for ids in last.values() for i in ids)
+
+
+def helper(pusher: Pusher, tmp_path=None, **queue) -> HelperExporter:
+    q = QueueSettings(**queue) if queue else QueueSettings()
+    if q.storage is QueueStorage.FILE and not q.directory:
+        q = QueueSettings(**{**queue, "directory": str(tmp_path / "queue")})
+    h = HelperExporter(pusher, ExporterHelperSettings(sending_queue=q, retry_on_failure=FAST), "test")
+    h.start(None)
+    return h
+
+
+def wait_for(fn, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not fn():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+# --- without a queue ---------------------------------------------------------------------
+
+
+def test_synchronous_push_retries_with_one_token_and_drops_permanent_errors_at_once():
+    sink = Sink([RetryableError("down"), RetryableError("still down")])
+    h = helper(sink)
+    h.consume(make_batch(3))
+    assert len(sink.pushes) == 3 and len({t for _, t in sink.pushes}) == 1 and sink.pushes[0][1]
+    sink.errors = [PermanentError("bad data")]
+    with pytest.raises(PermanentError):
+        h.consume(make_batch(1))
+    assert len(sink.pushes) == 4  # not retried
+    h.shutdown()
+
+
+def test_synchronous_push_gives_up_after_max_elapsed_time():
+    sink = Sink([RetryableError("down", retry_after=0.3)] * 10)
+    h = HelperExporter(sink, ExporterHelperSettings(retry_on_failure=RetrySettings(
+        initial_interval=Duration(0.01), max_interval=Duration(0.05), max_elapsed_time=Duration(0.5))), "t")
+    h.start(None)
+    started = time.monotonic()
+    with pytest.raises(RetryableError):
+        h.consume(make_batch(1))
+    assert 1 < len(sink.pushes) <= 3  # the server's retry_after (0.3s) was honoured
+    assert time.monotonic() - started < 5
+    h.shutdown()
+
+
+# --- memory queue --------------------------------------------------------------------------
+
+
+def test_memory_queue_answers_at_once_delivers_in_background_and_refuses_when_full():
+    gate = threading.Event()
+    sink = Sink(block=gate)
+    h = helper(sink, enabled=True, queue_size=3, num_consumers=1)
+    for i in range(3):  # returns at once although nothing can be delivered (the sink is blocked)
+        h.consume(make_batch(1, first=i))
+    with pytest.raises(Overloaded) as err:  # queue_size counts batches accepted and not yet delivered
+        h.consume(make_batch(1, first=3))
+    assert err.value.retry_after and "is full" in str(err.value)
+    gate.set()
+    wait_for(lambda: len(h.queue) == 0)
+    assert sink.delivered() == [f"{i + 1:016x}" for i in range(3)]
+    h.shutdown()
+
+
+def test_memory_queue_drains_at_shutdown():
+    sink = Sink([RetryableError("slow start")] * 3)
+    h = helper(sink, enabled=True, num_consumers=2)
+    for i in range(20):
+        h.consume(make_batch(5, first=5 * i))
+    h.shutdown(timeout=10)
+    assert sink.delivered() == sorted(f"{i + 1:016x}" for i in range(100))
+
+
+def test_queue_batching_merges_into_one_push_and_splits_at_max_size(tmp_path):
+    sink = Sink()
+    h = helper(sink, tmp_path, storage=QueueStorage.FILE, num_consumers=1,
+               batch=QueueBatchSettings(min_size=10_000, max_size=25, flush_timeout=Duration(0.3)))
+    for i in range(6):
+        h.consume(make_batch(10, first=10 * i))
+    h.consume(make_batch(60, first=100))
+    wait_for(lambda: len(h.queue) == 0)
+    sizes = [len(ids) for ids, _ in sink.pushes]
+    tokens = [t for _, t in sink.pushes]
+    assert sizes == [20, 20, 20, 25, 25, 10]  # merged up to max_size; the oversized request is split
+    assert len(set(tokens)) == 6 and [t.rsplit("/", 1)[1] for t in tokens[3:]] == ["0", "1", "2"]
+    h.shutdown()
+
+
+# --- file queue -----------------------------------------------------------------------------
+
+
+def test_file_queue_item_is_on_disk_before_put_returns(tmp_path):
+    gate = threading.Event()
+    h = helper(Sink(block=gate), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    h.consume(make_batch(7))
+    segments = [p for p in (tmp_path / "queue").iterdir() if p.suffix == ".log"]
+    assert sum(p.stat().st_size for p in segments) > 7 * 16
+    gate.set()
+    h.shutdown()
+
+
+def test_file_queue_replays_after_restart_with_the_same_tokens_and_groups(tmp_path):
+    down = Sink([RetryableError("ClickHouse down")] * 10_000)
+    h = helper(down, tmp_path, storage=QueueStorage.FILE, num_consumers=2,
+               batch=QueueBatchSettings(min_size=30, flush_timeout=Duration(0.05)))
+    for i in range(9):
+        h.consume(make_batch(10, first=10 * i))
+    wait_for(lambda: len(down.pushes) >= 6)
+    h.shutdown(timeout=2)
+    tried = {t for _, t in down.pushes}
+    assert len(h.queue) == 9  # nothing delivered, nothing lost
+
+    up = Sink()
+    h2 = helper(up, tmp_path, storage=QueueStorage.FILE, num_consumers=2,
+                batch=QueueBatchSettings(min_size=30, flush_timeout=Duration(0.05)))
+    assert h2.queue.replayed == 9
+    wait_for(lambda: len(h2.queue) == 0)
+    assert up.delivered() == sorted(f"{i + 1:016x}" for i in range(90))
+    # a group formed before the restart is delivered again as the same group, with the same token
+    assert tried & {t for _, t in up.pushes}
+    h2.shutdown()
+    # everything was acknowledged: a third start has nothing to replay and old segments are gone
+    h3 = helper(Sink(), tmp_path, storage=QueueStorage.FILE)
+    assert h3.queue.replayed == 0
+    assert len([p for p in (tmp_path / "queue").iterdir() if p.suffix == ".log"]) == 1
+    h3.shutdown()
+
+
+def test_file_queue_cuts_a_torn_record_and_keeps_the_rest(tmp_path):
+    h = helper(Sink([RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    for i in range(3):
+        h.consume(make_batch(2, first=2 * i))
+    h.shutdown(timeout=1)
+    newest = max(p for p in (tmp_path / "queue").iterdir() if p.suffix == ".log")
+    with open(newest, "ab") as f:
+        f.write(b"\x40\x00\x00\x00garbage")  # a write interrupted by a crash
+    sink = Sink()
+    h2 = helper(sink, tmp_path, storage=QueueStorage.FILE)
+    wait_for(lambda: len(h2.queue) == 0)
+    assert h2.queue.replayed == 3 and len(sink.delivered()) == 6
+    h2.shutdown()
+
+
+def test_file_queue_refuses_a_second_process_and_respects_its_disk_budget(tmp_path):
+    from spanhouse.errors import SpanhouseError
+
+    gate = threading.Event()
+    h = helper(Sink(block=gate), tmp_path, storage=QueueStorage.FILE, num_consumers=1, max_disk_mib=1)
+    with pytest.raises(SpanhouseError, match="in use by another process"):
+        helper(Sink(), tmp_path, storage=QueueStorage.FILE)
+    big = make_batch(2000)
+    with pytest.raises(Overloaded, match="disk budget"):
+        for _ in range(50):
+            h.consume(big)
+    gate.set()
+    h.shutdown()
+
+
+def test_file_queue_requeues_instead_of_dropping_after_max_elapsed_time(tmp_path):
+    sink = Sink([RetryableError("down")] * 8)
+    q = QueueSettings(storage=QueueStorage.FILE, directory=str(tmp_path / "q"), num_consumers=1)
+    h = HelperExporter(sink, ExporterHelperSettings(sending_queue=q, retry_on_failure=RetrySettings(
+        initial_interval=Duration(0.01), max_interval=Duration(0.02), max_elapsed_time=Duration(0.03))), "t")
+    h.start(None)
+    h.consume(make_batch(4))
+    wait_for(lambda: len(h.queue) == 0)
+    assert sink.delivered() == sorted(f"{i + 1:016x}" for i in range(4)) and h.stats["lost"] == 0
+    h.shutdown()
+
+
+def test_a_permanent_error_in_a_merged_batch_drops_only_the_bad_request(tmp_path):
+    class Picky(Sink):
+        def push(self, batch) -> None:
+            with self.lock:
+                self.pushes.append((list(batch.span_id), delivery_token()))
+            if "bad" in batch.name:
+                raise PermanentError("ClickHouse refused the data")
+
+    sink = Picky()
+    h = helper(sink, tmp_path, storage=QueueStorage.FILE, num_consumers=1,
+               batch=QueueBatchSettings(min_size=1000, flush_timeout=Duration(0.2)))
+    good1, bad, good2 = make_batch(2, 0), make_batch(2, 2), make_batch(2, 4)
+    bad.name[0] = "bad"
+    for b in (good1, bad, good2):
+        h.consume(b)
+    wait_for(lambda: len(h.queue) == 0)
+    ok = sorted(i for ids, t in sink.pushes if "#" in (t or "") and len(ids) == 2 and ids[0] != f"{3:016x}"
+                for i in ids)
+    assert ok == sorted(good1.span_id + good2.span_id)
+    assert h.stats["refused"] == 2  # the merged push and the bad request alone
+    h.shutdown()
+
+
+def test_queued_records_refuse_foreign_classes():
+    import pickle
+
+    with pytest.raises(QueueCorrupt, match="not a batch type"):
+        decode_batch(pickle.dumps(os.system))
+
+
+def test_queue_and_batch_settings_are_validated():
+    from spanhouse.config import parse_config
+
+    cfg = {"receivers": {"otlp": {"protocols": {"http": {}}}}, "exporters": {"clickhouse": {"sending_queue": {
+        "storage": "file", "num_consumers": 0, "queue_size": 0, "max_disk_mib": 0,
+        "batch": {"min_size": 10, "max_size": 5, "flush_timeout": "0"}}}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["clickhouse"]}}}}
+    from spanhouse.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    text = "\n".join(err.value.problems)
+    for path in ("sending_queue::num_consumers", "sending_queue::queue_size", "sending_queue::directory",
+                 "sending_queue::max_disk_mib", "batch::max_size", "batch::flush_timeout"):
+        assert path in text
+
+
+# --- ClickHouse deduplication ----------------------------------------------------------------
+
+
+def test_clickhouse_stores_a_batch_once_per_token_in_every_table():
+    from spanhouse import semconv as sc
+    from spanhouse.exporters.helper import _token
+
+    db = unique_database("dedup")
+    exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db))
+    exporter.start(None)
+    batch = make_batch(3)
+    for attrs in batch.attributes:
+        attrs[sc.GEN_AI_OPERATION_NAME] = "chat"
+    try:
+        for token in ("a", "a", "b"):
+            reset = _token.set(token)
+            try:
+                exporter.push(batch)
+            finally:
+                _token.reset(reset)
+        client = exporter.client
+        # "a" twice is stored once; "b" is a different delivery of the same content and is kept
+        assert client.query(f"SELECT count() FROM `{db}`.otel_traces").result_rows == [(6,)]
+        assert client.query(f"SELECT count() FROM `{db}`.genai_spans").result_rows == [(6,)]
+        assert client.query(f"SELECT countMerge(Spans) FROM `{db}`.genai_rollup_hourly").result_rows == [(6,)]
+    finally:
+        exporter.shutdown()
+
+
+def test_log_records_are_stored_once_per_token():
+    from spanhouse.exporters.helper import _token
+    from spanhouse.logbatch import LogBatch
+    from spanhouse.otlp.decode_logs import decode_logs_json
+
+    db = unique_database("dedup_logs")
+    exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db), "logs")
+    exporter.start(None)
+    body = (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "1764000000000000000", '
+            b'"body": {"stringValue": "hello"}}]}]}]}')
+    batch = decode_logs_json(body).batch
+    assert isinstance(batch, LogBatch)
+    try:
+        for token in ("a", "a"):
+            reset = _token.set(token)
+            try:
+                exporter.push(batch)
+            finally:
+                _token.reset(reset)
+        assert exporter.client.query(f"SELECT count() FROM `{db}`.otel_logs").result_rows == [(1,)]
+    finally:
+        exporter.shutdown()
