@@ -3,8 +3,9 @@
 Each span gets a policy from the configured rules over its span and resource attributes
 (`full`, `redacted`, `metadata_only`; no match → `default_policy`, `redacted` unless configured).
 Field rules, content rules and detectors then apply to the span's attributes, its events' and links'
-attributes and its resource's attributes, for every span kind. A resource shared by spans of
-different policies is redacted under the strictest of them.
+attributes and its resource's attributes, for every span kind; detectors also scan the span's
+status message. A resource shared by spans of different policies is redacted under the strictest
+of them.
 
 Fails closed: a value that cannot be scanned is dropped; if redacting a span fails unexpectedly,
 everything but its metadata is dropped and an error is logged. Either way the span records what was
@@ -23,7 +24,7 @@ from typing import Any
 from spanhouse.batch import Event, Link, Resource, SpanBatch
 from spanhouse.component import Factory, Kind, Processor
 from spanhouse.redact import content
-from spanhouse.redact.engine import Record, Redactor
+from spanhouse.redact.engine import STATUS_MESSAGE, Record, Redactor
 from spanhouse.redact.settings import STRICTNESS, Policy, RedactionSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class GenaiRedactProcessor(Processor):
                 links = batch.links[i]
                 if links:
                     batch.links[i] = [self._link(k, policy, record) for k in links]
+                if batch.status_message[i]:
+                    batch.status_message[i] = r.status_message(batch.status_message[i], policy, record)
             except Exception:
                 attrs = self._strip_span(batch, i, record)
             if attrs is batch.attributes[i]:
@@ -127,6 +130,9 @@ class GenaiRedactProcessor(Processor):
             )
             for k in batch.links[i]
         ]
+        if batch.status_message[i]:
+            batch.status_message[i] = ""
+            record.dropped[STATUS_MESSAGE] = None
         return _metadata_only(batch.attributes[i], record, "")
 
     def _failed(self, what: str) -> None:

@@ -415,3 +415,16 @@ def _problems(processor_config: dict) -> list[str]:
 def test_config_errors_name_the_setting(config, expected):
     problems = _problems(config)
     assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_status_messages_are_scanned_under_redacting_policies():
+    batch = make_batch(
+        [env("production"), env("staging")], [{"attributes": {}}, {"resource": 1, "attributes": {}}]
+    )
+    batch.status_code = [2, 2]
+    batch.status_message = [f"no account for {EMAIL}", f"no account for {EMAIL}"]
+    out = run(batch)
+    assert out.status_message[0].startswith("no account for <EMAIL:") and out.status_message[1].endswith(
+        EMAIL
+    )
+    assert out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["status:message"]

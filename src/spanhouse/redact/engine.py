@@ -40,6 +40,8 @@ _RECORD_LISTS = (
     ("truncated", sc.SPANHOUSE_REDACTION_TRUNCATED_KEYS),
 )
 _POLICIES = {p.value: p for p in Policy}
+STATUS_MESSAGE = "status:message"
+"""How a span's status message appears in the record's key lists."""
 # deprecated names of an attribute, so a rule on the current name also sees older senders
 _OLD_NAMES: dict[str, tuple[str, ...]] = {}
 for _old, _new in sc.RENAMED.items():
@@ -155,25 +157,18 @@ class Redactor:
             attrs = kept
         return self.attributes(attrs, policy, record, "event:")
 
-    def span(
-        self,
-        attrs: dict[str, Any],
-        events: Iterable[tuple[str, dict[str, Any]]],
-        links: Iterable[dict[str, Any]],
-        resource: dict[str, Any],
-        policy: Policy | None = None,
-    ) -> tuple[dict, list[dict], list[dict], dict, Record]:
-        """One span's maps redacted under its policy, and the record to `write` on its attributes."""
-        policy = policy or self.policy_for(attrs, resource)
-        record = Record(policy)
-        new_attrs = self.attributes(attrs, policy, record)
-        new_events = [self.event(name, a, policy, record) for name, a in events]
-        new_links = [self.attributes(a, policy, record, "link:") for a in links]
-        new_resource = self.attributes(resource, policy, record, "resource:")
-        if new_attrs is attrs:
-            new_attrs = dict(attrs)
-        record.write(new_attrs)
-        return new_attrs, new_events, new_links, new_resource, record
+    def status_message(self, message: str, policy: Policy, record: Record) -> str:
+        """A span's status message, scanned like an attribute under redacting policies (error
+        messages often quote user input)."""
+        if not message or policy is Policy.FULL or self.text is None:
+            return message
+        new = self.text.value(message, record.counts)
+        if new is DROP:
+            record.dropped[STATUS_MESSAGE] = None
+            return ""
+        if new is not message:
+            record.masked[STATUS_MESSAGE] = None
+        return new
 
     # --- one attribute ----------------------------------------------------------------------
 
