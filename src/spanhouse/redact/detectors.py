@@ -68,6 +68,8 @@ PHONE = Detector(
         (
             # international: +CC then digit groups, optional (0) or (area) part
             r"\(?\+[1-9][0-9]{0,3}\)?(?:[ .\-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,7}\b",
+            # the same with the 00 international prefix, groups separated: 0049 170 1234567
+            r"\b00[1-9][0-9]{0,2}(?:[ .\-](?:\([0-9]{1,4}\)|[0-9]{1,8})){2,6}\b",
             # North American national: (415) 555-0123, 415-555-0123, 415.555.0123, 1-415-555-0123
             r"(?:\b1[ .\-])?(?:\([2-9][0-9]{2}\)|\b[2-9][0-9]{2})[ .\-]?[2-9][0-9]{2}[ .\-][0-9]{4}\b",
             # Chinese mobile with separators: 138 0013 8000

@@ -21,7 +21,8 @@ KEY_ENV = "SPANHOUSE_REDACTION_KEY"
 
 
 class Hasher:
-    """HMAC-SHA256 with one key. Thread-safe (no shared mutable state besides a bounded cache)."""
+    """HMAC-SHA256 with one key. Thread-safe and stateless: no value seen is kept (a cache of
+    recent values would hold the very data redaction removes)."""
 
     def __init__(self, key: str | bytes | None, token_length: int = 12, *, owner: str = "genai_redact"):
         if not key:
@@ -34,26 +35,11 @@ class Hasher:
             )
         self._key = key.encode() if isinstance(key, str) else bytes(key)
         self.token_length = token_length
-        self._cache: dict[tuple[str, str], str] = {}
-        self._hex_cache: dict[str, str] = {}
 
     def hex(self, value: str) -> str:
         """The full HMAC-SHA256 of `value` in hex (64 characters)."""
-        cached = self._hex_cache.get(value)
-        if cached is None:
-            cached = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-            if len(self._hex_cache) >= 65536:
-                self._hex_cache.clear()
-            self._hex_cache[value] = cached
-        return cached
+        return hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def token(self, label: str, value: str) -> str:
         """`<LABEL:xxxxxxxxxxxx>` for a detected value (already normalized by its detector)."""
-        cached = self._cache.get((label, value))
-        if cached is None:
-            digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-            cached = f"<{label}:{digest[: self.token_length]}>"
-            if len(self._cache) >= 65536:
-                self._cache.clear()
-            self._cache[(label, value)] = cached
-        return cached
+        return f"<{label}:{self.hex(value)[: self.token_length]}>"
