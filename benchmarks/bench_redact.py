@@ -15,6 +15,7 @@ Measured in the same run, on the same text:
   text (plain)        TextRedactor on the same messages as plain strings (encode, scan, replace)
   text (JSON)         TextRedactor on the messages as `gen_ai.input.messages` JSON (escape-aware)
   processor           genai_redact on SpanBatches of chat spans (policy, rules, record), spans/s
+  adversarial         candidate-dense inputs at 100 KB and 1 MB: time grows linearly (ratio ~10)
 """
 
 from __future__ import annotations
@@ -197,6 +198,17 @@ def main() -> None:
         f"  {'processor':20s} {mb_json / secs:9.1f} MB/s  {spans / secs:9.0f} spans/s "
         f"({statistics.mean(per_run) * 1e6 / spans:.1f} µs/span mean)"
     )
+
+    print("adversarial inputs (linear time: the 1 MB run takes ~10x the 100 KB run)")
+    shapes = {"spaced digits": "4 1 1 1 ", "dotted digits": "1.2.", "plus groups": "+1 2 ", "colons": "ab:"}
+    for name, unit in shapes.items():
+        secs = []
+        for size in (100_000, 1_000_000):
+            data = (unit * (size // len(unit) + 1))[:size].encode()
+            start = time.thread_time()
+            scanner.find(data)
+            secs.append(time.thread_time() - start)
+        print(f"  {name:20s} {1.0 / secs[1]:9.1f} MB/s  ratio 1MB/100KB {secs[1] / secs[0]:5.1f}")
 
 
 if __name__ == "__main__":

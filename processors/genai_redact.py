@@ -69,9 +69,9 @@ class GenaiRedactProcessor(Processor):
                     batch.status_message[i] = r.status_message(batch.status_message[i], policy, record)
             except Exception:
                 attrs = self._strip_span(batch, i, record)
-            if attrs is batch.attributes[i]:
-                attrs = dict(attrs)
-            record.extend(resource_records[batch.resource_index[i]])
+            resource_record = resource_records[batch.resource_index[i]]
+            if resource_record:
+                record.extend(resource_record)
             record.write(attrs)
             batch.attributes[i] = attrs
         return batch

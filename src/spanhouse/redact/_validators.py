@@ -51,22 +51,22 @@ def _card_brand_ok(d: str) -> bool:
 
 
 def card(data: bytes, start: int, end: int) -> Span:
-    """Luhn-valid, a known issuer prefix, 13-19 digits; separators (space or dash) used consistently.
-    A candidate that runs into more digit groups is retried without its trailing groups."""
+    """Luhn-valid, a known issuer prefix, 13-19 digits; one separator style (space or dash) and
+    groups of 3 or more digits, as cards are written. A candidate that runs into more digit groups
+    is retried without its trailing groups."""
     text = data[start:end].decode("ascii")
-    seps = {c for c in text if not c.isdigit()}
-    if len(seps) > 1:
+    if text.isdigit():
+        return (start, end) if _card_brand_ok(text) and luhn_ok(text) else None
+    sep = " " if " " in text else "-"
+    groups = text.split(sep)
+    if any(len(g) < 3 or not g.isdigit() for g in groups):
         return None
-    while True:
-        digits = text.replace(" ", "").replace("-", "")
+    while len(groups) > 1:
+        digits = "".join(groups)
         if 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_ok(digits):
-            return start, start + len(text)
-        if not seps:
-            return None
-        cut = max(text.rfind(" "), text.rfind("-"))
-        if cut <= 0:
-            return None
-        text = text[:cut]
+            return start, start + len(sep.join(groups))
+        groups.pop()
+    return None
 
 
 _IBAN_LENGTHS = {

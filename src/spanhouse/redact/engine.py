@@ -63,6 +63,10 @@ class Record:
         self.hashed: dict[str, None] = {}
         self.truncated: dict[str, None] = {}
 
+    def __bool__(self) -> bool:
+        """True when something was detected, dropped, masked, hashed or truncated."""
+        return bool(self.counts or self.dropped or self.masked or self.hashed or self.truncated)
+
     def extend(self, other: Record) -> None:
         self.counts.update(other.counts)
         for name, _ in _RECORD_LISTS:

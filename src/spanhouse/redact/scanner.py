@@ -19,7 +19,10 @@ import re2
 
 from spanhouse.redact.detectors import Detector
 
-_MAX_MEM = 64 << 20
+# A single RE2 falls back to its NFA when its DFA cache is full (still linear), so the default
+# budget suffices; the set has no fallback and flushes its cache instead, so it gets more room.
+_REGEX_MAX_MEM = 8 << 20
+_SET_MAX_MEM = 64 << 20
 _UNANCHORED = re2._Anchor.UNANCHORED
 
 
@@ -35,7 +38,7 @@ class Finding:
 def compile_pattern(pattern: str) -> re2._Regexp:
     """Compile with RE2 and the scanner's options; raises `ValueError` with RE2's message."""
     options = re2.Options()
-    options.max_mem = _MAX_MEM
+    options.max_mem = _REGEX_MAX_MEM
     options.log_errors = False
     try:
         return re2.compile(pattern, options)
@@ -55,7 +58,7 @@ class Scanner:
             raise ValueError("at least one detector is needed")
         self.detectors = tuple(detectors)
         options = re2.Options()
-        options.max_mem = _MAX_MEM
+        options.max_mem = _SET_MAX_MEM
         options.log_errors = False
         self._set = re2.Set.SearchSet(options)
         for d in self.detectors:

@@ -33,7 +33,11 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._shutdown_timeout_ms = shutdown_timeout * 1000
 
     def shutdown(self) -> None:
-        self._batch_processor.shutdown(timeout_millis=self._shutdown_timeout_ms)
+        inner = getattr(self, "_batch_processor", None)  # the SDK's worker; its shutdown takes a bound
+        if inner is not None and hasattr(inner, "shutdown"):
+            inner.shutdown(timeout_millis=self._shutdown_timeout_ms)
+        else:
+            super().shutdown()
 
 
 def configure(
