@@ -428,3 +428,10 @@ def test_status_messages_are_scanned_under_redacting_policies():
         EMAIL
     )
     assert out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["status:message"]
+
+
+def test_application_chosen_ids_are_scanned_and_stay_joinable():
+    spans = [{"attributes": {sc.SESSION_ID: EMAIL, sc.GEN_AI_CONVERSATION_ID: "conv-42"}} for _ in range(2)]
+    out = run(make_batch([env("production")], spans)).attributes
+    assert out[0][sc.SESSION_ID].startswith("<EMAIL:") and out[0][sc.SESSION_ID] == out[1][sc.SESSION_ID]
+    assert out[0][sc.GEN_AI_CONVERSATION_ID] == "conv-42"

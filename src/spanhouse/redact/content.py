@@ -82,8 +82,6 @@ METADATA_KEYS: frozenset[str] = frozenset(
         sc.GEN_AI_REQUEST_STREAM_CURSOR,
         sc.GEN_AI_PROMPT_NAME,
         sc.GEN_AI_PROMPT_VERSION,
-        sc.GEN_AI_CONVERSATION_ID,
-        sc.SESSION_ID,
         sc.GEN_AI_TOOL_NAME,
         sc.GEN_AI_TOOL_TYPE,
         sc.GEN_AI_TOOL_CALL_ID,
@@ -110,7 +108,9 @@ METADATA_KEYS: frozenset[str] = frozenset(
         sc.USER_HASH,
     }
 )
-"""Metadata attributes besides spanhouse's own (every `spanhouse.*` key is metadata too)."""
+"""Metadata attributes besides spanhouse's own (every `spanhouse.*` key is metadata too).
+Conversation and session ids are not here: applications choose them, sometimes an email, so they
+are scanned (a token keeps them joinable)."""
 
 SPANHOUSE_PREFIX = sc.SPANHOUSE_FEATURE.split(".", 1)[0] + "."
 
