@@ -208,3 +208,55 @@ def test_unscannable_values_are_dropped():
     plain = ["nothing", 1, 2.5, True]
     assert r.value(plain, counts) is plain
     assert counts == Counter(email=2)
+
+
+# --- properties --------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SECRET = "zoe.lindqvist@example.org"
+# random text without the characters any detector needs, so only SECRET is sensitive
+_chars = st.characters(blacklist_characters="@0123456789+:.-/=_", blacklist_categories=("Cs",))
+_plain = st.text(_chars, max_size=30)
+_text = st.one_of(_plain, _plain.map(lambda t: f"{t} {SECRET} {t}"))
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_text, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _shape(node):
+    if isinstance(node, dict):
+        return {"dict": [_shape(v) for v in node.values()]}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return type(node).__name__ if not isinstance(node, (str, int)) or isinstance(node, bool) else "scalar"
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.lists(_json, min_size=1, max_size=4), ensure_ascii=st.booleans())
+def test_any_json_document_keeps_parsing_and_loses_the_secret(redactor, doc, ensure_ascii):
+    raw = json.dumps(doc, ensure_ascii=ensure_ascii)
+    out = redactor.text.text(raw, Counter())
+    assert out is not DROP
+    parsed = json.loads(out)
+    assert SECRET not in out and _shape(parsed) == _shape(doc)
+    if SECRET not in raw:
+        assert parsed == doc
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_redaction_is_idempotent_on_any_text(redactor, text):
+    once = redactor.text.text(f"{text} {SECRET}", Counter())
+    assert once is not DROP and SECRET not in once
+    assert redactor.text.text(once, Counter()) in (once, DROP)
+
+
+def test_json_with_lone_surrogates_and_huge_integers_round_trips(redactor):
+    raw = json.dumps(["\ud800 bob@example.com", 12345678901234567890123, {"n": -9223372036854775809}])
+    out = redactor.text.text(raw, Counter())
+    assert json.loads(out) == [json.loads(out)[0], 12345678901234567890123, {"n": -9223372036854775809}]
+    assert "bob@example.com" not in out and json.loads(out)[0].startswith("\ud800 <EMAIL:")

@@ -37,6 +37,7 @@ _MAX_DEPTH = 64
 _LONG_INT = 10**8  # integers below this cannot hold any detector's value
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
+_LONG_DIGITS = compile_pattern(r"[0-9]{19}")
 
 
 class _TooDeep(Exception):
@@ -128,6 +129,8 @@ class TextRedactor:
         if b"\\" not in data and not self.scanner.any(data):
             return s
         try:
+            if _LONG_DIGITS.search(data) is not None:
+                raise orjson.JSONDecodeError("", "", 0)  # orjson reads integers past 64 bits as floats
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
             try:

@@ -17,4 +17,4 @@ from spanhouse.sdk._configure import configure
 from spanhouse.sdk._context import MarkingSpanProcessor, feature, prompt, tenant
 from spanhouse.sdk._exporter import RedactingSpanExporter
 
-__all__ = ["MarkingSpanProcessor", "RedactingSpanExporter", "configure", "feature", "prompt", "tenant"]
+__all__ = ["configure", "feature", "MarkingSpanProcessor", "prompt", "RedactingSpanExporter", "tenant"]
