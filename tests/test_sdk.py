@@ -266,3 +266,33 @@ def test_instrumented_calls_stay_fast_when_spanhouse_is_down_or_hangs(state):
     assert statistics.median(durations) < 0.001, statistics.median(durations)
     assert statistics.mean(durations) < 0.001, statistics.mean(durations)
     assert shutdown_s < 1.0 + 2.0  # shutdown_timeout plus one exporter shutdown
+
+
+EXIT_SCRIPT = """
+import logging, socket
+logging.disable(logging.CRITICAL)
+from spanhouse import sdk, semconv as sc
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+provider = sdk.configure(f"http://127.0.0.1:{port}", hash_key="k" * 20, timeout=0.5, max_queue_size=64,
+                         max_export_batch_size=8, schedule_delay=0.01, shutdown_timeout=0.2, set_global=False)
+tracer = provider.get_tracer("exit-test")
+big = "Order for maria@example.com, card 4111 1111 1111 1111. " * 40000
+for _ in range(64):
+    with tracer.start_as_current_span("chat") as span:
+        span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, big)
+print("done")
+"""
+
+
+def test_the_application_exits_cleanly_while_spans_are_being_redacted(tmp_path):
+    """The export thread is a daemon; were it inside the RE2 extension when the interpreter exits,
+    the process would abort (SIGABRT). Exit with spanhouse down and large spans still queued."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(EXIT_SCRIPT)
+    for _ in range(2):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "done"

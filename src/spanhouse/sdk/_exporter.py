@@ -17,6 +17,8 @@ from spanhouse.redact.settings import Policy
 
 log = logging.getLogger(__name__)
 
+MIN_SHUTDOWN_WAIT = 2.0
+
 
 class RedactingSpanExporter(SpanExporter):
     """Redacts each span with the shared core, then hands the copies to `exporter`.
@@ -25,7 +27,11 @@ class RedactingSpanExporter(SpanExporter):
     resource's `deployment.environment.name` with the default rules). Fails closed: if redaction
     raises, the batch is not exported (FAILURE) and an error is logged at most once a minute. The
     SDK's spans are immutable after they end, so redaction works on copies; the originals are never
-    changed."""
+    changed.
+
+    Once `shutdown` returns, no redaction is running and none starts: the SDK exports from a daemon
+    thread, and a daemon thread caught inside the RE2 extension (which releases the GIL) when the
+    interpreter exits aborts the whole process."""
 
     def __init__(self, exporter: SpanExporter, redactor: Redactor, policy: Policy | str | None = None):
         self._exporter = exporter
@@ -34,17 +40,32 @@ class RedactingSpanExporter(SpanExporter):
         self._resources: dict[tuple[int, Policy], tuple[Resource, Resource, Record]] = {}
         self._last_error = 0.0
         self._lock = threading.Lock()
+        self._gate = threading.Lock()  # held while a span is redacted
+        self._closed = False
         self.failed_batches = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            redacted = [self._redact(s) for s in spans]
-        except Exception:
-            self._failed()
-            return SpanExportResult.FAILURE
+        redacted = []
+        for span in spans:
+            with self._gate:
+                if self._closed:
+                    return SpanExportResult.FAILURE
+                try:
+                    redacted.append(self._redact(span))
+                except Exception:
+                    self._failed()
+                    return SpanExportResult.FAILURE
+            time.sleep(0)  # hand the GIL back between spans: the application's threads come first
         return self._exporter.export(redacted)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: float = 5000) -> None:
+        """Stop redacting, then shut the wrapped exporter down. Waits for a span being redacted (one
+        value is at most `max_value_bytes`, so this is short) for `timeout_millis`, but at least
+        `MIN_SHUTDOWN_WAIT` seconds, even when the batch processor's own deadline has passed."""
+        acquired = self._gate.acquire(timeout=max(timeout_millis / 1000, MIN_SHUTDOWN_WAIT))
+        self._closed = True
+        if acquired:
+            self._gate.release()
         self._exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
