@@ -5,7 +5,8 @@ Each span gets a policy from the configured rules over its span and resource att
 Field rules, content rules and detectors then apply to the span's attributes, its events' and links'
 attributes and its resource's attributes, for every span kind; detectors also scan the span's
 status message. A resource shared by spans of different policies is redacted under the strictest
-of them.
+of them. In a logs pipeline it does the same to log records: attributes, resource and body (under
+metadata_only, the body of a message event keeps only its metadata).
 
 Fails closed: a value that cannot be scanned is dropped; if redacting a span fails unexpectedly,
 everything but its metadata is dropped and an error is logged. Either way the span records what was
@@ -24,7 +25,7 @@ from typing import Any
 from spanhouse.batch import Event, Link, Resource, SpanBatch
 from spanhouse.component import Factory, Kind, Processor
 from spanhouse.redact import content
-from spanhouse.redact.engine import STATUS_MESSAGE, Record, Redactor
+from spanhouse.redact.engine import BODY, STATUS_MESSAGE, Record, Redactor
 from spanhouse.redact.settings import STRICTNESS, Policy, RedactionSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class GenaiRedactProcessor(Processor):
         self._lock = threading.Lock()
 
     def process(self, batch: SpanBatch) -> SpanBatch:
+        if hasattr(batch, "body"):  # a LogBatch: the logs pipeline
+            return self._process_logs(batch)
         r = self.redactor
         n = len(batch)
         policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
@@ -69,6 +72,32 @@ class GenaiRedactProcessor(Processor):
                     batch.status_message[i] = r.status_message(batch.status_message[i], policy, record)
             except Exception:
                 attrs = self._strip_span(batch, i, record)
+            resource_record = resource_records[batch.resource_index[i]]
+            if resource_record:
+                record.extend(resource_record)
+            record.write(attrs)
+            batch.attributes[i] = attrs
+        return batch
+
+    def _process_logs(self, batch: Any) -> Any:
+        """Log records (GenAI events carry prompts and completions in their bodies): attributes,
+        body and resource, with the record written on the log record's attributes."""
+        r = self.redactor
+        n = len(batch)
+        policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
+        resource_records = self._resources(batch, policies)
+        for i in range(n):
+            policy = policies[i]
+            record = Record(policy)
+            try:
+                attrs = r.attributes(batch.attributes[i], policy, record)
+                batch.body[i] = r.body(batch.event_name[i], batch.body[i], policy, record)
+            except Exception:
+                self._failed("log record")
+                attrs = _metadata_only(batch.attributes[i], record, "")
+                if batch.body[i] is not None:
+                    batch.body[i] = None
+                    record.dropped[BODY] = None
             resource_record = resource_records[batch.resource_index[i]]
             if resource_record:
                 record.extend(resource_record)
@@ -165,5 +194,6 @@ def new_factory() -> Factory:
         type="genai_redact",
         config=GenaiRedactConfig,
         create=lambda settings, cfg: GenaiRedactProcessor(cfg),
+        signals=frozenset({"traces", "logs"}),
         stability="development",
     )

@@ -435,3 +435,68 @@ def test_application_chosen_ids_are_scanned_and_stay_joinable():
     out = run(make_batch([env("production")], spans)).attributes
     assert out[0][sc.SESSION_ID].startswith("<EMAIL:") and out[0][sc.SESSION_ID] == out[1][sc.SESSION_ID]
     assert out[0][sc.GEN_AI_CONVERSATION_ID] == "conv-42"
+
+
+class LogRecords:
+    """The columns of the logs pipeline's `LogBatch` (from issue 3, not on this branch) that
+    genai_redact reads and writes. Replace with the real class once both are merged."""
+
+    def __init__(self, resources: list[dict], records: list[dict]):
+        self.resources = [Resource(dict(r)) for r in resources]
+        self.resource_index = [r.get("resource", 0) for r in records]
+        self.attributes = [dict(r.get("attributes", {})) for r in records]
+        self.body = [r.get("body") for r in records]
+        self.event_name = [r.get("event_name", "") for r in records]
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def resource_attributes(self, i: int) -> dict:
+        return self.resources[self.resource_index[i]].attributes
+
+
+def test_log_records_bodies_attributes_and_resources_are_redacted():
+    message = {"content": f"I am {EMAIL}, card {CARD}", "role": "user"}
+    logs = LogRecords(
+        [env("production"), {**env("production"), sc.SPANHOUSE_FEATURE: "kyc-onboarding"}],
+        [
+            {
+                "event_name": sc.EVENT_GEN_AI_USER_MESSAGE,
+                "body": dict(message),
+                "attributes": {sc.GEN_AI_SYSTEM: "openai"},
+            },
+            {"body": f"login failed for {EMAIL}", "attributes": {"client.ip": "203.0.113.7"}},
+            {"resource": 1, "event_name": sc.EVENT_GEN_AI_USER_MESSAGE, "body": dict(message)},
+            {"resource": 1, "body": b"\xff\xfe binary"},
+        ],
+    )
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    out = run(logs, rules=rules)
+    user, app, kyc, binary = range(4)
+    assert out.body[user]["content"].startswith("I am <EMAIL:") and out.body[user]["role"] == "user"
+    assert out.attributes[user][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["body"]
+    assert out.body[app].startswith("login failed for <EMAIL:")
+    assert out.attributes[app]["client.ip"].startswith("<IPV4:")
+    assert (
+        out.body[kyc] == {"role": "user"}
+        and out.attributes[kyc][sc.SPANHOUSE_REDACTION_POLICY] == "metadata_only"
+    )
+    assert out.attributes[kyc][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["body"]
+    assert out.body[binary] is None and out.attributes[binary][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == [
+        "body"
+    ]
+    assert EMAIL not in repr(out.body) + repr(out.attributes)
+
+
+def test_genai_redact_is_accepted_in_a_logs_pipeline():
+    data = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"genai_redact": {}},
+        "exporters": {"debug": {}},
+        "service": {
+            "pipelines": {
+                "logs": {"receivers": ["otlp"], "processors": ["genai_redact"], "exporters": ["debug"]}
+            }
+        },
+    }
+    assert parse_config(data, env={}).pipelines

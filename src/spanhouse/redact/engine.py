@@ -42,6 +42,8 @@ _RECORD_LISTS = (
 _POLICIES = {p.value: p for p in Policy}
 STATUS_MESSAGE = "status:message"
 """How a span's status message appears in the record's key lists."""
+BODY = "body"
+"""How a log record's body appears in the record's key lists."""
 # deprecated names of an attribute, so a rule on the current name also sees older senders
 _OLD_NAMES: dict[str, tuple[str, ...]] = {}
 for _old, _new in sc.RENAMED.items():
@@ -172,6 +174,30 @@ class Redactor:
             return ""
         if new is not message:
             record.masked[STATUS_MESSAGE] = None
+        return new
+
+    def body(self, event_name: str, body: Any, policy: Policy, record: Record) -> Any:
+        """A log record's body (any value; None when absent). Under metadata_only the body of a
+        message event keeps only its metadata fields; other bodies are scanned like attributes."""
+        if body is None or policy is Policy.FULL:
+            return body
+        if policy is Policy.METADATA_ONLY and event_name in content.MESSAGE_EVENTS:
+            kept = None
+            if isinstance(body, dict):
+                kept = {
+                    k: v for k, v in body.items() if k in self._event_meta or type(v) in (int, float, bool)
+                }
+            if kept != body:
+                record.dropped[BODY] = None
+            body = kept
+            if body is None:
+                return None
+        new = self.text.value(body, record.counts) if self.text is not None else body
+        if new is DROP:
+            record.dropped[BODY] = None
+            return None
+        if new is not body:
+            record.masked[BODY] = None
         return new
 
     # --- one attribute ----------------------------------------------------------------------
