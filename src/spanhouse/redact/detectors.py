@@ -1,0 +1,235 @@
+"""The built-in detectors: what each finds, as an RE2 pattern plus a validator that runs on candidates.
+
+Patterns are RE2 syntax (linear time, no backreferences or look-around) and are matched against
+UTF-8 bytes. `\\b` is RE2's ASCII word boundary, so a value written next to CJK text without spaces
+is still found. Patterns never match a NUL byte: the scanner joins several values with NUL between
+them and scans them in one pass.
+
+A detector's `group` names the capture group that holds the value when the pattern needs context
+(the `password` in `postgres://app:password@db`, the number after `Tel.:`); 0 means the whole match.
+Overlapping findings are merged into one replacement, labelled by the detector with the higher
+`priority`, so no part of either value survives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from spanhouse.redact import _validators as v
+
+Validator = Callable[[bytes, int, int], "tuple[int, int] | None"]
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A named pattern whose matches are replaced by `<TOKEN:hash>`.
+
+    Guarantees: `pattern` compiles with RE2; `validators` run in order on each candidate and may narrow
+    it; `normalize` maps a found value to the form that is hashed, so `Bob@X.com` and `bob@x.com` get
+    the same token."""
+
+    name: str
+    pattern: str
+    priority: int = 50
+    group: int = 0
+    validators: tuple[Validator, ...] = ()
+    normalize: Callable[[str], str] = field(default=lambda s: s)
+
+    @property
+    def token(self) -> str:
+        return self.name.upper()
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def _phone_norm(s: str) -> str:
+    return ("+" if s.lstrip().startswith("+") else "") + _digits(s)
+
+
+_L = r"\p{Latin}0-9"  # letters of Latin-script languages (accents included) and digits
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_H = r"[0-9A-Fa-f]{1,4}"
+
+EMAIL = Detector(
+    "email",
+    rf"[{_L}_%+\-](?:[{_L}._%+\-]*[{_L}_%+\-])?@(?:[{_L}](?:[{_L}\-]*[{_L}])?\.)+[A-Za-z]{{2,24}}\b",
+    priority=60,
+    validators=(v.email,),
+    normalize=str.lower,
+)
+
+PHONE = Detector(
+    "phone",
+    "|".join(
+        (
+            # international: +CC then digit groups, optional (0) or (area) part
+            r"\(?\+[1-9][0-9]{0,3}\)?(?:[ .\-]?(?:\([0-9]{1,4}\)|[0-9]{1,5})){1,7}\b",
+            # the same with the 00 international prefix, groups separated: 0049 170 1234567
+            r"\b00[1-9][0-9]{0,2}(?:[ .\-](?:\([0-9]{1,4}\)|[0-9]{1,8})){2,6}\b",
+            # North American national: (415) 555-0123, 415-555-0123, 415.555.0123, 1-415-555-0123
+            r"(?:\b1[ .\-])?(?:\([2-9][0-9]{2}\)|\b[2-9][0-9]{2})[ .\-]?[2-9][0-9]{2}[ .\-][0-9]{4}\b",
+            # Chinese mobile with separators: 138 0013 8000
+            r"\b1[3-9][0-9][ \-][0-9]{4}[ \-][0-9]{4}\b",
+        )
+    ),
+    priority=30,
+    validators=(v.phone,),
+    normalize=_phone_norm,
+)
+
+PHONE_TRUNK = Detector(
+    "phone",
+    # trunk-prefixed national (Europe, Asia, Oceania): 020 7946 0958, 03-1234-5678, 06 12 34 56 78;
+    # not right after a digit and a separator, so the month of 2025-03-14 is no candidate
+    r"(?:^|[^0-9.\-/])((?:\(0[1-9][0-9]{0,4}\)|\b0[1-9][0-9]{0,4})(?:[ .\-/][0-9]{2,8}){1,5})\b",
+    priority=30,
+    group=1,
+    validators=(v.phone,),
+    normalize=_phone_norm,
+)
+
+PHONE_CONTEXT = Detector(
+    "phone",
+    r"(?:\b(?i:phone|tel|telephone|mobile|cell|whatsapp|fax|sms|handy|telefon|telefone|teléfono|téléphone)"
+    r"|电话|手机|電話|携帯|전화|휴대폰|телефон)"
+    r"[^0-9\n\x00]{0,12}(\+?[0-9]{8,15})\b",
+    priority=30,
+    group=1,
+    validators=(v.phone,),
+    normalize=_phone_norm,
+)
+
+CARD = Detector(
+    "card", r"\b[0-9](?:[ \-]?[0-9]){12,18}\b", priority=50, validators=(v.card,), normalize=_digits
+)
+
+IBAN = Detector(
+    "iban",
+    r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b",
+    priority=55,
+    validators=(v.iban,),
+    normalize=lambda s: s.replace(" ", "").upper(),
+)
+
+SSN = Detector(
+    "ssn", r"\b[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}\b", priority=45, validators=(v.ssn,), normalize=_digits
+)
+
+IPV4 = Detector("ipv4", rf"\b(?:{_OCTET}\.){{3}}{_OCTET}\b", priority=35, validators=(v.ipv4,))
+
+IPV6 = Detector(
+    "ipv6",
+    rf"(?:{_H}:){{7}}{_H}|(?:{_H}(?::{_H})*)?::(?:{_H}(?::{_H})*)?(?::(?:{_OCTET}\.){{3}}{_OCTET})?",
+    priority=40,
+    validators=(v.ipv6,),
+    normalize=str.lower,
+)
+
+JWT = Detector("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", priority=90)
+
+OPENAI_KEY = Detector(
+    "openai_key",
+    r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+    priority=80,
+    validators=(v.random_token,),
+)
+
+ANTHROPIC_KEY = Detector(
+    "anthropic_key", r"\bsk-ant-(?:api|admin|oat|sid)[0-9]{2}-[A-Za-z0-9_\-]{20,}", priority=85
+)
+
+AWS_KEY = Detector(
+    "aws_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b", priority=80
+)
+
+AWS_SECRET = Detector(
+    "aws_key",
+    # a secret access key is 40 base64 characters, told apart from hashes only by its label
+    r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})",
+    priority=80,
+    group=1,
+    validators=(v.b64_end, v.mixed_case_token),
+)
+
+GITHUB_TOKEN = Detector(
+    "github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b", priority=80
+)
+
+SLACK_TOKEN = Detector(
+    "slack_token",
+    r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]{20,}",
+    priority=80,
+)
+
+STRIPE_KEY = Detector(
+    "stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b|\bwhsec_[A-Za-z0-9]{20,}\b", priority=80
+)
+
+GOOGLE_KEY = Detector(
+    "google_key",
+    r"\bAIza[0-9A-Za-z_\-]{35}|\bya29\.[0-9A-Za-z_\-]{20,}",
+    priority=80,
+    validators=(v.token_end,),
+)
+
+BEARER_TOKEN = Detector(
+    "bearer_token",
+    r"\b(?i:bearer)\s+([A-Za-z0-9\-._~+/]{20,}=*)",
+    priority=70,
+    group=1,
+    validators=(v.random_token,),
+)
+
+PRIVATE_KEY = Detector(
+    "private_key",
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s,:]|-[A-Za-z0-9])*"
+    r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)?",
+    priority=100,
+)
+
+_USERINFO = r"[A-Za-z0-9\-._~%!$&*+,;=]"  # RFC 3986 userinfo characters (ASCII, percent-encoded)
+
+URL_PASSWORD = Detector(
+    "url_password", rf"://{_USERINFO}*:({_USERINFO}+)@", priority=75, group=1, validators=(v.url_password,)
+)
+
+BUILTIN: tuple[Detector, ...] = (
+    EMAIL,
+    PHONE,
+    PHONE_TRUNK,
+    PHONE_CONTEXT,
+    CARD,
+    IBAN,
+    SSN,
+    IPV4,
+    IPV6,
+    JWT,
+    OPENAI_KEY,
+    ANTHROPIC_KEY,
+    AWS_KEY,
+    AWS_SECRET,
+    GITHUB_TOKEN,
+    SLACK_TOKEN,
+    STRIPE_KEY,
+    GOOGLE_KEY,
+    BEARER_TOKEN,
+    PRIVATE_KEY,
+    URL_PASSWORD,
+)
+"""Every built-in detector, in no particular order (priority decides overlaps)."""
+
+BUILTIN_NAMES: tuple[str, ...] = tuple(dict.fromkeys(d.name for d in BUILTIN))
+"""The names accepted in the `detectors` setting."""
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def custom(name: str, pattern: str, group: int = 0, priority: int = 65) -> Detector:
+    """A user pattern from the configuration (RE2 syntax), replaced as `<NAME:hash>`."""
+    if not _NAME_RE.match(name):
+        raise ValueError(f"pattern name {name!r} must be lower_snake_case letters, digits and '_' (max 40)")
+    return Detector(name, pattern, priority=priority, group=group)

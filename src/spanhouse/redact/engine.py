@@ -1,0 +1,321 @@
+"""The redaction core: choose a policy for a span, apply field rules, content rules and detectors to
+its attribute maps, and write down what was done.
+
+The same `Redactor` runs in the `genai_redact` processor (on `SpanBatch` columns) and in-app in
+`spanhouse.sdk` (on OpenTelemetry SDK spans before export).
+
+Per attribute, in this order: a field rule naming the key (drop, mask, hash, truncate, keep) →
+metadata keys stay as sent → under `metadata_only`, content keys are dropped (documents keep ids and
+scores) → under `redacted` and `metadata_only`, detectors replace sensitive values in what is left →
+`truncate` cuts the result. Under `full` only field rules act.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any, Iterable, Mapping
+
+import orjson
+
+from spanhouse import semconv as sc
+from spanhouse.otlp.values import as_string
+from spanhouse.redact import content
+from spanhouse.redact.detectors import BUILTIN, custom
+from spanhouse.redact.globs import KeyMatcher
+from spanhouse.redact.keys import Hasher
+from spanhouse.redact.scanner import Scanner
+from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
+from spanhouse.redact.text import DROP, TextRedactor
+
+log = logging.getLogger(__name__)
+
+# per-key decisions
+_KEEP, _SCAN, _DROP, _DOCS = "keep", "scan", "drop", "docs"
+_DETECTION_PREFIX = sc.SPANHOUSE_REDACTION_DETECTIONS + "."
+_RECORD_LISTS = (
+    ("dropped", sc.SPANHOUSE_REDACTION_DROPPED_KEYS),
+    ("masked", sc.SPANHOUSE_REDACTION_MASKED_KEYS),
+    ("hashed", sc.SPANHOUSE_REDACTION_HASHED_KEYS),
+    ("truncated", sc.SPANHOUSE_REDACTION_TRUNCATED_KEYS),
+)
+_POLICIES = {p.value: p for p in Policy}
+STATUS_MESSAGE = "status:message"
+"""How a span's status message appears in the record's key lists."""
+BODY = "body"
+"""How a log record's body appears in the record's key lists."""
+# deprecated names of an attribute, so a rule on the current name also sees older senders
+_OLD_NAMES: dict[str, tuple[str, ...]] = {}
+for _old, _new in sc.RENAMED.items():
+    _OLD_NAMES[_new] = _OLD_NAMES.get(_new, ()) + (_old,)
+
+
+class Record:
+    """What redaction did to one span: its policy, detections by detector, and the keys dropped,
+    masked, hashed or truncated (names only, never values). Keys outside the span's own attributes
+    are prefixed with where they were: `resource:`, `event:`, `link:`."""
+
+    __slots__ = ("policy", "counts", "dropped", "masked", "hashed", "truncated")
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.counts: Counter = Counter()
+        self.dropped: dict[str, None] = {}
+        self.masked: dict[str, None] = {}
+        self.hashed: dict[str, None] = {}
+        self.truncated: dict[str, None] = {}
+
+    def __bool__(self) -> bool:
+        """True when something was detected, dropped, masked, hashed or truncated."""
+        return bool(self.counts or self.dropped or self.masked or self.hashed or self.truncated)
+
+    def extend(self, other: Record) -> None:
+        self.counts.update(other.counts)
+        for name, _ in _RECORD_LISTS:
+            getattr(self, name).update(getattr(other, name))
+
+    def write(self, attrs: dict[str, Any]) -> None:
+        """Add the record to a span's attributes, merged with a record already there (for example
+        from in-app redaction): the stricter policy, counts added, key lists joined."""
+        policy = self.policy
+        old = _POLICIES.get(attrs.get(sc.SPANHOUSE_REDACTION_POLICY))
+        if old is not None and STRICTNESS[old] > STRICTNESS[policy]:
+            policy = old
+        attrs[sc.SPANHOUSE_REDACTION_POLICY] = policy.value
+        for detector, n in self.counts.items():
+            key = _DETECTION_PREFIX + detector
+            prev = attrs.get(key)
+            attrs[key] = n + (prev if type(prev) is int else 0)
+        for name, key in _RECORD_LISTS:
+            keys = getattr(self, name)
+            if keys:
+                prev = attrs.get(key)
+                merged = dict.fromkeys(prev) if isinstance(prev, list) else {}
+                merged.update(keys)
+                attrs[key] = list(merged)
+
+
+class Redactor:
+    """Applies `RedactionSettings` to attribute maps. Thread-safe; compiled once.
+
+    Guarantees: under `redacted` and `metadata_only` every string value outside the metadata keys is
+    scanned, or dropped when it cannot be (fails closed); metadata keys and numbers are never
+    altered by detectors; maps are never changed in place — a changed map is a new dict."""
+
+    def __init__(self, settings: RedactionSettings, *, owner: str = "genai_redact"):
+        self.settings = settings
+        detectors = [d for d in BUILTIN if d.name in settings.detectors]
+        detectors += [custom(p.name, p.regex, p.group) for p in settings.patterns]
+        self.scanner = Scanner(detectors) if detectors else None
+        self.hasher = Hasher(settings.hash_key, settings.token_length, owner=owner)
+        self.text = (
+            TextRedactor(self.scanner, self.hasher, settings.max_value_bytes) if self.scanner else None
+        )
+        self._rules = [
+            (tuple((k, KeyMatcher(_as_list(v))) for k, v in r.when.items()), r.policy) for r in settings.rules
+        ]
+        self._fields = [(KeyMatcher(f.keys), f) for f in settings.fields]
+        self._content = content.content_matcher()
+        self._doc_fields = content.document_metadata_fields()
+        self._event_meta = content.message_event_metadata()
+        self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
+
+    # --- policy -----------------------------------------------------------------------------
+
+    def policy_for(self, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> Policy:
+        """The policy of the first rule whose conditions all hold, else `default_policy`."""
+        for conditions, policy in self._rules:
+            if all(_holds(key, matcher, attrs, resource) for key, matcher in conditions):
+                return policy
+        return self.settings.default_policy
+
+    # --- attribute maps ---------------------------------------------------------------------
+
+    def attributes(
+        self, attrs: dict[str, Any], policy: Policy, record: Record, where: str = ""
+    ) -> dict[str, Any]:
+        """`attrs` redacted under `policy` (the same dict when nothing changed)."""
+        out: dict[str, Any] | None = None
+        for key, value in attrs.items():
+            new = self._one(key, value, policy, record, where, attrs)
+            if new is value:
+                if out is not None:
+                    out[key] = value
+                continue
+            if out is None:
+                out = {k: attrs[k] for k in _until(attrs, key)}
+            if isinstance(new, _Moved):
+                if new.target not in attrs and new.target not in out:
+                    out[new.target] = new.value
+            elif new is not DROP:
+                out[key] = new
+        return attrs if out is None else out
+
+    def event(self, name: str, attrs: dict[str, Any], policy: Policy, record: Record) -> dict[str, Any]:
+        """An event's attributes; under metadata_only a message event keeps only its metadata."""
+        if policy is Policy.METADATA_ONLY and name in content.MESSAGE_EVENTS:
+            kept = {}
+            for key, value in attrs.items():
+                if key in self._event_meta or type(value) in (int, float, bool):
+                    kept[key] = value
+                else:
+                    record.dropped["event:" + key] = None
+            attrs = kept
+        return self.attributes(attrs, policy, record, "event:")
+
+    def status_message(self, message: str, policy: Policy, record: Record) -> str:
+        """A span's status message, scanned like an attribute under redacting policies (error
+        messages often quote user input)."""
+        if not message or policy is Policy.FULL or self.text is None:
+            return message
+        new = self.text.value(message, record.counts)
+        if new is DROP:
+            record.dropped[STATUS_MESSAGE] = None
+            return ""
+        if new is not message:
+            record.masked[STATUS_MESSAGE] = None
+        return new
+
+    def body(self, event_name: str, body: Any, policy: Policy, record: Record) -> Any:
+        """A log record's body (any value; None when absent). Under metadata_only the body of a
+        message event keeps only its metadata fields; other bodies are scanned like attributes."""
+        if body is None or policy is Policy.FULL:
+            return body
+        if policy is Policy.METADATA_ONLY and event_name in content.MESSAGE_EVENTS:
+            kept = None
+            if isinstance(body, dict):
+                kept = {
+                    k: v for k, v in body.items() if k in self._event_meta or type(v) in (int, float, bool)
+                }
+            if kept != body:
+                record.dropped[BODY] = None
+            body = kept
+            if body is None:
+                return None
+        new = self.text.value(body, record.counts) if self.text is not None else body
+        if new is DROP:
+            record.dropped[BODY] = None
+            return None
+        if new is not body:
+            record.masked[BODY] = None
+        return new
+
+    # --- one attribute ----------------------------------------------------------------------
+
+    def _decide(self, key: str, policy: Policy) -> tuple[str, FieldRule | None]:
+        decision = self._decisions.get((policy, key))
+        if decision is None:
+            decision = self._decide_uncached(key, policy)
+            if len(self._decisions) >= 65536:
+                self._decisions.clear()
+            self._decisions[(policy, key)] = decision
+        return decision
+
+    def _decide_uncached(self, key: str, policy: Policy) -> tuple[str, FieldRule | None]:
+        rule = next((f for match, f in self._fields if policy in f.policies and match(key)), None)
+        if rule is not None and rule.action is not FieldAction.TRUNCATE:
+            return _KEEP, rule
+        if content.is_metadata(key) or policy is Policy.FULL:
+            return _KEEP, rule
+        if policy is Policy.METADATA_ONLY:
+            if key in content.DOCUMENT_KEYS:
+                return _DOCS, rule
+            if self._content(key):
+                return _DROP, rule
+        return _SCAN, rule
+
+    def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, attrs: dict) -> Any:
+        decision, rule = self._decide(key, policy)
+        if rule is not None and rule.action is not FieldAction.TRUNCATE:
+            return self._field_rule(key, value, rule, record, where)
+        if decision == _KEEP:
+            return value if rule is None else self._truncate(key, value, rule, record, where)
+        if decision == _DROP:
+            record.dropped[where + key] = None
+            return DROP
+        if decision == _DOCS:
+            value = self._documents(value)
+            record.dropped[where + key] = None
+            if value is DROP:
+                return DROP
+        new = self._scan(value, record)
+        if new is DROP:
+            record.dropped[where + key] = None
+            return DROP
+        if new is not value:
+            record.masked[where + key] = None
+        return new if rule is None else self._truncate(key, new, rule, record, where)
+
+    def _scan(self, value: Any, record: Record) -> Any:
+        if self.text is None:
+            return value
+        return self.text.value(value, record.counts)
+
+    def _field_rule(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:
+        action = rule.action
+        if action is FieldAction.KEEP:
+            return value
+        if action is FieldAction.DROP:
+            record.dropped[where + key] = None
+            return DROP
+        if action is FieldAction.MASK:
+            record.masked[where + key] = None
+            return MASK
+        record.hashed[where + key] = None
+        digest = self.hasher.hex(value if type(value) is str else as_string(value))
+        return _Moved(rule.to, digest) if rule.to else digest
+
+    def _truncate(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:
+        if type(value) is str and len(value) > rule.length:
+            record.truncated[where + key] = None
+            return value[: rule.length]
+        return value
+
+    def _documents(self, value: Any) -> Any:
+        """A document list reduced to its metadata fields (ids, scores), in the form it came in."""
+        docs = value
+        if isinstance(value, (str, bytes)):
+            try:
+                docs = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return DROP
+        if not isinstance(docs, list):
+            return DROP
+        kept = [
+            {k: v for k, v in d.items() if k in self._doc_fields} if isinstance(d, dict) else None
+            for d in docs
+        ]
+        if any(d is None for d in kept):
+            return DROP
+        return orjson.dumps(kept).decode() if isinstance(value, (str, bytes)) else kept
+
+
+class _Moved:
+    """A hash written under another key (`user.id` → `user.hash`); the original key goes away."""
+
+    __slots__ = ("target", "value")
+
+    def __init__(self, target: str, value: str):
+        self.target = target
+        self.value = value
+
+
+def _as_list(value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [as_string(v) for v in values]
+
+
+def _holds(key: str, matcher: KeyMatcher, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
+    for name in (key, *_OLD_NAMES.get(key, ())):
+        for source in (attrs, resource):
+            value = source.get(name)
+            if value is not None:
+                return matcher(value if type(value) is str else as_string(value))
+    return False
+
+
+def _until(attrs: dict[str, Any], key: str) -> Iterable[str]:
+    for k in attrs:
+        if k == key:
+            return
+        yield k

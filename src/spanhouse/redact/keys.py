@@ -1,0 +1,45 @@
+"""The keyed hash behind replacement tokens and `hash` field rules.
+
+Tokens are `<TYPE:hex>` with the first `token_length` hex digits of HMAC-SHA256(key, value): equal
+values get equal tokens, so they stay joinable (the same customer email across spans), and without
+the key nobody can test a guess against a token. The key comes from configuration
+(`hash_key: ${env:SPANHOUSE_REDACTION_KEY}`); without one, a random key is made at start and a warning
+says that hashes will differ after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+
+log = logging.getLogger(__name__)
+
+MIN_KEY_LENGTH = 16
+KEY_ENV = "SPANHOUSE_REDACTION_KEY"
+
+
+class Hasher:
+    """HMAC-SHA256 with one key. Thread-safe and stateless: no value seen is kept (a cache of
+    recent values would hold the very data redaction removes)."""
+
+    def __init__(self, key: str | bytes | None, token_length: int = 12, *, owner: str = "genai_redact"):
+        if not key:
+            key = secrets.token_bytes(32)
+            log.warning(
+                "%s: no hash_key is configured (set %s); using a random key, so tokens and hashes "
+                "will not match those made before a restart or by other processes",
+                owner,
+                KEY_ENV,
+            )
+        self._key = key.encode() if isinstance(key, str) else bytes(key)
+        self.token_length = token_length
+
+    def hex(self, value: str) -> str:
+        """The full HMAC-SHA256 of `value` in hex (64 characters)."""
+        return hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    def token(self, label: str, value: str) -> str:
+        """`<LABEL:xxxxxxxxxxxx>` for a detected value (already normalized by its detector)."""
+        return f"<{label}:{self.hex(value)[: self.token_length]}>"

@@ -1,0 +1,235 @@
+"""Replace detected values inside attribute values: plain text, JSON text and structured values.
+
+JSON text (message lists, tool arguments, documents) is redacted without breaking it. When the raw
+text has no escape sequence at all and shows no candidate, it is returned as sent (escapes such as
+`\\"`, `\\/` or `\\u0040` could hide a value from a raw scan). Otherwise it is parsed, every
+string (keys included) and every long integer is scanned in one joined pass, and the document is
+re-serialized only if something was replaced. Text that looks like JSON but does not parse (for
+example cut by a length limit) is scanned through a same-length view in which escape sequences are
+blanked, so positions map back one to one.
+
+Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, or broken
+JSON whose escapes could hide a value) is reported as `DROP`, never passed on.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from spanhouse.redact.keys import Hasher
+from spanhouse.redact.scanner import Finding, Scanner, compile_pattern
+
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Any = _Drop()
+"""Returned for a value that cannot be scanned; the caller removes it and records the key."""
+
+_MAX_DEPTH = 64
+_LONG_INT = 10**8  # integers below this cannot hold any detector's value
+_ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
+_HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
+_LONG_DIGITS = compile_pattern(r"[0-9]{19}")
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class TextRedactor:
+    """Redacts values with one scanner and one hasher. Thread-safe; holds no per-call state.
+
+    `counts` passed to the methods is incremented by detector name for every replaced value."""
+
+    def __init__(self, scanner: Scanner, hasher: Hasher, max_bytes: int = 4 << 20):
+        self.scanner = scanner
+        self.hasher = hasher
+        self.max_bytes = max_bytes
+
+    # --- any attribute value ----------------------------------------------------------------
+
+    def value(self, v: Any, counts: Counter, depth: int = 0) -> Any:
+        """The redacted value (the same object when nothing changed), or `DROP`."""
+        t = type(v)
+        if t is str:
+            return self.text(v, counts)
+        if t is int:
+            return self._int(v, counts) if abs(v) >= _LONG_INT else v
+        if t in (float, bool) or v is None:
+            return v
+        if depth >= _MAX_DEPTH:
+            return DROP
+        if t is bytes:
+            try:
+                decoded = v.decode("utf-8")
+            except UnicodeDecodeError:
+                return DROP
+            out = self.text(decoded, counts)
+            return v if out is decoded else out
+        if t is list or t is tuple:
+            items = [self.value(x, counts, depth + 1) for x in v]
+            if any(x is DROP for x in items):
+                return DROP
+            return v if all(a is b for a, b in zip(items, v)) else items
+        if t is dict:
+            new = {k: self.value(x, counts, depth + 1) for k, x in v.items()}
+            if any(x is DROP for x in new.values()):
+                return DROP
+            return v if all(new[k] is x for k, x in v.items()) else new
+        return DROP
+
+    def text(self, s: str, counts: Counter) -> Any:
+        """Redacted text, the same `s` when nothing was found, or `DROP`."""
+        try:
+            data = s.encode("utf-8")
+        except UnicodeEncodeError:
+            return DROP
+        if len(data) > self.max_bytes:
+            return DROP
+        head = s[:64].lstrip()
+        if head[:1] in ("{", "["):
+            return self._json(s, data, counts)
+        found = self.scanner.find(data)
+        if not found:
+            return s
+        return self._replace(data, found, counts).decode("utf-8")
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _replace(self, data: bytes, found: list[Finding], counts: Counter) -> bytes:
+        out, pos = [], 0
+        for f in found:
+            raw = data[f.start : f.end].decode("utf-8", "replace")
+            det = f.detector
+            out.append(data[pos : f.start])
+            out.append(self.hasher.token(det.token, det.normalize(raw)).encode())
+            counts[det.name] += 1
+            pos = f.end
+        out.append(data[pos:])
+        return b"".join(out)
+
+    def _int(self, n: int, counts: Counter) -> Any:
+        text = str(n).encode()
+        found = self.scanner.find(text)
+        if not found:
+            return n
+        det = found[0].detector
+        counts[det.name] += 1
+        return self.hasher.token(det.token, det.normalize(str(n)))
+
+    def _json(self, s: str, data: bytes, counts: Counter) -> Any:
+        if b"\\" not in data and not self.scanner.any(data):
+            return s
+        try:
+            if _LONG_DIGITS.search(data) is not None:
+                raise orjson.JSONDecodeError("", "", 0)  # orjson reads integers past 64 bits as floats
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            try:
+                doc = json.loads(s)
+            except (ValueError, RecursionError):
+                return self._broken_json(data, counts)
+        leaves: list[Any] = []
+        try:
+            _collect(doc, leaves, 0)
+        except _TooDeep:
+            return self._broken_json(data, counts)
+        if not leaves:
+            return s
+        texts = [x if type(x) is str else str(x) for x in leaves]
+        joined = "\x00".join(texts).encode("utf-8", "surrogatepass")
+        found = self.scanner.find(joined)
+        if not found:
+            return s
+        # offsets per leaf are needed only now that something was found
+        segments = [t.encode("utf-8", "surrogatepass") for t in texts]
+        starts, pos = [], 0
+        for seg in segments:
+            starts.append(pos)
+            pos += len(seg) + 1
+        per_leaf: dict[int, list[Finding]] = {}
+        for f in found:
+            i = bisect.bisect_right(starts, f.start) - 1
+            base = starts[i]
+            per_leaf.setdefault(i, []).append(Finding(f.start - base, f.end - base, f.detector))
+        replaced = list(leaves)
+        for i, fs in per_leaf.items():
+            leaf = leaves[i]
+            if type(leaf) is str:
+                replaced[i] = self._replace(segments[i], fs, counts).decode("utf-8", "surrogatepass")
+            else:
+                det = fs[0].detector
+                counts[det.name] += len(fs)
+                replaced[i] = self.hasher.token(det.token, det.normalize(str(leaf)))
+        new_doc = _rebuild(doc, iter(replaced))
+        try:
+            return orjson.dumps(new_doc).decode("utf-8")
+        except (orjson.JSONEncodeError, TypeError):
+            try:
+                return json.dumps(new_doc)
+            except (ValueError, TypeError):
+                return DROP
+
+    def _broken_json(self, data: bytes, counts: Counter) -> Any:
+        if _HIDING_ESCAPE.search(data) is not None:
+            return DROP
+        view = _ESCAPE.sub(_blank_escape, data)
+        found = self.scanner.find(view)
+        if not found:
+            return data.decode("utf-8")
+        return self._replace(data, found, counts).decode("utf-8")
+
+
+def _blank_escape(m: Any) -> bytes:
+    """Six letters for an escaped Latin letter (so `jos\\u00e9@x.es` is still one email), else blanks."""
+    text = m.group()
+    if len(text) == 6:
+        ch = chr(int(text[2:], 16))
+        if ch.isalpha() and ord(ch) < 0x250:
+            return b"a" * 6
+    return b" " * len(text)
+
+
+def _collect(node: Any, leaves: list[Any], depth: int) -> None:
+    """Strings (keys included) and long integers of a parsed JSON document, in document order."""
+    if depth > _MAX_DEPTH:
+        raise _TooDeep
+    t = type(node)
+    if t is str:
+        leaves.append(node)
+    elif t is int:
+        if abs(node) >= _LONG_INT:
+            leaves.append(node)
+    elif t is list:
+        for x in node:
+            _collect(x, leaves, depth + 1)
+    elif t is dict:
+        for k, x in node.items():
+            leaves.append(k)
+            _collect(x, leaves, depth + 1)
+
+
+def _rebuild(node: Any, leaves: Any) -> Any:
+    """`node` with its leaves taken, in `_collect` order, from the iterator `leaves`."""
+    t = type(node)
+    if t is str:
+        return next(leaves)
+    if t is int:
+        return next(leaves) if abs(node) >= _LONG_INT else node
+    if t is list:
+        return [_rebuild(x, leaves) for x in node]
+    if t is dict:
+        out = {}
+        for k, x in node.items():
+            key = next(leaves)
+            out[key] = _rebuild(x, leaves)
+        return out
+    return node

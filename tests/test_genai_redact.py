@@ -1,0 +1,499 @@
+"""The `genai_redact` processor on SpanBatches: policies, field rules, content rules, the record,
+events, links and resources, every span kind, and its configuration errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from spanhouse import semconv as sc
+from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
+from spanhouse.component import ComponentID
+from spanhouse.config import load_config, parse_config
+from spanhouse.errors import ConfigError
+from spanhouse.logbatch import LogBatch
+from spanhouse.processors.genai_redact import GenaiRedactConfig, GenaiRedactProcessor
+from spanhouse.redact.settings import FieldRule, PatternSpec, PolicyRule
+
+KEY = "test-key-0123456789abcdef"
+EMAIL = "maria.garcia@example.com"
+CARD = "4111 1111 1111 1111"
+MESSAGES = json.dumps(
+    [{"role": "user", "parts": [{"type": "text", "content": f"I am {EMAIL}, card {CARD}"}]}]
+)
+DETECTIONS = sc.SPANHOUSE_REDACTION_DETECTIONS + "."
+
+
+def make_batch(resources: list[dict], spans: list[dict]) -> SpanBatch:
+    """`spans`: dicts with `resource` (index), `attributes`, optional `events`, `links`, `kind`."""
+    batch = SpanBatch()
+    batch.resources = [Resource(dict(r)) for r in resources]
+    batch.scopes = [Scope("tests")]
+    for n, s in enumerate(spans):
+        batch.append(
+            resource=s.get("resource", 0),
+            scope=0,
+            trace_id=f"{n:032x}",
+            span_id=f"{n + 1:016x}",
+            name="chat gpt-4o",
+            start_time_unix_nano=1,
+            end_time_unix_nano=2,
+            kind=s.get("kind", 3),
+            attributes=dict(s["attributes"]),
+            events=s.get("events"),
+            links=s.get("links"),
+        )
+    return batch
+
+
+def chat_attrs(**extra) -> dict:
+    return {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+        sc.GEN_AI_RESPONSE_ID: "chatcmpl-123",
+        sc.USER_ID: "user-42",
+        sc.GEN_AI_INPUT_MESSAGES: MESSAGES,
+        sc.SPANHOUSE_COST_USD: 0.0012,
+        **extra,
+    }
+
+
+def env(name: str | None) -> dict:
+    r = {sc.SERVICE_NAME: "support-copilot"}
+    if name:
+        r[sc.DEPLOYMENT_ENVIRONMENT_NAME] = name
+    return r
+
+
+def run(batch: SpanBatch, **config) -> SpanBatch:
+    return GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY, **config)).process(batch)
+
+
+def test_default_rules_choose_the_policy_by_environment():
+    envs = ["production", "staging", "development", None, "qa"]
+    batch = run(
+        make_batch([env(e) for e in envs], [{"resource": i, "attributes": chat_attrs()} for i in range(5)])
+    )
+    policies = [a[sc.SPANHOUSE_REDACTION_POLICY] for a in batch.attributes]
+    assert policies == ["redacted", "full", "full", "redacted", "redacted"]
+    for attrs, policy in zip(batch.attributes, policies):
+        leaked = EMAIL in attrs[sc.GEN_AI_INPUT_MESSAGES]
+        assert leaked is (policy == "full")
+
+
+def test_redacted_policy_masks_values_keeps_metadata_and_records_it():
+    batch = run(make_batch([env("production")], [{"attributes": chat_attrs()}]))
+    attrs = batch.attributes[0]
+    content = json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"]
+    assert content.startswith("I am <EMAIL:") and "<CARD:" in content
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-123" and attrs[sc.SPANHOUSE_COST_USD] == 0.0012
+    assert sc.USER_ID not in attrs and len(attrs[sc.USER_HASH]) == 64
+    assert attrs[DETECTIONS + "email"] == 1 and attrs[DETECTIONS + "card"] == 1
+    assert attrs[sc.SPANHOUSE_REDACTION_MASKED_KEYS] == [sc.GEN_AI_INPUT_MESSAGES]
+    assert attrs[sc.SPANHOUSE_REDACTION_HASHED_KEYS] == [sc.USER_ID]
+    assert EMAIL not in repr(attrs) and "4111" not in repr(attrs)
+
+
+def test_metadata_only_drops_content_canonical_and_foreign():
+    docs = json.dumps([{"id": "kb-1", "score": 0.9, "content": f"contact {EMAIL}"}, {"id": 42, "score": 0.5}])
+    attrs = chat_attrs(
+        **{
+            sc.GEN_AI_OUTPUT_MESSAGES: "[]",
+            sc.GEN_AI_SYSTEM_INSTRUCTIONS: "be nice",
+            sc.GEN_AI_TOOL_CALL_ARGUMENTS: '{"q": 1}',
+            sc.GEN_AI_RETRIEVAL_DOCUMENTS: docs,
+            f"{sc.GEN_AI_PROMPT_VARIABLE}.customer": "Maria",
+            f"{sc.GEN_AI_PROMPT}.0.content": "hi",
+            sc.GEN_AI_PROMPT_NAME: "ticket_reply",
+            sc.GEN_AI_PROMPT_VERSION: "v17",
+            "input.value": "raw prompt",
+            "llm.input_messages.0.message.content": "hello",
+            "ticket.note": f"call {EMAIL}",
+        }
+    )
+    events = [
+        Event(
+            3,
+            sc.EVENT_GEN_AI_USER_MESSAGE,
+            {"content": f"I am {EMAIL}", "index": 0, sc.GEN_AI_SYSTEM: "openai"},
+        ),
+        Event(
+            4,
+            sc.EVENT_GEN_AI_EVALUATION_RESULT,
+            {
+                sc.GEN_AI_EVALUATION_NAME: "relevance",
+                sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.4,
+                sc.GEN_AI_EVALUATION_EXPLANATION: f"mentions {EMAIL}",
+            },
+        ),
+    ]
+    rules = [{"when": {sc.SPANHOUSE_FEATURE: "kyc-*"}, "policy": "metadata_only"}]
+    batch = run(
+        make_batch(
+            [env("production")],
+            [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}, "events": events}],
+        ),
+        rules=[PolicyRule(**r) for r in rules],
+    )
+    out = batch.attributes[0]
+    assert out[sc.SPANHOUSE_REDACTION_POLICY] == "metadata_only"
+    gone = {
+        sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_OUTPUT_MESSAGES,
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS,
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+        f"{sc.GEN_AI_PROMPT_VARIABLE}.customer",
+        f"{sc.GEN_AI_PROMPT}.0.content",
+        "input.value",
+        "llm.input_messages.0.message.content",
+    }
+    assert not gone & set(out)
+    assert set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) >= gone
+    assert json.loads(out[sc.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
+        {"id": "kb-1", "score": 0.9},
+        {"id": 42, "score": 0.5},
+    ]
+    assert out[sc.GEN_AI_PROMPT_NAME] == "ticket_reply" and out[sc.GEN_AI_PROMPT_VERSION] == "v17"
+    assert out["ticket.note"].startswith("call <EMAIL:")  # not content, but still scanned
+    message, evaluation = batch.events[0]
+    assert message.attributes == {"index": 0, sc.GEN_AI_SYSTEM: "openai"}
+    assert evaluation.attributes == {
+        sc.GEN_AI_EVALUATION_NAME: "relevance",
+        sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.4,
+    }
+    assert EMAIL not in repr(batch.attributes) + repr(batch.events)
+
+
+def test_rules_see_span_attributes_globs_and_deprecated_environment_names():
+    rules = [
+        PolicyRule(
+            when={sc.DEPLOYMENT_ENVIRONMENT_NAME: "prod-*", sc.SPANHOUSE_TENANT_ID: ["acme", "globex"]},
+            policy="metadata_only",
+        ),
+        PolicyRule(when={sc.DEPLOYMENT_ENVIRONMENT_NAME: "staging"}, policy="full"),
+    ]
+    resources = [env("prod-eu"), env("prod-eu"), {sc.DEPLOYMENT_ENVIRONMENT: "staging"}]
+    spans = [
+        {"resource": 0, "attributes": chat_attrs(**{sc.SPANHOUSE_TENANT_ID: "acme"})},
+        {"resource": 1, "attributes": chat_attrs(**{sc.SPANHOUSE_TENANT_ID: "initech"})},
+        {"resource": 2, "attributes": chat_attrs()},
+    ]
+    batch = run(make_batch(resources, spans), rules=rules)
+    assert [a[sc.SPANHOUSE_REDACTION_POLICY] for a in batch.attributes] == [
+        "metadata_only",
+        "redacted",
+        "full",
+    ]
+
+
+@pytest.mark.parametrize("kind", range(6))
+def test_every_span_kind_and_events_links_resources_are_redacted(kind):
+    resource = {**env("production"), "host.owner": EMAIL}
+    span = {
+        "kind": kind,
+        "attributes": {"note": f"mail {EMAIL}"},
+        "events": [Event(5, "exception", {sc.EXCEPTION_MESSAGE: f"no user {EMAIL}"})],
+        "links": [Link("ab" * 16, "cd" * 8, "", {"reason": f"follows up {EMAIL}"})],
+    }
+    batch = run(make_batch([resource], [span]))
+    assert EMAIL not in repr(batch.attributes) + repr(batch.events) + repr(batch.links) + repr(
+        batch.resources
+    )
+    attrs = batch.attributes[0]
+    assert attrs[DETECTIONS + "email"] == 4
+    assert set(attrs[sc.SPANHOUSE_REDACTION_MASKED_KEYS]) == {
+        "note",
+        f"event:{sc.EXCEPTION_MESSAGE}",
+        "link:reason",
+        "resource:host.owner",
+    }
+    assert batch.resources[0].attributes[sc.DEPLOYMENT_ENVIRONMENT_NAME] == "production"
+
+
+def test_a_shared_resource_gets_the_strictest_policy_of_its_spans():
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc"}, policy="metadata_only")]
+    resource = {**env("staging"), sc.GEN_AI_SYSTEM_INSTRUCTIONS: "be nice"}
+    batch = run(
+        make_batch(
+            [resource],
+            [{"attributes": chat_attrs()}, {"attributes": chat_attrs(**{sc.SPANHOUSE_FEATURE: "kyc"})}],
+        ),
+        rules=rules + [PolicyRule(when={sc.DEPLOYMENT_ENVIRONMENT_NAME: "staging"}, policy="full")],
+    )
+    assert sc.GEN_AI_SYSTEM_INSTRUCTIONS not in batch.resources[0].attributes
+    assert [a[sc.SPANHOUSE_REDACTION_POLICY] for a in batch.attributes] == ["full", "metadata_only"]
+
+
+def test_field_rules():
+    fields = [
+        FieldRule(keys=["customer.email"], action="drop"),
+        FieldRule(keys=["customer.*"], action="mask"),
+        FieldRule(keys=[sc.USER_ID], action="hash", to=sc.USER_HASH),
+        FieldRule(keys=["session.token"], action="hash"),
+        FieldRule(keys=[sc.GEN_AI_TOOL_CALL_RESULT], action="truncate", length=20),
+        FieldRule(keys=["debug.raw"], action="keep"),
+    ]
+    attrs = {
+        "customer.email": EMAIL,
+        "customer.name": "Maria",
+        "customer.tier": 3,
+        sc.USER_ID: "u-1",
+        "session.token": "abc",
+        sc.GEN_AI_TOOL_CALL_RESULT: f"order shipped to {EMAIL} yesterday",
+        "debug.raw": f"raw {EMAIL}",
+    }
+    out = run(make_batch([env("production")], [{"attributes": attrs}]), fields=fields).attributes[0]
+    assert (
+        "customer.email" not in out
+        and out["customer.name"] == "<MASKED>"
+        and out["customer.tier"] == "<MASKED>"
+    )
+    assert sc.USER_ID not in out and len(out[sc.USER_HASH]) == 64
+    assert len(out["session.token"]) == 64 and out["session.token"] != "abc"
+    assert (
+        out[sc.GEN_AI_TOOL_CALL_RESULT].startswith("order shipped to <E")
+        and len(out[sc.GEN_AI_TOOL_CALL_RESULT]) == 20
+    )
+    assert out["debug.raw"] == f"raw {EMAIL}"
+    assert out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["customer.email"]
+    assert set(out[sc.SPANHOUSE_REDACTION_MASKED_KEYS]) == {
+        "customer.name",
+        "customer.tier",
+        sc.GEN_AI_TOOL_CALL_RESULT,
+    }
+    assert out[sc.SPANHOUSE_REDACTION_HASHED_KEYS] == [sc.USER_ID, "session.token"]
+    assert out[sc.SPANHOUSE_REDACTION_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
+
+
+def test_hash_target_set_by_the_application_is_kept():
+    out = run(
+        make_batch([env("production")], [{"attributes": {sc.USER_ID: "u-1", sc.USER_HASH: "app-hash"}}])
+    )
+    assert out.attributes[0][sc.USER_HASH] == "app-hash" and sc.USER_ID not in out.attributes[0]
+
+
+def test_user_patterns_and_detector_selection():
+    out = run(
+        make_batch([env("production")], [{"attributes": {"note": f"EMP-123456 {EMAIL} 203.0.113.9"}}]),
+        patterns=[PatternSpec(name="employee_id", regex=r"\bEMP-[0-9]{6}\b")],
+        detectors=["ipv4"],
+    )
+    note = out.attributes[0]["note"]
+    assert note.startswith("<EMPLOYEE_ID:") and EMAIL in note and "<IPV4:" in note
+
+
+def test_an_existing_in_app_record_is_merged():
+    attrs = {
+        sc.SPANHOUSE_REDACTION_POLICY: "metadata_only",
+        DETECTIONS + "email": 2,
+        sc.SPANHOUSE_REDACTION_DROPPED_KEYS: [sc.GEN_AI_INPUT_MESSAGES],
+        "note": f"mail {EMAIL}",
+    }
+    out = run(make_batch([env("production")], [{"attributes": attrs}])).attributes[0]
+    assert out[sc.SPANHOUSE_REDACTION_POLICY] == "metadata_only"
+    assert out[DETECTIONS + "email"] == 3
+    assert out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == [sc.GEN_AI_INPUT_MESSAGES]
+
+
+def test_unscannable_values_are_dropped_and_recorded():
+    attrs = {"blob": b"\xff\xfe\x00binary", "huge": "x" * 5000, "fine": "ok"}
+    out = run(make_batch([env("production")], [{"attributes": attrs}]), max_value_bytes=4096).attributes[0]
+    assert "blob" not in out and "huge" not in out and out["fine"] == "ok"
+    assert out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["blob", "huge"]
+
+
+def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(proc.redactor.text, "value", broken)
+    batch = make_batch(
+        [env("production")],
+        [
+            {
+                "attributes": chat_attrs(note="x"),
+                "events": [Event(1, "exception", {sc.EXCEPTION_MESSAGE: "boom"})],
+            }
+        ],
+    )
+    with caplog.at_level(logging.ERROR):
+        out = proc.process(batch)
+    attrs = out.attributes[0]
+    assert sc.GEN_AI_INPUT_MESSAGES not in attrs and "note" not in attrs
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120
+    assert f"event:{sc.EXCEPTION_MESSAGE}" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
+    assert "content was dropped" in caplog.text and proc.failed_spans == 1
+
+
+def test_the_default_pipelines_run_genai_redact_last_on_traces_and_logs():
+    cfg = load_config("otel-collector-config.yaml")
+    traces = [str(p) for p in cfg.pipelines[ComponentID("traces")].processors]
+    assert traces.index("memory_limiter") < traces.index("genai_normalize") < traces.index("genai_redact")
+    assert traces[-1] == "genai_redact"  # after normalize and cost, so every canonical value is scanned
+    logs = [str(p) for p in cfg.pipelines[ComponentID("logs")].processors]
+    assert "genai_redact" in logs
+    redact = next(c for i, c in cfg.processors.items() if i.type == "genai_redact")
+    assert redact.default_policy.value == "redacted" and [r.policy.value for r in redact.rules] == [
+        "redacted",
+        "full",
+    ]
+
+
+def _problems(processor_config: dict) -> list[str]:
+    data = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"genai_redact": processor_config},
+        "exporters": {"debug": {}},
+        "service": {
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "processors": ["genai_redact"], "exporters": ["debug"]}
+            }
+        },
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    return err.value.problems
+
+
+@pytest.mark.parametrize(
+    "config,expected",
+    [
+        (
+            {"default_policy": "secret"},
+            "processors::genai_redact::default_policy: 'secret' is not one of full, redacted, metadata_only",
+        ),
+        (
+            {"rules": [{"policy": "full"}]},
+            "processors::genai_redact::rules[0]::when: needs at least one condition",
+        ),
+        (
+            {"rules": [{"when": {"a": {"b": 1}}, "policy": "full"}]},
+            "processors::genai_redact::rules[0]::when::a: ",
+        ),
+        (
+            {"fields": [{"keys": ["x"], "action": "truncate"}]},
+            "processors::genai_redact::fields[0]::length: truncate",
+        ),
+        (
+            {"fields": [{"keys": ["x"], "action": "mask", "to": "y"}]},
+            "processors::genai_redact::fields[0]::to: ",
+        ),
+        ({"fields": [{"keys": [], "action": "drop"}]}, "processors::genai_redact::fields[0]::keys: "),
+        (
+            {"fields": [{"keys": ["x"], "action": "shred"}]},
+            "processors::genai_redact::fields[0]::action: 'shred'",
+        ),
+        (
+            {"patterns": [{"name": "emp", "regex": "(a)\\1"}]},
+            "processors::genai_redact::patterns[0]::regex: not a valid RE2 pattern",
+        ),
+        (
+            {"patterns": [{"name": "emp", "regex": "a*"}]},
+            "processors::genai_redact::patterns[0]::regex: matches the empty",
+        ),
+        ({"patterns": [{"name": "Emp ID", "regex": "x"}]}, "processors::genai_redact::patterns[0]::name: "),
+        (
+            {"patterns": [{"name": "email", "regex": "x"}]},
+            "processors::genai_redact::patterns[0]::name: 'email' is a built-in",
+        ),
+        (
+            {"patterns": [{"name": "e", "regex": "x", "group": 2}]},
+            "processors::genai_redact::patterns[0]::group: ",
+        ),
+        (
+            {"detectors": ["email", "passport"]},
+            "processors::genai_redact::detectors[1]: unknown detector 'passport'",
+        ),
+        ({"hash_key": "short"}, "processors::genai_redact::hash_key: use at least 16 characters"),
+        ({"token_length": 4}, "processors::genai_redact::token_length: must be between 8 and 64"),
+        ({"max_value_bytes": 10}, "processors::genai_redact::max_value_bytes: must be at least 1024"),
+        ({"policy": "full"}, "processors::genai_redact::policy: unknown setting"),
+    ],
+)
+def test_config_errors_name_the_setting(config, expected):
+    problems = _problems(config)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_status_messages_are_scanned_under_redacting_policies():
+    batch = make_batch(
+        [env("production"), env("staging")], [{"attributes": {}}, {"resource": 1, "attributes": {}}]
+    )
+    batch.status_code = [2, 2]
+    batch.status_message = [f"no account for {EMAIL}", f"no account for {EMAIL}"]
+    out = run(batch)
+    assert out.status_message[0].startswith("no account for <EMAIL:") and out.status_message[1].endswith(
+        EMAIL
+    )
+    assert out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["status:message"]
+
+
+def test_application_chosen_ids_are_scanned_and_stay_joinable():
+    spans = [{"attributes": {sc.SESSION_ID: EMAIL, sc.GEN_AI_CONVERSATION_ID: "conv-42"}} for _ in range(2)]
+    out = run(make_batch([env("production")], spans)).attributes
+    assert out[0][sc.SESSION_ID].startswith("<EMAIL:") and out[0][sc.SESSION_ID] == out[1][sc.SESSION_ID]
+    assert out[0][sc.GEN_AI_CONVERSATION_ID] == "conv-42"
+
+
+def log_records(resources: list[dict], records: list[dict]) -> LogBatch:
+    """A real `LogBatch` (the logs pipeline's unit of work) with these resources and records."""
+    batch = LogBatch()
+    batch.resources = [Resource(dict(r)) for r in resources]
+    batch.scopes = [Scope()]
+    for r in records:
+        batch.append(resource=r.get("resource", 0), scope=0, body=r.get("body"),
+                     attributes=dict(r.get("attributes", {})), event_name=r.get("event_name", ""))
+    return batch
+
+
+def test_log_records_bodies_attributes_and_resources_are_redacted():
+    message = {"content": f"I am {EMAIL}, card {CARD}", "role": "user"}
+    logs = log_records(
+        [env("production"), {**env("production"), sc.SPANHOUSE_FEATURE: "kyc-onboarding"}],
+        [
+            {
+                "event_name": sc.EVENT_GEN_AI_USER_MESSAGE,
+                "body": dict(message),
+                "attributes": {sc.GEN_AI_SYSTEM: "openai"},
+            },
+            {"body": f"login failed for {EMAIL}", "attributes": {"client.ip": "203.0.113.7"}},
+            {"resource": 1, "event_name": sc.EVENT_GEN_AI_USER_MESSAGE, "body": dict(message)},
+            {"resource": 1, "body": b"\xff\xfe binary"},
+        ],
+    )
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    out = run(logs, rules=rules)
+    user, app, kyc, binary = range(4)
+    assert out.body[user]["content"].startswith("I am <EMAIL:") and out.body[user]["role"] == "user"
+    assert out.attributes[user][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["body"]
+    assert out.body[app].startswith("login failed for <EMAIL:")
+    assert out.attributes[app]["client.ip"].startswith("<IPV4:")
+    assert (
+        out.body[kyc] == {"role": "user"}
+        and out.attributes[kyc][sc.SPANHOUSE_REDACTION_POLICY] == "metadata_only"
+    )
+    assert out.attributes[kyc][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["body"]
+    assert out.body[binary] is None and out.attributes[binary][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == [
+        "body"
+    ]
+    assert EMAIL not in repr(out.body) + repr(out.attributes)
+
+
+def test_genai_redact_is_accepted_in_a_logs_pipeline():
+    data = {
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "processors": {"genai_redact": {}},
+        "exporters": {"debug": {}},
+        "service": {
+            "pipelines": {
+                "logs": {"receivers": ["otlp"], "processors": ["genai_redact"], "exporters": ["debug"]}
+            }
+        },
+    }
+    assert parse_config(data, env={}).pipelines

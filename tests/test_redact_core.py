@@ -1,0 +1,262 @@
+"""The redaction core: validators, scanner, tokens, JSON-aware replacement and failing closed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from spanhouse.redact import DROP, RedactionSettings, Redactor
+from spanhouse.redact import _validators as v
+from spanhouse.redact.detectors import BUILTIN, custom
+from spanhouse.redact.keys import Hasher
+from spanhouse.redact.scanner import Scanner
+from spanhouse.redact.text import TextRedactor
+
+KEY = "test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor(RedactionSettings(hash_key=KEY))
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    data = text.encode()
+    return [(f.detector.name, data[f.start : f.end].decode()) for f in Scanner(BUILTIN).find(data)]
+
+
+def redact(r: Redactor, text: str) -> str:
+    return r.text.text(text, Counter())
+
+
+# --- validators ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number,ok",
+    [
+        ("4111111111111111", True),
+        ("4111111111111112", False),
+        ("378282246310005", True),
+        ("6011111111111117", True),
+        ("79927398713", True),
+        ("79927398710", False),
+    ],
+)
+def test_luhn(number, ok):
+    assert v.luhn_ok(number) is ok
+
+
+@pytest.mark.parametrize(
+    "iban,ok",
+    [
+        ("DE89370400440532013000", True),
+        ("DE89370400440532013001", False),
+        ("GB82WEST12345698765432", True),
+        ("GB82WEST1234569876543", False),
+        ("NL91ABNA0417164300", True),
+        ("XX89370400440532013000", False),
+    ],
+)
+def test_iban_checksum_and_length(iban, ok):
+    assert v.iban_ok(iban) is ok
+
+
+def test_card_needs_luhn_and_a_known_issuer():
+    assert found("card 4111 1111 1111 1111 ok") == [("card", "4111 1111 1111 1111")]
+    assert found("order 4111 1111 1111 1112 ok") == []
+    assert found("ts 1714567890123456 ok") == []  # Luhn-valid or not, 17… is no issuer
+    assert found("card 4111 1111 1111 1111 2024 renewal") == [("card", "4111 1111 1111 1111")]
+
+
+def test_iban_is_cut_at_the_country_length():
+    assert found("IBAN DE89 3704 0044 0532 0130 00 ASAP") == [("iban", "DE89 3704 0044 0532 0130 00")]
+
+
+def test_ssn_rules():
+    assert found("ssn 123-45-6789.") == [("ssn", "123-45-6789")]
+    assert found("ssn 666-45-6789 000-12-3456 123-00-4567 123-45-0000 123-45 6789") == []
+
+
+def test_ip_addresses_but_not_versions_loopback_or_slices():
+    assert found("from 203.0.113.9 and 2001:db8::8a2e:370:7334.") == [
+        ("ipv4", "203.0.113.9"),
+        ("ipv6", "2001:db8::8a2e:370:7334"),
+    ]
+    assert found("v1.2.3.4 1.2.3.4.5 127.0.0.1 0.0.0.0 ::1 a[1::2] Foo::Bar 12:34:56") == []
+
+
+def test_phone_formats_and_dates():
+    assert found("call +44 20 7946 0958 or (415) 555-0123, 電話03-1234-5678です") == [
+        ("phone", "+44 20 7946 0958"),
+        ("phone", "(415) 555-0123"),
+        ("phone", "03-1234-5678"),
+    ]
+    assert found("on 2025-03-14 at 05.06.2024 10.30, build 10.0.19045.2965, order 5529 0296 6499 3708") == []
+
+
+def test_keys_need_their_shape():
+    assert found("sk-learn-is-a-nice-library-name-really") == []
+    assert found("the task-runner-for-nightly-batch-exports-2024") == []
+    assert found("AKIAIOSFODNN7EXAMPLE") == [("aws_key", "AKIAIOSFODNN7EXAMPLE")]
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert found(f"aws_secret_access_key = {sha}") == []  # a lower-case hex hash is no secret key
+
+
+def test_overlapping_findings_merge_under_the_higher_priority():
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    assert found(f"Authorization: Bearer {jwt}") == [("jwt", jwt)]
+
+
+def test_custom_patterns_are_detectors():
+    scanner = Scanner([custom("employee_id", r"\bEMP-[0-9]{6}\b")])
+    data = b"ticket from EMP-123456 about EMP-12"
+    assert [(f.detector.name, data[f.start : f.end]) for f in scanner.find(data)] == [
+        ("employee_id", b"EMP-123456")
+    ]
+    with pytest.raises(ValueError, match="lower_snake_case"):
+        custom("Employee ID", "x")
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def test_tokens_are_typed_stable_keyed_and_normalized(redactor):
+    a = redact(redactor, "write to Bob.Smith@Example.com")
+    b = redact(redactor, "bob.smith@example.com replied")
+    token = a.split()[-1]
+    assert token.startswith("<EMAIL:") and token.endswith(">") and len(token) == len("<EMAIL:>") + 12
+    assert token in b
+    other = Redactor(RedactionSettings(hash_key="another-key-0123456789"))
+    assert token not in redact(other, "bob.smith@example.com")
+    assert redact(redactor, "+1 (415) 555-0123") == redact(redactor, "+1-415-555-0123")
+
+
+def test_missing_hash_key_warns_and_uses_a_random_key(caplog):
+    with caplog.at_level("WARNING"):
+        one, two = Hasher(""), Hasher("")
+    assert "SPANHOUSE_REDACTION_KEY" in caplog.text
+    assert one.token("EMAIL", "a@b.co") != two.token("EMAIL", "a@b.co")
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+
+def messages(content: str) -> str:
+    return json.dumps([{"role": "user", "parts": [{"type": "text", "content": content}]}])
+
+
+def test_json_content_is_redacted_and_still_parses(redactor):
+    out = redact(redactor, messages("Hi, I'm José (josé@empresa.es), card 4111-1111-1111-1111\nthanks"))
+    parsed = json.loads(out)
+    content = parsed[0]["parts"][0]["content"]
+    assert "josé@empresa.es" not in out and "4111" not in out
+    assert content.startswith("Hi, I'm José (<EMAIL:") and content.endswith(">\nthanks")
+
+
+def test_escapes_cannot_hide_values_in_json(redactor):
+    hidden = '[{"content": "mail bob\\u0040example.com or https:\\/\\/app:s3cretPW@db.internal"}]'
+    out = redact(redactor, hidden)
+    assert "bob" not in json.loads(out)[0]["content"] and "s3cretPW" not in out
+    quoted = json.dumps([{"content": '"SecretAccessKey": "kXkO73fqo9/zU7O6zOmkwEDdJeqp2nxphUCYGO/m"'}])
+    assert "kXkO73fqo9" not in redact(redactor, quoted)
+
+
+def test_json_without_findings_is_returned_byte_for_byte(redactor):
+    raw = '[ {"role" : "user", "parts": [{"type": "text", "content": "Order 4111 1111 1111 1112?\\n"}]} ]'
+    assert redact(redactor, raw) is raw
+
+
+def test_keys_and_long_numbers_inside_json(redactor):
+    out = json.loads(redact(redactor, json.dumps({"bob@x.com": {"card": 4111111111111111, "count": 3}})))
+    ((key, value),) = out.items()
+    assert key.startswith("<EMAIL:") and value["card"].startswith("<CARD:") and value["count"] == 3
+
+
+def test_cut_json_is_still_scanned(redactor):
+    cut = messages("reach me at bob@example.com or +44 20 7946 0958 tomorrow")[:-12]
+    out = redact(redactor, cut)
+    assert "bob@example.com" not in out and "7946" not in out and out.startswith('[{"role": "user"')
+    log_line = "[INFO] user bob@example.com logged in"
+    assert "bob@example.com" not in redact(redactor, log_line)
+
+
+def test_cut_json_with_hiding_escapes_is_dropped(redactor):
+    assert redact(redactor, '[{"content": "mail bob\\u0040example.com and more') is DROP
+
+
+def test_deep_json_falls_back_to_a_raw_scan(redactor):
+    deep = "[" * 100 + '"bob@example.com"' + "]" * 100
+    out = redact(redactor, deep)
+    assert "bob@example.com" not in out and out.startswith("[" * 100)
+
+
+# --- failing closed ----------------------------------------------------------------------
+
+
+def test_unscannable_values_are_dropped():
+    r = TextRedactor(Scanner(BUILTIN), Hasher(KEY), max_bytes=1024)
+    counts = Counter()
+    assert r.value("x" * 2000, counts) is DROP
+    assert r.value(b"\xff\xfe binary", counts) is DROP
+    assert r.value("lone \ud800 surrogate", counts) is DROP
+    assert r.value(["ok", b"\xff"], counts) is DROP
+    assert r.value(b"mail bob@example.com", counts).startswith("mail <EMAIL:")
+    assert r.value(["a", "b@example.com"], counts)[1].startswith("<EMAIL:")
+    plain = ["nothing", 1, 2.5, True]
+    assert r.value(plain, counts) is plain
+    assert counts == Counter(email=2)
+
+
+# --- properties --------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SECRET = "zoe.lindqvist@example.org"
+# random text without the characters any detector needs, so only SECRET is sensitive
+_chars = st.characters(blacklist_characters="@0123456789+:.-/=_", blacklist_categories=("Cs",))
+_plain = st.text(_chars, max_size=30)
+_text = st.one_of(_plain, _plain.map(lambda t: f"{t} {SECRET} {t}"))
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_text, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _shape(node):
+    if isinstance(node, dict):
+        return {"dict": [_shape(v) for v in node.values()]}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return type(node).__name__ if not isinstance(node, (str, int)) or isinstance(node, bool) else "scalar"
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.lists(_json, min_size=1, max_size=4), ensure_ascii=st.booleans())
+def test_any_json_document_keeps_parsing_and_loses_the_secret(redactor, doc, ensure_ascii):
+    raw = json.dumps(doc, ensure_ascii=ensure_ascii)
+    out = redactor.text.text(raw, Counter())
+    assert out is not DROP
+    parsed = json.loads(out)
+    assert SECRET not in out and _shape(parsed) == _shape(doc)
+    if SECRET not in raw:
+        assert parsed == doc
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_redaction_is_idempotent_on_any_text(redactor, text):
+    once = redactor.text.text(f"{text} {SECRET}", Counter())
+    assert once is not DROP and SECRET not in once
+    assert redactor.text.text(once, Counter()) in (once, DROP)
+
+
+def test_json_with_lone_surrogates_and_huge_integers_round_trips(redactor):
+    raw = json.dumps(["\ud800 bob@example.com", 12345678901234567890123, {"n": -9223372036854775809}])
+    out = redactor.text.text(raw, Counter())
+    assert json.loads(out) == [json.loads(out)[0], 12345678901234567890123, {"n": -9223372036854775809}]
+    assert "bob@example.com" not in out and json.loads(out)[0].startswith("\ud800 <EMAIL:")

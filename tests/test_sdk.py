@@ -1,0 +1,298 @@
+"""`spanhouse.sdk`: in-app redaction before export, the prompt/feature/tenant marks, and the promise
+that the application never waits for spanhouse (down or slow)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from spanhouse import sdk
+from spanhouse import semconv as sc
+from spanhouse.redact import RedactionSettings, Redactor
+from support import free_port
+
+KEY = "sdk-redaction-key-0123456789"
+EMAIL = "maria.garcia@example.com"
+CARD = "4111 1111 1111 1111"
+MESSAGES = json.dumps(
+    [{"role": "user", "parts": [{"type": "text", "content": f"I am {EMAIL}, card {CARD}"}]}]
+)
+
+
+def provider_with(exporter, policy="redacted", resource=None):
+    provider = TracerProvider(resource=Resource.create(resource or {sc.SERVICE_NAME: "app"}))
+    provider.add_span_processor(sdk.MarkingSpanProcessor())
+    redacting = sdk.RedactingSpanExporter(exporter, Redactor(RedactionSettings(hash_key=KEY)), policy)
+    provider.add_span_processor(SimpleSpanProcessor(redacting))
+    return provider
+
+
+def test_spans_are_redacted_before_they_leave_the_process():
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory, resource={sc.SERVICE_NAME: "app", "host.owner": EMAIL})
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(
+        "chat gpt-4o",
+        attributes={
+            sc.GEN_AI_INPUT_MESSAGES: MESSAGES,
+            sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+            sc.USER_ID: "u-1",
+            "tags": ("vip", EMAIL),
+        },
+    ) as span:
+        span.add_event("exception", {sc.EXCEPTION_MESSAGE: f"no user {EMAIL}"})
+        span.set_status(Status(StatusCode.ERROR, f"declined {CARD}"))
+    provider.shutdown()
+    (out,) = memory.get_finished_spans()
+    everything = (
+        repr(dict(out.attributes))
+        + repr([dict(e.attributes) for e in out.events])
+        + repr(dict(out.resource.attributes))
+        + repr(out.status.description)
+    )
+    assert EMAIL not in everything and "4111" not in everything
+    content = json.loads(out.attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"]
+    assert content.startswith("I am <EMAIL:") and "<CARD:" in content
+    assert out.attributes[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and len(out.attributes[sc.USER_HASH]) == 64
+    assert out.attributes[sc.SPANHOUSE_REDACTION_POLICY] == "redacted"
+    assert out.attributes[f"{sc.SPANHOUSE_REDACTION_DETECTIONS}.email"] == 4
+    assert out.status.status_code is StatusCode.ERROR and out.status.description.startswith("declined <CARD:")
+    assert out.resource.attributes[sc.SERVICE_NAME] == "app"
+
+
+def test_metadata_only_in_app_and_rules_when_no_policy_is_fixed():
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory, policy=None, resource={sc.DEPLOYMENT_ENVIRONMENT_NAME: "staging"})
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("staging chat", attributes={sc.GEN_AI_INPUT_MESSAGES: MESSAGES}):
+        pass
+    provider.shutdown()
+    (staged,) = memory.get_finished_spans()
+    assert staged.attributes[sc.SPANHOUSE_REDACTION_POLICY] == "full"
+    assert staged.attributes[sc.GEN_AI_INPUT_MESSAGES] == MESSAGES
+
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory, policy="metadata_only")
+    with provider.get_tracer("tests").start_as_current_span(
+        "chat", attributes={sc.GEN_AI_INPUT_MESSAGES: MESSAGES, sc.GEN_AI_USAGE_INPUT_TOKENS: 12}
+    ):
+        pass
+    provider.shutdown()
+    (out,) = memory.get_finished_spans()
+    assert (
+        sc.GEN_AI_INPUT_MESSAGES not in out.attributes and out.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    )
+    assert list(out.attributes[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == [sc.GEN_AI_INPUT_MESSAGES]
+
+
+def test_a_redaction_failure_exports_nothing():
+    class Broken(Redactor):
+        def attributes(self, *args, **kwargs):
+            raise RuntimeError("bug")
+
+    memory = InMemorySpanExporter()
+    exporter = sdk.RedactingSpanExporter(memory, Broken(RedactionSettings(hash_key=KEY)), None)
+    span = (
+        TracerProvider()
+        .get_tracer("tests")
+        .start_span("chat", attributes={sc.GEN_AI_INPUT_MESSAGES: MESSAGES})
+    )
+    span.end()
+    assert exporter.export([span]) is SpanExportResult.FAILURE
+    assert memory.get_finished_spans() == () and exporter.failed_batches == 1
+
+
+def test_marks_stamp_spans_started_inside_the_block():
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory, policy="full")
+    tracer = provider.get_tracer("tests")
+    with sdk.feature("ticket_reply"), sdk.tenant("acme"):
+        with sdk.prompt("ticket_reply_prompt", version="v17"):
+            with tracer.start_as_current_span("chat"):
+                tracer.start_span("child").end()
+        with tracer.start_as_current_span("after prompt", attributes={sc.SPANHOUSE_FEATURE: "explicit"}):
+            pass
+    with tracer.start_as_current_span("outside"):
+        pass
+
+    @sdk.prompt("classify_prompt", version=3)
+    def classify():
+        tracer.start_span("classify").end()
+
+    classify()
+    provider.shutdown()
+    spans = {s.name: s.attributes for s in memory.get_finished_spans()}
+    for name in ("chat", "child"):
+        assert spans[name][sc.GEN_AI_PROMPT_NAME] == "ticket_reply_prompt"
+        assert spans[name][sc.GEN_AI_PROMPT_VERSION] == "v17"
+        assert (
+            spans[name][sc.SPANHOUSE_FEATURE] == "ticket_reply"
+            and spans[name][sc.SPANHOUSE_TENANT_ID] == "acme"
+        )
+    assert sc.GEN_AI_PROMPT_NAME not in spans["after prompt"]
+    assert spans["after prompt"][sc.SPANHOUSE_FEATURE] == "explicit"
+    assert not {sc.GEN_AI_PROMPT_NAME, sc.SPANHOUSE_FEATURE, sc.SPANHOUSE_TENANT_ID} & set(spans["outside"])
+    assert spans["classify"][sc.GEN_AI_PROMPT_VERSION] == "3"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"policy": "secret"}, "policy must be one of"),
+        ({"protocol": "thrift"}, "protocol must be one of"),
+        ({"timeout": 0}, "timeout must be greater than 0"),
+        ({"max_queue_size": 10, "max_export_batch_size": 20}, "max_queue_size >= max_export_batch_size"),
+        ({"hash_key": "short"}, "hash_key: use at least 16 characters"),
+    ],
+)
+def test_configure_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sdk.configure("http://127.0.0.1:4318", set_global=False, **kwargs)
+    with pytest.raises(ValueError):
+        sdk.prompt("")
+
+
+def test_configure_sends_redacted_spans_to_spanhouse(running):
+    provider = sdk.configure(
+        running.http_url,
+        policy="redacted",
+        service_name="support-copilot",
+        environment="staging",
+        hash_key=KEY,
+        schedule_delay=0.05,
+        set_global=False,
+    )
+    tracer = provider.get_tracer("tests")
+    with sdk.prompt("ticket_reply_prompt", version="v17"), sdk.feature("ticket_reply"):
+        with tracer.start_as_current_span(
+            "chat gpt-4o",
+            attributes={
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                sc.GEN_AI_INPUT_MESSAGES: MESSAGES,
+            },
+        ) as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    rows = running.wait_rows(
+        "SELECT SpanAttributes, ResourceAttributes FROM otel_traces WHERE TraceId = {t:String}",
+        1,
+        parameters={"t": trace_id},
+    )
+    ((attrs, resource),) = rows
+    assert EMAIL not in repr(rows) and "4111" not in repr(rows)
+    assert attrs[sc.SPANHOUSE_REDACTION_POLICY] == "redacted"
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"].startswith("I am <EMAIL:")
+    assert attrs[sc.GEN_AI_PROMPT_NAME] == "ticket_reply_prompt" and attrs[sc.GEN_AI_PROMPT_VERSION] == "v17"
+    assert attrs[sc.SPANHOUSE_FEATURE] == "ticket_reply"
+    assert (
+        resource[sc.SERVICE_NAME] == "support-copilot"
+        and resource[sc.DEPLOYMENT_ENVIRONMENT_NAME] == "staging"
+    )
+
+
+class _SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers: a spanhouse that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                continue
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("state", ["down", "hanging"])
+def test_instrumented_calls_stay_fast_when_spanhouse_is_down_or_hangs(state):
+    """Each instrumented call (a prompt block and a span with message content) costs well under 1 ms
+    with spanhouse unreachable or not answering; nothing raises; shutdown is bounded."""
+    server = _SilentServer() if state == "hanging" else None
+    port = server.port if server else free_port()
+    provider = sdk.configure(
+        f"http://127.0.0.1:{port}",
+        policy="redacted",
+        hash_key=KEY,
+        timeout=1.0,
+        max_queue_size=256,
+        max_export_batch_size=64,
+        schedule_delay=0.02,
+        shutdown_timeout=1.0,
+        set_global=False,
+    )
+    tracer = provider.get_tracer("tests")
+    durations = []
+    try:
+        for i in range(1500):
+            start = time.perf_counter()
+            with sdk.prompt("ticket_reply_prompt", version="v17"):
+                with tracer.start_as_current_span("chat gpt-4o") as span:
+                    span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, MESSAGES)
+                    span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, i)
+            durations.append(time.perf_counter() - start)
+        started = time.monotonic()
+        provider.shutdown()
+        shutdown_s = time.monotonic() - started
+    finally:
+        if server:
+            server.close()
+    assert statistics.median(durations) < 0.001, statistics.median(durations)
+    assert statistics.mean(durations) < 0.001, statistics.mean(durations)
+    assert shutdown_s < 1.0 + 2.0  # shutdown_timeout plus one exporter shutdown
+
+
+EXIT_SCRIPT = """
+import logging, socket
+logging.disable(logging.CRITICAL)
+from spanhouse import sdk, semconv as sc
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+provider = sdk.configure(f"http://127.0.0.1:{port}", hash_key="k" * 20, timeout=0.5, max_queue_size=64,
+                         max_export_batch_size=8, schedule_delay=0.01, shutdown_timeout=0.2, set_global=False)
+tracer = provider.get_tracer("exit-test")
+big = "Order for maria@example.com, card 4111 1111 1111 1111. " * 40000
+for _ in range(64):
+    with tracer.start_as_current_span("chat") as span:
+        span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, big)
+print("done")
+"""
+
+
+def test_the_application_exits_cleanly_while_spans_are_being_redacted(tmp_path):
+    """The export thread is a daemon; were it inside the RE2 extension when the interpreter exits,
+    the process would abort (SIGABRT). Exit with spanhouse down and large spans still queued."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(EXIT_SCRIPT)
+    for _ in range(2):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "done"
