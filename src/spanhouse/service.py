@@ -236,15 +236,17 @@ class Service:
     def run(self) -> None:
         """Start, then serve until SIGINT or SIGTERM; shut down gracefully."""
         self.start()
-        stop = threading.Event()
+        stop: list[int] = []
 
+        # The handler only records the signal: it runs on the main thread between bytecodes, possibly
+        # while that thread holds a lock (an Event's condition), so it must not take locks itself.
         def on_signal(signum: int, frame: Any) -> None:
-            stop.set()
+            stop.append(signum)
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while not stop.wait(0.5):
-                pass
+            while not stop:
+                time.sleep(0.2)
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)

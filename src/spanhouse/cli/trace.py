@@ -216,7 +216,11 @@ def _ms(ns: float) -> str:
 
 
 def _usd(value: float) -> str:
-    return f"${value:.4f}" if value < 1 else f"${value:.2f}"
+    if value >= 1:
+        return f"${value:.2f}"
+    if value >= 0.01 or value == 0:
+        return f"${value:.4f}"
+    return "$" + f"{value:.8f}".rstrip("0")  # small calls keep their digits: never shown as $0.0000
 
 
 def _doc_ids(raw: str) -> list[str]:
