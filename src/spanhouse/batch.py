@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Self, Sequence
 
 from spanhouse.errors import ExportError, RetryableError
 
@@ -159,34 +159,21 @@ _SPAN_COLUMNS = (
 )
 
 
-class SpanBatch:
-    """Spans as parallel columns, with resources and scopes referenced by index.
+class ColumnBatch:
+    """Records of one signal as parallel columns (`COLUMNS`), with resources and scopes referenced by
+    index and the acknowledgements of the requests the records came from.
 
     Guarantees: every column has `len(self)` entries; `resource_index[i]` and `scope_index[i]` are valid
-    indexes into `resources` and `scopes`; ids are lowercase hex (`""` for an absent parent); kinds and
-    status codes are the OTLP integers.
+    indexes into `resources` and `scopes`. Pipelines, the `batch` processor and the exporter helper
+    handle every subclass alike.
     """
 
-    __slots__ = _SPAN_COLUMNS + ("resource_index", "scope_index", "resources", "scopes", "acks")
+    COLUMNS: tuple[str, ...] = ()
+    __slots__ = ("resource_index", "scope_index", "resources", "scopes", "acks")
 
     def __init__(self) -> None:
-        self.trace_id: list[str] = []
-        self.span_id: list[str] = []
-        self.parent_span_id: list[str] = []
-        self.trace_state: list[str] = []
-        self.flags: list[int] = []
-        self.name: list[str] = []
-        self.kind: list[int] = []
-        self.start_time_unix_nano: list[int] = []
-        self.end_time_unix_nano: list[int] = []
-        self.attributes: list[Attributes] = []
-        self.dropped_attributes_count: list[int] = []
-        self.events: list[list[Event]] = []
-        self.dropped_events_count: list[int] = []
-        self.links: list[list[Link]] = []
-        self.dropped_links_count: list[int] = []
-        self.status_code: list[int] = []
-        self.status_message: list[str] = []
+        for col in self.COLUMNS:
+            setattr(self, col, [])
         self.resource_index: list[int] = []
         self.scope_index: list[int] = []
         self.resources: list[Resource] = []
@@ -194,13 +181,13 @@ class SpanBatch:
         self.acks: list[Ack] = []
 
     def __len__(self) -> int:
-        return len(self.span_id)
+        return len(getattr(self, self.COLUMNS[0]))
 
     def __repr__(self) -> str:
-        return f"SpanBatch({len(self)} spans, {len(self.resources)} resources)"
+        return f"{type(self).__name__}({len(self)} records, {len(self.resources)} resources)"
 
     def resource_attributes(self, i: int) -> Attributes:
-        """The resource attributes of span `i` (shared with the other spans of that resource)."""
+        """The resource attributes of record `i` (shared with the other records of that resource)."""
         return self.resources[self.resource_index[i]].attributes
 
     # --- acknowledgements -------------------------------------------------------------------
@@ -222,14 +209,14 @@ class SpanBatch:
     # --- building and combining -------------------------------------------------------------
 
     @classmethod
-    def concat(cls, batches: Sequence[SpanBatch]) -> SpanBatch:
-        """One batch with the spans, resources, scopes and acknowledgements of all `batches`, in order."""
+    def concat(cls, batches: Sequence[Self]) -> Self:
+        """One batch with the records, resources, scopes and acknowledgements of all `batches`, in order."""
         if len(batches) == 1:
             return batches[0]
         out = cls()
         for b in batches:
             r_off, s_off = len(out.resources), len(out.scopes)
-            for col in _SPAN_COLUMNS:
+            for col in cls.COLUMNS:
                 getattr(out, col).extend(getattr(b, col))
             out.resource_index.extend(i + r_off for i in b.resource_index)
             out.scope_index.extend(i + s_off for i in b.scope_index)
@@ -238,19 +225,19 @@ class SpanBatch:
             out.acks.extend(b.acks)
         return out
 
-    def take(self, indexes: Iterable[int]) -> SpanBatch:
-        """A new batch with only the spans at `indexes` (resources and scopes are shared, not copied)."""
+    def take(self, indexes: Iterable[int]) -> Self:
+        """A new batch with only the records at `indexes` (resources and scopes are shared, not copied)."""
         idx = list(indexes)
-        out = SpanBatch()
-        for col in _SPAN_COLUMNS + ("resource_index", "scope_index"):
+        out = type(self)()
+        for col in self.COLUMNS + ("resource_index", "scope_index"):
             src = getattr(self, col)
             setattr(out, col, [src[i] for i in idx])
         out.resources = self.resources
         out.scopes = self.scopes
         return out
 
-    def split(self, size: int) -> list[SpanBatch]:
-        """Consecutive batches of at most `size` spans. The requests in this batch are acknowledged
+    def split(self, size: int) -> list[Self]:
+        """Consecutive batches of at most `size` records. The requests in this batch are acknowledged
         when every piece is stored, and fail if any piece fails."""
         n = len(self)
         if n <= size:
@@ -261,22 +248,57 @@ class SpanBatch:
                 piece.acks = [ack]
         return pieces
 
-    def copy(self) -> SpanBatch:
-        """A copy whose attribute maps, events and links can be changed without touching this batch."""
-        out = SpanBatch()
-        for col in _SPAN_COLUMNS:
+    def copy(self) -> Self:
+        """A copy whose attribute maps (and resources and scopes) can be changed without touching this
+        batch; subclasses copy their other mutable columns too."""
+        out = type(self)()
+        for col in self.COLUMNS:
             setattr(out, col, list(getattr(self, col)))
-        out.attributes = [dict(a) for a in self.attributes]
-        out.events = [[Event(e.time_unix_nano, e.name, dict(e.attributes), e.dropped_attributes_count)
-                       for e in evs] for evs in self.events]
-        out.links = [[Link(k.trace_id, k.span_id, k.trace_state, dict(k.attributes), k.flags,
-                           k.dropped_attributes_count) for k in lks] for lks in self.links]
+        out.attributes = [dict(a) for a in self.attributes]  # type: ignore[attr-defined]
         out.resource_index = list(self.resource_index)
         out.scope_index = list(self.scope_index)
         out.resources = [Resource(dict(r.attributes), r.schema_url, r.dropped_attributes_count)
                          for r in self.resources]
         out.scopes = [Scope(s.name, s.version, dict(s.attributes), s.schema_url, s.dropped_attributes_count)
                       for s in self.scopes]
+        return out
+
+
+class SpanBatch(ColumnBatch):
+    """Spans as parallel columns. Ids are lowercase hex (`""` for an absent parent); kinds and status
+    codes are the OTLP integers; attribute values keep their OTLP types as Python values."""
+
+    COLUMNS = _SPAN_COLUMNS
+    __slots__ = _SPAN_COLUMNS
+
+    trace_id: list[str]
+    span_id: list[str]
+    parent_span_id: list[str]
+    trace_state: list[str]
+    flags: list[int]
+    name: list[str]
+    kind: list[int]
+    start_time_unix_nano: list[int]
+    end_time_unix_nano: list[int]
+    attributes: list[Attributes]
+    dropped_attributes_count: list[int]
+    events: list[list[Event]]
+    dropped_events_count: list[int]
+    links: list[list[Link]]
+    dropped_links_count: list[int]
+    status_code: list[int]
+    status_message: list[str]
+
+    def __repr__(self) -> str:
+        return f"SpanBatch({len(self)} spans, {len(self.resources)} resources)"
+
+    def copy(self) -> SpanBatch:
+        """A copy whose attribute maps, events and links can be changed without touching this batch."""
+        out = super().copy()
+        out.events = [[Event(e.time_unix_nano, e.name, dict(e.attributes), e.dropped_attributes_count)
+                       for e in evs] for evs in self.events]
+        out.links = [[Link(k.trace_id, k.span_id, k.trace_state, dict(k.attributes), k.flags,
+                           k.dropped_attributes_count) for k in lks] for lks in self.links]
         return out
 
     def append(
