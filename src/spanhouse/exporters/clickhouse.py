@@ -17,6 +17,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from spanhouse import semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
+from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT, encode_columns
 from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.otlp.values import string_map
@@ -97,7 +98,9 @@ def classify(exc: Exception, what: str) -> Exception:
 
 
 class ClickHouseExporter(Pusher):
-    """Inserts each batch into `otel_traces` with one column-oriented insert; safe to call from many threads."""
+    """Inserts each batch into `otel_traces` with one column-oriented insert (a JSONColumns body from
+    `clickhouse_encode`, or clickhouse-connect's Native encoding when that cannot encode it); safe to call
+    from many threads."""
 
     def __init__(self, config: ClickHouseConfig):
         self.config = config
@@ -125,6 +128,10 @@ class ClickHouseExporter(Pusher):
         if self.client is None:
             raise RetryableError("the clickhouse exporter is not started")
         columns = trace_columns(batch)
+        body = encode_columns(TRACE_COLUMNS, columns)
+        if body is not None:
+            self.insert_encoded(body, len(batch))
+            return
         with self._lock:
             ctx = self._ctx
             ctx.data = columns
@@ -134,6 +141,14 @@ class ClickHouseExporter(Pusher):
                 raise classify(exc, f"insert of {len(batch)} spans into {self.table}") from exc
             finally:
                 ctx.data = None
+
+    def insert_encoded(self, body: bytes, spans: int) -> None:
+        """Insert a body from `encode_columns` (ClickHouse parses it with the GIL released)."""
+        with self._lock:
+            try:
+                self.client.raw_insert(self.table, TRACE_COLUMNS, body, fmt=ENCODED_FORMAT)
+            except Exception as exc:
+                raise classify(exc, f"insert of {spans} spans into {self.table}") from exc
 
     def shutdown(self, timeout: float = 10.0) -> None:
         client, self.client = self.client, None

@@ -96,7 +96,21 @@ class _PbValues:
         return reader(v, depth) if reader else None
 
     def attributes(self, kvs: Any, truncated: list[str] | None = None, prefix: str = "") -> tuple[dict[str, Any], int]:
-        out = {kv.key: self.value(kv.value) for kv in kvs}
+        out: dict[str, Any] = {}
+        # the scalar cases inline: this loop runs for every attribute of every span
+        for kv in kvs:
+            v = kv.value
+            which = v.WhichOneof("value")
+            if which == "string_value":
+                out[kv.key] = v.string_value
+            elif which == "int_value":
+                out[kv.key] = v.int_value
+            elif which == "double_value":
+                out[kv.key] = v.double_value
+            elif which == "bool_value":
+                out[kv.key] = v.bool_value
+            else:
+                out[kv.key] = self.value(v)
         return out, _apply_limits(out, self.limits, truncated, prefix)
 
 
