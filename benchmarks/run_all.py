@@ -5,6 +5,7 @@ per-stage profile. Prints a table and writes benchmarks/results/<timestamp>.json
     python benchmarks/run_all.py                       # everything, ~15 minutes on 2 cores
     python benchmarks/run_all.py --skip-peers --seconds 10
     python benchmarks/run_all.py --soak 600            # adds a 10-minute RSS soak of the full pipeline
+    python benchmarks/run_all.py --readback-spans 0    # without the 10-million-span read-back
 
 For each server: clients send pre-serialized requests (500 spans, ~2.3 KB/span) as fast as they are
 acknowledged for `--seconds`; `acked/s` is what the clients saw, `stored/s` counts until the rows are
@@ -173,7 +174,8 @@ def table(rows: list[dict], ceiling: float) -> str:
         half = r.get("half_rate_latency", {}).get("latency_ms", {})
         stored = r.get("stored_spans_per_s")
         pct = f"{100 * stored / ceiling:.0f}%" if stored and ceiling else "-"
-        lines.append((r["name"] + (" (ERROR)" if "error" in r else ""), r.get("transport", "in-process"),
+        label = r["name"] + (" (ERROR)" if "error" in r else "") + ("*" if r.get("missing_processors") else "")
+        lines.append((label, r.get("transport", "in-process"),
                       fmt(r.get("acked_spans_per_s")), fmt(stored), pct, fmt(tp.get("p50"), 1), fmt(tp.get("p99"), 1),
                       fmt(half.get("p99"), 1), fmt(r.get("peak_rss_mib")), fmt(r.get("cpu_s_per_1k_spans"), 3),
                       fmt(r.get("lost_spans"))))
@@ -191,7 +193,9 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="throughput phase per server")
     ap.add_argument("--latency-seconds", type=float, default=15.0, help="half-rate latency phase per server")
-    ap.add_argument("--concurrency", type=int, default=16, help="concurrent clients (a full 8192-span batch needs 16 requests in flight while acks wait for storage)")
+    ap.add_argument("--concurrency", type=int, default=32,
+                    help="concurrent clients (acks wait for storage, so a full 8192-span batch needs 17 requests "
+                         "in flight; 32 let the next batch fill while one is inserted)")
     ap.add_argument("--traces-per-request", type=int, default=100, help="5 spans per trace")
     ap.add_argument("--convention", choices=payload.CONVENTIONS, default="mixed")
     ap.add_argument("--seed", type=int, default=1)
@@ -205,6 +209,8 @@ def main() -> None:
     ap.add_argument("--peer-wait", type=float, default=300.0, help="longest wait for a peer to store what it acked")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak for the first spanhouse config")
     ap.add_argument("--skip-profile", action="store_true")
+    ap.add_argument("--readback-spans", type=int, default=10_000_000,
+                    help="spans in the read-back store (trace lookup, top-cost traces); 0 skips it")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -254,21 +260,32 @@ def main() -> None:
         print("per-stage profile (in-process) ...", flush=True)
         profile = run_script("profile_stages.py", ["--json"], timeout=900)
 
+    readback = {}
+    if args.readback_spans:
+        print(f"read-back in {args.readback_spans:,} spans ...", flush=True)
+        readback = run_script("readback.py", ["--spans", str(args.readback_spans), "--workdir",
+                                              str(work / "readback")], timeout=3600)
+
     info["load_average_end"] = os.getloadavg()
     result = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": info,
               "payload": sample, "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "rows": rows, "ratios": ratios(rows, ceiling), "profile": profile}
+              "rows": rows, "ratios": ratios(rows, ceiling), "profile": profile, "readback": readback}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
     print()
     print(table([r for r in rows if "skipped" not in r], ceiling))
+    if any(r.get("missing_processors") for r in rows):
+        print("* GenAI processors not installed on this branch ran without them; see missing_processors in the JSON")
     print()
     for k, v in result["ratios"].items():
         print(f"{k}: {v}")
     if profile.get("stages"):
         print()
         print(profile.get("table", ""))
+    if readback:
+        print()
+        print(f"read-back: {json.dumps(readback)}")
     print(f"\nwritten to {path}")
 
 
@@ -280,13 +297,17 @@ def ratios(rows: list[dict], ceiling: float) -> dict:
     def rate(name: str) -> float:
         return float(by.get(name, {}).get("stored_spans_per_s") or 0)
 
+    def label(name: str) -> str:
+        missing = by.get(name, {}).get("missing_processors")
+        return f"{name} (without {', '.join(missing)}: not on this branch)" if missing else name
+
     for name in ("spanhouse:full_default", "spanhouse:no_redact", "spanhouse:storage_only"):
         if rate(name) and ceiling:
-            out[f"{name} / native_ceiling"] = round(rate(name) / ceiling, 3)
+            out[f"{label(name)} / native_ceiling"] = round(rate(name) / ceiling, 3)
     best = next((n for n in ("spanhouse:full_default", "spanhouse:no_redact", "spanhouse:storage_only") if rate(n)), "")
     for peer in ("arize_phoenix", "mlflow"):
         if best and rate(peer):
-            out[f"{best} / {peer}"] = round(rate(best) / rate(peer), 1)
+            out[f"{label(best)} / {peer}"] = round(rate(best) / rate(peer), 1)
     return out
 
 

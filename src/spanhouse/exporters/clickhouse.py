@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from spanhouse import semconv
+from spanhouse import memory, semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT, encode_columns
@@ -120,6 +120,10 @@ class ClickHouseExporter(Pusher):
         except Exception as exc:
             raise StoreError(f"table {self.table} is not usable on {self.config.endpoint}: {exc}; set "
                              "create_schema: true or create it from `spanhouse schema`") from exc
+        if self.config.embedded:
+            client = self.client
+            memory.register(self, f"embedded ClickHouse at {self.config.endpoint}",
+                            lambda: client.command("SYSTEM JEMALLOC PURGE"))
         log.info("storing traces in %s on %s", self.table, self.config.endpoint)
 
     def push(self, batch: SpanBatch) -> None:
@@ -151,6 +155,7 @@ class ClickHouseExporter(Pusher):
                 raise classify(exc, f"insert of {spans} spans into {self.table}") from exc
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        memory.unregister(self)
         client, self.client = self.client, None
         if client is not None:
             try:
