@@ -128,6 +128,7 @@ class Sender:
         self._conn: http.client.HTTPConnection | None = None
         self._call: Callable | None = None
         self.last_error = ""
+        self.retry_after = 0.0
 
     def send(self, data: bytes) -> bool:
         if self.transport == "grpc":
@@ -142,6 +143,10 @@ class Sender:
                 if resp.status == 200:
                     return True
                 self.last_error = f"HTTP {resp.status}: {body[:200]!r}"
+                try:
+                    self.retry_after = float(resp.getheader("Retry-After", "") or 0)
+                except ValueError:
+                    self.retry_after = 0.0
                 if resp.getheader("Connection", "").lower() == "close":
                     self.close()
                 return False
@@ -215,7 +220,8 @@ def run_load(bodies: Bodies, url: str, *, concurrency: int = 4, duration: float 
 
     `rate` > 0 paces the whole client to that many requests per second on a fixed schedule (latency at a
     given load); 0 sends as fast as acknowledgements come back. A refused request (e.g. 503) is counted,
-    and with `retry_refused` sent again after a short pause, as an OTLP exporter would."""
+    and with `retry_refused` sent again after its Retry-After (else 1 s, doubling up to 8 s), as an OTLP
+    exporter would."""
     result = LoadResult(time.monotonic(), 0.0, concurrency=concurrency, target_rps=rate)
     lock = threading.Lock()
     issued = itertools.count()
@@ -236,6 +242,7 @@ def run_load(bodies: Bodies, url: str, *, concurrency: int = 4, duration: float 
                 if time.monotonic() >= deadline:
                     return
                 data, spans = bodies.next()
+                backoff = 1.0
                 while True:
                     t0 = time.monotonic()
                     ok = sender.send(data)
@@ -251,7 +258,9 @@ def run_load(bodies: Bodies, url: str, *, concurrency: int = 4, duration: float 
                             result.errors[key] = result.errors.get(key, 0) + 1
                     if ok or not retry_refused or time.monotonic() >= deadline + 30:
                         break
-                    time.sleep(0.2)
+                    # as OTLP exporters do: honour Retry-After, else back off exponentially
+                    time.sleep(sender.retry_after or backoff)
+                    sender.retry_after, backoff = 0.0, min(backoff * 2, 8.0)
         finally:
             sender.close()
 
