@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -157,6 +158,7 @@ class NativeIngest:
 
     def close(self) -> None:
         self.session.close()
+        shutil.rmtree(self.spool, ignore_errors=True)
 
 
 def run(workdir: Path, *, seconds: float = 20.0, threads: int = 2, traces_per_request: int = 100,

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,7 @@ def main() -> None:
     ap.add_argument("--readback-spans", type=int, default=10_000_000,
                     help="spans in the read-back store (trace lookup, top-cost traces); 0 skips it")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--keep", action="store_true", help="keep the servers' stores and logs (a temporary directory)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="spanhouse-bench-"))
@@ -287,6 +289,10 @@ def main() -> None:
         print()
         print(f"read-back: {json.dumps(readback)}")
     print(f"\nwritten to {path}")
+    if args.keep:
+        print(f"stores and server logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def ratios(rows: list[dict], ceiling: float) -> dict:
