@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from spanhouse import memory
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.config import Duration
 from spanhouse.errors import RetryableError
@@ -73,6 +74,9 @@ class MemoryLimiter(Processor):
     """Passes batches through unchanged while resident memory is below the soft limit; above it,
     raises `RetryableError` so receivers answer 503/UNAVAILABLE and clients retry later.
 
+    Over the soft limit, reclaimable memory (`spanhouse.memory` releasers, such as the embedded
+    ClickHouse engine's allocator caches) is given back first, and memory measured again.
+
     Memory is measured on a background thread every `check_interval`; `process` only reads a flag.
     """
 
@@ -96,6 +100,8 @@ class MemoryLimiter(Processor):
 
     def check(self) -> None:
         used = self._measure()
+        if used > self.soft and memory.release():
+            used = self._measure()
         if used > self.hard:
             gc.collect()
             used = self._measure()

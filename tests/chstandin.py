@@ -5,7 +5,7 @@ Run as a process of its own (one chDB store per process):
     python tests/chstandin.py STORE_DIR DATA_PORT CONTROL_PORT
 
 It serves the part of ClickHouse's HTTP interface that `clickhouse-connect` uses (queries, DDL, and
-`INSERT ... FORMAT Native` bodies, settings as URL parameters, errors with
+`INSERT ... FORMAT <format>` bodies (Native or JSONColumns), settings as URL parameters, errors with
 `X-ClickHouse-Exception-Code`), executing everything on chDB. So `spanhouse serve` with an `http://`
 endpoint pointed here stores into a real ClickHouse engine, across a real network boundary where the
 tests inject faults. `POST http://127.0.0.1:CONTROL_PORT/mode?m=...` switches the fault:
@@ -112,6 +112,8 @@ class StandIn:
                              "X-ClickHouse-Query-Id": params.get("query_id", "q")})
 
     def _insert(self, statement: str, data: bytes, settings: dict) -> bytes:
+        m = _FORMAT_RE.search(statement)
+        fmt = m.group(1) if m else "Native"
         head = _FORMAT_RE.sub("", statement).strip()
         with tempfile.NamedTemporaryFile(suffix=".native", delete=False) as f:
             f.write(data)
@@ -119,7 +121,7 @@ class StandIn:
             clause = ", ".join(f"{k} = {v}" if v.isdigit() else f"{k} = '{v}'" for k, v in settings.items()
                                if k in _INSERT_SETTINGS)
             sql = f"{head} FROM INFILE '{f.name}'" + (f" SETTINGS {clause}" if clause else "")
-            sql += " FORMAT Native"
+            sql += f" FORMAT {fmt}"
             self.client.command(sql)
         finally:
             os.unlink(f.name)

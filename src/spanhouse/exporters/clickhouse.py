@@ -24,9 +24,10 @@ from typing import Any, Iterator
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from spanhouse import semconv
+from spanhouse import memory, semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
+from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT, encode_columns
 from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.logbatch import LogBatch
@@ -151,7 +152,8 @@ def classify(exc: Exception, what: str) -> Exception:
 
 class ClickHouseExporter(Pusher):
     """Inserts each batch into `otel_traces` (or, for the logs signal, `otel_logs`) with one
-    column-oriented insert; safe to call from many threads."""
+    column-oriented insert: for traces a JSONColumns body from `clickhouse_encode`, else (or when that
+    cannot encode a batch) clickhouse-connect's Native encoding. Safe to call from many threads."""
 
     def __init__(self, config: ClickHouseConfig, signal: str = "traces"):
         self.config = config
@@ -197,6 +199,10 @@ class ClickHouseExporter(Pusher):
             raise
         self.client, self._ctx = client, ctx
         self._base_settings = dict(ctx.settings or {}, **_DEDUP_SETTINGS)
+        if self.config.embedded:
+            # the embedded engine's allocator keeps freed pages; memory_limiter asks for them back first
+            memory.register(self, f"embedded ClickHouse at {self.config.endpoint}",
+                            lambda: client.command("SYSTEM JEMALLOC PURGE"))
         log.info("storing %s in %s on %s", self.signal, self.table, self.config.endpoint)
 
     def _ensure_open(self) -> None:
@@ -219,16 +225,19 @@ class ClickHouseExporter(Pusher):
             return
         try:
             columns = self.encode(batch)
+            body = encode_columns(self.column_names, columns) if self.signal == "traces" else None
         except Exception as exc:
             raise classify(exc, f"encoding {len(batch)} {self.noun} for {self.table}") from exc
         token = delivery_token()
+        if body is not None:
+            self._insert_encoded(body, len(batch), token)
+            return
         with self._lock:
             self._ensure_open()
             ctx = self._ctx
             ctx.data = columns
             # clickhouse-connect reads an insert's settings from the reused context, not from insert()
-            ctx.settings = dict(self._base_settings, insert_deduplication_token=token) if token else dict(
-                self._base_settings)
+            ctx.settings = self._settings(token)
             try:
                 self.client.insert(context=ctx)
             except Exception as exc:
@@ -236,8 +245,22 @@ class ClickHouseExporter(Pusher):
             finally:
                 ctx.data = None
 
+    def _settings(self, token: str | None) -> dict[str, Any]:
+        return dict(self._base_settings, insert_deduplication_token=token) if token else dict(self._base_settings)
+
+    def _insert_encoded(self, body: bytes, rows: int, token: str | None) -> None:
+        """Insert a body from `encode_columns` (ClickHouse parses it with the GIL released)."""
+        with self._lock:
+            self._ensure_open()
+            try:
+                self.client.raw_insert(self.table, self.column_names, body, settings=self._settings(token),
+                                       fmt=ENCODED_FORMAT)
+            except Exception as exc:
+                raise classify(exc, f"insert of {rows} {self.noun} into {self.table}") from exc
+
     def shutdown(self, timeout: float = 10.0) -> None:
         self._closed = True
+        memory.unregister(self)
         client, self.client = self.client, None
         if client is not None:
             try:

@@ -130,7 +130,21 @@ class _PbValues:
         return reader(v, depth) if reader else None
 
     def attributes(self, kvs: Any, truncated: list[str] | None = None, prefix: str = "") -> tuple[dict[str, Any], int]:
-        out = {kv.key: self.value(kv.value) for kv in kvs}
+        out: dict[str, Any] = {}
+        # the scalar cases inline: this loop runs for every attribute of every span
+        for kv in kvs:
+            v = kv.value
+            which = v.WhichOneof("value")
+            if which == "string_value":
+                out[kv.key] = v.string_value
+            elif which == "int_value":
+                out[kv.key] = v.int_value
+            elif which == "double_value":
+                out[kv.key] = v.double_value
+            elif which == "bool_value":
+                out[kv.key] = v.bool_value
+            else:
+                out[kv.key] = self.value(v)
         dropped, n_truncated = _apply_limits(out, self.limits, truncated, prefix)
         self.dropped += dropped
         self.truncated += n_truncated
@@ -240,6 +254,35 @@ _SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_S
 _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
+_SLOW = object()
+
+
+def _json_scalar(kv: dict) -> Any:
+    """The value of a well-formed scalar attribute (the common case), without building error paths;
+    `_SLOW` for anything else. Gives exactly what `_Json.value` gives for the same input."""
+    key, v = kv.get("key"), kv.get("value")
+    if type(key) is not str or type(v) is not dict or len(v) != 1:
+        return _SLOW
+    ((name, x),) = v.items()
+    t = type(x)
+    if name == "stringValue":
+        return x if t is str else _SLOW
+    if name == "intValue":
+        if t is int:
+            return x
+        if t is str and x:
+            try:
+                return int(x)
+            except ValueError:
+                return _SLOW
+        return _SLOW
+    if name == "boolValue":
+        return x if t is bool else _SLOW
+    if name == "doubleValue":
+        return float(x) if t is float or t is int else _SLOW
+    return _SLOW
+
+
 class _Json:
     """Reads OTLP/JSON objects, accepting lowerCamelCase and (as the Collector does) snake_case keys."""
 
@@ -340,7 +383,14 @@ class _Json:
 
     def _kvs(self, kvs: list, path: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        fast = depth <= self.limits.max_nesting
         for i, kv in enumerate(kvs):
+            if fast and type(kv) is dict:
+                scalar = _json_scalar(kv)
+                if scalar is not _SLOW:
+                    out[kv["key"]] = scalar
+                    continue
+            # anything unusual takes the validating path, whose errors name the exact field
             kv = self.obj(kv, f"{path}[{i}]")
             out[self.string(kv.get("key"), f"{path}[{i}].key")] = self.value(kv.get("value"), f"{path}[{i}].value",
                                                                            depth)
