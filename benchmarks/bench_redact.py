@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import redact_corpus as corpus  # noqa: E402
+from spanhouse.processors.genai_redact import GenaiRedactConfig, GenaiRedactProcessor  # noqa: E402
 
 from spanhouse import semconv as sc  # noqa: E402
 from spanhouse.batch import Resource, Scope, SpanBatch  # noqa: E402
-from spanhouse.processors.genai_redact import GenaiRedactConfig, GenaiRedactProcessor  # noqa: E402
 from spanhouse.redact import RedactionSettings, Redactor  # noqa: E402
 
 PROSE = [

@@ -22,14 +22,13 @@ import json
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlparse
 
 import grpc
-from google.protobuf import json_format
-
 import payload
+from google.protobuf import json_format
 
 GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TRANSPORTS = ("http-protobuf", "http-json", "grpc")

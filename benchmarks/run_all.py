@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -269,7 +269,7 @@ def main() -> None:
                                               str(work / "readback")], timeout=3600)
 
     info["load_average_end"] = os.getloadavg()
-    result = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": info,
+    result = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": info,
               "payload": sample, "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "rows": rows, "ratios": ratios(rows, ceiling), "profile": profile, "readback": readback}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,9 @@ def installed_processors() -> set[str]:
 
 
 class Spanhouse(Target):
-    """`spanhouse serve` with memory_limiter (1 GiB) → [GenAI processors] → batch → clickhouse (own chDB)."""
+    """`spanhouse serve` as the default config runs it: memory_limiter (1 GiB) → [GenAI processors] →
+    clickhouse (own chDB) with the file-backed sending queue batching inserts; without the queue
+    (`storage_only`), the batch processor batches and answers wait for the insert."""
 
     kind = "spanhouse"
 
@@ -101,7 +103,7 @@ class Spanhouse(Target):
         wanted, queue = SPANHOUSE_CONFIGS[config_name]
         have = installed_processors()
         self.name = f"spanhouse:{config_name}"
-        self.processors = ["memory_limiter", *[p for p in wanted if p in have], "batch"]
+        self.processors = ["memory_limiter", *[p for p in wanted if p in have], *([] if queue else ["batch"])]
         self.missing = [p for p in wanted if p not in have]
         self.queue = queue
         self.sql_port = free_port()
@@ -109,11 +111,13 @@ class Spanhouse(Target):
         store = workdir / "store"
         exporter: dict = {"endpoint": f"chdb://{store}", "database": "otel", "ttl": "720h", "create_schema": True}
         if queue:
-            exporter["sending_queue"] = {"enabled": True, "storage": "file", "directory": str(workdir / "queue")}
+            exporter["sending_queue"] = {"storage": "file", "directory": str(workdir / "queue"),
+                                         "batch": {"flush_timeout": "200ms", "min_size": 8192}}
         self.config = {
             "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": self.grpc_url},
                                                  "http": {"endpoint": f"127.0.0.1:{self.http_port}"}}}},
-            "processors": {"memory_limiter": {"limit_mib": 1024}, "batch": {"send_batch_size": 8192, "timeout": "200ms"},
+            "processors": {"memory_limiter": {"limit_mib": 1024},
+                           **({} if queue else {"batch": {"send_batch_size": 8192, "timeout": "200ms"}}),
                            **{p: {} for p in self.processors if p.startswith("genai_")}},
             "exporters": {"clickhouse": exporter},
             "extensions": {"health_check": {"endpoint": f"127.0.0.1:{self.health_port}"},

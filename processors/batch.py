@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.config import Duration

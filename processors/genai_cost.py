@@ -23,9 +23,10 @@ import math
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor

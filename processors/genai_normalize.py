@@ -9,8 +9,8 @@ each span's attributes are then read in one pass.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor

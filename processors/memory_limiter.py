@@ -6,8 +6,9 @@ import gc
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse import memory
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor

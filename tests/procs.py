@@ -17,7 +17,6 @@ from typing import Any
 
 import clickhouse_connect
 import yaml
-
 from support import free_port
 
 HERE = Path(__file__).parent

@@ -18,12 +18,12 @@ from cryptography.x509.oid import NameOID
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.config import parse_config
 from spanhouse.errors import ConfigError
 from spanhouse.receivers.auth import hash_token
-from support import sdk_spans, service_config, start_service, unique_database
 
 TOKENS = {"acme": "acme-secret-token", "globex": "globex-secret-token"}
 
@@ -180,7 +180,7 @@ def _key():
 
 
 def _cert(subject: str, key, issuer_cert=None, issuer_key=None, ca: bool = False, server: bool = False):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer_cert.subject if issuer_cert else name)

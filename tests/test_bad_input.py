@@ -11,7 +11,6 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
 from support import service_config, start_service, unique_database
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -10,10 +10,10 @@ import yaml
 from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import chdb_endpoint, sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.cli import main
-from support import chdb_endpoint, sdk_spans, service_config, start_service, unique_database
 
 
 def test_trace_command_prints_jaeger_and_grafana_links(tmp_path):

@@ -7,11 +7,11 @@ import json
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from support import sdk_spans
 
 from spanhouse import semconv as sc
 from spanhouse.errors import InvalidRequest
 from spanhouse.otlp.decode import DecodeLimits, decode_traces_json, decode_traces_protobuf
-from support import sdk_spans
 
 
 def _build(tracer):

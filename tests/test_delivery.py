@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from support import chdb_endpoint, unique_database
 
 from spanhouse.batch import Resource, Scope, SpanBatch
 from spanhouse.config import Duration
@@ -23,7 +24,6 @@ from spanhouse.exporters.helper import (
     RetrySettings,
     delivery_token,
 )
-from support import chdb_endpoint, unique_database
 
 FAST = RetrySettings(initial_interval=Duration(0.01), max_interval=Duration(0.05),
                      max_elapsed_time=Duration(0))

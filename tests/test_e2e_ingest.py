@@ -11,9 +11,9 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from support import sdk_spans
 
 from spanhouse import semconv as sc
-from support import sdk_spans
 
 T0 = 1_764_000_000_000_000_000  # fixed start, ns
 MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "Where is my order?"}]}]

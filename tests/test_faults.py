@@ -19,7 +19,6 @@ import threading
 import time
 
 import pytest
-
 from procs import Load, Serve, StandIn, stored, wait_until
 
 FAST_RETRY = {"initial_interval": "100ms", "max_interval": "500ms", "max_elapsed_time": "0"}

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from support import service_config, start_service, unique_database
 
 from spanhouse.errors import InvalidRequest
 from spanhouse.exporters.clickhouse import trace_columns
 from spanhouse.otlp.decode import DecodeLimits, decode_traces_json, decode_traces_protobuf
-from support import service_config, start_service, unique_database
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 ANSWERS = {200, 400, 413, 415, 429, 503}

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from spanhouse.processors.genai_redact import GenaiRedactConfig, GenaiRedactProcessor
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
@@ -14,7 +15,6 @@ from spanhouse.component import ComponentID
 from spanhouse.config import load_config, parse_config
 from spanhouse.errors import ConfigError
 from spanhouse.logbatch import LogBatch
-from spanhouse.processors.genai_redact import GenaiRedactConfig, GenaiRedactProcessor
 from spanhouse.redact.settings import FieldRule, PatternSpec, PolicyRule
 
 KEY = "test-key-0123456789abcdef"

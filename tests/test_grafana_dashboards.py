@@ -16,10 +16,10 @@ import clickhouse_connect
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from grafana_macros import ALL, Context, expand
-from spanhouse.cli import main
 from support import service_config, start_service, unique_database
+
+from spanhouse.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

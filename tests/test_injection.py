@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import sdk_spans
 
 from spanhouse import semconv as sc
 from spanhouse.cli import main
 from spanhouse.cli.trace import load_trace
 from spanhouse.reader import open_reader
-from support import sdk_spans
 
 INJECTIONS = [
     "' OR 1=1 --",
@@ -60,8 +60,9 @@ def test_trace_command_refuses_anything_but_a_trace_id(running, stored):
 
 
 def test_trace_loader_binds_the_trace_id(running, stored):
-    from spanhouse.config import parse_config
     from support import service_config
+
+    from spanhouse.config import parse_config
 
     reader = open_reader(parse_config(service_config(running.database)),
                          endpoint=f"http://127.0.0.1:{running.sql_port}", database=running.database)

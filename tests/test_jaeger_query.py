@@ -17,10 +17,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, set_span_in_context
+from support import service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.component import ComponentID
-from support import service_config, start_service, unique_database
 
 MS = 10**6
 T0 = (time.time_ns() // 10**9 - 3600) * 10**9  # an hour ago, on a whole second

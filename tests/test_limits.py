@@ -12,10 +12,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from support import free_port, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.receivers.otlp import HttpSettings
-from support import free_port, service_config, start_service, unique_database
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LIMITS = {"max_spans_per_request": 5, "max_attributes_per_span": 3, "max_attribute_value_length": 8,

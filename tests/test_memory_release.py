@@ -4,12 +4,12 @@ before it refuses data."""
 from __future__ import annotations
 
 import pytest
+from spanhouse.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from support import chdb_endpoint, unique_database
 
 from spanhouse import memory
 from spanhouse.errors import RetryableError
 from spanhouse.exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
-from spanhouse.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 
 MIB = 1 << 20
 

@@ -3,15 +3,16 @@ spanhouse instance (its own receiver, its own database), with the first pipeline
 
 from __future__ import annotations
 
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
-from concurrent import futures
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from support import Running, free_port, sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event, Resource, Scope, SpanBatch
@@ -21,7 +22,6 @@ from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.exporters.otlp import OtlpExporterConfig, OtlpGrpcExporter, classify_grpc_error
 from spanhouse.exporters.otlphttp import OtlpHttpExporter, OtlpHttpExporterConfig, classify_http_response
 from spanhouse.service import Service
-from support import Running, free_port, sdk_spans, service_config, start_service, unique_database
 
 STAMP = "stamped-by-first-pipeline"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from spanhouse.processors.batch import BatchConfig, BatchProcessor
+from spanhouse.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ComponentID, Exporter
 from spanhouse.config import Duration
 from spanhouse.errors import PermanentError, RetryableError
-from spanhouse.processors.batch import BatchConfig, BatchProcessor
-from spanhouse.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from spanhouse.service import Pipeline
 
 

@@ -11,8 +11,8 @@ import json
 from collections import Counter
 
 import pytest
-
 import redact_corpus as corpus
+
 from spanhouse.redact import RedactionSettings, Redactor
 from spanhouse.redact.detectors import BUILTIN
 from spanhouse.redact.scanner import Scanner

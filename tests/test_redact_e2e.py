@@ -11,9 +11,9 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, set_span_in_context
+from support import sdk_spans, service_config, start_service
 
 from spanhouse import semconv as sc
-from support import sdk_spans, service_config, start_service
 
 KEY = "e2e-redaction-key-0123456789"
 PEM_BODY = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"

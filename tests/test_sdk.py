@@ -15,11 +15,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
+from support import free_port
 
 from spanhouse import sdk
 from spanhouse import semconv as sc
 from spanhouse.redact import RedactionSettings, Redactor
-from support import free_port
 
 KEY = "sdk-redaction-key-0123456789"
 EMAIL = "maria.garcia@example.com"

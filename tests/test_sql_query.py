@@ -11,9 +11,9 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import sdk_spans
 
 from spanhouse import semconv as sc
-from support import sdk_spans
 
 
 @pytest.fixture

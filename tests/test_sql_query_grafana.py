@@ -22,9 +22,9 @@ import clickhouse_connect
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import sdk_spans
 
 from spanhouse import semconv as sc
-from support import sdk_spans
 
 GRAFANA_HEADERS = {
     "User-Agent": "clickhouse-go/2.30.0 (database/sql; lv:go/1.23.4; os:linux) grafana/11.4.0 "

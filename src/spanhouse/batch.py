@@ -13,8 +13,9 @@ can answer only once the spans are durable, even after a batching processor merg
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Self, Sequence
+from typing import Any, Self
 
 from spanhouse.errors import ExportError, RetryableError
 

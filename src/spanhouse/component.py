@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spanhouse.batch import SpanBatch
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 from spanhouse.errors import InvalidRequest
 

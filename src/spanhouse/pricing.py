@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.data_units import unit_data

@@ -16,9 +16,11 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
+from spanhouse import cpu
 from spanhouse.batch import Ack
 from spanhouse.component import (
     Component,
@@ -70,17 +72,24 @@ class Pipeline:
 
     def _run(self, batch: Any, start: int) -> None:
         """Process `batch` from processor `start` on and export it; resolves its acknowledgements."""
-        try:
-            for _, proc in self.processors[start:]:
+        out = cpu.run(self._process, batch, start)
+        if out is not None:
+            self._export(out)
+
+    def _process(self, batch: Any, start: int) -> Any | None:
+        """The processors from `start` on (on the CPU thread); None when nothing is left to export."""
+        for _, proc in self.processors[start:]:
+            try:
                 batch = proc.process(batch)
-                if len(batch) == 0:
-                    batch.succeed()
-                    return
-            self._export(batch)
-        except Exception as exc:  # resolve, never leave a receiver waiting on a lost batch
-            if not isinstance(exc, SpanhouseError):
-                log.exception("pipeline %s: unexpected error", self.id)
-            batch.fail(exc)
+            except Exception as exc:  # resolve, never leave a receiver waiting on a lost batch
+                if not isinstance(exc, SpanhouseError):
+                    log.exception("pipeline %s: unexpected error", self.id)
+                batch.fail(exc)
+                return None
+            if len(batch) == 0:
+                batch.succeed()
+                return None
+        return batch
 
     def _export(self, batch: Any) -> None:
         first_error: Exception | None = None

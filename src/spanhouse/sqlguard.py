@@ -11,8 +11,9 @@ SQL by hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from spanhouse.errors import SpanhouseError
 from spanhouse.store import quote_literal

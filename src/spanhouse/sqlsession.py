@@ -14,7 +14,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Mapping
+from collections.abc import Mapping
 
 import chdb
 

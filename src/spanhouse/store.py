@@ -15,8 +15,9 @@ import importlib.resources
 import os
 import re
 import string
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse.component import ConfigIssue
 from spanhouse.errors import SpanhouseError

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Iterator
 
 LIBRARIES = ("openai_v2", "openinference", "traceloop", "traceloop_events")
 MODEL = "gpt-4o-mini"

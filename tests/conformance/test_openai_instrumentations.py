@@ -26,7 +26,6 @@ from conformance import fake_openai as fake
 from conformance import scenario
 from support import service_config, start_service, unique_database
 
-
 HERE = Path(__file__).resolve().parent
 OPT_IN = {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
 CAPTURE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import click
 import orjson
-from urllib.parse import quote
 from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
 from spanhouse import semconv as sc
 from spanhouse.cli._common import config_option, database_option, endpoint_option
-from spanhouse.errors import SpanhouseError
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
+from spanhouse.errors import SpanhouseError
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")

@@ -19,17 +19,19 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from spanhouse import memory, semconv
+from spanhouse import cpu, memory, semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
-from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT, encode_columns
-from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
 from spanhouse.errors import PermanentError, RetryableError
+from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT
+from spanhouse.exporters.clickhouse_encode import encode_columns
+from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.values import as_string, string_map
 from spanhouse.store import StoreError, StoreSettings, connect, create_schema
@@ -224,8 +226,7 @@ class ClickHouseExporter(Pusher):
         if not len(batch):
             return
         try:
-            columns = self.encode(batch)
-            body = encode_columns(self.column_names, columns) if self.signal == "traces" else None
+            columns, body = cpu.run(self._encode, batch)
         except Exception as exc:
             raise classify(exc, f"encoding {len(batch)} {self.noun} for {self.table}") from exc
         token = delivery_token()
@@ -244,6 +245,11 @@ class ClickHouseExporter(Pusher):
                 raise classify(exc, f"insert of {len(batch)} {self.noun} into {self.table}") from exc
             finally:
                 ctx.data = None
+
+    def _encode(self, batch: Any) -> tuple[list[list[Any]], bytes | None]:
+        """The insert columns, and (for traces) the JSONColumns body when it can encode them."""
+        columns = self.encode(batch)
+        return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
 
     def _settings(self, token: str | None) -> dict[str, Any]:
         return dict(self._base_settings, insert_deduplication_token=token) if token else dict(self._base_settings)

@@ -20,9 +20,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse.component import ConfigIssue, Exporter
 from spanhouse.config import Duration

@@ -10,8 +10,9 @@ RetryInfo delay; every other code is permanent. A `partial_success` is logged an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2

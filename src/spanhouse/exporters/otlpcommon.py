@@ -8,8 +8,8 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from spanhouse.component import ConfigIssue
 

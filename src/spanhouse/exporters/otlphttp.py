@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 import logging
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import orjson

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -46,7 +47,7 @@ class HealthCheck(Component):
         started = self.host.started_at if self.host else time.time()
         body = {
             "status": "Server available" if ready else "Server not available",
-            "upSince": datetime.fromtimestamp(started, timezone.utc).isoformat().replace("+00:00", "Z"),
+            "upSince": datetime.fromtimestamp(started, UTC).isoformat().replace("+00:00", "Z"),
             "uptime": f"{time.time() - started:.3f}s",
         }
         return Response(200 if ready else 503, orjson.dumps(body), "application/json")

@@ -23,15 +23,16 @@ import email.policy
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
-from spanhouse.component import Component, ConfigIssue, ComponentID, Factory, Kind
+from spanhouse import httpencoding
+from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import endpoint_issues
 from spanhouse.errors import SpanhouseError
-from spanhouse import httpencoding
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
 from spanhouse.sqlsession import open_session

@@ -7,8 +7,9 @@ import base64
 import binascii
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 

@@ -8,8 +8,9 @@ with attribute types restored for the attributes the schema registry knows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch

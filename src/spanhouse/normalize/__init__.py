@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from spanhouse.normalize.engine import Normalizer
 from spanhouse.normalize.events import EventContent, convert_events

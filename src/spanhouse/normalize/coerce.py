@@ -8,7 +8,8 @@ ignore) the engine's per-span context, so a plain rename calls them directly.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.normalize.formats import dumps, loads

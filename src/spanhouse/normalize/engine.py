@@ -17,7 +17,8 @@ Per span the engine makes one pass over the attribute map (one dict lookup per k
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event

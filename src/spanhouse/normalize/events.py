@@ -6,7 +6,8 @@ the public entry point is `spanhouse.normalize.messages_from_events`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.normalize.coerce import coerce_current

@@ -12,8 +12,9 @@ AI, OpenInference), not attribute names; which attribute holds which shape is ma
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 

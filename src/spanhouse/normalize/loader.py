@@ -8,9 +8,10 @@ against the generated registry, and raises `MappingError` listing every problem 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

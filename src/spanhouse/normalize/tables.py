@@ -10,7 +10,8 @@ order), lower wins; tier 0 is an attribute, 1 a fallback I/O attribute, 2 a span
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.normalize import formats as fm

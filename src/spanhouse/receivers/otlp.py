@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from spanhouse import cpu
 from spanhouse.component import Component, ConfigIssue, CreateSettings, Factory, Kind
 from spanhouse.config import endpoint_issues, parse_endpoint
 from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError, UnsupportedMedia
@@ -163,7 +165,7 @@ class OtlpReceiver(Component):
         consumer = self.consumers.get(codec.name)
         if consumer is None:
             raise UnsupportedMedia(f"receiver {self.id} is not part of any {codec.name} pipeline")
-        decoded = (codec.decode_json if as_json else codec.decode_protobuf)(body, self.decode_limits)
+        decoded = cpu.run(codec.decode_json if as_json else codec.decode_protobuf, body, self.decode_limits)
         n = len(decoded.batch)
         limit = self.config.limits.max_spans_per_request
         if limit and n > limit:

@@ -5,14 +5,15 @@ Receivers look signals up here, so both transports handle every signal the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from spanhouse.otlp.decode import DecodeLimits, Decoded, decode_traces_json, decode_traces_protobuf
+from spanhouse.otlp.decode import Decoded, DecodeLimits, decode_traces_json, decode_traces_protobuf
 from spanhouse.otlp.decode_logs import decode_logs_json, decode_logs_protobuf
 
 

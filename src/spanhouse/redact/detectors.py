@@ -14,8 +14,8 @@ Overlapping findings are merged into one replacement, labelled by the detector w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from spanhouse.redact import _validators as v
 

@@ -27,9 +27,10 @@ genai_redact:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue
