@@ -108,7 +108,8 @@ class StandIn:
         if is_insert:
             self.stats["inserts_answered"] += 1
         summary = json.dumps({"read_rows": "0", "written_rows": "0", "result_rows": "0"})
-        _reply(h, 200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC", "X-ClickHouse-Summary": summary,
+        _reply(h, 200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC",
+                             "X-ClickHouse-Summary": summary,
                              "X-ClickHouse-Query-Id": params.get("query_id", "q")})
 
     def _insert(self, statement: str, data: bytes, settings: dict) -> bytes:

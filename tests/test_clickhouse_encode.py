@@ -33,7 +33,8 @@ def _batch() -> SpanBatch:
              kind=9, status_code=7)
     for i in range(300):
         b.append(resource=i % 2, scope=i % 2, trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", name=f"span {i % 7}",
-                 start_time_unix_nano=1_767_225_600_000_000_000 + i, end_time_unix_nano=1_767_225_600_000_000_000 + 2 * i,
+                 start_time_unix_nano=1_767_225_600_000_000_000 + i,
+                 end_time_unix_nano=1_767_225_600_000_000_000 + 2 * i,
                  attributes={"n": i, "s": "v" * (i % 5)})
     return b
 
@@ -67,7 +68,8 @@ def test_json_columns_insert_stores_the_same_rows_as_the_native_insert(exporter)
     for g, w in zip(got, want):
         assert g == w
     # the materialized views saw the encoded insert as well
-    assert exp.client.query(f"SELECT count() FROM `{exp.config.database}`.`otel_traces_trace_id_ts`").result_rows[0][0] > 0
+    lookup = f"`{exp.config.database}`.`otel_traces_trace_id_ts`"
+    assert exp.client.query(f"SELECT count() FROM {lookup}").result_rows[0][0] > 0
 
 
 def test_values_json_cannot_carry_use_the_native_path(exporter):

@@ -106,7 +106,8 @@ def test_spanhouse_config_loads_with_the_collector_syntax_spanhouse_also_accepts
     cfg = collector_config()
     text = yaml.safe_dump({
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
-        "exporters": {"otlp/jaeger": cfg["exporters"]["otlp/jaeger"], "otlp/spanhouse": cfg["exporters"]["otlp/spanhouse"]},
+        "exporters": {"otlp/jaeger": cfg["exporters"]["otlp/jaeger"],
+                      "otlp/spanhouse": cfg["exporters"]["otlp/spanhouse"]},
         "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlp/jaeger", "otlp/spanhouse"]}}},
     })
     from spanhouse.config import parse_config_text
@@ -156,7 +157,9 @@ def test_kustomization_references_existing_files():
     used = set()
     for d in k8s_documents():
         if d["kind"] in ("Deployment", "StatefulSet"):
-            used |= {v["configMap"]["name"] for v in d["spec"]["template"]["spec"].get("volumes", []) if "configMap" in v}
+            volumes = d["spec"]["template"]["spec"].get("volumes", [])
+            used |= {v["configMap"]["name"] for v in volumes if "configMap" in v}
     assert used <= generated
-    dashboards = {Path(f).name for g in kust["configMapGenerator"] if g["name"] == "grafana-dashboards" for f in g["files"]}
+    dashboards = {Path(f).name for g in kust["configMapGenerator"] if g["name"] == "grafana-dashboards"
+                  for f in g["files"]}
     assert dashboards == {p.name for p in (DEPLOY / "grafana" / "dashboards").glob("*.json")}

@@ -123,7 +123,7 @@ def test_attribute_definitions_have_required_fields():
 
 
 def test_enums_have_members():
-    for name, d in _all("attributes"):
+    for _name, d in _all("attributes"):
         if isinstance(d["type"], dict):
             members = d["type"]["members"]
             assert members, d["key"]

@@ -64,7 +64,8 @@ class EmbeddedSession:
             try:
                 for name, value in (settings or {}).items():
                     if not _SETTING_NAME.match(name):
-                        raise SessionError(f"Code: 115. DB::Exception: Unknown setting {name!r}. (UNKNOWN_SETTING)", 115)
+                        raise SessionError(
+                            f"Code: 115. DB::Exception: Unknown setting {name!r}. (UNKNOWN_SETTING)", 115)
                     self._run(f"SET {name} = {quote_literal(str(value))}", "TabSeparated", {})
                     applied.append(name)
                 return self._run(sql, fmt or "TabSeparated", parameters or {})

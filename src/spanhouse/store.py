@@ -131,7 +131,8 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
         else:
             u = urlparse(settings.endpoint)
             client = clickhouse_connect.get_client(
-                interface=u.scheme, host=u.hostname or "localhost", port=u.port or (8443 if u.scheme == "https" else 8123),
+                interface=u.scheme, host=u.hostname or "localhost",
+                port=u.port or (8443 if u.scheme == "https" else 8123),
                 username=settings.username or u.username or "default", password=settings.password or u.password or "",
                 compress=settings.compress if settings.compress not in ("", "none") else False,
                 database=settings.database if use_database else None,

@@ -42,7 +42,10 @@ KB = {
     "account": ["kb-password-reset", "kb-login-issues", "kb-2fa"],
     "billing": ["kb-plan-pricing", "kb-proration", "kb-invoices"],
 }
-REPLY_MODELS = [("openai", "gpt-4o", "gpt-4o-2024-08-06"), ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929")]
+REPLY_MODELS = [
+    ("openai", "gpt-4o", "gpt-4o-2024-08-06"),
+    ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+]
 CLASSIFY_MODEL = ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18")
 PLANS = ["free", "pro", "enterprise"]
 TENANTS = ["acme", "globex", "initech"]
@@ -134,9 +137,11 @@ def _trace(tracer: Any, rng: random.Random, clock: _Clock, environment: str) -> 
     tin = cached + rng.randint(900, 1600)
     reply_text = f"Thanks for reaching out about your {intent} request. Per our policy [{docs[0]}], ..."
     gen = model_call(OP.CHAT.value, (provider, model, resp_model), "ticket_reply_prompt", prompt_version,
-                     _messages([("system", "You are a support agent. Cite knowledge-base articles."), ("user", ticket)]),
+                     _messages([("system", "You are a support agent. Cite knowledge-base articles."),
+                                ("user", ticket)]),
                      reply_text, tin, rng.randint(150, 420), cached, rng.uniform(1200, 4200), 0.3)
-    citation = round(min(1.0, max(0.0, rng.gauss(0.72 if prompt_version == "v18" else 0.86, 0.12) - (0.3 if weak else 0))), 2)
+    quality = rng.gauss(0.72 if prompt_version == "v18" else 0.86, 0.12) - (0.3 if weak else 0)
+    citation = round(min(1.0, max(0.0, quality)), 2)
     policy = round(1.0 if rng.random() > 0.05 else 0.5, 2)
     for name, score, explanation in (("citation_quality", citation, "share of claims backed by a cited article"),
                                      ("policy_compliance", policy, "reply follows the refund and privacy policy")):

@@ -113,7 +113,7 @@ class JaegerQuery(Component):
             # Jaeger UI's trace page; without the UI in front, show the trace's JSON instead
             return Response(302, b"", headers={"Location": f"/api/traces/{path[7:]}?prettyPrint=true"})
         parts = path.split("/")
-        for pattern, handler in self._routes:
+        for pattern, handler in self._routes:  # noqa: B007 (used after the loop)
             pat = pattern.split("/")
             if len(pat) == len(parts) and all(a == "*" or a == b for a, b in zip(pat, parts)):
                 wild = [unquote(b) for a, b in zip(pat, parts) if a == "*"]

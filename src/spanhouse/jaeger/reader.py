@@ -210,7 +210,8 @@ def rows_to_batch(rows: list[tuple]) -> SpanBatch:
             name=name, kind=KINDS.get(kind, 0), start_time_unix_nano=start, end_time_unix_nano=start + int(duration),
             attributes=_typed(dict(attrs)),
             events=[Event(int(t), n, _typed(dict(a))) for t, n, a in zip(ev_times, ev_names, ev_attrs)],
-            links=[Link(t, sid, st, _typed(dict(a))) for t, sid, st, a in zip(lk_traces, lk_spans, lk_states, lk_attrs)],
+            links=[Link(t, sid, st, _typed(dict(a)))
+                   for t, sid, st, a in zip(lk_traces, lk_spans, lk_states, lk_attrs)],
             status_code=STATUSES.get(status, 0), status_message=status_msg,
         )
     return batch
