@@ -202,3 +202,20 @@ def test_spans_with_invalid_ids_get_partial_success_and_the_rest_is_stored(runni
     assert "zero trace" in body["partialSuccess"]["errorMessage"]
     assert "short span id" in body["partialSuccess"]["errorMessage"]
     assert running.rows("SELECT count() FROM otel_traces WHERE TraceId = {t:String}", {"t": trace_hex}) == [(2,)]
+
+
+def test_environment_and_release_set_on_the_span_fill_the_typed_columns(running):
+    """Some SDKs (Langfuse's, mapped by genai_normalize) put them on the span, not the resource."""
+    trace_hex = "9b8efff798038103d269b633813fc60c"
+    span = {"traceId": trace_hex, "spanId": "eee19b7ec3c1b174", "name": "chat m", "kind": 3,
+            "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 1000),
+            "attributes": [{"key": sc.GEN_AI_OPERATION_NAME, "value": {"stringValue": "chat"}},
+                           {"key": sc.DEPLOYMENT_ENVIRONMENT_NAME, "value": {"stringValue": "production"}},
+                           {"key": sc.SERVICE_VERSION, "value": {"stringValue": "9.9"}}]}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    req = urllib.request.Request(running.http_url + "/v1/traces", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    rows = running.rows("SELECT Environment, Release FROM genai_spans WHERE TraceId = {t:String}", {"t": trace_hex})
+    assert rows == [("production", "9.9")]

@@ -7,8 +7,8 @@ AS WITH
     a[${GEN_AI_RETRIEVAL_DOCUMENTS}] AS docs
 SELECT
     Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
-    r[${DEPLOYMENT_ENVIRONMENT_NAME}] AS Environment,
-    r[${SERVICE_VERSION}] AS Release,
+    if(r[${DEPLOYMENT_ENVIRONMENT_NAME}] != '', r[${DEPLOYMENT_ENVIRONMENT_NAME}], a[${DEPLOYMENT_ENVIRONMENT_NAME}]) AS Environment,
+    if(r[${SERVICE_VERSION}] != '', r[${SERVICE_VERSION}], a[${SERVICE_VERSION}]) AS Release,
     if(a[${SPANHOUSE_FEATURE}] != '', a[${SPANHOUSE_FEATURE}], r[${SPANHOUSE_FEATURE}]) AS Feature,
     if(a[${SPANHOUSE_TENANT_ID}] != '', a[${SPANHOUSE_TENANT_ID}], r[${SPANHOUSE_TENANT_ID}]) AS TenantId,
     if(a[${USER_HASH}] != '', a[${USER_HASH}], r[${USER_HASH}]) AS UserHash,
