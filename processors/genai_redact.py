@@ -12,6 +12,9 @@ Fails closed: a value that cannot be scanned is dropped; if redacting a span fai
 everything but its metadata is dropped and an error is logged. Either way the span records what was
 done (`spanhouse.redaction.*`), with key names, never values. See `spanhouse.redact` for the core
 and `spanhouse.redact.settings` for the configuration.
+
+Each distinct text of a batch is scanned once (`TextMemo`): texts repeated across spans, such as
+system prompts or the conversation history sent again with every model call, cost one scan.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from spanhouse.component import Factory, Kind, Processor
 from spanhouse.redact import content
 from spanhouse.redact.engine import BODY, STATUS_MESSAGE, Record, Redactor
 from spanhouse.redact.settings import STRICTNESS, Policy, RedactionSettings
+from spanhouse.redact.text import TextMemo
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +60,21 @@ class GenaiRedactProcessor(Processor):
         r = self.redactor
         n = len(batch)
         policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
-        resource_records = self._resources(batch, policies)
+        memo = r.memo()
+        resource_records = self._resources(batch, policies, memo)
         for i in range(n):
             policy = policies[i]
             record = Record(policy)
             try:
-                attrs = r.attributes(batch.attributes[i], policy, record)
+                attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
                 events = batch.events[i]
                 if events:
-                    batch.events[i] = [self._event(e, policy, record) for e in events]
+                    batch.events[i] = [self._event(e, policy, record, memo) for e in events]
                 links = batch.links[i]
                 if links:
-                    batch.links[i] = [self._link(k, policy, record) for k in links]
+                    batch.links[i] = [self._link(k, policy, record, memo) for k in links]
                 if batch.status_message[i]:
-                    batch.status_message[i] = r.status_message(batch.status_message[i], policy, record)
+                    batch.status_message[i] = r.status_message(batch.status_message[i], policy, record, memo)
             except Exception:
                 attrs = self._strip_span(batch, i, record)
             resource_record = resource_records[batch.resource_index[i]]
@@ -85,13 +90,14 @@ class GenaiRedactProcessor(Processor):
         r = self.redactor
         n = len(batch)
         policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
-        resource_records = self._resources(batch, policies)
+        memo = r.memo()
+        resource_records = self._resources(batch, policies, memo)
         for i in range(n):
             policy = policies[i]
             record = Record(policy)
             try:
-                attrs = r.attributes(batch.attributes[i], policy, record)
-                batch.body[i] = r.body(batch.event_name[i], batch.body[i], policy, record)
+                attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
+                batch.body[i] = r.body(batch.event_name[i], batch.body[i], policy, record, memo)
             except Exception:
                 self._failed("log record")
                 attrs = _metadata_only(batch.attributes[i], record, "")
@@ -105,7 +111,7 @@ class GenaiRedactProcessor(Processor):
             batch.attributes[i] = attrs
         return batch
 
-    def _resources(self, batch: SpanBatch, policies: list[Policy]) -> dict[int, Record]:
+    def _resources(self, batch: SpanBatch, policies: list[Policy], memo: TextMemo | None) -> dict[int, Record]:
         """Redact each resource once, under the strictest policy of the spans that point at it."""
         strictest: dict[int, Policy] = {}
         for i, ri in enumerate(batch.resource_index):
@@ -117,7 +123,7 @@ class GenaiRedactProcessor(Processor):
             res = batch.resources[ri]
             record = Record(policy)
             try:
-                new = self.redactor.attributes(res.attributes, policy, record, "resource:")
+                new = self.redactor.attributes(res.attributes, policy, record, "resource:", memo)
             except Exception:
                 new = _metadata_only(res.attributes, record, "resource:")
                 self._failed("resource")
@@ -126,12 +132,12 @@ class GenaiRedactProcessor(Processor):
             records[ri] = record
         return records
 
-    def _event(self, e: Event, policy: Policy, record: Record) -> Event:
-        new = self.redactor.event(e.name, e.attributes, policy, record)
+    def _event(self, e: Event, policy: Policy, record: Record, memo: TextMemo | None) -> Event:
+        new = self.redactor.event(e.name, e.attributes, policy, record, memo)
         return e if new is e.attributes else Event(e.time_unix_nano, e.name, new, e.dropped_attributes_count)
 
-    def _link(self, k: Link, policy: Policy, record: Record) -> Link:
-        new = self.redactor.attributes(k.attributes, policy, record, "link:")
+    def _link(self, k: Link, policy: Policy, record: Record, memo: TextMemo | None) -> Link:
+        new = self.redactor.attributes(k.attributes, policy, record, "link:", memo)
         if new is k.attributes:
             return k
         return Link(k.trace_id, k.span_id, k.trace_state, new, k.flags, k.dropped_attributes_count)

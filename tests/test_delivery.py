@@ -9,11 +9,11 @@ import time
 import pytest
 from support import chdb_endpoint, unique_database
 
-from spanhouse.batch import Resource, Scope, SpanBatch
+from spanhouse.batch import Event, Resource, Scope, SpanBatch
 from spanhouse.config import Duration
 from spanhouse.errors import Overloaded, PermanentError, RetryableError
 from spanhouse.exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
-from spanhouse.exporters.filequeue import QueueCorrupt, decode_batch
+from spanhouse.exporters.filequeue import ENCODED, ITEM, QueueCorrupt, decode_batch
 from spanhouse.exporters.helper import (
     ExporterHelperSettings,
     HelperExporter,
@@ -24,6 +24,7 @@ from spanhouse.exporters.helper import (
     RetrySettings,
     delivery_token,
 )
+from spanhouse.exporters.queue import Encoded, MemoryQueue
 
 FAST = RetrySettings(initial_interval=Duration(0.01), max_interval=Duration(0.05),
                      max_elapsed_time=Duration(0))
@@ -256,6 +257,79 @@ def test_a_permanent_error_in_a_merged_batch_drops_only_the_bad_request(tmp_path
     h.shutdown()
 
 
+class EncodingSink(Sink):
+    """A pusher that encodes batches for the queue (span ids as text), except batches named `plain…`."""
+
+    def encode_for_queue(self, batch):
+        if batch.name[0].startswith("plain"):
+            return None
+        return Encoded((",".join(batch.span_id).encode(),), len(batch), "ids")
+
+    def push(self, batch) -> None:
+        if isinstance(batch, Encoded):
+            assert batch.format == "ids"
+            ids = [i for p in batch.parts for i in p.decode().split(",")]
+            assert len(ids) == len(batch)
+            with self.lock:
+                self.pushes.append((ids, delivery_token()))
+                if self.errors:
+                    raise self.errors.pop(0)
+            return
+        super().push(batch)
+
+
+def _record_kinds(directory) -> list[int]:
+    """The kinds of the item records in a file queue's segments, in order."""
+    from spanhouse.exporters.filequeue import _HEADER
+
+    kinds = []
+    for seg in sorted(p for p in directory.iterdir() if p.suffix == ".log"):
+        data, pos = seg.read_bytes(), 0
+        while pos < len(data):
+            length, _, kind = _HEADER.unpack_from(data, pos)
+            kinds.append(kind)
+            pos += _HEADER.size + length
+    return [k for k in kinds if k in (ITEM, ENCODED)]
+
+
+def test_encoded_items_are_stored_as_bytes_merged_only_with_each_other_and_replayed(tmp_path):
+    down = EncodingSink([RetryableError("down")] * 10_000)
+    settings = dict(storage=QueueStorage.FILE, num_consumers=1,
+                    batch=QueueBatchSettings(min_size=1000, flush_timeout=Duration(0.05)))
+    h = helper(down, tmp_path, **settings)
+    batches = [make_batch(3, first=3 * i) for i in range(6)]
+    for b in batches[2:4]:
+        b.name[0] = "plain"
+    for b in batches:
+        h.consume(b)
+    wait_for(lambda: len(down.pushes) >= 3)
+    h.shutdown(timeout=2)
+    assert _record_kinds(tmp_path / "queue") == [ENCODED, ENCODED, ITEM, ITEM, ENCODED, ENCODED]
+    # merged units never mix the two forms: every push held either only encoded or only plain batches
+    plain = {i for b in batches[2:4] for i in b.span_id}
+    assert all(set(ids) <= plain or not set(ids) & plain for ids, _ in down.pushes)
+
+    up = EncodingSink()
+    h2 = helper(up, tmp_path, **settings)
+    assert h2.queue.replayed == 6
+    wait_for(lambda: len(h2.queue) == 0)
+    assert up.delivered() == sorted(i for b in batches for i in b.span_id)
+    assert {t for _, t in down.pushes} & {t for _, t in up.pushes}  # replayed groups keep their tokens
+    h2.shutdown()
+
+
+def test_an_encoded_batch_over_max_size_is_queued_as_a_batch_and_split():
+    sink = EncodingSink()
+    h = helper(sink, enabled=True, num_consumers=1,
+               batch=QueueBatchSettings(min_size=10, max_size=10, flush_timeout=Duration(0.05)))
+    h.consume(make_batch(25))
+    h.consume(make_batch(10, first=100))
+    wait_for(lambda: len(h.queue) == 0)
+    assert [len(ids) for ids, _ in sink.pushes] == [10, 10, 5, 10]
+    assert isinstance(h.queue, MemoryQueue)
+    h.shutdown()
+
+
 def test_queued_records_refuse_foreign_classes():
     import pickle
 
@@ -331,3 +405,45 @@ def test_log_records_are_stored_once_per_token():
         assert exporter.client.query(f"SELECT count() FROM `{db}`.otel_logs").result_rows == [(1,)]
     finally:
         exporter.shutdown()
+
+
+def test_clickhouse_inserts_merged_encoded_batches_as_the_reference_path_and_once_per_token():
+    from spanhouse import semconv as sc
+    from spanhouse.exporters.helper import _token
+
+    def batch(first: int) -> SpanBatch:
+        b = make_batch(3, first)
+        for i, attrs in enumerate(b.attributes):
+            attrs.update({sc.GEN_AI_OPERATION_NAME: "chat", "n": first + i, "s": "é \u2028 \"q\"", "f": 0.5})
+        b.events[1].append(Event(b.start_time_unix_nano[1], "e", {"k": [1, 2]}))
+        b.status_message[2] = "boom"
+        return b
+
+    db_ref, db_enc = unique_database("ref"), unique_database("enc")
+    ref = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db_ref))
+    enc = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db_enc))
+    ref.start(None)
+    enc.start(None)
+    batches = [batch(0), batch(3), batch(6)]
+    encoded = [enc.encode_for_queue(b) for b in batches]
+    assert all(isinstance(e, Encoded) and len(e) == 3 for e in encoded)
+    merged = Encoded.concat(encoded)
+    try:
+        ref.push(SpanBatch.concat(batches))
+        for token in ("a", "a", "b"):
+            reset = _token.set(token)
+            try:
+                enc.push(merged)
+            finally:
+                _token.reset(reset)
+        client = enc.client
+        columns = "Timestamp, TraceId, SpanId, SpanName, SpanAttributes, Events.Attributes, StatusMessage"
+        rows = {db: client.query(f"SELECT {columns} FROM `{db}`.otel_traces ORDER BY SpanId, Timestamp").result_rows
+                for db in (db_ref, db_enc)}
+        assert len(rows[db_ref]) == 9 and rows[db_enc] == [r for r in rows[db_ref] for _ in (0, 1)]
+        assert client.query(f"SELECT count() FROM `{db_enc}`.genai_spans").result_rows == [(18,)]
+        with pytest.raises(PermanentError, match="cannot be inserted"):
+            enc.push(Encoded((b"{}",), 1, "something else"))
+    finally:
+        ref.shutdown()
+        enc.shutdown()

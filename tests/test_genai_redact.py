@@ -497,3 +497,18 @@ def test_genai_redact_is_accepted_in_a_logs_pipeline():
         },
     }
     assert parse_config(data, env={}).pipelines
+
+
+def test_a_text_repeated_across_spans_is_redacted_and_counted_in_every_span():
+    # the same conversation history sent with three calls, once as a status message too
+    spans = [{"attributes": chat_attrs()} for _ in range(3)]
+    batch = make_batch([env("production")], spans)
+    batch.status_message[2] = f"rejected {EMAIL}"
+    batch.status_message[1] = f"rejected {EMAIL}"
+    out = run(batch)
+    first = out.attributes[0][sc.GEN_AI_INPUT_MESSAGES]
+    for i, attrs in enumerate(out.attributes):
+        assert attrs[sc.GEN_AI_INPUT_MESSAGES] == first and EMAIL not in first
+        assert attrs[DETECTIONS + "card"] == 1
+        assert attrs[DETECTIONS + "email"] == (1 if i == 0 else 2)
+    assert out.status_message[1] == out.status_message[2] and EMAIL not in out.status_message[1]

@@ -260,3 +260,16 @@ def test_json_with_lone_surrogates_and_huge_integers_round_trips(redactor):
     out = redactor.text.text(raw, Counter())
     assert json.loads(out) == [json.loads(out)[0], 12345678901234567890123, {"n": -9223372036854775809}]
     assert "bob@example.com" not in out and json.loads(out)[0].startswith("\ud800 <EMAIL:")
+
+
+def test_the_batch_memo_returns_what_the_redactor_returns(redactor):
+    from spanhouse.redact.text import TextMemo
+
+    texts = ["nothing here", f"mail {SECRET}", messages(f"hi {SECRET}"), "x" * 20, f"mail {SECRET}", "nothing here"]
+    memo = TextMemo(redactor.text)
+    for t in texts + texts:
+        plain, memoed = Counter(), Counter()
+        expected = redactor.text.text(t, plain)
+        got = memo.text(t, memoed)
+        assert got == expected and memoed == plain
+        assert (got is t) == (expected is t)

@@ -32,6 +32,7 @@ from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT
 from spanhouse.exporters.clickhouse_encode import encode_columns
 from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
+from spanhouse.exporters.queue import Encoded
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.values import as_string, string_map
 from spanhouse.store import StoreError, StoreSettings, connect, create_schema
@@ -62,6 +63,9 @@ _LOCAL_DATA_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError, struct
 # defaults differ.
 _DEDUP_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}
 _RECONNECT_INTERVAL_S = 1.0
+# What `encode_for_queue` makes: the JSONColumns body of `TRACE_COLUMNS` (bodies of several batches, concatenated,
+# are one valid insert). Bump the version if the encoding changes, so older queued bytes are refused.
+TRACES_ENCODING = "clickhouse/otel_traces/JSONColumns/1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,7 +159,11 @@ def classify(exc: Exception, what: str) -> Exception:
 class ClickHouseExporter(Pusher):
     """Inserts each batch into `otel_traces` (or, for the logs signal, `otel_logs`) with one
     column-oriented insert: for traces a JSONColumns body from `clickhouse_encode`, else (or when that
-    cannot encode a batch) clickhouse-connect's Native encoding. Safe to call from many threads."""
+    cannot encode a batch) clickhouse-connect's Native encoding. Safe to call from many threads.
+
+    For a sending queue, `encode_for_queue` makes a batch of spans into its JSONColumns body when it is queued;
+    merged queued bodies are then inserted as they are, in one insert (ClickHouse reads consecutive
+    JSONColumns objects as one stream of rows)."""
 
     def __init__(self, config: ClickHouseConfig, signal: str = "traces"):
         self.config = config
@@ -222,8 +230,22 @@ class ClickHouseExporter(Pusher):
         except StoreError as exc:
             raise RetryableError(str(exc), retry_after=_RECONNECT_INTERVAL_S) from exc
 
+    def encode_for_queue(self, batch: Any) -> Encoded | None:
+        """The batch's insert body (traces only), or None when it has to take the reference path, or
+        cannot be encoded at all (`push` then reports why, as without a queue)."""
+        if self.signal != "traces" or not len(batch):
+            return None
+        try:
+            _, body = cpu.run(self._encode, batch)
+        except Exception:
+            return None
+        return None if body is None else Encoded((body,), len(batch), TRACES_ENCODING)
+
     def push(self, batch: Any) -> None:
         if not len(batch):
+            return
+        if isinstance(batch, Encoded):
+            self._push_encoded(batch)
             return
         try:
             columns, body = cpu.run(self._encode, batch)
@@ -251,11 +273,18 @@ class ClickHouseExporter(Pusher):
         columns = self.encode(batch)
         return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
 
+    def _push_encoded(self, batch: Encoded) -> None:
+        if batch.format != TRACES_ENCODING or self.signal != "traces":
+            raise PermanentError(f"queued data encoded as {batch.format!r} cannot be inserted into {self.table}")
+        parts = batch.parts
+        self._insert_encoded(parts[0] if len(parts) == 1 else iter(parts), len(batch), delivery_token())
+
     def _settings(self, token: str | None) -> dict[str, Any]:
         return dict(self._base_settings, insert_deduplication_token=token) if token else dict(self._base_settings)
 
-    def _insert_encoded(self, body: bytes, rows: int, token: str | None) -> None:
-        """Insert a body from `encode_columns` (ClickHouse parses it with the GIL released)."""
+    def _insert_encoded(self, body: Any, rows: int, token: str | None) -> None:
+        """Insert a body from `encode_columns`, or an iterator of such bodies (ClickHouse parses them with
+        the GIL released)."""
         with self._lock:
             self._ensure_open()
             try:

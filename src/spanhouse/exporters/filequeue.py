@@ -14,8 +14,12 @@ Guarantees:
   raises `Overloaded`.
 
 Layout: `DIR/queue.id` (the queue's id, the prefix of every token), `DIR/LOCK`, and
-`DIR/<segment>.log` files. A record is `length u32, crc32 u32, kind u8, payload`. Segments are
-deleted oldest first, once every item in them is acknowledged.
+`DIR/<segment>.log` files. A record is `length u32, crc32 u32, kind u8, payload`. An item is stored
+either as a pickled batch (`ITEM`) or as the bytes of an `Encoded` batch with its format (`ENCODED`),
+which are read back without unpickling anything. Segments are deleted oldest first, once every item
+in them is acknowledged.
+
+Pickling and unpickling run on the CPU thread (`spanhouse.cpu`), as all Python-heavy work does.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from spanhouse import cpu
 from spanhouse.errors import Overloaded, RetryableError, SpanhouseError
-from spanhouse.exporters.queue import QUEUE_FULL_RETRY_AFTER_S, BaseQueue, Item, Unit
+from spanhouse.exporters.queue import QUEUE_FULL_RETRY_AFTER_S, BaseQueue, Encoded, Item, Unit
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,8 @@ _HEADER = struct.Struct("<IIB")
 _ITEM = struct.Struct("<QI")
 _GROUP = struct.Struct("<II")
 _SEQ = struct.Struct("<Q")
-ITEM, GROUP, ACK = 1, 2, 3
+_FORMAT = struct.Struct("<H")
+ITEM, GROUP, ACK, ENCODED = 1, 2, 3, 4
 _MIB = 1 << 20
 
 # Classes a queued batch may contain. Anything else in a record is refused when it is read back, so a
@@ -94,6 +100,31 @@ def decode_batch(data: bytes) -> Any:
 
 def _frame(kind: int, payload: bytes) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload, kind), kind) + payload
+
+
+def _item_record(seq: int, batch: Any, pickled: bytes | None) -> bytes:
+    """The record of one item: the pickled batch, or an `Encoded` batch's format and bytes."""
+    if pickled is not None:
+        return _frame(ITEM, _ITEM.pack(seq, len(batch)) + pickled)
+    fmt = batch.format.encode()
+    head = _ITEM.pack(seq, batch.size) + _FORMAT.pack(len(fmt)) + fmt
+    crc = zlib.crc32(head, ENCODED)
+    for part in batch.parts:
+        crc = zlib.crc32(part, crc)
+    length = len(head) + sum(len(p) for p in batch.parts)
+    return b"".join((_HEADER.pack(length, crc, ENCODED), head, *batch.parts))
+
+
+def _read_encoded(payload: bytes) -> Encoded:
+    """The `Encoded` batch of an `ENCODED` record's payload."""
+    try:
+        _, size = _ITEM.unpack_from(payload)
+        (n,) = _FORMAT.unpack_from(payload, _ITEM.size)
+        start = _ITEM.size + _FORMAT.size
+        fmt = payload[start:start + n].decode()
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise QueueCorrupt(f"queued encoded record cannot be read: {exc}") from None
+    return Encoded((payload[start + n:],), size, fmt)
 
 
 @dataclass
@@ -342,11 +373,12 @@ class FileQueue(BaseQueue):
     # --- the queue interface -------------------------------------------------------------
 
     def put(self, batch: Any) -> None:
-        payload = encode_batch(batch)
+        encoded = isinstance(batch, Encoded)
+        pickled = None if encoded else cpu.run(encode_batch, batch)
         size = len(batch)
         with self._cond:
             seq = self._admit()
-            record = _frame(ITEM, _ITEM.pack(seq, size) + payload)
+            record = _item_record(seq, batch, pickled)
             if self._log.disk_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes:
                 self._reserved -= 1
                 raise Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
@@ -363,7 +395,7 @@ class FileQueue(BaseQueue):
         with self._cond:
             self._reserved_bytes -= len(record)
             self._log.segments[location[0]].live += 1
-        self._enqueue(Item(seq, size, f"{self.uid}:{seq}", time.monotonic(), location=location))
+        self._enqueue(Item(seq, size, f"{self.uid}:{seq}", time.monotonic(), location=location, encoded=encoded))
 
     def prepare(self, unit: Unit) -> None:
         if not unit.grouped or unit.recorded:
@@ -375,13 +407,13 @@ class FileQueue(BaseQueue):
         unit.recorded = True
 
     def load(self, unit: Unit) -> list[Any]:
-        out = []
-        for item in unit.items:
-            kind, payload = self._log.read(item.location)  # type: ignore[arg-type]
-            if kind != ITEM:
+        records = [self._log.read(item.location) for item in unit.items]  # type: ignore[arg-type]
+        for item, (kind, _) in zip(unit.items, records):
+            if kind not in (ITEM, ENCODED):
                 raise QueueCorrupt(f"record {item.seq} is not a queued batch")
-            out.append(decode_batch(payload[_ITEM.size:]))
-        return out
+        if all(kind == ENCODED for kind, _ in records):
+            return [_read_encoded(payload) for _, payload in records]
+        return cpu.run(_decode_records, records)
 
     def done(self, unit: Unit) -> None:
         try:
@@ -417,6 +449,10 @@ class FileQueue(BaseQueue):
             os.close(self._lock_fd)
         except OSError:
             pass
+
+
+def _decode_records(records: list[tuple[int, bytes]]) -> list[Any]:
+    return [_read_encoded(p) if kind == ENCODED else decode_batch(p[_ITEM.size:]) for kind, p in records]
 
 
 def _queue_id(directory: str) -> str:
@@ -460,9 +496,10 @@ def _scan(path: str, number: int, rec: _Recovered, last: bool) -> int:
                     log.error("sending queue segment %s is damaged at offset %d; the %d bytes after it are "
                               "skipped", path, pos, len(data) - pos)
                 break
-            if kind == ITEM:
+            if kind in (ITEM, ENCODED):
                 seq, size = _ITEM.unpack_from(payload)
-                rec.items[seq] = Item(seq, size, "", 0.0, location=(number, pos, end - pos))
+                rec.items[seq] = Item(seq, size, "", 0.0, location=(number, pos, end - pos),
+                                      encoded=kind == ENCODED)
             elif kind == GROUP:
                 n, split = _GROUP.unpack_from(payload)
                 seqs = [s for (s,) in _SEQ.iter_unpack(payload[_GROUP.size:_GROUP.size + 8 * n])]

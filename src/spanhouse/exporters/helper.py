@@ -29,7 +29,7 @@ from spanhouse.component import ConfigIssue, Exporter
 from spanhouse.config import Duration
 from spanhouse.errors import PermanentError, RetryableError, SpanhouseError
 from spanhouse.exporters.filequeue import FileQueue, QueueCorrupt
-from spanhouse.exporters.queue import BaseQueue, Batching, MemoryQueue, Unit
+from spanhouse.exporters.queue import BaseQueue, Batching, Encoded, MemoryQueue, Unit
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,12 @@ class Pusher(Exporter):
     def push(self, batch: Any) -> None:
         raise NotImplementedError
 
+    def encode_for_queue(self, batch: Any) -> Encoded | None:
+        """Optional: `batch` as the bytes `push` would send, made once when the batch is queued, or None
+        to queue the batch itself. A pusher that returns `Encoded` batches must accept them (merged
+        with `Encoded.concat`) in `push`."""
+        return None
+
     def consume(self, batch: Any) -> None:
         self.push(batch)
 
@@ -239,12 +245,21 @@ class HelperExporter(Exporter):
 
     def consume(self, batch: Any) -> None:
         if self.queue is not None:
-            self.queue.put(batch)
+            self.queue.put(self._queued_form(batch))
             return
         outcome, error = self._push(batch, uuid.uuid4().hex, lambda: self._stopping)
         if outcome is not _Outcome.DELIVERED:
             raise error or RetryableError(f"exporter {self.name} is shutting down; retry later",
                                           retry_after=1.0)
+
+    def _queued_form(self, batch: Any) -> Any:
+        """What the queue holds for `batch`: the pusher's encoding when it has one, else the batch. A
+        batch over `max_size` stays a batch, so that it can be split at delivery."""
+        b = self._batching
+        if b is not None and b.max_size and len(batch) > b.max_size:
+            return batch
+        encoded = self.pusher.encode_for_queue(batch)
+        return batch if encoded is None else encoded
 
     # --- delivering ---------------------------------------------------------------------
 

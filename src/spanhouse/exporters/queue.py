@@ -5,6 +5,11 @@ often the item is retried or replayed. Consumers take *units*: one item, several
 one larger export (`sending_queue.batch`), or a merged group recovered from disk. A unit is settled
 with `done` (delivered, or dropped for good) or put back with `release` (deliver it later).
 
+An item holds either a batch or, when the exporter can encode batches itself (`Pusher.encode_for_queue`), an
+`Encoded` batch: the bytes the exporter will send, made once when the batch is queued. Consumers then
+only move bytes, which keeps Python work (pickling, re-encoding merged batches) off their threads.
+Items of the two forms are never merged into one unit.
+
 `MemoryQueue` keeps batches as objects and loses them with the process. `FileQueue`
 (`spanhouse.exporters.filequeue`) makes each item durable before `put` returns.
 """
@@ -16,12 +21,40 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from spanhouse.errors import Overloaded, RetryableError
 
 QUEUE_FULL_RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """A batch as its exporter encoded it for sending: `parts` are sent in order as one request body
+    (several parts when queued batches were merged); `size` counts its records; `format` names the
+    encoding, so an exporter can refuse bytes it did not make.
+
+    Guarantees: merging (`concat`) never looks inside the parts. Encoded batches are never split:
+    `split` returns the batch whole (they are queued only when no larger than `max_size`)."""
+
+    parts: tuple[bytes, ...]
+    size: int
+    format: str
+
+    def __len__(self) -> int:
+        return self.size
+
+    @classmethod
+    def concat(cls, batches: Sequence[Encoded]) -> Encoded:
+        formats = {b.format for b in batches}
+        if len(formats) != 1:
+            raise ValueError(f"cannot merge batches of different encodings: {sorted(formats)}")
+        return cls(tuple(p for b in batches for p in b.parts), sum(b.size for b in batches), batches[0].format)
+
+    def split(self, size: int) -> list[Encoded]:
+        return [self]
 
 
 @dataclass(eq=False)
@@ -35,6 +68,8 @@ class Item:
     batch: Any = None
     location: tuple[int, int, int] | None = None
     """File queue: (segment, offset, length) of the stored record."""
+    encoded: bool = False
+    """The item holds an `Encoded` batch (merged only with other encoded items)."""
 
 
 @dataclass(eq=False)
@@ -107,6 +142,7 @@ class BaseQueue:
             self._cond.notify_all()
 
     def put(self, batch: Any) -> None:
+        """Accept a batch (or an `Encoded` one); raises `Overloaded` when full."""
         raise NotImplementedError
 
     def take(self, batching: Batching | None, stop: threading.Event, wait: float = 0.5) -> Unit | None:
@@ -126,7 +162,8 @@ class BaseQueue:
             while size < batching.min_size and not stop.is_set():
                 if self._pending:
                     nxt = self._pending[0]
-                    if nxt.grouped or (batching.max_size and size + nxt.size > batching.max_size):
+                    if (nxt.grouped or nxt.items[0].encoded != first.items[0].encoded
+                            or (batching.max_size and size + nxt.size > batching.max_size)):
                         break
                     units.append(self._pending.popleft())
                     size += nxt.size
@@ -188,7 +225,8 @@ class MemoryQueue(BaseQueue):
     def put(self, batch: Any) -> None:
         with self._cond:
             seq = self._admit()
-        self._enqueue(Item(seq, len(batch), f"{self.uid}:{seq}", time.monotonic(), batch=batch))
+        self._enqueue(Item(seq, len(batch), f"{self.uid}:{seq}", time.monotonic(), batch=batch,
+                           encoded=isinstance(batch, Encoded)))
 
     def load(self, unit: Unit) -> list[Any]:
         return [i.batch for i in unit.items]

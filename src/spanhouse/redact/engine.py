@@ -27,7 +27,7 @@ from spanhouse.redact.globs import KeyMatcher
 from spanhouse.redact.keys import Hasher
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
-from spanhouse.redact.text import DROP, TextRedactor
+from spanhouse.redact.text import DROP, TextMemo, TextRedactor
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,10 @@ class Redactor:
 
     Guarantees: under `redacted` and `metadata_only` every string value outside the metadata keys is
     scanned, or dropped when it cannot be (fails closed); metadata keys and numbers are never
-    altered by detectors; maps are never changed in place — a changed map is a new dict."""
+    altered by detectors; maps are never changed in place — a changed map is a new dict.
+
+    The methods that scan take an optional `memo` (`memo()`, one per batch): a text seen before in
+    the batch is then not scanned again. Results are the same with or without it."""
 
     def __init__(self, settings: RedactionSettings, *, owner: str = "genai_redact"):
         self.settings = settings
@@ -121,6 +124,10 @@ class Redactor:
         self._event_meta = content.message_event_metadata()
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
 
+    def memo(self) -> TextMemo | None:
+        """A memo for the texts of one batch (None when no detector is configured)."""
+        return TextMemo(self.text) if self.text is not None else None
+
     # --- policy -----------------------------------------------------------------------------
 
     def policy_for(self, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> Policy:
@@ -133,12 +140,13 @@ class Redactor:
     # --- attribute maps ---------------------------------------------------------------------
 
     def attributes(
-        self, attrs: dict[str, Any], policy: Policy, record: Record, where: str = ""
+        self, attrs: dict[str, Any], policy: Policy, record: Record, where: str = "",
+        memo: TextMemo | None = None,
     ) -> dict[str, Any]:
         """`attrs` redacted under `policy` (the same dict when nothing changed)."""
         out: dict[str, Any] | None = None
         for key, value in attrs.items():
-            new = self._one(key, value, policy, record, where, attrs)
+            new = self._one(key, value, policy, record, where, memo)
             if new is value:
                 if out is not None:
                     out[key] = value
@@ -152,7 +160,8 @@ class Redactor:
                 out[key] = new
         return attrs if out is None else out
 
-    def event(self, name: str, attrs: dict[str, Any], policy: Policy, record: Record) -> dict[str, Any]:
+    def event(self, name: str, attrs: dict[str, Any], policy: Policy, record: Record,
+              memo: TextMemo | None = None) -> dict[str, Any]:
         """An event's attributes; under metadata_only a message event keeps only its metadata."""
         if policy is Policy.METADATA_ONLY and name in content.MESSAGE_EVENTS:
             kept = {}
@@ -162,14 +171,14 @@ class Redactor:
                 else:
                     record.dropped["event:" + key] = None
             attrs = kept
-        return self.attributes(attrs, policy, record, "event:")
+        return self.attributes(attrs, policy, record, "event:", memo)
 
-    def status_message(self, message: str, policy: Policy, record: Record) -> str:
+    def status_message(self, message: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
         """A span's status message, scanned like an attribute under redacting policies (error
         messages often quote user input)."""
         if not message or policy is Policy.FULL or self.text is None:
             return message
-        new = self.text.value(message, record.counts)
+        new = self._scan(message, record, memo)
         if new is DROP:
             record.dropped[STATUS_MESSAGE] = None
             return ""
@@ -177,7 +186,7 @@ class Redactor:
             record.masked[STATUS_MESSAGE] = None
         return new
 
-    def body(self, event_name: str, body: Any, policy: Policy, record: Record) -> Any:
+    def body(self, event_name: str, body: Any, policy: Policy, record: Record, memo: TextMemo | None = None) -> Any:
         """A log record's body (any value; None when absent). Under metadata_only the body of a
         message event keeps only its metadata fields; other bodies are scanned like attributes."""
         if body is None or policy is Policy.FULL:
@@ -193,7 +202,7 @@ class Redactor:
             body = kept
             if body is None:
                 return None
-        new = self.text.value(body, record.counts) if self.text is not None else body
+        new = self._scan(body, record, memo)
         if new is DROP:
             record.dropped[BODY] = None
             return None
@@ -225,7 +234,7 @@ class Redactor:
                 return _DROP, rule
         return _SCAN, rule
 
-    def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, attrs: dict) -> Any:
+    def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None) -> Any:
         decision, rule = self._decide(key, policy)
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
             return self._field_rule(key, value, rule, record, where)
@@ -239,7 +248,7 @@ class Redactor:
             record.dropped[where + key] = None
             if value is DROP:
                 return DROP
-        new = self._scan(value, record)
+        new = self._scan(value, record, memo)
         if new is DROP:
             record.dropped[where + key] = None
             return DROP
@@ -247,9 +256,11 @@ class Redactor:
             record.masked[where + key] = None
         return new if rule is None else self._truncate(key, new, rule, record, where)
 
-    def _scan(self, value: Any, record: Record) -> Any:
+    def _scan(self, value: Any, record: Record, memo: TextMemo | None) -> Any:
         if self.text is None:
             return value
+        if memo is not None and type(value) is str:
+            return memo.text(value, record.counts)
         return self.text.value(value, record.counts)
 
     def _field_rule(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:

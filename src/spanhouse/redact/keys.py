@@ -35,10 +35,14 @@ class Hasher:
             )
         self._key = key.encode() if isinstance(key, str) else bytes(key)
         self.token_length = token_length
+        # the keyed state, set up once and copied per value (copying skips the key schedule)
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
 
     def hex(self, value: str) -> str:
         """The full HMAC-SHA256 of `value` in hex (64 characters)."""
-        return hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        h = self._keyed.copy()
+        h.update(value.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
 
     def token(self, label: str, value: str) -> str:
         """`<LABEL:xxxxxxxxxxxx>` for a detected value (already normalized by its detector)."""

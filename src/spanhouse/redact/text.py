@@ -10,6 +10,9 @@ blanked, so positions map back one to one.
 
 Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, or broken
 JSON whose escapes could hide a value) is reported as `DROP`, never passed on.
+
+`TextMemo` remembers, for one batch, what `text()` made of each distinct text, so a text repeated
+across spans (a system prompt, a conversation history sent again with every call) is scanned once.
 """
 
 from __future__ import annotations
@@ -188,6 +191,34 @@ class TextRedactor:
         return self._replace(data, found, counts).decode("utf-8")
 
 
+class TextMemo:
+    """`TextRedactor.text` for the texts of one batch, each distinct text computed once.
+
+    Guarantees: `text(s, counts)` returns what `TextRedactor.text(s, counts)` returns — `s` itself
+    when nothing changed, the same redacted text or `DROP` otherwise — and adds the same detections
+    to `counts`, in the same order. Meant to live no longer than the batch whose values it holds."""
+
+    __slots__ = ("redactor", "_done")
+
+    def __init__(self, redactor: TextRedactor):
+        self.redactor = redactor
+        self._done: dict[str, tuple[Any, Counter]] = {}
+
+    def text(self, s: str, counts: Counter) -> Any:
+        done = self._done.get(s)
+        if done is None:
+            found: Counter = Counter()
+            out = self.redactor.text(s, found)
+            done = self._done[s] = (_SAME if out is s else out, found)
+        out, found = done
+        if found:
+            counts.update(found)
+        return s if out is _SAME else out
+
+
+_SAME: Any = object()
+
+
 def _blank_escape(m: Any) -> bytes:
     """Six letters for an escaped Latin letter (so `jos\\u00e9@x.es` is still one email), else blanks."""
     text = m.group()
@@ -228,7 +259,7 @@ def _rebuild(node: Any, leaves: Any) -> Any:
         return [_rebuild(x, leaves) for x in node]
     if t is dict:
         out = {}
-        for k, x in node.items():
+        for _k, x in node.items():
             key = next(leaves)
             out[key] = _rebuild(x, leaves)
         return out
