@@ -151,6 +151,20 @@ class _PbValues:
         self.truncated += n_truncated
         return out, dropped
 
+    def resource(self, container: Any, resources: list[Resource]) -> int:
+        """Append the resource of a ResourceSpans/ResourceLogs message; its index."""
+        truncated: list[str] = []
+        attrs, dropped = self.attributes(container.resource.attributes, truncated)
+        _mark_truncated(attrs, truncated)
+        resources.append(Resource(attrs, container.schema_url, container.resource.dropped_attributes_count + dropped))
+        return len(resources) - 1
+
+    def scope(self, container: Any, scopes: list[Scope]) -> int:
+        """Append the scope of a ScopeSpans/ScopeLogs message; its index."""
+        attrs, _ = self.attributes(container.scope.attributes)
+        scopes.append(Scope(container.scope.name, container.scope.version, attrs, container.schema_url))
+        return len(scopes) - 1
+
 
 def _truncate(v: Any, n: int) -> tuple[Any, bool]:
     """`v` with every string or bytes value (nested ones too) cut to `n`; and whether anything was cut."""
@@ -206,15 +220,9 @@ def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -
     out = Decoded(SpanBatch(), limits=limits)
     batch = out.batch
     for rs in req.resource_spans:
-        r_truncated: list[str] = []
-        r_attrs, r_dropped = vals.attributes(rs.resource.attributes, r_truncated)
-        _mark_truncated(r_attrs, r_truncated)
-        resource = len(batch.resources)
-        batch.resources.append(Resource(r_attrs, rs.schema_url, rs.resource.dropped_attributes_count + r_dropped))
+        resource = vals.resource(rs, batch.resources)
         for ss in rs.scope_spans:
-            s_attrs, _ = vals.attributes(ss.scope.attributes)
-            scope = len(batch.scopes)
-            batch.scopes.append(Scope(ss.scope.name, ss.scope.version, s_attrs, ss.schema_url))
+            scope = vals.scope(ss, batch.scopes)
             for sp in ss.spans:
                 trace_id, span_id, parent = sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex()
                 problem = _span_id_problem(trace_id, span_id, parent) or _time_problem(
@@ -405,6 +413,27 @@ class _Json:
         self.truncated += n_truncated
         return out, dropped
 
+    def resource(self, container: dict, path: str, resources: list[Resource]) -> int:
+        """Append the resource of a resourceSpans/resourceLogs object; its index."""
+        g = self.get
+        res = self.obj(container.get("resource"), f"{path}.resource")
+        truncated: list[str] = []
+        attrs, dropped = self.attributes(res.get("attributes"), f"{path}.resource.attributes", truncated)
+        _mark_truncated(attrs, truncated)
+        resources.append(Resource(
+            attrs, self.string(g(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl"),
+            self.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), path) + dropped))
+        return len(resources) - 1
+
+    def scope(self, container: dict, path: str, scopes: list[Scope]) -> int:
+        """Append the scope of a scopeSpans/scopeLogs object; its index."""
+        sc = self.obj(container.get("scope"), f"{path}.scope")
+        attrs, _ = self.attributes(sc.get("attributes"), f"{path}.scope.attributes")
+        scopes.append(Scope(self.string(sc.get("name"), f"{path}.scope.name"),
+                            self.string(sc.get("version"), f"{path}.scope.version"), attrs,
+                            self.string(self.get(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl")))
+        return len(scopes) - 1
+
 
 def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode an OTLP/JSON `ExportTraceServiceRequest` (hex ids, integer enums, int64 as string or number)."""
@@ -420,23 +449,11 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
     for ri, rs in enumerate(j.arr(g(doc, "resourceSpans", "resource_spans"), "resourceSpans")):
         rp = f"resourceSpans[{ri}]"
         rs = j.obj(rs, rp)
-        res = j.obj(rs.get("resource"), f"{rp}.resource")
-        r_truncated: list[str] = []
-        r_attrs, r_dropped = j.attributes(res.get("attributes"), f"{rp}.resource.attributes", r_truncated)
-        _mark_truncated(r_attrs, r_truncated)
-        resource = len(batch.resources)
-        batch.resources.append(Resource(
-            r_attrs, j.string(g(rs, "schemaUrl", "schema_url"), f"{rp}.schemaUrl"),
-            j.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), rp) + r_dropped))
+        resource = j.resource(rs, rp, batch.resources)
         for si, ss in enumerate(j.arr(g(rs, "scopeSpans", "scope_spans"), f"{rp}.scopeSpans")):
             sp_path = f"{rp}.scopeSpans[{si}]"
             ss = j.obj(ss, sp_path)
-            sc = j.obj(ss.get("scope"), f"{sp_path}.scope")
-            s_attrs, _ = j.attributes(sc.get("attributes"), f"{sp_path}.scope.attributes")
-            scope = len(batch.scopes)
-            batch.scopes.append(Scope(j.string(sc.get("name"), f"{sp_path}.scope.name"),
-                                      j.string(sc.get("version"), f"{sp_path}.scope.version"), s_attrs,
-                                      j.string(g(ss, "schemaUrl", "schema_url"), f"{sp_path}.schemaUrl")))
+            scope = j.scope(ss, sp_path, batch.scopes)
             for xi, sp in enumerate(j.arr(ss.get("spans"), f"{sp_path}.spans")):
                 p = f"{sp_path}.spans[{xi}]"
                 sp = j.obj(sp, p)

@@ -18,7 +18,6 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1 import logs_pb2
 
-from spanhouse.batch import Resource, Scope
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.decode import Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
@@ -64,16 +63,9 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
     out = _new_decoded()
     batch: LogBatch = out.batch
     for rl in req.resource_logs:
-        r_truncated: list[str] = []
-        r_attrs, r_dropped = vals.attributes(rl.resource.attributes, r_truncated)
-        _mark_truncated(r_attrs, r_truncated)
-        resource = len(batch.resources)
-        batch.resources.append(Resource(r_attrs, rl.schema_url,
-                                        rl.resource.dropped_attributes_count + r_dropped))
+        resource = vals.resource(rl, batch.resources)
         for sl in rl.scope_logs:
-            s_attrs, _ = vals.attributes(sl.scope.attributes)
-            scope = len(batch.scopes)
-            batch.scopes.append(Scope(sl.scope.name, sl.scope.version, s_attrs, sl.schema_url))
+            scope = vals.scope(sl, batch.scopes)
             for lr in sl.log_records:
                 trace_id, span_id, problem = _log_ids(lr.trace_id.hex(), lr.span_id.hex())
                 if problem:
@@ -110,23 +102,11 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
     for ri, rl in enumerate(j.arr(g(doc, "resourceLogs", "resource_logs"), "resourceLogs")):
         rp = f"resourceLogs[{ri}]"
         rl = j.obj(rl, rp)
-        res = j.obj(rl.get("resource"), f"{rp}.resource")
-        r_truncated: list[str] = []
-        r_attrs, r_dropped = j.attributes(res.get("attributes"), f"{rp}.resource.attributes", r_truncated)
-        _mark_truncated(r_attrs, r_truncated)
-        resource = len(batch.resources)
-        batch.resources.append(Resource(
-            r_attrs, j.string(g(rl, "schemaUrl", "schema_url"), f"{rp}.schemaUrl"),
-            j.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), rp) + r_dropped))
+        resource = j.resource(rl, rp, batch.resources)
         for si, sl in enumerate(j.arr(g(rl, "scopeLogs", "scope_logs"), f"{rp}.scopeLogs")):
             sp = f"{rp}.scopeLogs[{si}]"
             sl = j.obj(sl, sp)
-            sc = j.obj(sl.get("scope"), f"{sp}.scope")
-            s_attrs, _ = j.attributes(sc.get("attributes"), f"{sp}.scope.attributes")
-            scope = len(batch.scopes)
-            batch.scopes.append(Scope(j.string(sc.get("name"), f"{sp}.scope.name"),
-                                      j.string(sc.get("version"), f"{sp}.scope.version"), s_attrs,
-                                      j.string(g(sl, "schemaUrl", "schema_url"), f"{sp}.schemaUrl")))
+            scope = j.scope(sl, sp, batch.scopes)
             for xi, lr in enumerate(j.arr(g(sl, "logRecords", "log_records"), f"{sp}.logRecords")):
                 p = f"{sp}.logRecords[{xi}]"
                 lr = j.obj(lr, p)
