@@ -55,28 +55,15 @@ class GenaiRedactProcessor(Processor):
         self._lock = threading.Lock()
 
     def process(self, batch: SpanBatch) -> SpanBatch:
-        if hasattr(batch, "body"):  # a LogBatch: the logs pipeline
-            return self._process_logs(batch)
+        # a LogBatch (the logs pipeline) has bodies: GenAI events carry prompts and completions there
+        one = self._log_record if hasattr(batch, "body") else self._span
         r = self.redactor
-        n = len(batch)
-        policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
+        policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(len(batch))]
         memo = r.memo()
         resource_records = self._resources(batch, policies, memo)
-        for i in range(n):
-            policy = policies[i]
+        for i, policy in enumerate(policies):
             record = Record(policy)
-            try:
-                attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
-                events = batch.events[i]
-                if events:
-                    batch.events[i] = [self._event(e, policy, record, memo) for e in events]
-                links = batch.links[i]
-                if links:
-                    batch.links[i] = [self._link(k, policy, record, memo) for k in links]
-                if batch.status_message[i]:
-                    batch.status_message[i] = r.status_message(batch.status_message[i], policy, record, memo)
-            except Exception:
-                attrs = self._strip_span(batch, i, record)
+            attrs = one(batch, i, policy, record, memo)
             resource_record = resource_records[batch.resource_index[i]]
             if resource_record:
                 record.extend(resource_record)
@@ -84,32 +71,37 @@ class GenaiRedactProcessor(Processor):
             batch.attributes[i] = attrs
         return batch
 
-    def _process_logs(self, batch: Any) -> Any:
-        """Log records (GenAI events carry prompts and completions in their bodies): attributes,
-        body and resource, with the record written on the log record's attributes."""
+    def _span(self, batch: SpanBatch, i: int, policy: Policy, record: Record, memo: TextMemo | None) -> dict:
+        """Span `i`'s events, links and status message redacted in place; its new attributes."""
         r = self.redactor
-        n = len(batch)
-        policies = [r.policy_for(batch.attributes[i], batch.resource_attributes(i)) for i in range(n)]
-        memo = r.memo()
-        resource_records = self._resources(batch, policies, memo)
-        for i in range(n):
-            policy = policies[i]
-            record = Record(policy)
-            try:
-                attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
-                batch.body[i] = r.body(batch.event_name[i], batch.body[i], policy, record, memo)
-            except Exception:
-                self._failed("log record")
-                attrs = _metadata_only(batch.attributes[i], record, "")
-                if batch.body[i] is not None:
-                    batch.body[i] = None
-                    record.dropped[BODY] = None
-            resource_record = resource_records[batch.resource_index[i]]
-            if resource_record:
-                record.extend(resource_record)
-            record.write(attrs)
-            batch.attributes[i] = attrs
-        return batch
+        try:
+            attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
+            events = batch.events[i]
+            if events:
+                batch.events[i] = [self._event(e, policy, record, memo) for e in events]
+            links = batch.links[i]
+            if links:
+                batch.links[i] = [self._link(k, policy, record, memo) for k in links]
+            if batch.status_message[i]:
+                batch.status_message[i] = r.status_message(batch.status_message[i], policy, record, memo)
+            return attrs
+        except Exception:
+            return self._strip_span(batch, i, record)
+
+    def _log_record(self, batch: Any, i: int, policy: Policy, record: Record, memo: TextMemo | None) -> dict:
+        """Log record `i`'s body redacted in place; its new attributes."""
+        r = self.redactor
+        try:
+            attrs = r.attributes(batch.attributes[i], policy, record, "", memo)
+            batch.body[i] = r.body(batch.event_name[i], batch.body[i], policy, record, memo)
+            return attrs
+        except Exception:
+            self._failed("log record")
+            attrs = _metadata_only(batch.attributes[i], record, "")
+            if batch.body[i] is not None:
+                batch.body[i] = None
+                record.dropped[BODY] = None
+            return attrs
 
     def _resources(self, batch: SpanBatch, policies: list[Policy], memo: TextMemo | None) -> dict[int, Record]:
         """Redact each resource once, under the strictest policy of the spans that point at it."""
