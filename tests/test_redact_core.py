@@ -273,3 +273,49 @@ def test_the_batch_memo_returns_what_the_redactor_returns(redactor):
         got = memo.text(t, memoed)
         assert got == expected and memoed == plain
         assert (got is t) == (expected is t)
+
+
+# --- JSON redacted in place agrees with the parsed path ---------------------------------
+
+_SENSITIVE = [
+    SECRET, "+1 415 555 0134", "(415) 555-0134", "06 12 34 56 78", "4111 1111 1111 1111", "192.168.1.20",
+    "DE89370400440532013000", "AKIAIOSFODNN7EXAMPLE", "sk-proj-abcdefghijklmnopqrstuvwx12", "phone 4155550134",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc", "Bearer abcdefghijklmnopqrstuvwxyz012345",
+]
+# strings that JSON writes without any escape: no quote, backslash or control character
+_raw_chars = st.characters(blacklist_characters='"\\', blacklist_categories=("Cs", "Cc"))
+_raw_text = st.one_of(
+    st.text(_raw_chars, max_size=20),
+    st.builds(lambda a, s, b: f"{a}{s}{b}", st.text(_raw_chars, max_size=8), st.sampled_from(_SENSITIVE),
+              st.text(_raw_chars, max_size=8)),
+)
+_raw_json = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | _raw_text
+    | st.integers(min_value=-(10**20), max_value=10**20) | st.sampled_from([4111111111111111, 4155550134, -612345678]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_raw_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=st.lists(_raw_json, min_size=1, max_size=4), indent=st.sampled_from([None, 2]))
+def test_json_redacted_in_place_equals_the_parsed_path(redactor, doc, indent):
+    raw = json.dumps(doc, ensure_ascii=False, indent=indent)
+    parsed_path = TextRedactor(redactor.text.scanner, redactor.text.hasher)
+    parsed_path._in_place = False
+    fast_counts, slow_counts = Counter(), Counter()
+    fast = redactor.text.text(raw, fast_counts)
+    slow = parsed_path.text(raw, slow_counts)
+    assert (fast is DROP) == (slow is DROP)
+    if fast is not DROP:
+        assert json.loads(fast) == json.loads(slow)
+        assert fast_counts == slow_counts
+
+
+def test_json_without_escapes_is_redacted_in_place_keeping_its_layout(redactor):
+    raw = json.dumps({"messages": [{"role": "user", "content": f"mail {SECRET} now"}], "n": 3}, indent=2)
+    counts = Counter()
+    out = redactor.text.text(raw, counts)
+    assert out.startswith('{\n  "messages": [\n') and SECRET not in out and counts == Counter(email=1)
+    token = json.loads(out)["messages"][0]["content"].split()[1]
+    assert out == raw.replace(SECRET, token)

@@ -2,11 +2,15 @@
 
 JSON text (message lists, tool arguments, documents) is redacted without breaking it. When the raw
 text has no escape sequence at all and shows no candidate, it is returned as sent (escapes such as
-`\\"`, `\\/` or `\\u0040` could hide a value from a raw scan). Otherwise it is parsed, every
-string (keys included) and every long integer is scanned in one joined pass, and the document is
-re-serialized only if something was replaced. Text that looks like JSON but does not parse (for
-example cut by a length limit) is scanned through a same-length view in which escape sequences are
-blanked, so positions map back one to one.
+`\\"`, `\\/` or `\\u0040` could hide a value from a raw scan). Valid JSON without any escape
+sequence is redacted in place: it is scanned through a same-length view in which every byte
+outside a string, digits aside, is a NUL (what the parsed path below puts between two strings), and
+the values found inside strings are replaced in the raw text (tokens need no escaping). Otherwise
+(escapes, a value found outside a string, custom detectors) it is parsed, every string (keys
+included) and every long integer is scanned in one joined pass, and the document is re-serialized
+only if something was replaced. Both ways find the same values. Text that looks like JSON but does
+not parse (for example cut by a length limit) is scanned through a same-length view in which escape
+sequences are blanked, so positions map back one to one.
 
 Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, or broken
 JSON whose escapes could hide a value) is reported as `DROP`, never passed on.
@@ -24,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from spanhouse.redact.detectors import BUILTIN
 from spanhouse.redact.keys import Hasher
 from spanhouse.redact.scanner import Finding, Scanner, compile_pattern
 
@@ -41,6 +46,8 @@ _LONG_INT = 10**8  # integers below this cannot hold any detector's value
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
 _LONG_DIGITS = compile_pattern(r"[0-9]{19}")
+# outside JSON strings only digits are kept (a long integer is scanned); everything else becomes a NUL
+_OUTSIDE_STRINGS = bytes(b if 0x30 <= b <= 0x39 else 0 for b in range(256))
 
 
 class _TooDeep(Exception):
@@ -56,6 +63,8 @@ class TextRedactor:
         self.scanner = scanner
         self.hasher = hasher
         self.max_bytes = max_bytes
+        # custom patterns may match a NUL or a run of them, so only built-in detectors see the view
+        self._in_place = all(d in BUILTIN for d in scanner.detectors)
 
     # --- any attribute value ----------------------------------------------------------------
 
@@ -129,8 +138,13 @@ class TextRedactor:
         return self.hasher.token(det.token, det.normalize(str(n)))
 
     def _json(self, s: str, data: bytes, counts: Counter) -> Any:
-        if b"\\" not in data and not self.scanner.any(data):
-            return s
+        if b"\\" not in data:
+            if not self.scanner.any(data):
+                return s
+            if self._in_place:
+                out = self._json_in_place(s, data, counts)
+                if out is not None:
+                    return out
         try:
             if _LONG_DIGITS.search(data) is not None:
                 raise orjson.JSONDecodeError("", "", 0)  # orjson reads integers past 64 bits as floats
@@ -180,6 +194,27 @@ class TextRedactor:
                 return json.dumps(new_doc)
             except (ValueError, TypeError):
                 return DROP
+
+    def _json_in_place(self, s: str, data: bytes, counts: Counter) -> Any:
+        """What `_json` returns for valid JSON without escapes, or None to take the parsed path."""
+        parts = data.split(b'"')
+        outside = parts[0::2]
+        # without escapes every quote delimits a string: odd parts are string contents; nesting
+        # deeper than the parsed path accepts is left to it
+        if len(parts) % 2 == 0 or sum(p.count(b"[") + p.count(b"{") for p in outside) > _MAX_DEPTH:
+            return None
+        try:
+            orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        parts[0::2] = [p.translate(_OUTSIDE_STRINGS) for p in outside]
+        found = self.scanner.find(b"\x00".join(parts))
+        if not found:
+            return s
+        for f in found:
+            if data.count(b'"', 0, f.start) % 2 == 0 or data.find(b'"', f.start, f.end) >= 0:
+                return None  # a long integer, or a match across strings: the parsed path decides
+        return self._replace(data, found, counts).decode("utf-8")
 
     def _broken_json(self, data: bytes, counts: Counter) -> Any:
         if _HIDING_ESCAPE.search(data) is not None:
