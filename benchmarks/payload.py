@@ -164,7 +164,8 @@ def _trace(rng: random.Random, start_ns: int, convention: str) -> list[Span]:
     common = {sc.GEN_AI_CONVERSATION_ID: conversation, sc.SPANHOUSE_FEATURE: "support_copilot",
               sc.SPANHOUSE_TENANT_ID: tenant, sc.SESSION_ID: conversation, sc.USER_ID: user,
               sc.GEN_AI_AGENT_NAME: "support_copilot", sc.GEN_AI_AGENT_ID: f"agent-{tenant}-01",
-              "app.request.id": f"req-{rng.randrange(16**16):016x}", "app.region": rng.choice(["eu-west-1", "us-east-1"]),
+              "app.request.id": f"req-{rng.randrange(16**16):016x}",
+              "app.region": rng.choice(["eu-west-1", "us-east-1"]),
               "app.ticket.channel": rng.choice(["email", "chat", "web"])}
     ticket = (f"Hello, this is {name}. {issue} You can reach me at {email} or call me on {phone} any time "
               f"after 9am. My account was opened in {rng.randrange(2012, 2025)} and I have been a loyal "

@@ -183,7 +183,8 @@ def table(rows: list[dict], ceiling: float) -> str:
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
     for k, line in enumerate(lines):
-        out.append("  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        cells = (str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        out.append("  ".join(cells))
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -219,7 +220,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="spanhouse-bench-"))
     info = machine_info()
     sample = payload.stats(payload.build_request(args.seed * 1000, args.traces_per_request, args.convention))
-    print(f"machine: {info['cpu_model']}, {info['cores']} cores, {info['ram_gib']} GiB; load {info['load_average_start']}")
+    print(f"machine: {info['cpu_model']}, {info['cores']} cores, {info['ram_gib']} GiB; "
+          f"load {info['load_average_start']}")
     print(f"payload: {sample}")
     rows: list[dict] = []
 

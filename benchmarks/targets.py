@@ -184,7 +184,8 @@ def ensure_venv(name: str, package: str, executable: str) -> Path:
 
 
 def _package_version(bindir: Path, package: str) -> str:
-    out = subprocess.run([str(bindir / "python"), "-c", f"import importlib.metadata as m; print(m.version({package!r}))"],
+    script = f"import importlib.metadata as m; print(m.version({package!r}))"
+    out = subprocess.run([str(bindir / "python"), "-c", script],
                          capture_output=True, text=True)
     return out.stdout.strip()
 
