@@ -418,6 +418,20 @@ def test_evaluation_results_sent_as_log_records_land_in_genai_evaluations(svc):
                     ("toxicity", 0.0, "", "", sid, "support-bot", "staging", "1.2.3")]
 
 
+def test_log_evaluations_take_environment_and_release_from_the_record_when_the_resource_has_none(svc):
+    span, trace_id, span_id = chat_span()
+    send_spans(svc, [span])
+    send_logs(http_logs(svc), [
+        {"event_name": sc.EVENT_GEN_AI_EVALUATION_RESULT, "context": span_context(trace_id, span_id),
+         "attributes": {sc.GEN_AI_EVALUATION_NAME: "groundedness", sc.GEN_AI_EVALUATION_SCORE_VALUE: 1.0,
+                        sc.DEPLOYMENT_ENVIRONMENT_NAME: "production", sc.SERVICE_VERSION: "9.9"}},
+    ], resource={sc.SERVICE_NAME: "evaluator"})
+    rows = svc.wait_rows("SELECT EvaluationName, Environment, Release FROM genai_evaluations "
+                         "WHERE TraceId = {t:String} AND ServiceName = 'evaluator'", 1,
+                         parameters={"t": format(trace_id, "032x")})
+    assert rows == [("groundedness", "production", "9.9")]
+
+
 def test_trace_command_shows_log_content_and_log_evaluations(svc):
     span, trace_id, span_id = chat_span()
     ctx = span_context(trace_id, span_id)

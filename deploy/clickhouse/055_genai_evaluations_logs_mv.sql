@@ -6,8 +6,8 @@ TO ${genai_evaluations_table}
 AS WITH LogAttributes AS a, ResourceAttributes AS r
 SELECT
     Timestamp, TraceId, SpanId, ServiceName,
-    r[${DEPLOYMENT_ENVIRONMENT_NAME}] AS Environment,
-    r[${SERVICE_VERSION}] AS Release,
+    if(r[${DEPLOYMENT_ENVIRONMENT_NAME}] != '', r[${DEPLOYMENT_ENVIRONMENT_NAME}], a[${DEPLOYMENT_ENVIRONMENT_NAME}]) AS Environment,
+    if(r[${SERVICE_VERSION}] != '', r[${SERVICE_VERSION}], a[${SERVICE_VERSION}]) AS Release,
     if(a[${SPANHOUSE_FEATURE}] != '', a[${SPANHOUSE_FEATURE}], r[${SPANHOUSE_FEATURE}]) AS Feature,
     if(a[${SPANHOUSE_TENANT_ID}] != '', a[${SPANHOUSE_TENANT_ID}], r[${SPANHOUSE_TENANT_ID}]) AS TenantId,
     a[${GEN_AI_OPERATION_NAME}] AS Operation,
