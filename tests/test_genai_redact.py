@@ -312,7 +312,9 @@ def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
+    # both ways into the text redactor: structured values, and strings (through the batch's memo)
     monkeypatch.setattr(proc.redactor.text, "value", broken)
+    monkeypatch.setattr(proc.redactor.text, "text", broken)
     batch = make_batch(
         [env("production")],
         [

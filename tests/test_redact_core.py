@@ -319,3 +319,32 @@ def test_json_without_escapes_is_redacted_in_place_keeping_its_layout(redactor):
     assert out.startswith('{\n  "messages": [\n') and SECRET not in out and counts == Counter(email=1)
     token = json.loads(out)["messages"][0]["content"].split()[1]
     assert out == raw.replace(SECRET, token)
+
+
+def test_attribute_maps_keep_their_key_order_and_plans_follow_each_value():
+    """Redactor.attributes decides per key set once; the values of every span are still looked at."""
+    from spanhouse import semconv as sc
+    from spanhouse.redact.engine import Record
+    from spanhouse.redact.settings import FieldRule, Policy
+
+    r = Redactor(RedactionSettings(hash_key=KEY, fields=[
+        FieldRule(keys=["customer.email"], action="drop"),
+        FieldRule(keys=[sc.USER_ID], action="hash", to=sc.USER_HASH),
+    ]))
+    email = "maria.lopez@example.com"
+    keys = ["a.first", "customer.email", "a.note", sc.USER_ID, "a.count", "a.last"]
+
+    def one(values: list, policy: Policy = Policy.REDACTED) -> dict:
+        return r.attributes(dict(zip(keys, values)), policy, Record(policy), "", r.memo())
+
+    out = one(["x", email, f"mail {email}", "u-1", 7, "y"])
+    assert list(out) == ["a.first", "a.note", sc.USER_HASH, "a.count", "a.last"]
+    assert email not in out["a.note"] and out["a.count"] == 7 and out[sc.USER_HASH] == r.hasher.hex("u-1")
+    # same key set, other value types: a long number in a scanned key is still scanned
+    out = one([email, "plain", "plain", "u-2", 4111111111111111, "z"])
+    assert email not in out["a.first"] and out["a.count"] != 4111111111111111
+    assert list(out) == ["a.first", "a.note", sc.USER_HASH, "a.count", "a.last"]
+    # under full only field rules act, and a map nothing changes comes back as the same object
+    attrs = {"a.first": email, "a.count": 3}
+    assert r.attributes(attrs, Policy.FULL, Record(Policy.FULL)) is attrs
+    assert r.attributes(attrs, Policy.REDACTED, Record(Policy.REDACTED), "", r.memo())["a.first"] != email

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spanhouse import cpu
+from spanhouse import cpu, gcpolicy
 from spanhouse.batch import Ack
 from spanhouse.component import (
     Component,
@@ -245,6 +245,7 @@ class Service:
     def run(self) -> None:
         """Start, then serve until SIGINT or SIGTERM; shut down gracefully."""
         self.start()
+        gcpolicy.settle()
         stop: list[int] = []
 
         # The handler only records the signal: it runs on the main thread between bytecodes, possibly

@@ -265,12 +265,12 @@ def phone(data: bytes, start: int, end: int) -> Span:
     """8-15 digits (E.164 allows 15, plus a trunk zero), not a date, not part of a longer number."""
     text = data[start:end].decode("utf-8", "replace")
     groups = _digit_groups(text)
-    digits = sum(len(g) for g in groups)
-    if not 8 <= digits <= 16:
+    joined = "".join(groups)
+    if not 8 <= len(joined) <= 16:
         return None
     if _looks_like_date(text, groups):
         return None
-    if len(set("".join(groups))) == 1:
+    if len(set(joined)) == 1:
         return None
     if _continues_number(data, start, end, b".-/", lead=b" "):
         return None

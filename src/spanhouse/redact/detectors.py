@@ -43,7 +43,7 @@ class Detector:
 
 
 def _digits(s: str) -> str:
-    return "".join(c for c in s if c.isdigit())
+    return "".join(filter(str.isdigit, s))
 
 
 def _phone_norm(s: str) -> str:

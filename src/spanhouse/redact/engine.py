@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +27,7 @@ from spanhouse.redact.globs import KeyMatcher
 from spanhouse.redact.keys import Hasher
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
-from spanhouse.redact.text import DROP, TextMemo, TextRedactor
+from spanhouse.redact.text import _LONG_INT, DROP, TextMemo, TextRedactor
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class Redactor:
         self._doc_fields = content.document_metadata_fields()
         self._event_meta = content.message_event_metadata()
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
+        self._plans: dict[tuple[Policy, tuple[str, ...]], Any] = {}
 
     def memo(self) -> TextMemo | None:
         """A memo for the texts of one batch (None when no detector is configured)."""
@@ -144,21 +145,67 @@ class Redactor:
         memo: TextMemo | None = None,
     ) -> dict[str, Any]:
         """`attrs` redacted under `policy` (the same dict when nothing changed)."""
-        out: dict[str, Any] | None = None
+        changed: dict[str, Any] | None = None
+        moved = False
+        for key, decision, rule in self._plan(attrs, policy):
+            value = attrs[key]
+            if decision is _SCAN and rule is None:
+                t = type(value)
+                # numbers that cannot hold a detector's value, inline: most scanned keys are counts
+                if t is float or t is bool or (t is int and -_LONG_INT < value < _LONG_INT):
+                    continue
+                if t is str and memo is not None:
+                    new = memo.text(value, record.counts)
+                    if new is DROP:
+                        record.dropped[where + key] = None
+                    elif new is not value:
+                        record.masked[where + key] = None
+                else:
+                    new = self._one(key, value, policy, record, where, memo)
+            else:
+                new = self._one(key, value, policy, record, where, memo)
+            if new is not value:
+                if changed is None:
+                    changed = {}
+                changed[key] = new
+                moved = moved or isinstance(new, _Moved)
+        if changed is None:
+            return attrs
+        if not moved:
+            out = dict(attrs)
+            for key, new in changed.items():
+                if new is DROP:
+                    del out[key]
+                else:
+                    out[key] = new
+            return out
+        # a value moved to another key takes the place of the key it came from
+        out = {}
         for key, value in attrs.items():
-            new = self._one(key, value, policy, record, where, memo)
-            if new is value:
-                if out is not None:
-                    out[key] = value
-                continue
-            if out is None:
-                out = {k: attrs[k] for k in _until(attrs, key)}
+            new = changed.get(key, value)
             if isinstance(new, _Moved):
                 if new.target not in attrs and new.target not in out:
                     out[new.target] = new.value
             elif new is not DROP:
                 out[key] = new
-        return attrs if out is None else out
+        return out
+
+    def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None], ...]:
+        """The keys of `attrs` that may change under `policy`, with their decisions, in map order.
+        Spans of one instrumentation share their key set, so a plan is made once per key set."""
+        keys = tuple(attrs)
+        plan = self._plans.get((policy, keys))
+        if plan is None:
+            plan = tuple(
+                (key, decision, rule)
+                for key in keys
+                for decision, rule in (self._decide(key, policy),)
+                if decision != _KEEP or rule is not None
+            )
+            if len(self._plans) >= 4096:
+                self._plans.clear()
+            self._plans[(policy, keys)] = plan
+        return plan
 
     def event(self, name: str, attrs: dict[str, Any], policy: Policy, record: Record,
               memo: TextMemo | None = None) -> dict[str, Any]:
@@ -324,10 +371,3 @@ def _holds(key: str, matcher: KeyMatcher, attrs: Mapping[str, Any], resource: Ma
             if value is not None:
                 return matcher(value if type(value) is str else as_string(value))
     return False
-
-
-def _until(attrs: dict[str, Any], key: str) -> Iterable[str]:
-    for k in attrs:
-        if k == key:
-            return
-        yield k

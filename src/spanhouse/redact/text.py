@@ -201,7 +201,10 @@ class TextRedactor:
         outside = parts[0::2]
         # without escapes every quote delimits a string: odd parts are string contents; nesting
         # deeper than the parsed path accepts is left to it
-        if len(parts) % 2 == 0 or sum(p.count(b"[") + p.count(b"{") for p in outside) > _MAX_DEPTH:
+        if len(parts) % 2 == 0:
+            return None
+        structure = b"".join(outside)
+        if structure.count(b"[") + structure.count(b"{") > _MAX_DEPTH:
             return None
         try:
             orjson.loads(data)
@@ -247,7 +250,9 @@ class TextMemo:
             done = self._done[s] = (_SAME if out is s else out, found)
         out, found = done
         if found:
-            counts.update(found)
+            # Counter.update checks for a Mapping through the ABC machinery on every call
+            for name, n in found.items():
+                counts[name] += n
         return s if out is _SAME else out
 
 
