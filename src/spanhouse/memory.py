@@ -4,10 +4,16 @@ The embedded ClickHouse engine's allocator keeps freed pages for a while after e
 MiB at a sustained insert rate); they count in the process's resident memory that `memory_limiter`
 measures, but nothing uses them. Components that hold such memory register a releaser; the limiter
 calls `release()` before it decides to refuse data.
+
+The Python heap is one of them, registered here: a collection frees what only cycles held (collected
+rarely under `gcpolicy`'s thresholds), then glibc's `malloc_trim` gives back the free pages its arenas
+keep, which are many after the requests of dozens of receiver threads have come and gone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -41,3 +47,22 @@ def release() -> int:
         except Exception as exc:
             log.debug("releasing memory of %s failed: %s", name, exc)
     return done
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        return None
+
+
+_trim = _malloc_trim()
+
+
+def _release_python_heap() -> None:
+    gc.collect()
+    if _trim is not None:
+        _trim(0)
+
+
+register(_release_python_heap, "the Python heap", _release_python_heap)
