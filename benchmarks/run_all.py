@@ -133,12 +133,16 @@ def measure(target: targets.Target, transport: str, gzip_on: bool, args: argpars
             wait_stored(target, target.stored() + 0, stall=5, limit=5)
             row["half_rate_latency"] = lat.summary()
         if soak and res.requests_ok:
+            _, before = wait_stored(target, 1 << 62, stall=10, limit=120)  # earlier phases fully stored
             monitor.samples.clear()
             rate = 0.9 * res.requests_ok / res.seconds
             s = loadgen.run_load(bodies, url, concurrency=max(4, args.concurrency), duration=soak, rate=rate,
                                  headers=target.headers)
+            growth = {**monitor.growth(), "peak_rss_mib": round(monitor.peak_mib, 1)}
+            _, after = wait_stored(target, before + s.spans_ok, stall=30, limit=300)
             row["soak"] = {"seconds": soak, "target_rate_spans_per_s": round(rate * bodies.spans_per_request, 1),
-                           "load": s.summary(), **monitor.growth(), "peak_rss_mib": round(monitor.peak_mib, 1)}
+                           "load": s.summary(), **growth, "stored_spans": after - before,
+                           "lost_spans": max(0, s.spans_ok - (after - before))}
         row["peak_rss_mib"] = round(monitor.peak_mib, 1)
         row["ok"] = stored >= res.spans_ok and res.requests_failed == 0
     except Exception as exc:
