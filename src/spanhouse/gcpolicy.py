@@ -5,7 +5,8 @@ container allocations, and every tenth of those an older one. Decoding, processi
 500-span request allocates tens of thousands of dicts and lists, so a busy `spanhouse serve` ran the
 collector thousands of times a minute, and each full collection walked every object made at start
 (price tables, mappings, the schema) as well as the data in flight: measured on the benchmark
-payload, about 2.8 s of collection per 20 s of load, in pauses of up to 85 ms that held the GIL.
+payload, about 2.8 s of collection per 20 s of load, most of it in full collections of ~85 ms each,
+every one of them holding the GIL.
 
 Spans are dicts and lists of strings and numbers, which reference counting frees; cycles are rare.
 So once the service has started, what exists is frozen (never examined again) and collections run

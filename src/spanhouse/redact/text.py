@@ -42,7 +42,8 @@ DROP: Any = _Drop()
 """Returned for a value that cannot be scanned; the caller removes it and records the key."""
 
 _MAX_DEPTH = 64
-_LONG_INT = 10**8  # integers below this cannot hold any detector's value
+LONG_INT = 10**8
+"""Integers whose absolute value is below this cannot hold any detector's value, so are not scanned."""
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
 _LONG_DIGITS = compile_pattern(r"[0-9]{19}")
@@ -74,7 +75,7 @@ class TextRedactor:
         if t is str:
             return self.text(v, counts)
         if t is int:
-            return self._int(v, counts) if abs(v) >= _LONG_INT else v
+            return self._int(v, counts) if abs(v) >= LONG_INT else v
         if t in (float, bool) or v is None:
             return v
         if depth >= _MAX_DEPTH:
@@ -277,7 +278,7 @@ def _collect(node: Any, leaves: list[Any], depth: int) -> None:
     if t is str:
         leaves.append(node)
     elif t is int:
-        if abs(node) >= _LONG_INT:
+        if abs(node) >= LONG_INT:
             leaves.append(node)
     elif t is list:
         for x in node:
@@ -294,7 +295,7 @@ def _rebuild(node: Any, leaves: Any) -> Any:
     if t is str:
         return next(leaves)
     if t is int:
-        return next(leaves) if abs(node) >= _LONG_INT else node
+        return next(leaves) if abs(node) >= LONG_INT else node
     if t is list:
         return [_rebuild(x, leaves) for x in node]
     if t is dict:
