@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -126,3 +127,23 @@ def test_split_batches_acknowledge_when_all_pieces_are_stored():
     first.fail(RetryableError("lost"))
     with pytest.raises(RetryableError):
         ack2.wait(0)
+
+
+def test_refused_requests_leave_no_garbage_for_the_cycle_collector():
+    """A failure reaches the waiting client and is then let go: the acknowledgement does not keep the
+    exception whose traceback holds the frames, and so the batch, that waited for it. (`spanhouse
+    serve` collects cycles rarely; refused batches kept that way piled up under the memory limiter.)"""
+    limiter = MemoryLimiter(MemoryLimiterConfig(limit_mib=1024), measure=lambda: 2000 << 20)
+    limiter.check()
+    pipe = Pipeline(ComponentID("traces"), [(ComponentID("memory_limiter"), limiter)],
+                    [(ComponentID("sink"), Sink())])
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            with pytest.raises(RetryableError):
+                pipe.consume(spans(50))
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert left < 50, f"{left} objects of refused requests were left to the cycle collector"

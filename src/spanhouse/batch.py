@@ -65,7 +65,11 @@ class Link:
 
 
 class Ack:
-    """Completion of one request's spans. `wait` returns when they are durable, or raises the failure."""
+    """Completion of one request's spans. `wait` returns when they are durable, or raises the failure.
+
+    The failure is handed to the one waiter and not kept: an acknowledgement holding the exception
+    raised from its own `wait` would form a cycle (exception → traceback → waiting frames → this
+    acknowledgement) that keeps the request's data alive until the cycle collector runs."""
 
     __slots__ = ("_done", "_error")
 
@@ -88,8 +92,12 @@ class Ack:
     def wait(self, timeout: float | None = None) -> None:
         if not self._done.wait(timeout):
             raise RetryableError(f"spans were not stored within {timeout:g}s; retry later", retry_after=5)
-        if self._error is not None:
-            raise self._error
+        error, self._error = self._error, None
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error  # nor may this frame, which the traceback holds
 
 
 class _AckGroup:
