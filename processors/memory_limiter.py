@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -101,10 +100,8 @@ class MemoryLimiter(Processor):
 
     def check(self) -> None:
         used = self._measure()
+        # the releasers include the Python heap's (a garbage collection, then malloc_trim)
         if used > self.soft and memory.release():
-            used = self._measure()
-        if used > self.hard:
-            gc.collect()
             used = self._measure()
         refusing = used > self.soft
         if refusing != self._refusing:

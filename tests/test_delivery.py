@@ -357,9 +357,20 @@ def test_queue_and_batch_settings_are_validated():
 # --- ClickHouse deduplication ----------------------------------------------------------------
 
 
+def push_with_tokens(exporter, batch, tokens: tuple[str, ...]) -> None:
+    """Push `batch` once per delivery token, as retries of one delivery (same token) or new ones would."""
+    from spanhouse.exporters.helper import _token
+
+    for token in tokens:
+        reset = _token.set(token)
+        try:
+            exporter.push(batch)
+        finally:
+            _token.reset(reset)
+
+
 def test_clickhouse_stores_a_batch_once_per_token_in_every_table():
     from spanhouse import semconv as sc
-    from spanhouse.exporters.helper import _token
 
     db = unique_database("dedup")
     exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db))
@@ -368,12 +379,7 @@ def test_clickhouse_stores_a_batch_once_per_token_in_every_table():
     for attrs in batch.attributes:
         attrs[sc.GEN_AI_OPERATION_NAME] = "chat"
     try:
-        for token in ("a", "a", "b"):
-            reset = _token.set(token)
-            try:
-                exporter.push(batch)
-            finally:
-                _token.reset(reset)
+        push_with_tokens(exporter, batch, ("a", "a", "b"))
         client = exporter.client
         # "a" twice is stored once; "b" is a different delivery of the same content and is kept
         assert client.query(f"SELECT count() FROM `{db}`.otel_traces").result_rows == [(6,)]
@@ -384,7 +390,6 @@ def test_clickhouse_stores_a_batch_once_per_token_in_every_table():
 
 
 def test_log_records_are_stored_once_per_token():
-    from spanhouse.exporters.helper import _token
     from spanhouse.logbatch import LogBatch
     from spanhouse.otlp.decode_logs import decode_logs_json
 
@@ -396,12 +401,7 @@ def test_log_records_are_stored_once_per_token():
     batch = decode_logs_json(body).batch
     assert isinstance(batch, LogBatch)
     try:
-        for token in ("a", "a"):
-            reset = _token.set(token)
-            try:
-                exporter.push(batch)
-            finally:
-                _token.reset(reset)
+        push_with_tokens(exporter, batch, ("a", "a"))
         assert exporter.client.query(f"SELECT count() FROM `{db}`.otel_logs").result_rows == [(1,)]
     finally:
         exporter.shutdown()
@@ -409,7 +409,6 @@ def test_log_records_are_stored_once_per_token():
 
 def test_clickhouse_inserts_merged_encoded_batches_as_the_reference_path_and_once_per_token():
     from spanhouse import semconv as sc
-    from spanhouse.exporters.helper import _token
 
     def batch(first: int) -> SpanBatch:
         b = make_batch(3, first)
@@ -430,12 +429,7 @@ def test_clickhouse_inserts_merged_encoded_batches_as_the_reference_path_and_onc
     merged = Encoded.concat(encoded)
     try:
         ref.push(SpanBatch.concat(batches))
-        for token in ("a", "a", "b"):
-            reset = _token.set(token)
-            try:
-                enc.push(merged)
-            finally:
-                _token.reset(reset)
+        push_with_tokens(enc, merged, ("a", "a", "b"))
         client = enc.client
         columns = "Timestamp, TraceId, SpanId, SpanName, SpanAttributes, Events.Attributes, StatusMessage"
         rows = {db: client.query(f"SELECT {columns} FROM `{db}`.otel_traces ORDER BY SpanId, Timestamp").result_rows
