@@ -17,4 +17,9 @@ def test_as_string(value, text):
 
 
 def test_string_map():
-    assert string_map({"a": 1, "b": "x", "c": [b"\x00"]}) == {"a": "1", "b": "x", "c": '["AA=="]'}
+    attrs = {"a": 1, "b": "x", "c": [b"\x00"]}
+    out = string_map(attrs)
+    assert out == {"a": "1", "b": "x", "c": '["AA=="]'} and list(out) == ["a", "b", "c"]
+    assert attrs == {"a": 1, "b": "x", "c": [b"\x00"]}  # the span's own map is left as it was
+    strings = {"a": "1", "b": "x"}
+    assert string_map(strings) is strings

@@ -60,8 +60,16 @@ def as_string(v: Any) -> str:
 
 
 def string_map(attrs: dict[str, Any]) -> dict[str, str]:
-    """An attribute map with every value stringified."""
-    return {k: v if type(v) is str else as_string(v) for k, v in attrs.items()}
+    """An attribute map with every value stringified, in the same key order: `attrs` itself when all
+    its values are strings already, else a new dict (`attrs` is never changed)."""
+    out = None
+    # copying in C and replacing the few other values beats building every entry anew
+    for k, v in attrs.items():
+        if type(v) is not str:
+            if out is None:
+                out = dict(attrs)
+            out[k] = as_string(v)
+    return attrs if out is None else out
 
 
 def typed_value(type_name: str | None, text: str) -> Any:
