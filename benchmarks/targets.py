@@ -112,7 +112,7 @@ class Spanhouse(Target):
         exporter: dict = {"endpoint": f"chdb://{store}", "database": "otel", "ttl": "720h", "create_schema": True}
         if queue:
             exporter["sending_queue"] = {"storage": "file", "directory": str(workdir / "queue"),
-                                         "batch": {"flush_timeout": "200ms", "min_size": 8192}}
+                                         "batch": {"flush_timeout": "1s", "min_size": 8192}}
         self.config = {
             "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": self.grpc_url},
                                                  "http": {"endpoint": f"127.0.0.1:{self.http_port}"}}}},
