@@ -277,7 +277,8 @@ def main() -> None:
     info["load_average_end"] = os.getloadavg()
     result = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": info,
               "payload": sample, "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "rows": rows, "ratios": ratios(rows, ceiling), "profile": profile, "readback": readback}
+              "rows": rows, "ratios": ratios(rows, ceiling),
+              "cpu_budget": cpu_budget(rows, ceiling, info["cores"] or 1), "profile": profile, "readback": readback}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
@@ -288,6 +289,12 @@ def main() -> None:
     print()
     for k, v in result["ratios"].items():
         print(f"{k}: {v}")
+    for name, b in result["cpu_budget"].items():
+        line = f"{name}: {b['cpu_us_per_span']} CPU µs per stored span"
+        if "budget_us_per_span" in b:
+            line += (f"; {b['target_ratio']:.0%} of the ceiling ({b['target_spans_per_s']:,} spans/s) allows at "
+                     f"most {b['budget_us_per_span']} with all {info['cores']} cores busy")
+        print(line)
     if profile.get("stages"):
         print()
         print(profile.get("table", ""))
@@ -320,6 +327,33 @@ def ratios(rows: list[dict], ceiling: float) -> dict:
     for peer in ("arize_phoenix", "mlflow"):
         if best and rate(peer):
             out[f"{label(best)} / {peer}"] = round(rate(best) / rate(peer), 1)
+    return out
+
+
+TARGET_RATIOS = {"spanhouse:full_default": 0.70, "spanhouse:no_redact": 0.80}
+"""The issue's targets: stored spans/s as a share of the native ceiling."""
+
+
+def cpu_budget(rows: list[dict], ceiling: float, cores: int) -> dict:
+    """For each pipeline with a target, the server's CPU time per stored span (its process tree, the
+    embedded ClickHouse included) beside the most it could spend and still reach the target with every
+    core busy; storage_only, which runs no processors, is given for its CPU time only. A pipeline over
+    its budget cannot reach its target by running stages in parallel, only by doing less work per span."""
+    out: dict = {}
+    if not ceiling:
+        return out
+    for r in rows:
+        name = r.get("name")
+        cpu = r.get("cpu_s_per_1k_spans")
+        if r.get("transport") != "http-protobuf" or not cpu or "error" in r:
+            continue
+        if name in TARGET_RATIOS:
+            target = TARGET_RATIOS[name]
+            out[name] = {"cpu_us_per_span": round(cpu * 1000, 1), "target_ratio": target,
+                         "target_spans_per_s": round(target * ceiling),
+                         "budget_us_per_span": round(cores * 1e6 / (target * ceiling), 1)}
+        elif name == "spanhouse:storage_only":
+            out[name] = {"cpu_us_per_span": round(cpu * 1000, 1)}
     return out
 
 
