@@ -82,7 +82,7 @@ def _tree_cpu() -> float:
 
 
 def run_variant(workers: int, seconds: float, requests: int, traces_per_request: int) -> dict:
-    """One variant in this process (run_all-style: call it in a fresh process per variant)."""
+    """One variant, in this process; `main` gives each variant a fresh process (one embedded store each)."""
     from spanhouse.exporters.clickhouse import TRACE_COLUMNS
     from spanhouse.store import connect, create_schema, settings_from
 
@@ -94,7 +94,8 @@ def run_variant(workers: int, seconds: float, requests: int, traces_per_request:
         _start_chain()
         run = _work
     else:
-        pool.apply(time.sleep, (0,))
+        for _ in range(workers):  # workers started and their processors built before the clock starts
+            pool.apply(time.sleep, (0,))
         run = lambda body: pool.apply(_work, (body,))  # noqa: E731
     workdir = tempfile.mkdtemp(prefix="spanhouse-workers-")
     settings = settings_from({"endpoint": f"chdb://{workdir}", "database": "otel", "create_schema": True})
