@@ -94,7 +94,7 @@ def run_variant(workers: int, seconds: float, requests: int, traces_per_request:
         _start_chain()
         run = _work
     else:
-        for _ in range(workers):  # workers started and their processors built before the clock starts
+        for _ in range(workers):  # the pool answers (processors built) before the clock starts
             pool.apply(time.sleep, (0,))
         run = lambda body: pool.apply(_work, (body,))  # noqa: E731
     workdir = tempfile.mkdtemp(prefix="spanhouse-workers-")
