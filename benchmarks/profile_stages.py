@@ -21,13 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import payload  # noqa: E402
+from targets import GENAI_PROCESSORS as PROCESSORS  # noqa: E402
 
 from spanhouse.batch import SpanBatch  # noqa: E402
 from spanhouse.component import ComponentID, CreateSettings, Kind, default_registry  # noqa: E402
 from spanhouse.exporters import clickhouse  # noqa: E402
 from spanhouse.otlp.decode import decode_traces_protobuf  # noqa: E402
-
-PROCESSORS = ("genai_normalize", "genai_cost", "genai_redact")
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import payload  # noqa: E402
 from procs import cpu_seconds, tree_pids  # noqa: E402
+from targets import GENAI_PROCESSORS  # noqa: E402
 
-PROCESSORS = ("genai_normalize", "genai_cost", "genai_redact")
 MERGE_ROWS, FLUSH_S = 8192, 1.0  # the default sending queue's batch: min_size, flush_timeout
 _chain: list = []
 
@@ -47,7 +47,7 @@ def _start_chain() -> None:
 
     logging.disable(logging.WARNING)  # the random-key warning of genai_redact, once per process
     registry = default_registry()
-    for name in PROCESSORS:
+    for name in GENAI_PROCESSORS:
         factory = registry.get(Kind.PROCESSOR, name)
         proc = factory.create(CreateSettings(ComponentID(name)), factory.config())
         if hasattr(proc, "start"):
