@@ -275,6 +275,28 @@ def test_the_batch_memo_returns_what_the_redactor_returns(redactor):
         assert (got is t) == (expected is t)
 
 
+def test_the_batch_memo_hashes_each_detected_value_once(redactor, monkeypatch):
+    from spanhouse.redact.keys import Hasher
+    from spanhouse.redact.text import TextMemo
+
+    hashed = Counter()
+    real = Hasher.token
+
+    def counting(self, label, value):
+        hashed[(label, value)] += 1
+        return real(self, label, value)
+
+    monkeypatch.setattr(Hasher, "token", counting)
+    texts = [f"mail {SECRET} now", messages(f"hi {SECRET}"), f"again {SECRET.upper()}", f"{SECRET} once more"]
+    memo = TextMemo(redactor.text)
+    outs = [memo.text(t, Counter()) for t in texts]
+    token = redactor.text.text(SECRET, Counter())
+    assert all(token in out for out in outs)
+    # one HMAC for the memo's four texts (the detector lower-cases the email), one for the direct call
+    assert hashed == Counter({("EMAIL", SECRET.lower()): 2})
+    assert type(redactor.text.hasher) is Hasher  # the shared redactor keeps no batch's values
+
+
 # --- JSON redacted in place agrees with the parsed path ---------------------------------
 
 _SENSITIVE = [

@@ -7,6 +7,7 @@ narrowed) or None to reject the candidate. All of them are linear in the candida
 from __future__ import annotations
 
 import ipaddress
+import re
 
 Span = tuple[int, int] | None
 
@@ -14,6 +15,8 @@ _DIGITS = frozenset(b"0123456789")
 _WORD = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _TOKEN = _WORD | frozenset(b"-")
 _HEX_COLON = frozenset(b"0123456789ABCDEFabcdef:")
+# candidates hold ASCII digits only (every pattern that reaches a digit-group check spells them [0-9])
+_DIGIT_RUN = re.compile(r"[0-9]+")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -237,16 +240,7 @@ def ipv6(data: bytes, start: int, end: int) -> Span:
 
 
 def _digit_groups(text: str) -> list[str]:
-    groups, cur = [], []
-    for ch in text:
-        if ch.isdigit():
-            cur.append(ch)
-        elif cur:
-            groups.append("".join(cur))
-            cur = []
-    if cur:
-        groups.append("".join(cur))
-    return groups
+    return _DIGIT_RUN.findall(text)
 
 
 def _looks_like_date(text: str, groups: list[str]) -> bool:

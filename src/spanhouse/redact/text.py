@@ -16,12 +16,14 @@ Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, neste
 JSON whose escapes could hide a value) is reported as `DROP`, never passed on.
 
 `TextMemo` remembers, for one batch, what `text()` made of each distinct text, so a text repeated
-across spans (a system prompt, a conversation history sent again with every call) is scanned once.
+across spans (a system prompt, a conversation history sent again with every call) is scanned once,
+and the token of each detected value, so a value quoted in many texts is hashed once.
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 from collections import Counter
 from typing import Any
@@ -66,6 +68,13 @@ class TextRedactor:
         self.max_bytes = max_bytes
         # custom patterns may match a NUL or a run of them, so only built-in detectors see the view
         self._in_place = all(d in BUILTIN for d in scanner.detectors)
+
+    def for_batch(self) -> TextRedactor:
+        """The same redactor with a hasher that remembers the tokens it made, for one batch's texts:
+        the same email or phone number quoted in many texts is hashed once."""
+        twin = copy.copy(self)
+        twin.hasher = _TokenMemo(self.hasher)
+        return twin
 
     # --- any attribute value ----------------------------------------------------------------
 
@@ -240,7 +249,7 @@ class TextMemo:
     __slots__ = ("redactor", "_done")
 
     def __init__(self, redactor: TextRedactor):
-        self.redactor = redactor
+        self.redactor = redactor.for_batch()
         self._done: dict[str, tuple[Any, Counter]] = {}
 
     def text(self, s: str, counts: Counter) -> Any:
@@ -258,6 +267,27 @@ class TextMemo:
 
 
 _SAME: Any = object()
+
+
+class _TokenMemo:
+    """`Hasher.token` remembered per (label, value), for as long as the batch's `TextMemo` lives
+    (which already holds the batch's texts); anything else goes to the hasher."""
+
+    __slots__ = ("_hasher", "_tokens")
+
+    def __init__(self, hasher: Hasher):
+        self._hasher = hasher
+        self._tokens: dict[tuple[str, str], str] = {}
+
+    def token(self, label: str, value: str) -> str:
+        key = (label, value)
+        token = self._tokens.get(key)
+        if token is None:
+            token = self._tokens[key] = self._hasher.token(label, value)
+        return token
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hasher, name)
 
 
 def _blank_escape(m: Any) -> bytes:
