@@ -50,6 +50,18 @@ def test_protobuf_and_json_decode_to_the_same_batch():
     js = decode_traces_json(_as_otlp_json(req)).batch
     assert _columns(pb) == _columns(js)
     assert pb.attributes[-1]["i"] == -42 and pb.attributes[-1]["arr"] == ["a", "b"]
+    assert pb.attributes[-1]["empty"] == "" and pb.attributes[-1]["s"] == "text ✓"
+
+
+def test_an_unset_value_and_an_empty_string_stay_apart():
+    req = _request()
+    kvs = req.resource_spans[0].scope_spans[0].spans[0].attributes
+    kvs.add(key="unset")
+    kvs.add(key="falsy").value.int_value = 0
+    kvs.add(key="blank").value.string_value = ""
+    attrs = decode_traces_protobuf(req.SerializeToString()).batch
+    attrs = next(a for a in attrs.attributes if "unset" in a)
+    assert attrs["unset"] is None and attrs["blank"] == "" and attrs["falsy"] == 0
 
 
 def _one(attrs: list, limits: DecodeLimits = DecodeLimits()) -> dict:

@@ -132,12 +132,18 @@ class _PbValues:
 
     def attributes(self, kvs: Any, truncated: list[str] | None = None, prefix: str = "") -> tuple[dict[str, Any], int]:
         out: dict[str, Any] = {}
-        # the scalar cases inline: this loop runs for every attribute of every span
+        # the scalar cases inline: this loop runs for every attribute of every span. A non-empty
+        # string_value can only mean the string case, and most values are strings: one field read
+        # instead of WhichOneof for them
         for kv in kvs:
             v = kv.value
+            text = v.string_value
+            if text:
+                out[kv.key] = text
+                continue
             which = v.WhichOneof("value")
             if which == "string_value":
-                out[kv.key] = v.string_value
+                out[kv.key] = text
             elif which == "int_value":
                 out[kv.key] = v.int_value
             elif which == "double_value":
