@@ -213,6 +213,9 @@ def main() -> None:
     ap.add_argument("--peer-seconds", type=float, default=30.0)
     ap.add_argument("--peer-requests", type=int, default=12, help="requests sent to each peer (500 spans each)")
     ap.add_argument("--peer-wait", type=float, default=300.0, help="longest wait for a peer to store what it acked")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of the native ceiling and the spanhouse pipelines over HTTP protobuf, interleaved; "
+                         "each row reports its median round and keeps every round's rate")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak for the first spanhouse config")
     ap.add_argument("--skip-profile", action="store_true")
     ap.add_argument("--readback-spans", type=int, default=10_000_000,
@@ -229,28 +232,38 @@ def main() -> None:
     print(f"payload: {sample}")
     rows: list[dict] = []
 
-    print("native ceiling (chDB parses the protobuf itself) ...", flush=True)
-    native = run_script("native_ceiling.py", ["--seconds", str(args.seconds), "--traces-per-request",
-                                              str(args.traces_per_request), "--convention", args.convention,
-                                              "--workdir", str(work / "native")], timeout=args.seconds + 600)
-    native.setdefault("name", "native_ceiling")
-    native["transport"] = "in-process"
-    rows.append(native)
-    ceiling = float(native.get("stored_spans_per_s") or 0)
+    # rounds interleave the ceiling and the pipelines, so a machine that slows down mid-run slows all alike
+    rounds: dict[str, list[dict]] = {}
+    skipped: list[dict] = []
+    for rnd in range(max(1, args.repeat)):
+        tag = f" (round {rnd + 1} of {args.repeat})" if args.repeat > 1 else ""
+        print(f"native ceiling (chDB parses the protobuf itself){tag} ...", flush=True)
+        native = run_script("native_ceiling.py", ["--seconds", str(args.seconds), "--traces-per-request",
+                                                  str(args.traces_per_request), "--convention", args.convention,
+                                                  "--workdir", str(work / f"native-{rnd}")], timeout=args.seconds + 600)
+        native.setdefault("name", "native_ceiling")
+        native["transport"] = "in-process"
+        rounds.setdefault("native_ceiling", []).append(native)
+        seen: dict[tuple, str] = {}
+        for i, name in enumerate(c for c in args.configs.split(",") if c):
+            target = targets.Spanhouse(work / f"spanhouse-{name}-{rnd}", name)
+            if target.signature in seen:
+                if rnd == 0:
+                    why = f"same pipeline as {seen[target.signature]} on this branch"
+                    skipped.append({"name": target.name, "kind": "spanhouse", "transport": "http-protobuf",
+                                    **target.info, "skipped": why})
+                continue
+            seen[target.signature] = target.name
+            print(f"{target.name} {target.processors} (missing: {target.missing or 'none'}){tag} ...", flush=True)
+            soak = args.soak if i == 0 and rnd == 0 else 0.0
+            rounds.setdefault(target.name, []).append(measure(target, "http-protobuf", False, args, soak=soak))
+    rows.append(median_round(rounds.pop("native_ceiling")))
+    ceiling = float(rows[0].get("stored_spans_per_s") or 0)
 
     print("null receiver ...", flush=True)
     rows.append(measure(targets.NullReceiver(work / "null"), "http-protobuf", False, args))
-
-    seen: dict[tuple, str] = {}
-    for i, name in enumerate(c for c in args.configs.split(",") if c):
-        target = targets.Spanhouse(work / f"spanhouse-{name}", name)
-        if target.signature in seen:
-            rows.append({"name": target.name, "kind": "spanhouse", "transport": "http-protobuf", **target.info,
-                         "skipped": f"same pipeline as {seen[target.signature]} on this branch"})
-            continue
-        seen[target.signature] = target.name
-        print(f"{target.name} {target.processors} (missing: {target.missing or 'none'}) ...", flush=True)
-        rows.append(measure(target, "http-protobuf", False, args, soak=args.soak if i == 0 else 0.0))
+    rows.extend(median_round(runs) for runs in rounds.values())
+    rows.extend(skipped)
     if "storage_only" in args.configs.split(","):
         for tr in (t for t in args.transports.split(",") if t and t != "http-protobuf"):
             transport, gzip_on = tr.split("+")[0], tr.endswith("+gzip")
@@ -286,6 +299,9 @@ def main() -> None:
     print(table([r for r in rows if "skipped" not in r], ceiling))
     if any(r.get("missing_processors") for r in rows):
         print("* GenAI processors not installed on this branch ran without them; see missing_processors in the JSON")
+    for r in rows:
+        if r.get("rounds_stored_spans_per_s"):
+            print(f"{r['name']}: median of stored/s per round {r['rounds_stored_spans_per_s']}")
     print()
     for k, v in result["ratios"].items():
         print(f"{k}: {v}")
@@ -306,6 +322,19 @@ def main() -> None:
         print(f"stores and server logs kept in {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def median_round(runs: list[dict]) -> dict:
+    """The round with the median stored spans/s (the lower middle of an even count), with every round's
+    rate under `rounds_stored_spans_per_s`, in the order they ran; a single round as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda r: float(r.get("stored_spans_per_s") or 0))
+    row = dict(ranked[(len(ranked) - 1) // 2])
+    row["rounds_stored_spans_per_s"] = [r.get("stored_spans_per_s") for r in runs]
+    if any(r.get("soak") for r in runs):
+        row["soak"] = next(r["soak"] for r in runs if r.get("soak"))
+    return row
 
 
 def ratios(rows: list[dict], ceiling: float) -> dict:
