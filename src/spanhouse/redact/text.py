@@ -271,7 +271,7 @@ _SAME: Any = object()
 
 class _TokenMemo:
     """`Hasher.token` remembered per (label, value), for as long as the batch's `TextMemo` lives
-    (which already holds the batch's texts); anything else goes to the hasher."""
+    (which already holds the batch's texts). `token` is all a `TextRedactor` asks of its hasher."""
 
     __slots__ = ("_hasher", "_tokens")
 
@@ -285,9 +285,6 @@ class _TokenMemo:
         if token is None:
             token = self._tokens[key] = self._hasher.token(label, value)
         return token
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._hasher, name)
 
 
 def _blank_escape(m: Any) -> bytes:
