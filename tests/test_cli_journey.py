@@ -118,3 +118,20 @@ def test_demo_without_a_server_says_what_to_do(tmp_path):
 def test_trace_rejects_a_malformed_id(tmp_path):
     proc = _run(["trace", "not-a-trace"], tmp_path, timeout=60)
     assert proc.returncode == 1 and "expected 32 hexadecimal characters" in proc.stderr
+
+
+def test_reading_where_nothing_was_stored_says_what_to_do_and_creates_nothing(tmp_path):
+    for args in (["sql", "SELECT 1"], ["top-traces"], ["trace", "0" * 31 + "1"]):
+        proc = _run(args, tmp_path, timeout=60)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "nothing has been stored in chdb://./spanhouse-data" in proc.stderr, (args, proc.stderr)
+        assert "run `spanhouse serve`" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "spanhouse-data").exists()
+
+
+def test_reading_a_database_that_was_never_created_says_what_to_do(tmp_path):
+    config, _ports = _config(tmp_path)
+    (tmp_path / "data").mkdir()
+    proc = _run(["sql", "SELECT 1", "--config", str(config)], tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert "nothing has been stored in chdb://./data (database otel)" in proc.stderr, proc.stderr

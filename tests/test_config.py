@@ -123,6 +123,18 @@ def test_single_problems(text, message):
     assert any(message in p for p in err.value.problems), err.value.problems
 
 
+def test_a_misspelled_only_exporter_is_reported_once():
+    text = ("receivers: {otlp: {protocols: {http: }}}\nexporters: {clickhouse: }\nservice: {pipelines: "
+            "{traces: {receivers: [otpl], exporters: [clickhous]}}}")
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, env={})
+    assert err.value.problems == [
+        "service::pipelines::traces::receivers[0]: receiver 'otpl' is used here but not configured under receivers",
+        "service::pipelines::traces::exporters[0]: exporter 'clickhous' is used here but not configured under "
+        "exporters",
+    ]
+
+
 def test_serve_refuses_a_bad_config_listing_every_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD)

@@ -356,9 +356,10 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
             processors=tuple(_refs(raw_p.get("processors"), f"{path}::processors", Kind.PROCESSOR, built, problems)),
             exporters=tuple(_refs(raw_p.get("exporters"), f"{path}::exporters", Kind.EXPORTER, built, problems)),
         )
-        if not p.receivers:
+        # an empty list is its own problem; a list of bad ids has already been reported id by id
+        if not p.receivers and not raw_p.get("receivers"):
             problems.append(f"{path}::receivers: a pipeline needs at least one receiver")
-        if not p.exporters:
+        if not p.exporters and not raw_p.get("exporters"):
             problems.append(f"{path}::exporters: a pipeline needs at least one exporter")
         if len(set(p.processors)) != len(p.processors):
             problems.append(f"{path}::processors: a processor may appear only once in a pipeline")

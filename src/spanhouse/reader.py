@@ -7,6 +7,7 @@ directly (possible only while no `spanhouse serve` holds it).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
 from spanhouse.sqlguard import CheckedQuery, check_read_only
-from spanhouse.store import StoreError, StoreSettings, connect, settings_from, table_names
+from spanhouse.store import StoreError, StoreSettings, chdb_path, connect, settings_from, table_names
 
 
 @dataclass
@@ -103,9 +104,19 @@ def open_reader(config: ServiceConfig | None = None, *, config_path: str | None 
     if sql_ext is not None and _listening(sql_ext[1].endpoint):
         client = _http_client(f"http://{sql_ext[1].endpoint}", store.database)
         return Reader(client, store, f"spanhouse sql_query at {sql_ext[1].endpoint}")
+    if not os.path.isdir(chdb_path(store.endpoint)):
+        raise SpanhouseError(_nothing_stored(store))
     try:
         client = connect(store, readonly=True, use_database=True)
     except StoreError as exc:
+        if "UNKNOWN_DATABASE" in str(exc.__cause__ or exc):
+            raise SpanhouseError(_nothing_stored(store)) from None
         hint = "" if sql_ext else " Add the sql_query extension to the service to read while it runs."
         raise SpanhouseError(f"{exc}.{hint}") from None
     return Reader(client, store, f"embedded store {store.endpoint}")
+
+
+def _nothing_stored(store: StoreSettings) -> str:
+    return (f"nothing has been stored in {store.endpoint} (database {store.database}) yet: run `spanhouse serve` "
+            "from this directory and send spans (`spanhouse demo` sends some), or pass --config with the "
+            "configuration whose store to read")
