@@ -9,6 +9,7 @@ the label sets the data was built to trip.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -166,6 +167,10 @@ def test_every_rule_is_covered_and_routable():
     assert doc["apiVersion"] == 1
     datasources = {d["uid"]: d for d in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
     uids = [r["uid"] for r in rules()]
+    panels = {}
+    for path in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        panels[dashboard["uid"]] = {panel["id"] for panel in dashboard["panels"]}
     assert len(uids) == len(set(uids)) and set(uids) == set(EXPECTED_FIRING)
     for group in doc["groups"]:
         assert group["folder"] and group["name"] and re.fullmatch(r"\d+[smh]", group["interval"])
@@ -188,6 +193,7 @@ def test_every_rule_is_covered_and_routable():
                                                                                               "OK")
         assert set(rule["labels"]) >= {"team", "severity"} and not any("$" in v for v in rule["labels"].values())
         assert set(rule["annotations"]) >= {"summary", "runbook_url", "response_time"}
+        assert rule["panelId"] in panels[rule["dashboardUid"]], "links to a shipped dashboard panel"
 
 
 def test_deploy_files_mount_the_alert_rules():
