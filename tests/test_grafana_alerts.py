@@ -110,9 +110,10 @@ def production(tracer, now: int) -> None:
 
 
 def staging(tracer, now: int) -> None:
-    """Policy failures outside production, which the safety rule must ignore."""
+    """Policy failures outside production, which the safety rule must ignore (counted with production,
+    they would make `search` fire)."""
     for i in range(100):
-        _span(tracer, "chat gpt-4o-mini", now - 60 * S + i * S // 10, 0.1, _chat("checkout"),
+        _span(tracer, "chat gpt-4o-mini", now - 60 * S + i * S // 10, 0.1, _chat("search"),
               events=[_evaluation("policy_compliance", 0.0, "fail")])
 
 
