@@ -164,6 +164,34 @@ def test_escapes_cannot_hide_values_in_json(redactor):
     assert "kXkO73fqo9" not in redact(redactor, quoted)
 
 
+def test_escapes_cannot_hide_values_in_json_inside_json(redactor):
+    """Tool-call arguments and tool results are JSON sent as a string inside the message JSON."""
+    args = json.dumps({"to": "bob@example.com", "card": "4111 1111 1111 1111"}).replace("@", "\\u0040")
+    msgs = json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "name": "send", "arguments": args}]}])
+    counts = Counter()
+    out = redactor.text.text(msgs, counts)
+    inner = json.loads(json.loads(out)[0]["parts"][0]["arguments"])
+    assert inner["to"].startswith("<EMAIL:") and inner["card"].startswith("<CARD:")
+    assert counts == Counter(email=1, card=1)
+    twice = json.dumps({"result": json.dumps({"args": args})})
+    assert "bob" not in json.loads(json.loads(json.loads(redact(redactor, twice))["result"])["args"])["to"]
+    # JSON inside JSON that is cut, with an escape that could hide a value, fails closed
+    assert redact(redactor, json.dumps({"arguments": args[:-3]})) is DROP
+
+
+def test_json_keys_are_labels(redactor):
+    """Detectors that need a label (phone after `phone`, an AWS secret after its name) take a JSON key as
+    the label, in raw and escaped JSON alike; a label in one value does not reach the next value."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    doc = {"Credentials": {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": secret}, "phone": "79460958123",
+           "aws_secret_access_key": secret, "mobile": 4479460958123}
+    for raw in (json.dumps(doc), json.dumps(doc, indent=2), json.dumps(doc) + " ", json.dumps([doc, "é\n"])):
+        out = redact(redactor, raw)
+        assert secret not in out and "79460958123" not in out and "4479460958123" not in out, raw
+    plain = json.dumps({"note": "call my phone", "ticket": "79460958123", "size": 5, "phone": 7, "n": "79460958123"})
+    assert redact(redactor, plain) is plain
+
+
 def test_json_without_findings_is_returned_byte_for_byte(redactor):
     raw = '[ {"role" : "user", "parts": [{"type": "text", "content": "Order 4111 1111 1111 1112?\\n"}]} ]'
     assert redact(redactor, raw) is raw
@@ -303,6 +331,8 @@ _SENSITIVE = [
     SECRET, "+1 415 555 0134", "(415) 555-0134", "06 12 34 56 78", "4111 1111 1111 1111", "192.168.1.20",
     "DE89370400440532013000", "AKIAIOSFODNN7EXAMPLE", "sk-proj-abcdefghijklmnopqrstuvwx12", "phone 4155550134",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc", "Bearer abcdefghijklmnopqrstuvwxyz012345",
+    # labels and the values they announce, so keys and values meet in both views
+    "phone", "Tel", "79460958123", "SecretAccessKey", "kXkO73fqo9/zU7O6zOmkwEDdJeqp2nxphUCYGO/m",
 ]
 # strings that JSON writes without any escape: no quote, backslash or control character
 _raw_chars = st.characters(blacklist_characters='"\\', blacklist_categories=("Cs", "Cc"))
@@ -313,7 +343,8 @@ _raw_text = st.one_of(
 )
 _raw_json = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | _raw_text
-    | st.integers(min_value=-(10**20), max_value=10**20) | st.sampled_from([4111111111111111, 4155550134, -612345678]),
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.sampled_from([4111111111111111, 4155550134, -612345678, 79460958123, 7, 2.5]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_raw_text, inner, max_size=4),
     max_leaves=20,
 )

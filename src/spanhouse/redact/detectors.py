@@ -2,8 +2,10 @@
 
 Patterns are RE2 syntax (linear time, no backreferences or look-around) and are matched against
 UTF-8 bytes. `\\b` is RE2's ASCII word boundary, so a value written next to CJK text without spaces
-is still found. Patterns never match a NUL byte: the scanner joins several values with NUL between
-them and scans them in one pass.
+is still found. Patterns never match a NUL byte, except in `_KEY_VALUE`: the scanner joins several
+values with NUL between them and scans them in one pass, and JSON is scanned as its strings with a key
+and its value joined by NULs around a colon, which the detectors that need a label accept as the
+label's separator (`{"phone": "..."}` is a labelled number; two strings side by side are not).
 
 A detector's `group` names the capture group that holds the value when the pattern needs context
 (the `password` in `postgres://app:password@db`, the number after `Tel.:`); 0 means the whole match.
@@ -53,6 +55,7 @@ def _phone_norm(s: str) -> str:
 _L = r"\p{Latin}0-9"  # letters of Latin-script languages (accents included) and digits
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _H = r"[0-9A-Fa-f]{1,4}"
+_KEY_VALUE = r"\x00+:\x00+"  # a JSON key and its value, as spanhouse.redact.text joins them
 
 EMAIL = Detector(
     "email",
@@ -96,7 +99,7 @@ PHONE_CONTEXT = Detector(
     "phone",
     r"(?:\b(?i:phone|tel|telephone|mobile|cell|whatsapp|fax|sms|handy|telefon|telefone|teléfono|téléphone)"
     r"|电话|手机|電話|携帯|전화|휴대폰|телефон)"
-    r"[^0-9\n\x00]{0,12}(\+?[0-9]{8,15})\b",
+    rf"(?:[^0-9\n\x00]|{_KEY_VALUE}){{0,12}}(\+?[0-9]{{8,15}})\b",
     priority=30,
     group=1,
     validators=(v.phone,),
@@ -149,7 +152,8 @@ AWS_KEY = Detector(
 AWS_SECRET = Detector(
     "aws_key",
     # a secret access key is 40 base64 characters, told apart from hashes only by its label
-    r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})",
+    r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)"
+    rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([A-Za-z0-9/+]{{40}})",
     priority=80,
     group=1,
     validators=(v.b64_end, v.mixed_case_token),

@@ -8,12 +8,17 @@ outside a string, digits aside, is a NUL (what the parsed path below puts betwee
 the values found inside strings are replaced in the raw text (tokens need no escaping). Otherwise
 (escapes, a value found outside a string, custom detectors) it is parsed, every string (keys
 included) and every long integer is scanned in one joined pass, and the document is re-serialized
-only if something was replaced. Both ways find the same values. Text that looks like JSON but does
-not parse (for example cut by a length limit) is scanned through a same-length view in which escape
-sequences are blanked, so positions map back one to one.
+only if something was replaced. Both ways find the same values. In both views a key and its value
+are joined by NULs around a colon (`KEY_VALUE`), so the detectors that need a label (`"phone":
+"..."`, `"SecretAccessKey": "..."`) see it, while no other pattern can match across two strings. A
+string inside the document that is itself JSON with escape sequences (tool-call arguments, a tool's
+result) is redacted as JSON of its own, so an escape there hides nothing either. Text that looks like
+JSON but does not parse (for example cut by a length limit) is scanned through a same-length view in
+which escape sequences are blanked, so positions map back one to one.
 
-Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, or broken
-JSON whose escapes could hide a value) is reported as `DROP`, never passed on.
+Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, JSON inside
+JSON more than `_MAX_NESTED_JSON` levels down, or broken JSON whose escapes could hide a value) is
+reported as `DROP`, never passed on.
 
 `TextMemo` remembers, for one batch, what `text()` made of each distinct text, so a text repeated
 across spans (a system prompt, a conversation history sent again with every call) is scanned once,
@@ -44,13 +49,21 @@ DROP: Any = _Drop()
 """Returned for a value that cannot be scanned; the caller removes it and records the key."""
 
 _MAX_DEPTH = 64
+_MAX_NESTED_JSON = 8
 LONG_INT = 10**8
 """Integers whose absolute value is below this cannot hold any detector's value, so are not scanned."""
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
 _LONG_DIGITS = compile_pattern(r"[0-9]{19}")
-# outside JSON strings only digits are kept (a long integer is scanned); everything else becomes a NUL
-_OUTSIDE_STRINGS = bytes(b if 0x30 <= b <= 0x39 else 0 for b in range(256))
+# outside JSON strings only digits (a long integer is scanned) and the colon after a key are kept;
+# everything else becomes a NUL
+_OUTSIDE_STRINGS = bytes(b if 0x30 <= b <= 0x39 or b == 0x3A else 0 for b in range(256))
+KEY_VALUE = "\x00:\x00"
+"""What the parsed path puts between a key and what follows it; the in-place view shows a key and its
+value as NULs around the colon too. Label detectors accept `\x00+:\x00+` between label and value."""
+# between two strings of the parsed path when a number not scanned lay between them: in the in-place
+# view its digits stand there, and a label detector's gap cannot cross a digit (nor a newline)
+_NUMBER_BETWEEN = "\x00\n\x00"
 
 
 class _TooDeep(Exception):
@@ -110,6 +123,9 @@ class TextRedactor:
 
     def text(self, s: str, counts: Counter) -> Any:
         """Redacted text, the same `s` when nothing was found, or `DROP`."""
+        return self._text(s, counts, 0)
+
+    def _text(self, s: str, counts: Counter, nested: int) -> Any:
         try:
             data = s.encode("utf-8")
         except UnicodeEncodeError:
@@ -118,7 +134,7 @@ class TextRedactor:
             return DROP
         head = s[:64].lstrip()
         if head[:1] in ("{", "["):
-            return self._json(s, data, counts)
+            return self._json(s, data, counts, nested)
         found = self.scanner.find(data)
         if not found:
             return s
@@ -147,7 +163,7 @@ class TextRedactor:
         counts[det.name] += 1
         return self.hasher.token(det.token, det.normalize(str(n)))
 
-    def _json(self, s: str, data: bytes, counts: Counter) -> Any:
+    def _json(self, s: str, data: bytes, counts: Counter, nested: int = 0) -> Any:
         if b"\\" not in data:
             if not self.scanner.any(data):
                 return s
@@ -164,32 +180,45 @@ class TextRedactor:
                 doc = json.loads(s)
             except (ValueError, RecursionError):
                 return self._broken_json(data, counts)
-        leaves: list[Any] = []
+        leaves = _Leaves()
         try:
             _collect(doc, leaves, 0)
         except _TooDeep:
             return self._broken_json(data, counts)
-        if not leaves:
+        if not leaves.items:
             return s
-        texts = [x if type(x) is str else str(x) for x in leaves]
-        joined = "\x00".join(texts).encode("utf-8", "surrogatepass")
-        found = self.scanner.find(joined)
-        if not found:
-            return s
-        # offsets per leaf are needed only now that something was found
+        replaced = list(leaves.items)
+        texts = [x if type(x) is str else str(x) for x in replaced]
+        changed = False
+        for i, t in enumerate(texts):
+            if "\\" in t and t[:64].lstrip()[:1] in ("{", "["):
+                # JSON inside a string: its own escapes could hide a value from the joined view
+                if nested >= _MAX_NESTED_JSON:
+                    return DROP
+                inner = self._text(t, counts, nested + 1)
+                if inner is DROP:
+                    return DROP
+                if inner is not t:
+                    replaced[i] = inner
+                    changed = True
+                texts[i] = ""
         segments = [t.encode("utf-8", "surrogatepass") for t in texts]
+        joined = b"".join(x for pair in zip(leaves.before, segments) for x in pair)
+        found = self.scanner.find(joined)
+        if not found and not changed:
+            return s
         starts, pos = [], 0
-        for seg in segments:
+        for sep, seg in zip(leaves.before, segments):
+            pos += len(sep)
             starts.append(pos)
-            pos += len(seg) + 1
+            pos += len(seg)
         per_leaf: dict[int, list[Finding]] = {}
         for f in found:
             i = bisect.bisect_right(starts, f.start) - 1
             base = starts[i]
             per_leaf.setdefault(i, []).append(Finding(f.start - base, f.end - base, f.detector))
-        replaced = list(leaves)
         for i, fs in per_leaf.items():
-            leaf = leaves[i]
+            leaf = replaced[i]
             if type(leaf) is str:
                 replaced[i] = self._replace(segments[i], fs, counts).decode("utf-8", "surrogatepass")
             else:
@@ -297,22 +326,55 @@ def _blank_escape(m: Any) -> bytes:
     return b" " * len(text)
 
 
-def _collect(node: Any, leaves: list[Any], depth: int) -> None:
-    """Strings (keys included) and long integers of a parsed JSON document, in document order."""
+class _Leaves:
+    """The strings (keys included) and long integers of a parsed JSON document in document order,
+    each with what the joined view puts before it: a NUL, `KEY_VALUE` after a key, and a newline when
+    a number that is not scanned lay in between."""
+
+    __slots__ = ("items", "before", "_after_key", "_number")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.before: list[bytes] = []
+        self._after_key = False
+        self._number = False
+
+    def leaf(self, x: Any) -> None:
+        sep = KEY_VALUE if self._after_key else "\x00"
+        if self._number:
+            sep += _NUMBER_BETWEEN
+        self.before.append(sep.encode() if self.items else b"")
+        self.items.append(x)
+        self._after_key = self._number = False
+
+    def key(self, k: str) -> None:
+        self.leaf(k)
+        self._after_key = True
+
+    def number(self) -> None:
+        self._number = True
+
+
+def _collect(node: Any, leaves: _Leaves, depth: int) -> None:
+    """Fill `leaves` from a parsed JSON document, in document order."""
     if depth > _MAX_DEPTH:
         raise _TooDeep
     t = type(node)
     if t is str:
-        leaves.append(node)
+        leaves.leaf(node)
     elif t is int:
         if abs(node) >= LONG_INT:
-            leaves.append(node)
+            leaves.leaf(node)
+        else:
+            leaves.number()
+    elif t is float:
+        leaves.number()
     elif t is list:
         for x in node:
             _collect(x, leaves, depth + 1)
     elif t is dict:
         for k, x in node.items():
-            leaves.append(k)
+            leaves.key(k)
             _collect(x, leaves, depth + 1)
 
 
