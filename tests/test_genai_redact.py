@@ -269,6 +269,63 @@ def test_field_rules():
     assert out[sc.SPANHOUSE_REDACTION_TRUNCATED_KEYS] == [sc.GEN_AI_TOOL_CALL_RESULT]
 
 
+def test_every_foreign_content_attribute_of_the_mappings_is_dropped_under_metadata_only():
+    """What a mapping file copies into a canonical content attribute is content too, whichever
+    instrumentation sent it (checked against the shipped mapping data, so a new mapping cannot
+    forget its redaction entry)."""
+    from spanhouse.normalize import load_mappings
+    from spanhouse.redact import content
+
+    foreign = sorted({
+        rule.key
+        for source in load_mappings().sources
+        for rule in source.rules
+        if content.content_matcher()(rule.to) and not content.is_metadata(rule.to)
+    })
+    assert {"gen_ai.tool.input", "ai.toolCall.output", "mlflow.chat.messages", "input.value"} <= set(foreign)
+    attrs = {key: f"Passport P1234567 of Jane Roe, {n}" for n, key in enumerate(foreign)}
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])
+    out = run(batch, rules=rules).attributes[0]
+    assert [k for k in foreign if k in out] == []
+    assert set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == set(foreign)
+
+
+FOREIGN_USER_IDS = ["langfuse.user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId",
+                    "mlflow.trace.user"]
+
+
+def test_the_user_id_rule_hashes_the_foreign_forms_of_user_id_too():
+    """genai_normalize copies each instrumentation's user id into `user.id`; the default hash rule on
+    `user.id` must not leave the foreign copy readable beside the hash."""
+    attrs = {key: "customer-8812" for key in FOREIGN_USER_IDS}
+    out = run(make_batch([env("production")], [{"attributes": {**attrs, sc.USER_ID: "customer-8812"}},
+                                               {"attributes": {"langfuse.user.id": "customer-9"}}]))
+    both, foreign_only = out.attributes
+    assert "customer-8812" not in repr(both) and "customer-9" not in repr(foreign_only)
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+    assert both[sc.USER_HASH] == proc.redactor.hasher.hex("customer-8812")
+    assert foreign_only[sc.USER_HASH] == proc.redactor.hasher.hex("customer-9")
+    assert set(both[sc.SPANHOUSE_REDACTION_HASHED_KEYS]) == {sc.USER_ID, *FOREIGN_USER_IDS}
+    # the value of the key the rule names wins over a foreign form sent first (MLflow JSON-encodes)
+    out = run(make_batch([env("production")], [{"attributes": {"mlflow.trace.user": '"u-1"', sc.USER_ID: "u-1"}}]))
+    assert out.attributes[0][sc.USER_HASH] == proc.redactor.hasher.hex("u-1")
+    # under full the rule does not act, on the canonical key or its foreign forms
+    out = run(make_batch([env("staging")], [{"attributes": dict(attrs)}])).attributes[0]
+    assert all(out[k] == "customer-8812" for k in FOREIGN_USER_IDS)
+
+
+def test_keep_and_truncate_rules_act_only_on_the_keys_they_name():
+    fields = [FieldRule(keys=[sc.GEN_AI_TOOL_CALL_ARGUMENTS], action="keep"),
+              FieldRule(keys=[sc.GEN_AI_TOOL_CALL_RESULT], action="truncate", length=5),
+              FieldRule(keys=[sc.GEN_AI_INPUT_MESSAGES], action="drop")]
+    attrs = {"gen_ai.tool.input": f"to {EMAIL}", sc.GEN_AI_TOOL_CALL_ARGUMENTS: f"to {EMAIL}",
+             "gen_ai.tool.output": "long result", "mlflow.chat.messages": MESSAGES}
+    out = run(make_batch([env("production")], [{"attributes": attrs}]), fields=fields).attributes[0]
+    assert out[sc.GEN_AI_TOOL_CALL_ARGUMENTS] == f"to {EMAIL}" and out["gen_ai.tool.input"].startswith("to <EMAIL:")
+    assert out["gen_ai.tool.output"] == "long result" and "mlflow.chat.messages" not in out
+
+
 def test_hash_target_set_by_the_application_is_kept():
     out = run(
         make_batch([env("production")], [{"attributes": {sc.USER_ID: "u-1", sc.USER_HASH: "app-hash"}}])

@@ -4,7 +4,9 @@ its attribute maps, and write down what was done.
 The same `Redactor` runs in the `genai_redact` processor (on `SpanBatch` columns) and in-app in
 `spanhouse.sdk` (on OpenTelemetry SDK spans before export).
 
-Per attribute, in this order: a field rule naming the key (drop, mask, hash, truncate, keep) →
+Per attribute, in this order: a field rule naming the key (drop, mask, hash, truncate, keep), or else a
+drop, mask or hash rule naming the canonical attribute that the key is a foreign or deprecated form of
+(`langfuse.user.id` and `mlflow.trace.user` are hashed by the rule on `user.id`) →
 metadata keys stay as sent → under `metadata_only`, content keys are dropped (documents keep ids and
 scores) → under `redacted` and `metadata_only`, detectors replace sensitive values in what is left →
 `truncate` cuts the result. Under `full` only field rules act.
@@ -15,11 +17,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from spanhouse import semconv as sc
+from spanhouse.normalize import load_mappings
 from spanhouse.otlp.values import as_string
 from spanhouse.redact import content
 from spanhouse.redact.detectors import BUILTIN, custom
@@ -41,6 +45,7 @@ _RECORD_LISTS = (
     ("truncated", sc.SPANHOUSE_REDACTION_TRUNCATED_KEYS),
 )
 _POLICIES = {p.value: p for p in Policy}
+_REMOVING = (FieldAction.DROP, FieldAction.MASK, FieldAction.HASH)
 STATUS_MESSAGE = "status:message"
 """How a span's status message appears in the record's key lists."""
 BODY = "body"
@@ -119,10 +124,12 @@ class Redactor:
             (tuple((k, KeyMatcher(_as_list(v))) for k, v in r.when.items()), r.policy) for r in settings.rules
         ]
         self._fields = [(KeyMatcher(f.keys), f) for f in settings.fields]
+        self._canonical = canonical_names() if any(f.action in _REMOVING for f in settings.fields) else {}
         self._content = content.content_matcher()
         self._doc_fields = content.document_metadata_fields()
         self._event_meta = content.message_event_metadata()
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
+        self._by_alias: set[tuple[Policy, str]] = set()
         self._plans: dict[tuple[Policy, tuple[str, ...]], Any] = {}
 
     def memo(self) -> TextMemo | None:
@@ -179,13 +186,18 @@ class Redactor:
                 else:
                     out[key] = new
             return out
-        # a value moved to another key takes the place of the key it came from
+        # a value moved to another key takes the place of the key it came from; the value of a key
+        # the rule names wins over that of a foreign form (which may be encoded differently)
+        named = {}
+        for new in changed.values():
+            if isinstance(new, _Moved) and not new.by_alias:
+                named.setdefault(new.target, new.value)
         out = {}
         for key, value in attrs.items():
             new = changed.get(key, value)
             if isinstance(new, _Moved):
                 if new.target not in attrs and new.target not in out:
-                    out[new.target] = new.value
+                    out[new.target] = named.get(new.target, new.value)
             elif new is not DROP:
                 out[key] = new
         return out
@@ -270,6 +282,12 @@ class Redactor:
 
     def _decide_uncached(self, key: str, policy: Policy) -> tuple[str, FieldRule | None]:
         rule = next((f for match, f in self._fields if policy in f.policies and match(key)), None)
+        if rule is None and key in self._canonical:
+            names = self._canonical[key]
+            rule = next((f for match, f in self._fields
+                         if f.action in _REMOVING and policy in f.policies and any(map(match, names))), None)
+            if rule is not None:
+                self._by_alias.add((policy, key))
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
             return _KEEP, rule
         if content.is_metadata(key) or policy is Policy.FULL:
@@ -284,7 +302,7 @@ class Redactor:
     def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None) -> Any:
         decision, rule = self._decide(key, policy)
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
-            return self._field_rule(key, value, rule, record, where)
+            return self._field_rule(key, value, rule, record, where, (policy, key) in self._by_alias)
         if decision == _KEEP:
             return value if rule is None else self._truncate(key, value, rule, record, where)
         if decision == _DROP:
@@ -310,7 +328,8 @@ class Redactor:
             return memo.text(value, record.counts)
         return self.text.value(value, record.counts)
 
-    def _field_rule(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:
+    def _field_rule(self, key: str, value: Any, rule: FieldRule, record: Record, where: str,
+                    by_alias: bool = False) -> Any:
         action = rule.action
         if action is FieldAction.KEEP:
             return value
@@ -322,7 +341,7 @@ class Redactor:
             return MASK
         record.hashed[where + key] = None
         digest = self.hasher.hex(value if type(value) is str else as_string(value))
-        return _Moved(rule.to, digest) if rule.to else digest
+        return _Moved(rule.to, digest, by_alias) if rule.to else digest
 
     def _truncate(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:
         if type(value) is str and len(value) > rule.length:
@@ -350,13 +369,29 @@ class Redactor:
 
 
 class _Moved:
-    """A hash written under another key (`user.id` → `user.hash`); the original key goes away."""
+    """A hash written under another key (`user.id` → `user.hash`); the original key goes away.
+    `by_alias`: the rule named the canonical form of the key, not the key itself."""
 
-    __slots__ = ("target", "value")
+    __slots__ = ("target", "value", "by_alias")
 
-    def __init__(self, target: str, value: str):
+    def __init__(self, target: str, value: str, by_alias: bool = False):
         self.target = target
         self.value = value
+        self.by_alias = by_alias
+
+
+@lru_cache(maxsize=1)
+def canonical_names() -> dict[str, tuple[str, ...]]:
+    """Foreign attribute → the canonical attributes the shipped mappings copy it into, and deprecated
+    name → current name. Only for removing rules: a `keep` rule on a canonical name must not leave a
+    foreign attribute that also carries other content unscanned."""
+    out: dict[str, dict[str, None]] = {}
+    for source in load_mappings().sources:
+        for rule in source.rules + source.resource_rules:
+            out.setdefault(rule.key, {})[rule.to] = None
+    for old, new in sc.RENAMED.items():
+        out.setdefault(old, {})[new] = None
+    return {key: tuple(names) for key, names in out.items() if key not in names}
 
 
 def _as_list(value: Any) -> list[str]:
