@@ -207,6 +207,7 @@ def test_trace_by_id_time_bounds_ids_and_errors(jaeger):
     assert v1_error(jaeger, "/api/traces/" + "ab" * 16, None, 404) == "trace not found"
     assert "malformed trace id" in v1_error(jaeger, "/api/traces/not-a-trace-id", None, 400)
     assert "must be an integer" in v1_error(jaeger, f"/api/traces/{fact['id']}", {"start": "yesterday"}, 400)
+    assert "after the year 2262" in v1_error(jaeger, f"/api/traces/{fact['id']}", {"start": "9" * 20}, 400)
 
 
 # --- search -------------------------------------------------------------------------------------
@@ -236,8 +237,12 @@ def test_search_filters(jaeger):
     assert ids(search(jaeger, service="frontend", tags=json.dumps({"error": "true"}))) == []
     assert ids(search(jaeger, service="support-copilot", tags=json.dumps({"span.kind": "client"}),
                       operation="chat claude-sonnet-4-5")) == [all_ids[3], all_ids[1]]
-    # resource attributes match too
+    # resource attributes match too, and so do the tags made from the scope's columns
     assert len(search(jaeger, service="frontend", tag=f"{sc.SERVICE_VERSION}:2.0.1")) == 4
+    assert ids(search(jaeger, service="frontend", tags=json.dumps({"otel.scope.version": "0.9"}))) == newest_first
+    assert ids(search(jaeger, service="frontend", tags=json.dumps({"otel.scope.name": "tests.jaeger"}))) == \
+        newest_first
+    assert search(jaeger, service="frontend", tags=json.dumps({"otel.scope.version": "1.0"})) == []
     # durations in Go units: the chat spans last 400, 500, 600, 700 ms
     assert ids(search(jaeger, service="support-copilot", operation="chat gpt-4o", minDuration="550ms")) == \
         [all_ids[2]]
@@ -271,6 +276,7 @@ def test_search_by_trace_ids_reports_unknown_ones(jaeger):
     ({"service": "frontend", "tag": "no-colon"}, "expected key:value"),
     ({"service": "frontend", "limit": "-1"}, "must be 0 or more"),
     ({"service": "frontend", "start": "20", "end": "10"}, "'start' must not be after 'end'"),
+    ({"service": "frontend", "end": "9223372036854775807"}, "parameter 'end' is out of range"),
 ])
 def test_search_bad_parameters(jaeger, params, message):
     assert message in v1_error(jaeger, "/api/traces", params, 400)
@@ -339,6 +345,13 @@ def test_v3_search(jaeger):
     assert status == 404 and body["error"]["message"] == "No traces found"
     status, body = get(jaeger["base"], "/api/v3/traces", {"query.serviceName": "frontend"})
     assert status == 400 and "required" in body["error"]["message"]
+    # errors name the v3 parameters
+    status, body = get(jaeger["base"], "/api/v3/traces", {**params, "query.searchDepth": "0"})
+    assert status == 400 and body["error"]["message"] == "parameter 'query.searchDepth' must be 1 or more, got 0"
+    swapped = {**params, "query.startTimeMin": params["query.startTimeMax"],
+               "query.startTimeMax": params["query.startTimeMin"]}
+    status, body = get(jaeger["base"], "/api/v3/traces", swapped)
+    assert status == 400 and body["error"]["message"] == "'query.startTimeMin' must not be after 'query.startTimeMax'"
 
 
 def test_unknown_paths_and_methods(jaeger):

@@ -38,6 +38,11 @@ DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86400 * 1000
 _V3_HTTP_STATUS = {400: ("Bad Request", 3), 404: ("Not Found", 5), 500: ("Internal Server Error", 13)}
 
 
+# how each API names the search window's bounds and durations, for error messages
+_V1_NAMES = ("start", "end", "minDuration", "maxDuration")
+_V3_NAMES = ("query.startTimeMin", "query.startTimeMax", "query.durationMin", "query.durationMax")
+
+
 @dataclass(frozen=True, kw_only=True)
 class JaegerQueryConfig:
     endpoint: str = "127.0.0.1:16686"
@@ -191,7 +196,8 @@ class JaegerQuery(Component):
             service=req.param("service", "") or "", operation=req.param("operation", "") or "",
             tags=p.tags(q), start=p.epoch_ns(q, "start"), end=p.epoch_ns(q, "end"),
             min_d=p.duration_ns(q, "minDuration"), max_d=p.duration_ns(q, "maxDuration"),
-            limit=p.integer(q, "limit", DEFAULT_LIMIT, minimum=0) or DEFAULT_LIMIT, service_required=True)
+            limit=p.integer(q, "limit", DEFAULT_LIMIT, minimum=0) or DEFAULT_LIMIT, service_required=True,
+            names=_V1_NAMES)
         trace_ids = self._reader.find_trace_ids(query)
         batch = self._reader.traces(trace_ids)
         traces = {t["traceID"]: t for t in to_traces(batch)}
@@ -199,15 +205,15 @@ class JaegerQuery(Component):
 
     def _search_query(self, *, service: str, operation: str, tags: dict[str, str], start: int | None,
                       end: int | None, min_d: int | None, max_d: int | None, limit: int,
-                      service_required: bool) -> SearchQuery:
+                      service_required: bool, names: tuple[str, str, str, str]) -> SearchQuery:
         if service_required and not service:
             raise p.BadParameter("parameter 'service' is required")
         if min_d is not None and max_d is not None and max_d < min_d:
-            raise p.BadParameter("'maxDuration' must not be less than 'minDuration'")
+            raise p.BadParameter(f"{names[3]!r} must not be less than {names[2]!r}")
         end = end if end is not None else p.now_ns()
         start = start if start is not None else end - p.DEFAULT_LOOKBACK_NS
         if start > end:
-            raise p.BadParameter("'start' must not be after 'end'")
+            raise p.BadParameter(f"{names[0]!r} must not be after {names[1]!r}")
         return SearchQuery(start_ns=start, end_ns=end, limit=min(limit, self.config.max_traces), service=service,
                            operation=operation, tags=tags, min_duration_ns=min_d, max_duration_ns=max_d)
 
@@ -260,13 +266,15 @@ class JaegerQuery(Component):
             raise p.BadParameter("query.startTimeMin and query.startTimeMax are required (RFC 3339 times)")
         attributes = get("attributes", "attributes")
         tags = p.tags({"tags": [attributes]}) if attributes else {}
-        depth = p.integer({"d": [get("searchDepth", "search_depth")]}, "d", DEFAULT_LIMIT, minimum=1)
+        depth = p.integer({"query.searchDepth": [get("searchDepth", "search_depth")]}, "query.searchDepth",
+                          DEFAULT_LIMIT, minimum=1)
         query = self._search_query(
             service=get("serviceName", "service_name"), operation=get("operationName", "operation_name"),
             tags=tags, start=start, end=end,
             min_d=p.go_duration_ns(get("durationMin", "duration_min"), "query.durationMin"),
             max_d=p.go_duration_ns(get("durationMax", "duration_max"), "query.durationMax"),
-            limit=depth or DEFAULT_LIMIT, service_required=False)
+            limit=depth or DEFAULT_LIMIT, service_required=False,
+            names=_V3_NAMES)
         trace_ids = self._reader.find_trace_ids(query)
         batch = self._reader.traces(trace_ids)
         if not len(batch):

@@ -52,15 +52,21 @@ def integer(params: Mapping[str, list[str]], name: str, default: int | None = No
     return value
 
 
+MAX_NS = (1 << 63) - 1
+"""The last nanosecond ClickHouse's DateTime64(9) and Int64 hold (April 2262)."""
+
+
 def epoch_ns(params: Mapping[str, list[str]], name: str) -> int | None:
     """A time given in microseconds since the epoch (Jaeger's unit); millisecond values, which Grafana
     sends for trace-by-id time bounds, are recognised by their magnitude."""
     value = integer(params, name)
     if value is None:
         return None
-    if value < 10**14:  # before the year 5138 in ms, or before 1973 in µs: it is milliseconds
-        return value * 10**6
-    return value * 1000
+    ns = value * 10**6 if value < 10**14 else value * 1000  # below: before 5138 in ms, before 1973 in µs
+    if ns > MAX_NS:
+        raise BadParameter(f"parameter {name!r} is out of range: {value} is after the year 2262 "
+                           "(expected microseconds since the epoch)")
+    return ns
 
 
 def duration_ns(params: Mapping[str, list[str]], name: str) -> int | None:

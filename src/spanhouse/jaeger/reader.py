@@ -17,9 +17,11 @@ from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
 from spanhouse.jaeger.model import (
     TAG_ERROR,
     TAG_SCOPE_NAME,
+    TAG_SCOPE_VERSION,
     TAG_SPAN_KIND,
     TAG_STATUS_CODE,
     TAG_STATUS_DESCRIPTION,
+    TAG_TRACE_STATE,
 )
 from spanhouse.otlp.values import typed_value
 from spanhouse.store import StoreSettings, table_names
@@ -164,7 +166,8 @@ class TraceReader:
 
 
 def _tag_condition(key: str, value: str, n: int, params: dict[str, Any]) -> str:
-    """One Jaeger tag filter as SQL: the span's status and kind tags map to their columns; other keys
+    """One Jaeger tag filter as SQL: the tags made from columns (status, kind, scope, trace state) map to
+    those columns; other keys
     match span attributes, resource attributes or event attributes."""
     k, v = f"tk{n}", f"tv{n}"
     params[k], params[v] = key, value
@@ -181,6 +184,10 @@ def _tag_condition(key: str, value: str, n: int, params: dict[str, Any]) -> str:
         return f"StatusMessage = {{{v}:String}}"
     if key == TAG_SCOPE_NAME:
         return f"ScopeName = {{{v}:String}}"
+    if key == TAG_SCOPE_VERSION:
+        return f"ScopeVersion = {{{v}:String}}"
+    if key == TAG_TRACE_STATE:
+        return f"TraceState = {{{v}:String}}"
     return (f"(SpanAttributes[{{{k}:String}}] = {{{v}:String}} OR ResourceAttributes[{{{k}:String}}] = {{{v}:String}}"
             f" OR arrayExists(m -> m[{{{k}:String}}] = {{{v}:String}}, Events.Attributes))")
 
