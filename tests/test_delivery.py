@@ -407,6 +407,24 @@ def test_log_records_are_stored_once_per_token():
         exporter.shutdown()
 
 
+def test_a_value_the_client_cannot_encode_is_a_permanent_error_not_a_retry():
+    """A record the decoder let through by mistake must not hold a queue forever: clickhouse-connect
+    wraps its own encoding failures (here a time past 2^64) in DataError, which is bad data."""
+    from spanhouse.otlp.decode_logs import decode_logs_json
+
+    db = unique_database("data_error")
+    exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db), "logs")
+    exporter.start(None)
+    body = b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "x"}}]}]}]}'
+    batch = decode_logs_json(body).batch
+    batch.time_unix_nano[0] = 2**64 - 1
+    try:
+        with pytest.raises(PermanentError, match="cannot be encoded"):
+            exporter.push(batch)
+    finally:
+        exporter.shutdown()
+
+
 def test_clickhouse_inserts_merged_encoded_batches_as_the_reference_path_and_once_per_token():
     from spanhouse import semconv as sc
 

@@ -244,6 +244,45 @@ def test_decoder_limits_apply_to_bodies_and_bad_input_is_refused():
         decode_logs_json(b'{"resourceLogs": {"x": 1}}')
 
 
+def test_records_with_times_clickhouse_cannot_store_are_rejected_and_limits_are_reported():
+    records = [{"timeUnixNano": str(2**64 - 1), "body": {"stringValue": "far future"}},
+               {"timeUnixNano": "-5", "body": {"stringValue": "before 1970"}},
+               {"timeUnixNano": "1", "observedTimeUnixNano": str(2**63), "body": {"stringValue": "observed late"}},
+               {"timeUnixNano": str(T0), "body": {"stringValue": "fine"},
+                "attributes": [{"key": f"k{i}", "value": {"stringValue": "v" * 30}} for i in range(3)]}]
+    doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}
+    limits = DecodeLimits(max_value_length=10, max_attributes=2)
+    from_json = decode_logs_json(json.dumps(doc).encode(), limits)
+    records[1]["timeUnixNano"] = "0"  # protobuf's fixed64 cannot be negative
+    from_pb = decode_logs_protobuf(json_format.Parse(json.dumps(doc), ExportLogsServiceRequest()).SerializeToString(),
+                                   limits)
+    for d, rejected in ((from_json, 3), (from_pb, 2)):
+        assert d.batch.body[-1] == "fine" and d.rejected == rejected
+        assert f"timeUnixNano {2**64 - 1} is outside 0..2^63-1" in d.error_message
+        assert f"observedTimeUnixNano {2**63} is outside" in d.error_message
+        assert "2 attribute value(s) truncated to 10 characters" in d.error_message
+        assert "1 attribute(s) dropped over 2 per record" in d.error_message
+    assert "timeUnixNano -5 is outside" in from_json.error_message
+
+
+def test_a_record_with_a_bad_time_is_rejected_and_its_neighbours_are_stored(svc):
+    service = [{"key": "service.name", "value": {"stringValue": "bad-time"}}]
+    doc = {"resourceLogs": [{"resource": {"attributes": service}, "scopeLogs": [{"logRecords": [
+        {"timeUnixNano": str(2**64 - 1), "body": {"stringValue": "far future"}},
+        {"timeUnixNano": str(T0), "body": {"stringValue": "perfectly valid"}}]}]}]}
+    req = urllib.request.Request(svc.http_url + "/v1/logs", method="POST", data=json.dumps(doc).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = json.loads(resp.read())
+    assert body["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "is outside 0..2^63-1 nanoseconds" in body["partialSuccess"]["errorMessage"]
+    deadline = time.monotonic() + 10
+    while not (rows := svc.rows("SELECT Body FROM otel_logs WHERE ServiceName = 'bad-time'")):
+        assert time.monotonic() < deadline, "the valid record was not stored"
+        time.sleep(0.1)
+    assert rows == [("perfectly valid",)]
+
+
 def test_otel_logs_ddl_is_the_contrib_layout(svc):
     rows = svc.rows("SELECT name, type FROM system.columns WHERE database = {d:String} "
                     "AND table = 'otel_logs' ORDER BY position", {"d": svc.database})

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from spanhouse import cpu, memory, semconv
 from spanhouse.batch import SpanBatch
@@ -58,7 +58,8 @@ LOG_COLUMNS = (
 # ClickHouse error codes that mean the data or the statement is wrong, so a retry cannot help.
 _PERMANENT_CODES = {6, 27, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 321}
 # Errors raised while encoding columns on this side: the values themselves cannot be stored.
-_LOCAL_DATA_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError, struct.error)
+# clickhouse-connect wraps its own encoding failures (a struct.error among them) in DataError.
+_LOCAL_DATA_ERRORS = (ValueError, TypeError, OverflowError, UnicodeError, struct.error, DataError)
 # Sent with every insert so that a retried batch is recognised (views included) on servers whose
 # defaults differ.
 _DEDUP_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}

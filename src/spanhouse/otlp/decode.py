@@ -79,16 +79,17 @@ class Decoded:
         self.dropped_attributes = values.dropped
 
 
-_MAX_TIME = (1 << 63) - 1
+MAX_TIME = (1 << 63) - 1
+"""The last nanosecond ClickHouse's DateTime64(9) holds (signed 64-bit, April 2262)."""
 
 
 def _time_problem(start: int, end: int, event_times: Any) -> str | None:
     """Times must fit ClickHouse's DateTime64(9) (signed 64-bit nanoseconds since 1970)."""
     for name, t in (("startTimeUnixNano", start), ("endTimeUnixNano", end)):
-        if not 0 <= t <= _MAX_TIME:
+        if not 0 <= t <= MAX_TIME:
             return f"{name} {t} is outside 0..2^63-1 nanoseconds"
     for t in event_times:
-        if not 0 <= t <= _MAX_TIME:
+        if not 0 <= t <= MAX_TIME:
             return f"event timeUnixNano {t} is outside 0..2^63-1 nanoseconds"
     return None
 

@@ -3,7 +3,8 @@
 The logs counterpart of `decode.py`, sharing its value readers and limits: attribute values and
 bodies (both AnyValue) become Python values under the same nesting, count and length bounds. A
 request that cannot be decoded at all raises `InvalidRequest`; a record whose trace or span id is
-malformed is left out and counted, so the rest of the request is still stored (`partial_success`).
+malformed, or whose time ClickHouse cannot store, is left out and counted, so the rest of the request
+is still stored (`partial_success`); truncated values and dropped attributes are counted as for spans.
 A record without an observed time gets the time it was received, as a collector observes it; without
 one, a record with no time at all would be stored at the epoch and dropped at once by any TTL.
 """
@@ -20,7 +21,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
-from spanhouse.otlp.decode import Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
+from spanhouse.otlp.decode import MAX_TIME, Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
 
 _SEVERITY_NUMBERS = dict(logs_pb2.SeverityNumber.items())
 _BODY_KEY = "body"
@@ -39,6 +40,14 @@ def _log_ids(trace_id: str, span_id: str) -> tuple[str, str, str | None]:
     return trace_id, span_id, None
 
 
+def _time_problem(time_unix_nano: int, observed_time_unix_nano: int) -> str | None:
+    """Times must fit ClickHouse's DateTime64(9) (signed 64-bit nanoseconds since 1970)."""
+    for name, t in (("timeUnixNano", time_unix_nano), ("observedTimeUnixNano", observed_time_unix_nano)):
+        if not 0 <= t <= MAX_TIME:
+            return f"{name} {t} is outside 0..2^63-1 nanoseconds"
+    return None
+
+
 def _limit_body(body: Any, limits: DecodeLimits, truncated: list[str]) -> Any:
     n = limits.max_value_length
     if n and isinstance(body, (str, bytes)) and len(body) > n:
@@ -47,8 +56,8 @@ def _limit_body(body: Any, limits: DecodeLimits, truncated: list[str]) -> Any:
     return body
 
 
-def _new_decoded() -> Decoded:
-    return Decoded(LogBatch(), noun="log record")
+def _new_decoded(limits: DecodeLimits) -> Decoded:
+    return Decoded(LogBatch(), noun="log record", limits=limits)
 
 
 def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
@@ -60,7 +69,7 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
             f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
     vals = _PbValues(limits)
     received = time.time_ns()
-    out = _new_decoded()
+    out = _new_decoded(limits)
     batch: LogBatch = out.batch
     for rl in req.resource_logs:
         resource = vals.resource(rl, batch.resources)
@@ -68,6 +77,8 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
             scope = vals.scope(sl, batch.scopes)
             for lr in sl.log_records:
                 trace_id, span_id, problem = _log_ids(lr.trace_id.hex(), lr.span_id.hex())
+                observed = lr.observed_time_unix_nano or received
+                problem = problem or _time_problem(lr.time_unix_nano, observed)
                 if problem:
                     what = lr.event_name or lr.severity_text or "without a name"
                     out.reject(f"log record {what!r}: {problem}")
@@ -78,12 +89,13 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
                 _mark_truncated(attrs, truncated)
                 batch.append(
                     resource=resource, scope=scope, time_unix_nano=lr.time_unix_nano,
-                    observed_time_unix_nano=lr.observed_time_unix_nano or received,
+                    observed_time_unix_nano=observed,
                     severity_number=lr.severity_number,
                     severity_text=lr.severity_text, body=body, attributes=attrs,
                     dropped_attributes_count=lr.dropped_attributes_count + dropped, flags=lr.flags,
                     trace_id=trace_id, span_id=span_id, event_name=lr.event_name,
                 )
+    out.count(vals)
     return out
 
 
@@ -96,7 +108,7 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
     j = _Json(limits)
     doc = j.obj(doc, "$")
     received = time.time_ns()
-    out = _new_decoded()
+    out = _new_decoded(limits)
     batch: LogBatch = out.batch
     g = j.get
     for ri, rl in enumerate(j.arr(g(doc, "resourceLogs", "resource_logs"), "resourceLogs")):
@@ -113,6 +125,10 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                 event_name = j.string(g(lr, "eventName", "event_name"), f"{p}.eventName")
                 trace_id, span_id, problem = _log_ids(j.hex_id(g(lr, "traceId", "trace_id"), f"{p}.traceId"),
                                                       j.hex_id(g(lr, "spanId", "span_id"), f"{p}.spanId"))
+                t = j.int64(g(lr, "timeUnixNano", "time_unix_nano"), f"{p}.timeUnixNano")
+                observed = j.int64(g(lr, "observedTimeUnixNano", "observed_time_unix_nano"),
+                                   f"{p}.observedTimeUnixNano") or received
+                problem = problem or _time_problem(t, observed)
                 if problem:
                     out.reject(f"{p} ({event_name!r}): {problem}" if event_name else f"{p}: {problem}")
                     continue
@@ -123,9 +139,7 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                 _mark_truncated(attrs, truncated)
                 batch.append(
                     resource=resource, scope=scope,
-                    time_unix_nano=j.int64(g(lr, "timeUnixNano", "time_unix_nano"), f"{p}.timeUnixNano"),
-                    observed_time_unix_nano=j.int64(g(lr, "observedTimeUnixNano", "observed_time_unix_nano"),
-                                                    f"{p}.observedTimeUnixNano") or received,
+                    time_unix_nano=t, observed_time_unix_nano=observed,
                     severity_number=j.enum(g(lr, "severityNumber", "severity_number"), _SEVERITY_NUMBERS,
                                            f"{p}.severityNumber"),
                     severity_text=j.string(g(lr, "severityText", "severity_text"), f"{p}.severityText"),
@@ -135,4 +149,5 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                     flags=j.int64(lr.get("flags"), f"{p}.flags"),
                     trace_id=trace_id, span_id=span_id, event_name=event_name,
                 )
+    out.count(j)
     return out
