@@ -199,7 +199,7 @@ class GenAiCost(Processor):
         raw_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, _ABSENT)
         has_usage = raw_in is not _ABSENT or raw_out is not _ABSENT
         op = attrs.get(sc.GEN_AI_OPERATION_NAME)
-        if op and op not in MODEL_CALLS:
+        if op and type(op) is str and op not in MODEL_CALLS:
             if not has_usage:
                 return None
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value

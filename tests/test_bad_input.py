@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -73,12 +74,37 @@ def test_empty_requests_are_200(running):
     assert resp == b""
 
 
-def test_unknown_path_and_method(running):
-    status, _, _ = post(running.http_url + "/v1/spans", b"{}", "application/json")
-    assert status == 404
+def test_unknown_path_and_method_answer_with_a_status(running):
+    status, headers, body = post(running.http_url + "/v1/spans", b"{}", "application/json")
+    assert status == 404 and headers["Content-Type"] == "application/json"
+    assert json.loads(body)["message"].startswith("no OTLP endpoint at /v1/spans; use /v1/traces")
+    status, headers, body = post(running.http_url + "/v1/spans", b"", "application/x-protobuf")
+    assert status == 404 and status_pb2.Status.FromString(body).code == grpc.StatusCode.NOT_FOUND.value[0]
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(running.http_url + "/v1/traces", timeout=10)
     assert err.value.code == 405 and err.value.headers["Allow"] == "POST"
+    assert json.loads(err.value.read())["message"] == "OTLP exports use POST"
+
+
+def raw_http(running, head: bytes, body: bytes) -> tuple[int, dict]:
+    """Send a hand-framed request (what urllib will not send) and read the status and JSON body."""
+    host, port = running.http_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + b"\r\n" + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head_text, _, payload = reply.partition(b"\r\n\r\n")
+    return int(head_text.split()[1]), json.loads(payload)
+
+
+def test_malformed_framing_is_400_not_413(running):
+    base = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    status, body = raw_http(running, base + b"Content-Length: abc\r\n", b"{}")
+    assert status == 400 and body["message"] == "invalid Content-Length 'abc'"
+    status, body = raw_http(running, base + b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n")
+    assert status == 400 and body["message"].startswith("malformed chunked body")
+    assert_still_serving(running)
 
 
 def test_malformed_grpc_message_is_invalid_argument(running):

@@ -67,8 +67,23 @@ def test_json_snake_case_keys_are_read_like_the_collector_does():
     assert b.name == ["snake"] and b.start_time_unix_nano == [5]
 
 
+def test_json_doubles_as_strings_and_bytes_in_any_base64_alphabet_like_proto3_json():
+    """proto3 JSON reads a double from a number or a string, and bytes in standard or URL-safe base64,
+    with or without padding; protobuf's own json_format accepts the same."""
+    values = {"d1": {"doubleValue": "1.5"}, "d2": {"doubleValue": "-2e3"}, "d3": {"doubleValue": "NaN"},
+              "b1": {"bytesValue": "+/8="}, "b2": {"bytesValue": "-_8"}, "b3": {"bytesValue": "aGk"}}
+    span = {**BASE, "attributes": [{"key": k, "value": v} for k, v in values.items()]}
+    attrs = decode_traces_json(_doc(span)).batch.attributes[0]
+    assert attrs["d1"] == 1.5 and attrs["d2"] == -2000.0 and attrs["d3"] != attrs["d3"]
+    assert attrs["b1"] == attrs["b2"] == b"\xfb\xff" and attrs["b3"] == b"hi"
+    # nested (the slow path) reads the same
+    nested = {**BASE, "attributes": [{"key": "a", "value": {"arrayValue": {"values": list(values.values())}}}]}
+    assert decode_traces_json(_doc(nested)).batch.attributes[0]["a"][:2] == [1.5, -2000.0]
+
+
 @pytest.mark.parametrize("body, message", [
     (b"[1, 2]", "expected an object"),
+    (_doc({**BASE, "attributes": [{"key": "d", "value": {"doubleValue": "1_000"}}]}), "doubleValue must be a number"),
     (_doc({**BASE, "traceId": "zz"}), "ids are hex strings"),
     (_doc({**BASE, "startTimeUnixNano": "soon"}), "startTimeUnixNano: expected an integer"),
     (_doc({**BASE, "attributes": [{"key": "b", "value": {"boolValue": "yes"}}]}), "boolValue must be true or false"),

@@ -278,6 +278,16 @@ def test_aggregated_usage_is_not_priced():
     )
 
 
+def test_an_operation_name_that_is_not_a_string_is_ignored():
+    """A list or map sent as gen_ai.operation.name must not fail the batch (and the request with it)."""
+    listed = chat("openai", "gpt-4o", input=1_000, output=100)
+    mapped = chat("openai", "gpt-4o", input=1_000, output=100)
+    listed[sc.GEN_AI_OPERATION_NAME], mapped[sc.GEN_AI_OPERATION_NAME] = ["chat"], {"op": "chat"}
+    run([listed, mapped])
+    price = float(reference("openai", "gpt-4o", input=1_000, output=100).total_price)
+    assert listed[sc.SPANHOUSE_COST_USD] == mapped[sc.SPANHOUSE_COST_USD] == pytest.approx(price)
+
+
 def test_uncached_input_is_never_clamped():
     # a source that sent only the uncached part: 300 uncached + 1000 read + 500 written
     attrs = chat("anthropic", "claude-sonnet-4-5", input=300, cache_read=1_000, cache_write=500, output=50)

@@ -92,6 +92,20 @@ def test_permanent_error_is_not_masked():
         pipe.consume(spans(1))
 
 
+def test_a_processor_failing_unexpectedly_is_named_without_its_internals(caplog):
+    class Broken:
+        def process(self, batch):
+            return {frozenset(): None}[[]]  # a TypeError whose message is about Python, not the data
+
+    sink = Sink()
+    pipe = Pipeline(ComponentID("traces"), [(ComponentID("genai_cost"), Broken())], [(ComponentID("sink"), sink)])
+    with pytest.raises(RetryableError) as err:
+        pipe.consume(spans(1))
+    assert str(err.value) == ("processor genai_cost failed on this request (TypeError); "
+                              "the spanhouse log has the details")
+    assert sink.batches == [] and "unhashable" in caplog.text  # the operator has the traceback
+
+
 def test_memory_limiter_refuses_over_the_soft_limit_and_recovers():
     used = [100 << 20]
     limiter = MemoryLimiter(MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), measure=lambda: used[0])

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from spanhouse.config import parse_endpoint
-from spanhouse.errors import RequestTooLarge, SpanhouseError
+from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class Request:
         return values[-1] if values else default
 
     def read_body(self, limit: int) -> bytes:
-        """The raw body; raises `RequestTooLarge` when it is, or announces it is, over `limit` bytes."""
+        """The raw body; raises `RequestTooLarge` when it is, or announces it is, over `limit` bytes, and
+        `InvalidRequest` when its framing (Content-Length, chunk sizes) is malformed."""
         if self.header("Transfer-Encoding").lower() == "chunked":
             return self._read_chunked(limit)
         try:
@@ -64,7 +65,7 @@ class Request:
         except ValueError:
             length = -1
         if length < 0:
-            raise RequestTooLarge("invalid Content-Length")
+            raise InvalidRequest(f"invalid Content-Length {self.header('Content-Length')!r}")
         if limit and length > limit:
             raise RequestTooLarge(f"request body of {length} bytes is over the limit of {limit} bytes")
         data = self._h.rfile.read(length) if length else b""
@@ -79,7 +80,7 @@ class Request:
             try:
                 size = int(line.split(b";")[0].strip(), 16)
             except ValueError:
-                raise RequestTooLarge("malformed chunked body") from None
+                raise InvalidRequest("malformed chunked body: a chunk size is not hexadecimal") from None
             if size == 0:
                 while rfile.readline(1024).strip():
                     pass

@@ -33,7 +33,7 @@ from spanhouse.component import (
     default_registry,
 )
 from spanhouse.config import ServiceConfig
-from spanhouse.errors import ConfigError, SpanhouseError
+from spanhouse.errors import ConfigError, RetryableError, SpanhouseError
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,15 @@ class Pipeline:
 
     def _process(self, batch: Any, start: int) -> Any | None:
         """The processors from `start` on (on the CPU thread); None when nothing is left to export."""
-        for _, proc in self.processors[start:]:
+        for pid, proc in self.processors[start:]:
             try:
                 batch = proc.process(batch)
             except Exception as exc:  # resolve, never leave a receiver waiting on a lost batch
                 if not isinstance(exc, SpanhouseError):
-                    log.exception("pipeline %s: unexpected error", self.id)
+                    log.exception("pipeline %s: processor %s failed", self.id, pid)
+                    # the client sees which component failed, not Python's message about its internals
+                    exc = RetryableError(f"processor {pid} failed on this request ({type(exc).__name__}); "
+                                         "the spanhouse log has the details", retry_after=5)
                 batch.fail(exc)
                 return None
             if len(batch) == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,6 +274,10 @@ _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR
 _SLOW = object()
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_URL_SAFE_B64 = str.maketrans("-_", "+/")
+
+
 def _json_scalar(kv: dict) -> Any:
     """The value of a well-formed scalar attribute (the common case), without building error paths;
     `_SLOW` for anything else. Gives exactly what `_Json.value` gives for the same input."""
@@ -373,10 +378,15 @@ class _Json:
             return self.int64(self.get(v, "intValue", "int_value"), path)
         if "doubleValue" in v or "double_value" in v:
             d = self.get(v, "doubleValue", "double_value")
-            if isinstance(d, str) and d in ("NaN", "Infinity", "-Infinity"):
-                return float(d.replace("Infinity", "inf"))
+            if isinstance(d, str):
+                # proto3 JSON: a double may also come as a string, a JSON number or NaN / ±Infinity
+                if d in ("NaN", "Infinity", "-Infinity"):
+                    return float(d.replace("Infinity", "inf"))
+                if _JSON_NUMBER.fullmatch(d):
+                    return float(d)
             if isinstance(d, bool) or not isinstance(d, (int, float)):
-                raise InvalidRequest(f"{path}: doubleValue must be a number, got {d!r}")
+                raise InvalidRequest(f"{path}: doubleValue must be a number, a number in a string, 'NaN', "
+                                     f"'Infinity' or '-Infinity', got {d!r}")
             return float(d)
         if "boolValue" in v or "bool_value" in v:
             b = self.get(v, "boolValue", "bool_value")
@@ -392,7 +402,9 @@ class _Json:
         if "bytesValue" in v or "bytes_value" in v:
             raw = self.string(self.get(v, "bytesValue", "bytes_value"), path)
             try:
-                return base64.b64decode(raw, validate=True)
+                # proto3 JSON accepts standard or URL-safe base64, with or without padding
+                raw = raw.translate(_URL_SAFE_B64).rstrip("=")
+                return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raise InvalidRequest(f"{path}: bytesValue is not base64") from None
         return None

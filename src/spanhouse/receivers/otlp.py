@@ -181,12 +181,16 @@ class OtlpReceiver(Component):
 
     def handle_http(self, req: Request) -> Response:
         codec = self._http_paths.get(req.path)
-        if codec is None:
-            return Response(404, f"no OTLP endpoint at {req.path}; use {', '.join(self._http_paths)}\n".encode())
-        if req.method != "POST":
-            return Response(405, b"OTLP exports use POST\n", headers={"Allow": "POST"})
         ctype = req.header("Content-Type").split(";")[0].strip().lower()
         as_json = ctype == JSON
+        if codec is None or req.method != "POST":
+            # JSON for anything but a protobuf request: a browser or curl gets a readable answer
+            as_text = ctype != PROTOBUF
+            if codec is None:
+                return self._http_status(404, grpc.StatusCode.NOT_FOUND, f"no OTLP endpoint at {req.path}; use "
+                                         f"{', '.join(self._http_paths)}", as_text)
+            return self._http_status(405, grpc.StatusCode.UNIMPLEMENTED, "OTLP exports use POST", as_text,
+                                     {"Allow": "POST"})
         if ctype not in (PROTOBUF, JSON):
             return self._http_error(UnsupportedMedia(
                 f"unsupported Content-Type {ctype!r}; send {PROTOBUF} or {JSON}"), as_json=True)
@@ -203,6 +207,14 @@ class OtlpReceiver(Component):
         except Exception as exc:
             return self._http_error(exc, as_json)
         return Response(200, codec.encode_response(resp, as_json), JSON if as_json else PROTOBUF)
+
+    @staticmethod
+    def _http_status(http: int, code: grpc.StatusCode, message: str, as_json: bool,
+                     headers: dict[str, str] | None = None) -> Response:
+        """An error response whose body is a `google.rpc.Status`, as OTLP/HTTP asks of every 4xx/5xx;
+        JSON unless the request was protobuf."""
+        body = SIGNALS["traces"].encode_response(status_pb2.Status(code=code.value[0], message=message), as_json)
+        return Response(http, body, JSON if as_json else PROTOBUF, headers or {})
 
     def _http_error(self, exc: BaseException, as_json: bool) -> Response:
         st = wire_status(exc)
