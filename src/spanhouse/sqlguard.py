@@ -3,9 +3,12 @@
 The session is already `readonly=2` (ClickHouse refuses writes, DDL and SYSTEM statements). On top
 of that, ClickHouse's own parser is asked what the query is: `formatQuerySingleLine` (with the text
 passed as a parameter, so nothing runs) refuses multi-statements and syntax errors and gives back the
-one statement that will run; `EXPLAIN AST` of that statement shows its table functions, and those
-that reach outside the store (`file`, `url`, `remote`, `s3`, ...) are refused. Nothing here parses
-SQL by hand.
+one statement that will run; `EXPLAIN AST` of that statement shows every function it calls, and a
+table function outside a short list of those that only generate rows or read the store is refused
+wherever it appears: in FROM, inside another table function (`loop(file(...))`), or called as a
+scalar (`SELECT file('/etc/passwd')`), so nothing reaches files, URLs or other servers. The names
+of table functions come from the engine itself (`system.table_functions`). Nothing here parses SQL
+by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ ALLOWED_TABLE_FUNCTIONS = frozenset({
     "numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateSeries", "null",
     "merge", "view", "viewIfPermitted", "generateRandom", "loop",
 })
-_TABLE_FUNCTION_RE = re.compile(r"^( *)TableExpression \(children \d+\)\n\1 Function (\w+)", re.M)
+_ALLOWED_LOWER = frozenset(name.lower() for name in ALLOWED_TABLE_FUNCTIONS)
+_FUNCTION_RE = re.compile(r"^ *Function (\w+)", re.M)
+_CACHE_ATTRIBUTE = "_spanhouse_table_functions"
 # on ClickHouse's single-line rendering: a trailing FORMAT clause, possibly followed by SETTINGS
 _FORMAT_RE = re.compile(r" FORMAT (\w+)(?: SETTINGS [^']*)?$")
 
@@ -63,8 +68,26 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
     roots = [line for line in ast.splitlines() if line and not line.startswith(" ")]
     if len(roots) != 1:
         raise QueryRefused("send one statement per request")
-    for _, name in _TABLE_FUNCTION_RE.findall(ast):
-        if name not in ALLOWED_TABLE_FUNCTIONS:
-            raise QueryRefused(f"table function {name}() is not allowed on the read-only endpoint")
+    refused = _table_functions(client) - _ALLOWED_LOWER
+    for name in _FUNCTION_RE.findall(ast):
+        if name.lower() in refused:
+            raise QueryRefused(f"{name}() is not allowed on the read-only endpoint: it reaches outside the store "
+                               f"(table functions allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))})")
     fmt = _FORMAT_RE.search(text)
     return CheckedQuery(text, fmt.group(1) if fmt else None)
+
+
+def _table_functions(client: Any) -> frozenset[str]:
+    """The engine's table functions, lowercased; remembered on the client (one engine per client)."""
+    names = getattr(client, _CACHE_ATTRIBUTE, None)
+    if names is None:
+        raw = client.raw_query("SELECT name FROM system.table_functions", fmt="TabSeparatedRaw")
+        names = frozenset(raw.decode("utf-8", "replace").lower().split())
+        # the ones every build has, in case the engine lists fewer
+        names |= {"file", "url", "remote", "remotesecure", "s3", "hdfs", "input", "executable", "mysql",
+                  "postgresql", "odbc", "jdbc", "sqlite", "cluster", "clusterallreplicas", "azureblobstorage"}
+        try:
+            setattr(client, _CACHE_ATTRIBUTE, names)
+        except AttributeError:
+            pass
+    return names
