@@ -55,6 +55,72 @@ service:
     assert ch.endpoint == "chdb:///tmp/x/store" and ch.password == "a$b"
 
 
+def test_a_reference_keeps_its_text_in_string_settings_and_reads_files(tmp_path):
+    """`0123`, `yes` or `12:30` from the environment stay as they are in a string setting (YAML would
+    read them as 83, true and 750); `${file:PATH}` reads a mounted secret without its final newline."""
+    secret = tmp_path / "redaction-key"
+    secret.write_text("abcdefghijklmnopqrstuvwxyz012345\n")
+    text = f"""
+receivers: {{otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:${{env:PORT}}"}}}}}}}}
+processors: {{genai_redact: {{hash_key: "${{file:{secret}}}"}}}}
+exporters:
+  otlphttp: {{endpoint: "http://127.0.0.1:1", headers: {{x-api-key: "${{env:API_KEY}}", x-time: "${{env:AT}}"}}}}
+  clickhouse: {{endpoint: "chdb://./x", database: "${{env:DB}}", password: "${{env:PASSWORD}}"}}
+service: {{pipelines: {{traces: {{receivers: [otlp], processors: [genai_redact], exporters: [otlphttp, clickhouse]}}}}}}
+"""
+    env = {"PORT": "4318", "API_KEY": "0123", "AT": "12:30", "DB": "yes", "PASSWORD": "null"}
+    cfg = parse_config_text(text, env=env)
+    assert cfg.exporters[ComponentID("otlphttp")].headers == {"x-api-key": "0123", "x-time": "12:30"}
+    ch = cfg.exporters[ComponentID("clickhouse")]
+    assert (ch.database, ch.password) == ("yes", "null")
+    assert cfg.processors[ComponentID("genai_redact")].hash_key == "abcdefghijklmnopqrstuvwxyz012345"
+    assert cfg.receivers[ComponentID("otlp")].protocols.http.endpoint == "127.0.0.1:4318"
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("${file:/nonexistent/key}", "cannot read /nonexistent/key for ${file:/nonexistent/key}"),
+    ("${env:MY-PASS}", "${env:MY-PASS}: not a valid environment variable name"),
+    ("${https://vault.local/key}", "${https://vault.local/key}: the https: provider is not supported"),
+    ("${yaml:x: 1}", "${yaml:x: 1}: the yaml: provider is not supported"),
+])
+def test_references_spanhouse_cannot_resolve_are_errors_not_literal_text(reference, message):
+    text = f"""
+receivers: {{otlp: {{protocols: {{http: {{}}}}}}}}
+processors: {{genai_redact: {{hash_key: "{reference}"}}}}
+exporters: {{debug: {{}}}}
+service: {{pipelines: {{traces: {{receivers: [otlp], processors: [genai_redact], exporters: [debug]}}}}}}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, env={})
+    assert f"processors::genai_redact::hash_key: {message}" in str(err.value)
+
+
+def test_duplicate_keys_and_non_utf8_files_are_refused_with_their_line(tmp_path):
+    text = """receivers: {otlp: {protocols: {http: {}}}}
+processors: {batch: {}}
+exporters: {debug: {}}
+service: {pipelines: {traces: {receivers: [otlp], processors: [batch], exporters: [debug]}}}
+processors: {memory_limiter: {limit_mib: 100}}
+"""
+    with pytest.raises(ConfigError, match=r"line 5, column 1: duplicate key 'processors' \(first on line 2\)"):
+        parse_config_text(text, env={})
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(text.split("processors: {memory")[0].encode() + b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 on line 5\); save the file as UTF-8"):
+        load_config(latin1, env={})
+
+
+def test_an_unset_variable_is_named_when_the_setting_it_emptied_is_invalid():
+    text = """
+receivers: {otlp: {protocols: {http: {}}}}
+exporters: {clickhouse: {endpoint: "chdb://./x", database: "${env:SPANHOUSE_TEST_DB}"}}
+service: {pipelines: {traces: {receivers: [otlp], exporters: [clickhouse]}}}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, env={})
+    assert "environment variable SPANHOUSE_TEST_DB is not set" in str(err.value)
+
+
 BAD = """
 receivers:
   otlp:

@@ -87,26 +87,61 @@ def endpoint_issues(field_name: str, value: str) -> Iterator[ConfigIssue]:
 
 # --- environment substitution --------------------------------------------------------------
 
-_ENV_RE = re.compile(r"\$\$|\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_REF_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_ENV_REF_RE = re.compile(r"(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.S)
 
 
-def substitute_env(node: Any, env: Mapping[str, str], path: str, warnings: list[str]) -> Any:
-    """Replace `${env:VAR}`, `${env:VAR:-default}` and `${VAR}` in string values; `$$` is a literal `$`.
+class EnvValue(str):
+    """A value that was exactly one `${...}` reference: its text, and what that text reads as in YAML.
+    `build` gives a string setting the text as it was (`0123` stays `0123`, `yes` stays `yes`) and any
+    other setting the YAML value, so `${env:PORT}` can still be an int."""
 
-    A value that is exactly one reference takes the variable's YAML type (as in the Collector), so
-    `${env:PORT}` can be an int. A variable that is not set becomes empty and is reported as a warning.
-    """
+    parsed: Any
+
+    def __new__(cls, text: str, parsed: Any) -> EnvValue:
+        self = super().__new__(cls, text)
+        self.parsed = parsed
+        return self
+
+
+def substitute_env(node: Any, env: Mapping[str, str], path: str, warnings: list[str],
+                   problems: list[str] | None = None) -> Any:
+    """Replace `${env:VAR}`, `${env:VAR:-default}`, `${VAR}` and `${file:PATH}` (the file's content, without
+    its final newline) in string values; `$$` is a literal `$`. Any other `${...}` is a problem: it
+    would otherwise end up in the setting as literal text (a redaction key named `${file:...}`).
+
+    A value that is exactly one reference becomes an `EnvValue` (typed by the setting it lands in). A
+    variable that is not set becomes empty and is reported as a warning."""
+    problems = problems if problems is not None else []
     if isinstance(node, dict):
-        return {k: substitute_env(v, env, f"{path}::{k}" if path else str(k), warnings) for k, v in node.items()}
+        return {k: substitute_env(v, env, f"{path}::{k}" if path else str(k), warnings, problems)
+                for k, v in node.items()}
     if isinstance(node, list):
-        return [substitute_env(v, env, f"{path}[{i}]", warnings) for i, v in enumerate(node)]
+        return [substitute_env(v, env, f"{path}[{i}]", warnings, problems) for i, v in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
         return node
 
     def repl(m: re.Match) -> str:
         if m.group(0) == "$$":
             return "$"
-        name, default = m.group(1), m.group(2)
+        ref = m.group(1)
+        if ref.startswith("file:"):
+            name = ref[5:]
+            try:
+                text = Path(name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{path}: cannot read {name} for ${{{ref}}}: {getattr(exc, 'strerror', None) or exc}")
+                return ""
+            return text[:-1] if text.endswith("\n") else text
+        env_ref = _ENV_REF_RE.fullmatch(ref)
+        if env_ref is None:
+            scheme = ref.split(":", 1)[0] if ":" in ref else ""
+            what = (f"the {scheme}: provider is not supported" if scheme and scheme != "env"
+                    else "not a valid environment variable name")
+            problems.append(f"{path}: ${{{ref}}}: {what}; use ${{env:NAME}}, ${{env:NAME:-default}} or "
+                            "${file:PATH} (write $$ for a literal $)")
+            return ""
+        name, default = env_ref.group(1), env_ref.group(2)
         if name in env:
             return env[name]
         if default is not None:
@@ -114,14 +149,17 @@ def substitute_env(node: Any, env: Mapping[str, str], path: str, warnings: list[
         warnings.append(f"{path}: environment variable {name} is not set; using an empty value")
         return ""
 
-    whole = _ENV_RE.fullmatch(node)
+    whole = _REF_RE.fullmatch(node)
     if whole and whole.group(0) != "$$":
         text = repl(whole)
+        if not text:
+            return ""
         try:
-            return yaml.safe_load(text) if text else ""
+            parsed = yaml.safe_load(text)
         except yaml.YAMLError:
-            return text
-    return _ENV_RE.sub(repl, node)
+            parsed = text
+        return EnvValue(text, parsed)
+    return _REF_RE.sub(repl, node)
 
 
 # --- dict → typed dataclass ----------------------------------------------------------------
@@ -136,6 +174,10 @@ def build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
 
     Problems are appended as `path: message`; the return value is then a best-effort placeholder.
     """
+    if type(value) is EnvValue and tp is not str:
+        origin = typing.get_origin(tp)
+        if not (origin in (typing.Union, types.UnionType) and str in typing.get_args(tp)):
+            value = value.parsed
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -193,7 +235,7 @@ def build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
         return 0.0
     if tp is str:
         if isinstance(value, str):
-            return value
+            return str(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         problems.append(f"{path}: expected a string, got {value!r}")
@@ -293,7 +335,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping with receivers, processors, exporters, "
                            "extensions and service"])
-    data = substitute_env(data, os.environ if env is None else env, "", warnings)
+    data = substitute_env(data, os.environ if env is None else env, "", warnings, problems)
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{key}: unknown section; valid sections are: {', '.join(sorted(_TOP_KEYS))}")
@@ -370,7 +412,8 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
                     problems.append(f"{path}::{kind.value}: {kind.singular} {cid} does not support {pid.type}")
         pipelines[pid] = p
     if problems:
-        raise ConfigError(problems)
+        # an unset variable is often the cause of a problem reported on the setting it emptied
+        raise ConfigError(problems + [f"(warning) {w}" for w in warnings])
     return ServiceConfig(
         receivers=built[Kind.RECEIVER], processors=built[Kind.PROCESSOR], exporters=built[Kind.EXPORTER],
         extensions=built[Kind.EXTENSION], service_extensions=service_exts, pipelines=pipelines,
@@ -414,13 +457,35 @@ def load_config(path: str | os.PathLike | None = None, *, registry: Registry | N
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read the configuration file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} on line {line}); "
+                           "save the file as UTF-8"]) from None
     return parse_config_text(text, registry=registry, env=env, source=str(p))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (as the Collector does): PyYAML
+    would keep the last one, so a second `processors:` block would silently replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
+            try:
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:
+                pass
+        return super().construct_mapping(node, deep)
 
 
 def parse_config_text(text: str, *, registry: Registry | None = None, env: Mapping[str, str] | None = None,
                       source: str = "<config>") -> ServiceConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
