@@ -14,6 +14,8 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from support import service_config, start_service, unique_database
 
+from spanhouse.errors import SpanhouseError
+
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 VALID_JSON = {"resourceSpans": [{"scopeSpans": [{"spans": [{
     "traceId": "7b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "ok",
@@ -149,3 +151,12 @@ def test_grpc_message_over_the_limit_is_resource_exhausted(small_limits):
         with pytest.raises(grpc.RpcError) as err:
             ch.unary_unary(EXPORT)(b"\x0a" + b"\x00" * (2 << 20), timeout=10)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_second_receiver_cannot_take_a_grpc_port_in_use(running):
+    """gRPC's default SO_REUSEPORT would let a second process share the port and take part of the traffic."""
+    db = unique_database()
+    cfg = service_config(db, receiver={"protocols": {"grpc": {"endpoint": running.grpc_endpoint}}})
+    with pytest.raises(SpanhouseError, match=f"cannot listen for gRPC on {running.grpc_endpoint}"):
+        start_service(cfg, db).stop()
+    assert_still_serving(running)

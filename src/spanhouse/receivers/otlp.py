@@ -247,7 +247,10 @@ class OtlpReceiver(Component):
     def _start_grpc(self, cfg: GrpcSettings) -> None:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.max_concurrent_requests, thread_name_prefix="otlp-grpc"),
-            options=[("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * _MIB),
+            # gRPC sets SO_REUSEPORT by default: a second process could bind the same port and take part
+            # of the traffic into another store
+            options=[("grpc.so_reuseport", 0),
+                     ("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * _MIB),
                      ("grpc.max_send_message_length", 4 * _MIB)],
         )
         handlers = [
