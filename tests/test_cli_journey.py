@@ -135,3 +135,17 @@ def test_reading_a_database_that_was_never_created_says_what_to_do(tmp_path):
     proc = _run(["sql", "SELECT 1", "--config", str(config)], tmp_path, timeout=60)
     assert proc.returncode == 1
     assert "nothing has been stored in chdb://./data (database otel)" in proc.stderr, proc.stderr
+
+
+def test_malformed_urls_get_one_line_errors(tmp_path):
+    proc = _run(["sql", "--endpoint", "http://[::1", "SELECT 1"], tmp_path, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "'http://[::1' is not a valid URL (Invalid IPv6 URL); expected http(s)://host:port" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('receivers: {otlp: {protocols: {http: {}}}}\n'
+                   'exporters: {clickhouse: {endpoint: "http://[::1"}, otlphttp: {endpoint: "http://[::1"}}\n'
+                   'service: {pipelines: {traces: {receivers: [otlp], exporters: [clickhouse, otlphttp]}}}\n')
+    proc = _run(["serve", "--config", str(bad)], tmp_path, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "exporters::clickhouse::endpoint: 'http://[::1' is not a valid URL: Invalid IPv6 URL" in proc.stderr
+    assert "exporters::otlphttp::endpoint: 'http://[::1' is not an http(s):// URL" in proc.stderr

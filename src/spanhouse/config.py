@@ -271,9 +271,12 @@ def validate_tree(obj: Any, path: str, problems: list[str]) -> None:
             validate_tree(getattr(obj, f.name), f"{path}::{f.name}", problems)
         validate = getattr(obj, "validate", None)
         if callable(validate):
-            for issue in validate() or ():
-                where = f"{path}::{issue.field}" if issue.field else path
-                problems.append(f"{where}: {issue.message}")
+            try:
+                for issue in validate() or ():
+                    where = f"{path}::{issue.field}" if issue.field else path
+                    problems.append(f"{where}: {issue.message}")
+            except ValueError as exc:  # e.g. urllib on a malformed URL: a problem to list, not a traceback
+                problems.append(f"{path}: {exc}")
     elif isinstance(obj, (list, tuple)):
         for i, item in enumerate(obj):
             validate_tree(item, f"{path}[{i}]", problems)

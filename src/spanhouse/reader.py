@@ -74,15 +74,23 @@ def _listening(endpoint: str) -> bool:
 
 
 def _http_client(url: str, database: str, username: str = "", password: str = "") -> Any:
-    u = urlparse(url if "://" in url else f"http://{url}")
+    try:
+        u = urlparse(url if "://" in url else f"http://{url}")
+        port = u.port
+    except ValueError as exc:
+        raise StoreError(f"{url!r} is not a valid URL ({exc}); expected http(s)://host:port") from None
     try:
         return clickhouse_connect.get_client(
             interface=u.scheme or "http", host=u.hostname or "127.0.0.1",
-            port=u.port or (8443 if u.scheme == "https" else 8123), username=username or u.username or "default",
+            port=port or (8443 if u.scheme == "https" else 8123), username=username or u.username or "default",
             password=password or u.password or "", database=database, compress=False,
             autogenerate_session_id=False)
     except Exception as exc:
-        raise StoreError(f"cannot reach ClickHouse at {url}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "UNKNOWN_DATABASE" in str(exc):
+            raise StoreError(f"ClickHouse at {url} has no database {database!r}: pass --database, or send spans "
+                             "first") from None
+        raise StoreError(f"cannot reach ClickHouse at {url}: {first}") from exc
 
 
 def open_reader(config: ServiceConfig | None = None, *, config_path: str | None = None, endpoint: str | None = None,

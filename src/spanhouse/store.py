@@ -88,12 +88,17 @@ class StoreSettings:
     """Transport compression for http(s) endpoints: lz4, zstd, gzip, br, none."""
 
     def validate(self) -> Iterator[ConfigIssue]:
-        scheme = urlparse(self.endpoint).scheme
-        if scheme not in ("chdb", "http", "https"):
-            yield ConfigIssue("endpoint", f"{self.endpoint!r}: use chdb://PATH for the embedded store or "
-                                          "http(s)://host:port for a ClickHouse server")
-        elif scheme == "chdb" and not chdb_path(self.endpoint):
-            yield ConfigIssue("endpoint", "chdb:// needs a directory, e.g. chdb://./spanhouse-data")
+        try:
+            url = urlparse(self.endpoint)
+            scheme, _ = url.scheme, url.port  # .port raises on a malformed host or port
+        except ValueError as exc:
+            yield ConfigIssue("endpoint", f"{self.endpoint!r} is not a valid URL: {exc}")
+        else:
+            if scheme not in ("chdb", "http", "https"):
+                yield ConfigIssue("endpoint", f"{self.endpoint!r}: use chdb://PATH for the embedded store or "
+                                              "http(s)://host:port for a ClickHouse server")
+            elif scheme == "chdb" and not chdb_path(self.endpoint):
+                yield ConfigIssue("endpoint", "chdb:// needs a directory, e.g. chdb://./spanhouse-data")
         for name in ("database", "traces_table_name", "logs_table_name"):
             if not _IDENT_RE.match(getattr(self, name)):
                 yield ConfigIssue(name, f"{getattr(self, name)!r} is not a plain identifier (letters, digits, _)")

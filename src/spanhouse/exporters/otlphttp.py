@@ -56,7 +56,12 @@ class OtlpHttpExporterConfig(ExporterHelperSettings):
             yield ConfigIssue("endpoint", "required: the receiver's base URL, e.g. http://collector:4318")
         for name in ("endpoint", "traces_endpoint"):
             value = getattr(self, name)
-            if value and (urlparse(value).scheme not in ("http", "https") or not urlparse(value).hostname):
+            try:
+                url = urlparse(value)
+                ok = url.scheme in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0
+            except ValueError:  # a malformed host ("http://[::1") or port
+                ok = False
+            if value and not ok:
                 yield ConfigIssue(name, f"{value!r} is not an http(s):// URL")
         if self.encoding not in _CONTENT_TYPES:
             yield ConfigIssue("encoding", f"{self.encoding!r} is not one of proto, json")
