@@ -149,3 +149,24 @@ def test_malformed_urls_get_one_line_errors(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "exporters::clickhouse::endpoint: 'http://[::1' is not a valid URL: Invalid IPv6 URL" in proc.stderr
     assert "exporters::otlphttp::endpoint: 'http://[::1' is not an http(s):// URL" in proc.stderr
+
+
+def test_demo_follows_a_grpc_only_config_and_says_why_a_server_refuses(tmp_path):
+    config, ports = _config(tmp_path)
+    config.write_text(config.read_text().replace(f'      http: {{endpoint: "127.0.0.1:{ports["http"]}"}}\n', ""))
+    serve = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(ports["health"], serve)
+        proc = _run(["demo", "--config", str(config), "--traces", "1"], tmp_path, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert f"to 127.0.0.1:{ports['grpc']} (grpc)" in proc.stdout
+        trace_id = proc.stdout.split("try:  spanhouse trace ")[1].split()[2]
+        assert f"spanhouse trace -c {config} {trace_id}" in proc.stdout
+        # an HTTP server that is not an OTLP receiver: the demo says what it answered
+        proc = _run(["demo", "--endpoint", f"http://127.0.0.1:{ports['sql']}/v1/traces", "--traces", "1"], tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "it answers HTTP 404 (not an OTLP/HTTP traces path)" in proc.stderr
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)

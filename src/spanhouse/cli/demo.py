@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import socket
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
 import click
@@ -166,6 +170,13 @@ def _trace(tracer: Any, rng: random.Random, clock: _Clock, environment: str) -> 
     return format(root.get_span_context().trace_id, "032x")
 
 
+def _traces_url(endpoint: str) -> str:
+    """`host:port` or a base URL get `/v1/traces`; a URL with a path is used as it is (like the SDK's
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)."""
+    url = endpoint if "://" in endpoint else f"http://{endpoint}"
+    return url if urllib.parse.urlsplit(url).path.strip("/") else url.rstrip("/") + "/v1/traces"
+
+
 def _exporter(endpoint: str, protocol: str) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -173,18 +184,35 @@ def _exporter(endpoint: str, protocol: str) -> Any:
         return GrpcExporter(endpoint=endpoint.split("://")[-1], insecure=True, timeout=10)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    url = endpoint if "://" in endpoint else f"http://{endpoint}"
-    return HttpExporter(endpoint=url.rstrip("/") + "/v1/traces", timeout=10)
+    return HttpExporter(endpoint=_traces_url(endpoint), timeout=10)
 
 
-def _default_endpoint(config_path: str | None, protocol: str) -> str:
+def _default_endpoint(config_path: str | None, protocol: str | None) -> tuple[str, str]:
+    """The config's otlp receiver endpoint and protocol (HTTP when it has both and none is asked for)."""
     config = load_config(config_path)
     found = config.first(Kind.RECEIVER, "otlp")
-    if found:
-        proto = getattr(found[1].protocols, protocol)
-        if proto is not None:
-            return proto.endpoint
-    return "127.0.0.1:4317" if protocol == "grpc" else "127.0.0.1:4318"
+    for proto in (protocol,) if protocol else ("http", "grpc"):
+        settings = getattr(found[1].protocols, proto) if found else None
+        if settings is not None and proto == "http" and settings.traces_url_path != "/v1/traces":
+            return f"http://{settings.endpoint}{settings.traces_url_path}", proto
+        if settings is not None:
+            return settings.endpoint, proto
+    proto = protocol or "http"
+    return ("127.0.0.1:4317" if proto == "grpc" else "127.0.0.1:4318"), proto
+
+
+def _why_refused(endpoint: str) -> str:
+    """What an OTLP/HTTP endpoint answers to an empty export, when that is not a success."""
+    req = urllib.request.Request(_traces_url(endpoint), data=b"", method="POST",
+                                 headers={"Content-Type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(req, timeout=5):
+            return ""
+    except urllib.error.HTTPError as exc:
+        hint = {401: " (auth is on: the demo sends no token)", 404: " (not an OTLP/HTTP traces path)"}
+        return f": it answers HTTP {exc.code}{hint.get(exc.code, '')}"
+    except OSError:
+        return ""
 
 
 def _check_reachable(endpoint: str) -> None:
@@ -199,15 +227,18 @@ def _check_reachable(endpoint: str) -> None:
 
 @click.command("demo")
 @click.option("--endpoint", help="OTLP endpoint [default: the otlp receiver of the config].")
-@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default=None,
+              help="[default: http, or grpc when the config's receiver has only gRPC]")
 @click.option("--traces", "n_traces", type=click.IntRange(1, 100_000), default=20, show_default=True)
 @click.option("--environment", default="staging", show_default=True)
 @click.option("--seed", type=int, default=None, help="Seed for a reproducible workload.")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="Config to find the receiver in.")
-def command(endpoint: str | None, protocol: str, n_traces: int, environment: str, seed: int | None,
+def command(endpoint: str | None, protocol: str | None, n_traces: int, environment: str, seed: int | None,
             config_path: str | None) -> None:
     """Send a realistic multi-step agent workload so there is data to look at."""
-    endpoint = endpoint or _default_endpoint(config_path, protocol)
+    if endpoint is None:
+        endpoint, protocol = _default_endpoint(config_path, protocol)
+    protocol = protocol or "http"
     _check_reachable(endpoint)
     rng = random.Random(seed)
     memory = InMemorySpanExporter()
@@ -227,12 +258,14 @@ def command(endpoint: str | None, protocol: str, n_traces: int, environment: str
     try:
         for i in range(0, len(spans), 512):
             if exporter.export(spans[i:i + 512]) is not SpanExportResult.SUCCESS:
-                raise SpanhouseError(f"the OTLP exporter could not deliver spans to {endpoint} over {protocol}; "
-                                     "is `spanhouse serve` running?")
+                why = _why_refused(endpoint) if protocol == "http" else ""
+                raise SpanhouseError(f"the OTLP exporter could not deliver spans to {endpoint} over {protocol}"
+                                     + (why or "; is `spanhouse serve` running there?"))
     finally:
         exporter.shutdown()
         provider.shutdown()
     click.echo(f"sent {len(spans)} spans in {len(trace_ids)} traces to {endpoint} ({protocol})")
     for tid in trace_ids[-5:]:
         click.echo(f"  {tid}")
-    click.echo(f"try:  spanhouse trace {trace_ids[-1]}")
+    config_arg = f"-c {shlex.quote(config_path)} " if config_path else ""
+    click.echo(f"try:  spanhouse trace {config_arg}{trace_ids[-1]}   (stored within about a second)")

@@ -387,7 +387,8 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     finally:
         reader.close()
     if not spans:
-        raise SpanhouseError(f"trace {trace_id} was not found in {reader.via}")
+        raise SpanhouseError(f"trace {trace_id} was not found in {reader.via} (spans sent in the last few "
+                             "seconds may still be in the sending queue: they are stored within its flush_timeout)")
     console = Console()
     console.print(render(trace_id.lower(), spans, content))
     for line in view_links(config, trace_id.lower(), grafana_url):
