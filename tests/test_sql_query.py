@@ -94,3 +94,29 @@ def test_string_parameters_arrive_unchanged(client, value):
 def test_array_and_number_parameters(client):
     result = client.query("SELECT {a:Array(String)}, {n:UInt64} + 1", parameters={"a": ["x", "y'z"], "n": 41})
     assert result.result_rows == [(["x", "y'z"], 42)]
+
+
+def test_queries_run_under_the_endpoints_limits_unless_they_set_their_own():
+    """One large query must not take the memory ingestion needs: results, memory and time are bounded
+    per query by default; a query that sets the setting itself gets its own value, for that query only."""
+    from support import service_config, start_service, unique_database
+
+    db = unique_database("limits")
+    exts = {"sql_query": {"endpoint": "127.0.0.1:0", "max_result_mib": 1}}
+    svc = start_service(service_config(db, extensions=exts), db)
+    try:
+        c = clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
+        big = "SELECT repeat('x', 1000 + number % 2) FROM numbers(5000)"  # not a constant column
+        with pytest.raises(DatabaseError) as err:
+            c.query(big)
+        assert "limit for result exceeded" in str(err.value).lower()
+        assert len(c.query(big, settings={"max_result_bytes": 64 << 20}).result_rows) == 5000
+        with pytest.raises(DatabaseError):
+            c.query(big)  # the query's own setting did not stay on the session
+        limits = dict(c.query("SELECT name, value FROM system.settings WHERE name IN "
+                              "('max_memory_usage', 'max_execution_time', 'max_result_bytes')").result_rows)
+        assert limits == {"max_memory_usage": str(512 << 20), "max_execution_time": "60",
+                          "max_result_bytes": str(1 << 20)}
+        c.close()
+    finally:
+        svc.stop()

@@ -39,11 +39,15 @@ def _code_of(message: str) -> int:
 
 
 class EmbeddedSession:
-    """A `readonly=2` session on the embedded engine; one query at a time."""
+    """A `readonly=2` session on the embedded engine; one query at a time. `defaults` are settings every
+    query runs with unless it sets them itself (the endpoint's limits)."""
 
-    def __init__(self, store: StoreSettings, database: str):
+    def __init__(self, store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None):
         self._conn = chdb.connect(chdb_path(store.endpoint))
         self._lock = threading.Lock()
+        self._defaults = dict(defaults or {})
+        for name, value in self._defaults.items():
+            self._run(f"SET {name} = {quote_literal(value)}", "TabSeparated", {})
         self._run("SET readonly = 2", "TabSeparated", {})
         if database:
             self._run(f"USE {quote_ident(database)}", "TabSeparated", {})
@@ -71,7 +75,9 @@ class EmbeddedSession:
                 return self._run(sql, fmt or "TabSeparated", parameters or {})
             finally:
                 for name in applied:
-                    self._run(f"SET {name} = DEFAULT", "TabSeparated", {})
+                    default = self._defaults.get(name)
+                    value = "DEFAULT" if default is None else quote_literal(default)
+                    self._run(f"SET {name} = {value}", "TabSeparated", {})
 
     def close(self) -> None:
         try:
@@ -83,7 +89,9 @@ class EmbeddedSession:
 class ServerSession:
     """Forwards read-only queries to a ClickHouse server's HTTP interface, parameters untouched."""
 
-    def __init__(self, store: StoreSettings, database: str, timeout: float = 30.0):
+    def __init__(self, store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None,
+                 timeout: float = 30.0):
+        self._defaults = dict(defaults or {})
         self._url = store.endpoint.rstrip("/") + "/"
         self._database = database
         self._timeout = timeout
@@ -93,7 +101,7 @@ class ServerSession:
 
     def raw_query(self, sql: str, parameters: Mapping[str, str] | None = None,
                   settings: Mapping[str, str] | None = None, fmt: str | None = None) -> bytes:
-        query = {"database": self._database, "readonly": "2", **(settings or {})}
+        query = {"database": self._database, "readonly": "2", **self._defaults, **(settings or {})}
         if fmt:
             query["default_format"] = fmt
         query.update({f"param_{k}": v for k, v in (parameters or {}).items()})
@@ -113,5 +121,7 @@ class ServerSession:
         pass
 
 
-def open_session(store: StoreSettings, database: str) -> EmbeddedSession | ServerSession:
-    return EmbeddedSession(store, database) if store.embedded else ServerSession(store, database)
+def open_session(store: StoreSettings, database: str,
+                 defaults: Mapping[str, str] | None = None) -> EmbeddedSession | ServerSession:
+    return (EmbeddedSession(store, database, defaults) if store.embedded
+            else ServerSession(store, database, defaults))

@@ -31,7 +31,7 @@ import orjson
 
 from spanhouse import httpencoding
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
-from spanhouse.config import endpoint_issues
+from spanhouse.config import Duration, endpoint_issues
 from spanhouse.errors import SpanhouseError
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
@@ -61,14 +61,32 @@ class SqlQueryConfig:
     """The `clickhouse` exporter whose store to read; default: the first one the pipelines use."""
     max_query_size: int = 1 << 20
     """Longest accepted query text in bytes."""
+    max_execution_time: Duration = Duration(60)
+    """Per query, unless the query sets ClickHouse's `max_execution_time` itself (0: no limit)."""
+    max_memory_mib: int = 512
+    """Per query (`max_memory_usage`): with the embedded store, queries share the process with ingestion
+    and its `memory_limiter`, so one large query must not starve it. 0: no limit."""
+    max_result_mib: int = 256
+    """Per query (`max_result_bytes`): the result is held in memory before it is sent. 0: no limit."""
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
+        for name in ("max_memory_mib", "max_result_mib"):
+            if getattr(self, name) < 0:
+                yield ConfigIssue(name, "must be 0 (no limit) or more")
+        if self.max_execution_time.seconds < 0:
+            yield ConfigIssue("max_execution_time", "must not be negative")
         if self.exporter:
             try:
                 ComponentID.parse(self.exporter)
             except ValueError as exc:
                 yield ConfigIssue("exporter", str(exc))
+
+    def query_limits(self) -> dict[str, str]:
+        """ClickHouse settings applied to every query that does not set them itself."""
+        return {"max_execution_time": str(int(self.max_execution_time.seconds)),
+                "max_memory_usage": str(self.max_memory_mib << 20),
+                "max_result_bytes": str(self.max_result_mib << 20)}
 
 
 def store_settings_for(host_config: Any, exporter: str = "") -> StoreSettings:
@@ -113,7 +131,7 @@ class SqlQuery(Component):
             client = self._clients.get(database)
             if client is None:
                 assert self.store is not None
-                client = open_session(self.store, database)
+                client = open_session(self.store, database, self.config.query_limits())
                 self._clients[database] = client
             return client
 
