@@ -226,3 +226,14 @@ def test_every_builtin_factory_has_a_default_config_and_a_safe_lifecycle():
         component = factory.create(CreateSettings(ComponentID(factory.type)), cfg)
         component.shutdown()  # safe without start
         component.shutdown()  # and idempotent
+
+
+def test_connectors_are_refused_with_what_to_do_instead():
+    text = """
+receivers: {otlp: {protocols: {http: {}}}}
+exporters: {debug: {}}
+connectors: {forward: {}}
+service: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}
+"""
+    with pytest.raises(ConfigError, match="connectors: connectors are not supported by spanhouse"):
+        parse_config_text(text, env={})

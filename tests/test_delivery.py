@@ -459,3 +459,17 @@ def test_clickhouse_inserts_merged_encoded_batches_as_the_reference_path_and_onc
     finally:
         ref.shutdown()
         enc.shutdown()
+
+
+def test_a_clickhouse_server_down_at_start_is_reported_with_what_happens_to_data(caplog):
+    from support import free_port
+
+    port = free_port()
+    for queue, expected in (({"enabled": False}, "without a sending_queue, exports fail (clients retry)"),
+                            ({"enabled": True}, "spans wait in the sending queue until it answers")):
+        exporter = ClickHouseExporter(ClickHouseConfig(endpoint=f"http://127.0.0.1:{port}",
+                                                       sending_queue=QueueSettings(**queue)))
+        caplog.clear()
+        exporter.start(None)
+        exporter.shutdown()
+        assert expected in caplog.text

@@ -342,6 +342,9 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{key}: unknown section; valid sections are: {', '.join(sorted(_TOP_KEYS))}")
+    if data.get("connectors"):
+        problems.append("connectors: connectors are not supported by spanhouse; connect pipelines through an "
+                        "exporter and a receiver instead (for example otlp to another spanhouse or Collector)")
 
     built: dict[Kind, dict[ComponentID, Any]] = {}
     for kind in Kind:

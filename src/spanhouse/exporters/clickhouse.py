@@ -189,8 +189,12 @@ class ClickHouseExporter(Pusher):
         except StoreError as exc:
             if self.config.embedded:
                 raise
-            log.warning("exporter %s: %s; starting anyway, %s wait in the sending queue until it answers",
-                        self.table, exc, self.noun)
+            if self.config.sending_queue.active:
+                log.warning("exporter %s: %s; starting anyway, %s wait in the sending queue until it answers",
+                            self.table, exc, self.noun)
+            else:
+                log.warning("exporter %s: %s; starting anyway: without a sending_queue, exports fail (clients "
+                            "retry) until it answers", self.table, exc)
 
     def _open(self) -> None:
         """Connect, create the schema when configured, and prepare the insert; raises `StoreError`."""
