@@ -378,4 +378,7 @@ def test_empty_window_and_bad_options_say_what_to_do(priced):
         assert "Traceback" not in result.output
     bad = cli(svc, "costs", "--since", "a while")
     assert bad.exit_code == 2 and "--since" in bad.output
+    for command in ("costs", "top-traces"):
+        huge = cli(svc, command, "--since", "1000000d")
+        assert huge.exit_code == 2 and "must be at most 36500d" in huge.output and "SELECT" not in huge.output
     assert cli(svc, "costs", "--by", "colour").exit_code == 2

@@ -26,6 +26,10 @@ format_option = click.option(
 )
 
 
+# ClickHouse's DateTime64 arithmetic overflows long before this; no store holds older data
+_MAX_WINDOW_S = 36500 * 86400
+
+
 def window_seconds(since: str) -> int:
     try:
         seconds = Duration.parse(since).seconds
@@ -33,6 +37,8 @@ def window_seconds(since: str) -> int:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     if seconds < 1:
         raise click.BadParameter("must be at least 1s, e.g. 24h", param_hint="--since")
+    if seconds > _MAX_WINDOW_S:
+        raise click.BadParameter("must be at most 36500d (100 years), e.g. 30d", param_hint="--since")
     return int(seconds)
 
 
