@@ -199,7 +199,8 @@ def content_lines(system: str, inputs: str, outputs: str) -> list[tuple[str, str
 
 
 def build_tree(spans: list[Span]) -> list[Span]:
-    """Roots first by start time; spans whose parent is missing are shown as roots."""
+    """Roots first by start time; spans whose parent is missing are shown as roots, and so is the
+    earliest span of a parent cycle (A's parent is B, B's is A), so every span is shown once."""
     by_id = {s.span_id: s for s in spans}
     for s in spans:
         s.children = []
@@ -207,7 +208,24 @@ def build_tree(spans: list[Span]) -> list[Span]:
     for s in spans:
         parent = by_id.get(s.parent_id) if s.parent_id else None
         (parent.children if parent is not None and parent is not s else roots).append(s)
-    return roots
+    shown: set[int] = set()
+
+    def mark(top: Span) -> None:
+        stack = [top]
+        while stack:
+            span = stack.pop()
+            if id(span) not in shown:
+                shown.add(id(span))
+                stack.extend(span.children)
+
+    for r in roots:
+        mark(r)
+    for s in sorted(spans, key=lambda x: x.start_ns):
+        if id(s) not in shown:
+            by_id[s.parent_id].children.remove(s)
+            roots.append(s)
+            mark(s)
+    return sorted(roots, key=lambda x: x.start_ns)
 
 
 def _ms(ns: float) -> str:
