@@ -72,7 +72,7 @@ def test_serve_demo_trace_sql_then_read_after_stop(tmp_path):
         demo = _run(["demo", "--config", str(config), "--traces", "12", "--seed", "7"], tmp_path)
         assert demo.returncode == 0, demo.stderr
         assert "sent 7" in demo.stdout or re.search(r"sent \d+ spans in 12 traces", demo.stdout)
-        trace_id = re.search(r"spanhouse trace ([0-9a-f]{32})", demo.stdout).group(1)
+        trace_id = re.search(r"spanhouse trace -c \S+ ([0-9a-f]{32})", demo.stdout).group(1)
 
         shown = _run(["trace", trace_id, "--config", str(config)], tmp_path)
         assert shown.returncode == 0, shown.stderr

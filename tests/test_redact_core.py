@@ -192,6 +192,13 @@ def test_json_keys_are_labels(redactor):
     assert redact(redactor, plain) is plain
 
 
+def test_a_percent_encoded_email_in_a_url_gets_the_token_of_the_email(redactor):
+    url = redact(redactor, "GET https://api.example.org/v1/users?email=Bob%40Example.com&page=2")
+    token = redact(redactor, "bob@example.com")
+    assert url == f"GET https://api.example.org/v1/users?email={token}&page=2"
+    assert redact(redactor, "https://cdn.example.org/logo%402x.png") == "https://cdn.example.org/logo%402x.png"
+
+
 def test_json_without_findings_is_returned_byte_for_byte(redactor):
     raw = '[ {"role" : "user", "parts": [{"type": "text", "content": "Order 4111 1111 1111 1112?\\n"}]} ]'
     assert redact(redactor, raw) is raw

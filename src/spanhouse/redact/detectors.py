@@ -59,10 +59,11 @@ _KEY_VALUE = r"\x00+:\x00+"  # a JSON key and its value, as spanhouse.redact.tex
 
 EMAIL = Detector(
     "email",
-    rf"[{_L}_%+\-](?:[{_L}._%+\-]*[{_L}_%+\-])?@(?:[{_L}](?:[{_L}\-]*[{_L}])?\.)+[A-Za-z]{{2,24}}\b",
+    # `%40` is the @ of an email inside a URL's query (`?email=bob%40example.com`)
+    rf"[{_L}_%+\-](?:[{_L}._%+\-]*[{_L}_%+\-])?(?:@|%40)(?:[{_L}](?:[{_L}\-]*[{_L}])?\.)+[A-Za-z]{{2,24}}\b",
     priority=60,
     validators=(v.email,),
-    normalize=str.lower,
+    normalize=lambda s: s.lower().replace("%40", "@"),
 )
 
 PHONE = Detector(
