@@ -237,3 +237,19 @@ service: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}
 """
     with pytest.raises(ConfigError, match="connectors: connectors are not supported by spanhouse"):
         parse_config_text(text, env={})
+
+
+def test_service_telemetry_logs_level_is_read_and_the_rest_is_said_to_be_unused():
+    text = """
+receivers: {otlp: {protocols: {http: {}}}}
+exporters: {debug: {}}
+service:
+  telemetry: {logs: {level: DEBUG, encoding: json}, metrics: {level: detailed}}
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+"""
+    cfg = parse_config_text(text, env={})
+    assert cfg.log_level == "debug"
+    assert any("service::telemetry::metrics: not used by spanhouse" in w for w in cfg.warnings)
+    assert any("service::telemetry::logs::encoding: not used by spanhouse" in w for w in cfg.warnings)
+    with pytest.raises(ConfigError, match="service::telemetry::logs::level: 'loud' is not one of debug, info"):
+        parse_config_text(text.replace("DEBUG", "loud"), env={})

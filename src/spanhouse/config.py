@@ -309,6 +309,8 @@ class ServiceConfig:
     pipelines: dict[ComponentID, PipelineConfig] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     source: str = ""
+    log_level: str = ""
+    """`service::telemetry::logs::level` (debug, info, warn, error), as the Collector reads it; "" when unset."""
 
     def components(self, kind: Kind) -> dict[ComponentID, Any]:
         return getattr(self, kind.value)
@@ -322,6 +324,34 @@ class ServiceConfig:
             if cid.type == type_ and cid in used:
                 return cid, cfg
         return None
+
+
+LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+def _telemetry(node: Any, problems: list[str], warnings: list[str]) -> str:
+    """The log level of `service::telemetry`; its other parts (metrics, traces, resource) are the
+    Collector's own telemetry, which spanhouse does not emit: a warning says so."""
+    if node is None:
+        return ""
+    if not isinstance(node, dict):
+        problems.append("service::telemetry: expected a mapping, e.g. {logs: {level: info}}")
+        return ""
+    for key in node:
+        if key != "logs":
+            warnings.append(f"service::telemetry::{key}: not used by spanhouse (only logs::level is)")
+    logs = node.get("logs") or {}
+    if not isinstance(logs, dict):
+        problems.append("service::telemetry::logs: expected a mapping, e.g. {level: info}")
+        return ""
+    for key in logs:
+        if key != "level":
+            warnings.append(f"service::telemetry::logs::{key}: not used by spanhouse (only level is)")
+    level = str(logs.get("level") or "").lower()
+    if level and level not in LOG_LEVELS:
+        problems.append(f"service::telemetry::logs::level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
+        return ""
+    return level
 
 
 _TOP_KEYS = {"receivers", "processors", "exporters", "extensions", "service", "connectors"}
@@ -376,6 +406,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
     for key in service:
         if key not in ("extensions", "pipelines", "telemetry"):
             problems.append(f"service::{key}: unknown setting; valid settings are: extensions, pipelines, telemetry")
+    log_level = _telemetry(service.get("telemetry"), problems, warnings)
     service_exts = tuple(_refs(service.get("extensions"), "service::extensions", Kind.EXTENSION, built, problems))
     pipelines: dict[ComponentID, PipelineConfig] = {}
     raw_pipelines = service.get("pipelines") or {}
@@ -423,7 +454,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
     return ServiceConfig(
         receivers=built[Kind.RECEIVER], processors=built[Kind.PROCESSOR], exporters=built[Kind.EXPORTER],
         extensions=built[Kind.EXTENSION], service_extensions=service_exts, pipelines=pipelines,
-        warnings=tuple(warnings), source=source,
+        warnings=tuple(warnings), source=source, log_level=log_level,
     )
 
 

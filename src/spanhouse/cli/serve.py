@@ -10,6 +10,12 @@ from spanhouse.config import load_config
 from spanhouse.service import Service
 
 
+def _flag_level() -> int | None:
+    """The level -v / -vv asked for, if any."""
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    return None if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+
+
 @click.command("serve")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
               help="Collector-format config file [default: ./otel-collector-config.yaml, else the built-in one].")
@@ -17,6 +23,12 @@ def command(config_path: str | None) -> None:
     """Receive OTLP, process, and store spans (default: embedded ClickHouse in ./spanhouse-data)."""
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     config = load_config(config_path)
+    if config.log_level:
+        # the config's level, as the Collector's service::telemetry::logs::level; -v/-vv still lower it
+        level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                 "error": logging.ERROR}[config.log_level]
+        flag = _flag_level()
+        logging.getLogger().setLevel(level if flag is None else min(level, flag))
     for warning in config.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     service = Service(config)
