@@ -170,3 +170,23 @@ def test_demo_follows_a_grpc_only_config_and_says_why_a_server_refuses(tmp_path)
     finally:
         serve.terminate()
         serve.wait(timeout=60)
+
+
+def test_a_second_serve_on_the_same_store_says_who_holds_it(tmp_path):
+    config, ports = _config(tmp_path)
+    first = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(ports["health"], first)
+        second = tmp_path / "second.yaml"
+        text = config.read_text()
+        for name in ("grpc", "http", "health", "sql"):
+            text = text.replace(f":{ports[name]}", f":{free_port()}")
+        second.write_text(text.replace('database: otel,', 'database: otel, sending_queue: {storage: file, '
+                                                          'directory: ./other-queue},'))
+        proc = _run(["serve", "--config", str(second)], tmp_path, timeout=120)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "the ClickHouse store at chdb://./data is in use by another process" in proc.stderr, proc.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=60)

@@ -11,6 +11,7 @@ engine, cluster, TTL and index variants are filled in.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.resources
 import os
 import re
@@ -123,6 +124,20 @@ def chdb_path(endpoint: str) -> str:
     return os.path.abspath(rest) if rest else ""
 
 
+def _locked_by_another_process(path: str) -> bool:
+    """Whether another process holds the embedded engine's lock on `path` (its `status` file)."""
+    try:
+        with open(os.path.join(path, "status"), "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False
+
+
 def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bool = False, **kwargs: Any) -> Client:
     """Open a client. `readonly` sets `readonly=2` on the session: reads and settings, no writes or DDL.
     `use_database` makes the configured database the session's default (it must exist)."""
@@ -143,6 +158,10 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
                 database=settings.database if use_database else None,
                 settings=dict(settings.connection_params), **kwargs)
     except Exception as exc:
+        if settings.embedded and _locked_by_another_process(chdb_path(settings.endpoint)):
+            raise StoreError(f"the ClickHouse store at {settings.endpoint} is in use by another process (another "
+                             "`spanhouse serve` on this data directory?): stop it, or give this one its own "
+                             "directory; to read while it runs, use its sql_query endpoint") from None
         raise StoreError(f"cannot open the ClickHouse store at {settings.endpoint}: {_short(exc)}") from exc
     if readonly:
         client.command("SET readonly = 2")
