@@ -473,3 +473,22 @@ def test_a_clickhouse_server_down_at_start_is_reported_with_what_happens_to_data
         exporter.start(None)
         exporter.shutdown()
         assert expected in caplog.text
+
+
+def test_spans_older_than_the_retention_are_stored_with_a_warning(caplog):
+    from spanhouse.config import Duration
+
+    db = unique_database("ttl_warning")
+    exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db, ttl=Duration(3600)))
+    exporter.start(None)
+    try:
+        batch = make_batch(3)
+        batch.start_time_unix_nano[:] = [time.time_ns() - 2 * 86400 * 10**9] * 2 + [time.time_ns()]
+        batch.end_time_unix_nano[:] = [t + 1 for t in batch.start_time_unix_nano]
+        exporter.push(batch)
+        assert "2 span(s) started before the store's retention (ttl 1h)" in caplog.text
+        caplog.clear()
+        exporter.push(make_batch(2, 3))  # recent spans: nothing to say
+        assert "retention" not in caplog.text
+    finally:
+        exporter.shutdown()

@@ -182,6 +182,9 @@ class ClickHouseExporter(Pusher):
         self._closed = False
         self._base_settings: dict[str, Any] = {}
         self.table = config.table(self.table_name)
+        self._expired = 0
+        self._expired_logged_at = -60.0
+        self._expired_lock = threading.Lock()
 
     def start(self, host: Any) -> None:
         try:
@@ -275,8 +278,26 @@ class ClickHouseExporter(Pusher):
 
     def _encode(self, batch: Any) -> tuple[list[list[Any]], bytes | None]:
         """The insert columns, and (for traces) the JSONColumns body when it can encode them."""
+        if self.signal == "traces" and self.config.ttl.seconds:
+            self._note_expired(batch.start_time_unix_nano)
         columns = self.encode(batch)
         return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
+
+    def _note_expired(self, starts: list[int]) -> None:
+        """Spans that start before the retention window are stored, then deleted by ClickHouse's TTL:
+        say so (at most once a minute, with a count), so a backfill does not vanish without a word."""
+        cutoff = time.time_ns() - int(self.config.ttl.seconds * 1e9)
+        if not starts or min(starts) >= cutoff:
+            return
+        with self._expired_lock:  # not the insert lock: this runs on the CPU thread
+            self._expired += sum(1 for t in starts if t < cutoff)
+            now = time.monotonic()
+            if now < self._expired_logged_at + 60:
+                return
+            count, self._expired, self._expired_logged_at = self._expired, 0, now
+        log.warning("exporter %s: %d span(s) started before the store's retention (ttl %gh): they are stored, "
+                    "and ClickHouse deletes them at its next TTL merge; raise `ttl` to keep backfilled data",
+                    self.table, count, self.config.ttl.seconds / 3600)
 
     def _push_encoded(self, batch: Encoded) -> None:
         if batch.format != TRACES_ENCODING or self.signal != "traces":
