@@ -123,3 +123,23 @@ def test_limits_truncate_mark_and_bound_nesting():
 def test_protobuf_garbage_is_invalid_request():
     with pytest.raises(InvalidRequest, match="not a valid ExportTraceServiceRequest"):
         decode_traces_protobuf(b"\x0a\xff\xff\xff\xff\x0f")
+
+
+def test_kvlists_nested_past_the_protobuf_decoders_depth_get_a_message_that_says_so():
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    def request(depth: int) -> bytes:
+        value = AnyValue(string_value="x")
+        for _ in range(depth):
+            outer = AnyValue()
+            outer.kvlist_value.values.add(key="k", value=value)
+            value = outer
+        req = ExportTraceServiceRequest()
+        span = req.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x01" * 16, span_id=b"\x01" * 8)
+        span.attributes.add(key="deep", value=value)
+        return req.SerializeToString()
+
+    assert len(decode_traces_protobuf(request(31)).batch) == 1
+    with pytest.raises(InvalidRequest, match=r"deeper than the protobuf decoder allows \(about 31 nested kvlists\)"):
+        decode_traces_protobuf(request(32))

@@ -218,12 +218,21 @@ def _mark_truncated(attrs: dict[str, Any], truncated: list[str]) -> None:
         attrs[SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS] = truncated
 
 
+def protobuf_problem(message: str, exc: BaseException) -> str:
+    """Why a request body is not a valid `message`, in words a sender can act on."""
+    if "MaxDepth" in str(exc):
+        # upb stops at 100 message levels, which a kvlist inside a kvlist reaches before max_nesting (32)
+        return (f"request body is not a valid {message} protobuf: attribute values nest deeper than the protobuf "
+                "decoder allows (about 31 nested kvlists)")
+    return f"request body is not a valid {message} protobuf: {exc}"
+
+
 def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportTraceServiceRequest`."""
     try:
         req = ExportTraceServiceRequest.FromString(data)
     except (DecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest(f"request body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
+        raise InvalidRequest(protobuf_problem("ExportTraceServiceRequest", exc)) from None
     vals = _PbValues(limits)
     out = Decoded(SpanBatch(), limits=limits)
     batch = out.batch

@@ -21,7 +21,15 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
-from spanhouse.otlp.decode import MAX_TIME, Decoded, DecodeLimits, _Json, _mark_truncated, _PbValues
+from spanhouse.otlp.decode import (
+    MAX_TIME,
+    Decoded,
+    DecodeLimits,
+    _Json,
+    _mark_truncated,
+    _PbValues,
+    protobuf_problem,
+)
 
 _SEVERITY_NUMBERS = dict(logs_pb2.SeverityNumber.items())
 _BODY_KEY = "body"
@@ -65,8 +73,7 @@ def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> 
     try:
         req = ExportLogsServiceRequest.FromString(data)
     except (DecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest(
-            f"request body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
+        raise InvalidRequest(protobuf_problem("ExportLogsServiceRequest", exc)) from None
     vals = _PbValues(limits)
     received = time.time_ns()
     out = _new_decoded(limits)
