@@ -239,6 +239,19 @@ def test_unknown_model_gets_no_cost_and_is_counted(caplog):
     assert sum("acme-large-7" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_a_model_without_a_provider_is_priced_when_the_providers_listing_it_agree():
+    """MLflow and Langfuse spans often carry no provider; genai-prices' name patterns miss models such
+    as text-embedding-3-small, which OpenAI and Azure list at the same price."""
+    embed = {sc.GEN_AI_OPERATION_NAME: OP.EMBEDDINGS.value, sc.GEN_AI_REQUEST_MODEL: "text-embedding-3-small",
+             sc.GEN_AI_USAGE_INPUT_TOKENS: 1_000}
+    unknown = {**embed, sc.GEN_AI_REQUEST_MODEL: "acme-embed-9"}
+    run([embed, unknown])
+    assert embed[sc.SPANHOUSE_COST_USD] == pytest.approx(
+        float(reference("openai", "text-embedding-3-small", input=1_000).total_price))
+    assert embed[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert unknown[sc.SPANHOUSE_COST_SOURCE] == SRC.UNKNOWN_MODEL.value and sc.SPANHOUSE_COST_USD not in unknown
+
+
 def test_reported_costs_are_kept():
     sdk = chat("openai", "gpt-4o", input=1_000, output=100)
     sdk[sc.SPANHOUSE_COST_USD] = 0.5

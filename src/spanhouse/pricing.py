@@ -313,6 +313,25 @@ class PriceBook:
                 return snapshot.find_provider_model(model, None, pid, None)
             except LookupError:
                 continue
+        return self._listed_once(model)
+
+    def _listed_once(self, model: str) -> tuple[Any, Any] | None:
+        """The providers that list `model` by name (genai-prices matches a model without a provider
+        only through each provider's name patterns, which miss e.g. `text-embedding-3-small`): their
+        entry when they all charge the same (Azure mirrors OpenAI), else None, since guessing between
+        different prices would make the cost up."""
+        snapshot = self._snapshot
+        ref = model.lower()
+        listed = []
+        for p in snapshot.providers:
+            try:
+                found = p.find_model(ref, all_providers=snapshot.providers)
+            except Exception:  # a provider entry genai-prices itself cannot evaluate for this name
+                continue
+            if found is not None:
+                listed.append((p, found))
+        if listed and all(m.prices == listed[0][1].prices for _, m in listed[1:]):
+            return listed[0]
         return None
 
     def _prepared(self, model_price: ModelPrice) -> _Rates | None:
