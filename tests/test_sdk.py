@@ -145,6 +145,38 @@ def test_marks_stamp_spans_started_inside_the_block():
     assert spans["classify"][sc.GEN_AI_PROMPT_VERSION] == "3"
 
 
+def test_a_nested_prompt_without_a_version_does_not_inherit_one_and_async_functions_are_marked():
+    import asyncio
+
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory, policy="full")
+    tracer = provider.get_tracer("tests")
+    with sdk.prompt("ticket_reply_prompt", version="v17"):
+        with sdk.prompt("summarize_prompt"):
+            tracer.start_span("inner").end()
+        tracer.start_span("outer again").end()
+
+    @sdk.feature("async_feature")
+    @sdk.prompt("async_prompt", version="a1")
+    async def handler(n: int) -> int:
+        await asyncio.sleep(0)
+        tracer.start_span(f"async {n}").end()
+        return n
+
+    async def both() -> list[int]:
+        return await asyncio.gather(handler(1), handler(2))
+
+    assert asyncio.run(both()) == [1, 2]
+    provider.shutdown()
+    spans = {s.name: dict(s.attributes) for s in memory.get_finished_spans()}
+    assert spans["inner"][sc.GEN_AI_PROMPT_NAME] == "summarize_prompt"
+    assert sc.GEN_AI_PROMPT_VERSION not in spans["inner"]
+    assert spans["outer again"][sc.GEN_AI_PROMPT_VERSION] == "v17"
+    for name in ("async 1", "async 2"):
+        assert spans[name][sc.GEN_AI_PROMPT_NAME] == "async_prompt" and spans[name][sc.GEN_AI_PROMPT_VERSION] == "a1"
+        assert spans[name][sc.SPANHOUSE_FEATURE] == "async_feature"
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [
@@ -266,6 +298,25 @@ def test_instrumented_calls_stay_fast_when_spanhouse_is_down_or_hangs(state):
     assert statistics.median(durations) < 0.001, statistics.median(durations)
     assert statistics.mean(durations) < 0.001, statistics.mean(durations)
     assert shutdown_s < 1.0 + 2.0  # shutdown_timeout plus one exporter shutdown
+
+
+def test_force_flush_keeps_its_timeout_when_spanhouse_hangs():
+    """Serverless handlers flush per request: with spanhouse hanging, the flush must give up at its
+    timeout and say so (the SDK's own ignores the timeout and reports success)."""
+    server = _SilentServer()
+    provider = sdk.configure(f"http://127.0.0.1:{server.port}", hash_key=KEY, timeout=5.0, max_queue_size=2048,
+                             max_export_batch_size=64, schedule_delay=30.0, shutdown_timeout=0.5, set_global=False)
+    tracer = provider.get_tracer("tests")
+    try:
+        for _ in range(500):
+            tracer.start_span("chat").end()
+        started = time.monotonic()
+        assert provider.force_flush(timeout_millis=300) is False
+        assert time.monotonic() - started < 3.0  # the timeout, not 5 s per queued batch
+        assert provider.force_flush(timeout_millis=100) is False  # joins the flush still running
+    finally:
+        provider.shutdown()
+        server.close()
 
 
 EXIT_SCRIPT = """

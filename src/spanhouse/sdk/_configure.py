@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +28,29 @@ PROTOCOLS = ("http/protobuf", "grpc")
 
 class _BoundedBatchSpanProcessor(BatchSpanProcessor):
     """The SDK's batch processor (bounded queue, drops when full, exports on its own thread) with a
-    bounded shutdown, so an application exits on time even when spanhouse does not answer."""
+    bounded shutdown, so an application exits on time even when spanhouse does not answer, and a
+    `force_flush` that keeps its timeout (the SDK's ignores it and reports success): it returns False
+    when the flush has not finished in time, and the flush goes on in the background; a flush asked
+    for while one is still running waits for that one instead of starting another."""
 
     def __init__(self, exporter: SpanExporter, shutdown_timeout: float, **kwargs: Any):
         super().__init__(exporter, **kwargs)
         self._shutdown_timeout_ms = shutdown_timeout * 1000
+        self._flush_lock = threading.Lock()
+        self._flush: tuple[threading.Thread, list[bool]] | None = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._flush_lock:
+            if self._flush is None or not self._flush[0].is_alive():
+                result: list[bool] = []
+                flush = super().force_flush
+                thread = threading.Thread(target=lambda: result.append(bool(flush(timeout_millis))),
+                                          name="spanhouse-sdk-flush", daemon=True)
+                thread.start()
+                self._flush = (thread, result)
+            thread, result = self._flush
+        thread.join(max(timeout_millis, 0) / 1000)
+        return not thread.is_alive() and result == [True]
 
     def shutdown(self) -> None:
         inner = getattr(self, "_batch_processor", None)  # the SDK's worker; its shutdown takes a bound

@@ -7,8 +7,9 @@ a value of its own for that attribute.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -19,45 +20,75 @@ from spanhouse import semconv as sc
 _KEY = otel_context.create_key("spanhouse-sdk-marks")
 
 
-@contextmanager
-def _marked(**attrs: Any) -> Iterator[None]:
-    current = otel_context.get_value(_KEY) or {}
-    token = otel_context.attach(otel_context.set_value(_KEY, {**current, **attrs}))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+class _Marks:
+    """The marks of one `prompt()` / `feature()` / `tenant()` call: a context manager, and a decorator
+    for plain and `async` functions (each call of the decorated function gets its own block, entered
+    inside the coroutine for an `async def`, so the marks are there when its body runs)."""
+
+    __slots__ = ("_set", "_drop", "_tokens")
+
+    def __init__(self, marks: dict[str, Any], drop: tuple[str, ...] = ()):
+        self._set = marks
+        self._drop = drop
+        self._tokens: list[object] = []
+
+    def __enter__(self) -> None:
+        current = otel_context.get_value(_KEY) or {}
+        marks = {k: v for k, v in current.items() if k not in self._drop}
+        marks.update(self._set)
+        self._tokens.append(otel_context.attach(otel_context.set_value(_KEY, marks)))
+
+    def __exit__(self, *exc: object) -> None:
+        otel_context.detach(self._tokens.pop())
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with _Marks(self._set, self._drop):
+                    return await fn(*args, **kwargs)
+
+            return run_async
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _Marks(self._set, self._drop):
+                return fn(*args, **kwargs)
+
+        return run
 
 
-def prompt(name: str, version: str | None = None):
-    """Spans started inside the block carry `gen_ai.prompt.name` (and `gen_ai.prompt.version`).
+def prompt(name: str, version: str | None = None) -> _Marks:
+    """Spans started inside the block carry `gen_ai.prompt.name` (and `gen_ai.prompt.version`; a prompt
+    given without a version does not inherit the version of an enclosing `prompt()`).
 
     ```python
     with prompt("ticket_reply_prompt", version="v17"):
         client.chat.completions.create(...)
     ```
-    Also usable as a decorator."""
+    Also usable as a decorator, on `def` and `async def` functions."""
     if not name:
         raise ValueError("prompt() needs a prompt name")
     marks = {sc.GEN_AI_PROMPT_NAME: str(name)}
     if version is not None:
         marks[sc.GEN_AI_PROMPT_VERSION] = str(version)
-    return _marked(**marks)
+        return _Marks(marks)
+    return _Marks(marks, drop=(sc.GEN_AI_PROMPT_VERSION,))
 
 
-def feature(name: str):
+def feature(name: str) -> _Marks:
     """Spans started inside the block carry `spanhouse.feature`."""
     if not name:
         raise ValueError("feature() needs a feature name")
-    return _marked(**{sc.SPANHOUSE_FEATURE: str(name)})
+    return _Marks({sc.SPANHOUSE_FEATURE: str(name)})
 
 
-def tenant(tenant_id: str):
+def tenant(tenant_id: str) -> _Marks:
     """Spans started inside the block carry `spanhouse.tenant.id` (the receiver overwrites it with the
     tenant of the bearer token when authentication is on)."""
     if not tenant_id:
         raise ValueError("tenant() needs a tenant id")
-    return _marked(**{sc.SPANHOUSE_TENANT_ID: str(tenant_id)})
+    return _Marks({sc.SPANHOUSE_TENANT_ID: str(tenant_id)})
 
 
 class MarkingSpanProcessor(SpanProcessor):
