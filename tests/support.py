@@ -104,8 +104,8 @@ class Running:
             client.close()
 
     def wait_rows(self, sql: str, expected: int, timeout: float = 10.0, parameters: dict | None = None) -> list[tuple]:
-        """Rows of `sql` once there are at least `expected` of them (materialized views are synchronous,
-        so this only covers batching delays)."""
+        """Rows of `sql` once there are at least `expected` of them: covers batching delays, and the moment
+        in which an insert's rows are visible in its table but not yet in its views' tables."""
         deadline = time.monotonic() + timeout
         rows = self.rows(sql, parameters)
         while len(rows) < expected and time.monotonic() < deadline:

@@ -98,9 +98,10 @@ def assert_peer_has_the_processed_spans(peer: Running, tee: Running) -> None:
     assert chat[7] == [sc.EVENT_GEN_AI_EVALUATION_RESULT]
     assert chat[8][0][sc.GEN_AI_EVALUATION_SCORE_VALUE] == "0.75"
     # typed values crossed the wire as typed OTLP values, so the peer's typed columns fill in
-    assert peer.rows("SELECT InputTokens, Temperature, FinishReasons, TenantId FROM genai_spans") == [
+    # (a reader can see the insert's rows in otel_traces a moment before its views' rows)
+    assert peer.wait_rows("SELECT InputTokens, Temperature, FinishReasons, TenantId FROM genai_spans", 1) == [
         (1234, 0.25, ["stop"], STAMP)]
-    assert peer.rows("SELECT EvaluationName, ScoreValue FROM genai_evaluations") == [("relevance", 0.75)]
+    assert peer.wait_rows("SELECT EvaluationName, ScoreValue FROM genai_evaluations", 1) == [("relevance", 0.75)]
     # and the first pipeline stored the same spans itself
     assert tee.rows("SELECT count() FROM otel_traces WHERE SpanAttributes[{k:String}] = {v:String}",
                     {"k": sc.SPANHOUSE_TENANT_ID, "v": STAMP}) == [(2,)]
@@ -231,3 +232,71 @@ def test_config_problems_are_reported():
     assert "exporters::otlp::compression: 'lzma' is not one of gzip, none" in text
     assert "exporters::otlphttp::endpoint: 'collector:4318' is not an http(s):// URL" in text
     assert "exporters::otlphttp::encoding: 'xml' is not one of proto, json" in text
+
+
+def test_any_2xx_answer_is_a_success():
+    """The Collector's otlphttp exporter takes 200-299 as success; a peer answering 202 or 204 with no body
+    has the data, so nothing is retried, resent one by one, or logged as refused."""
+    import http.server
+    import threading
+
+    answers = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = answers.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pusher = OtlpHttpExporter(OtlpHttpExporterConfig(endpoint=f"http://127.0.0.1:{server.server_address[1]}"))
+    pusher.start(None)
+    try:
+        for status in (202, 204, 200):
+            answers.append(status)
+            pusher.push(tiny_batch())
+        answers.append(300)
+        with pytest.raises(PermanentError, match="HTTP 300"):
+            pusher.push(tiny_batch())
+    finally:
+        pusher.shutdown()
+        server.shutdown()
+
+
+def test_a_forwarding_exporter_queues_by_default_so_a_down_peer_neither_blocks_nor_duplicates():
+    """As in the Collector, otlp/otlphttp have an in-memory sending queue unless it is turned off: a peer
+    that is down must not hold the client's answer or fail a request clickhouse has already stored
+    (the client's retry would store it twice)."""
+    from spanhouse.config import parse_config_text
+
+    cfg = parse_config_text("""
+receivers: {otlp: {protocols: {http: {}}}}
+exporters:
+  otlphttp: {endpoint: "http://127.0.0.1:1"}
+  otlp: {endpoint: "127.0.0.1:1", sending_queue: {queue_size: 5}}
+  otlp/sync: {endpoint: "127.0.0.1:1", sending_queue: {enabled: false}}
+service: {pipelines: {traces: {receivers: [otlp], exporters: [otlphttp, otlp, otlp/sync]}}}
+""", env={})
+    queues = {str(k): v.sending_queue for k, v in cfg.exporters.items()}
+    assert queues["otlphttp"].active and queues["otlp"].active and queues["otlp"].queue_size == 5
+    assert not queues["otlp/sync"].active
+
+    db = unique_database("tee_down")
+    down = {"endpoint": f"http://127.0.0.1:{free_port()}", "retry_on_failure": {"max_elapsed_time": "1s"}}
+    config = service_config(db, extensions={}, exporters={"otlphttp/apm": down})
+    config["service"]["pipelines"]["traces"]["exporters"] = ["clickhouse", "otlphttp/apm"]
+    tee = start_service(config, db)
+    try:
+        exporter = OTLPSpanExporter(endpoint=tee.grpc_endpoint, insecure=True, timeout=10)
+        assert exporter.export(llm_spans()) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        tee.wait_rows("SELECT SpanId FROM otel_traces", 2)
+        assert len(tee.rows("SELECT SpanId FROM otel_traces")) == 2
+    finally:
+        tee.stop()

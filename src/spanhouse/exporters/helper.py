@@ -133,6 +133,15 @@ class RetrySettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ForwardQueueSettings(QueueSettings):
+    """`sending_queue` of the exporters that forward to another backend (`otlp`, `otlphttp`): on by
+    default, in memory, as in the Collector, so a slow or unreachable peer delays neither the
+    clients' answers nor the other exporters of the pipeline."""
+
+    enabled: bool | None = True
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExporterHelperSettings:
     """Mix-in for exporter configs: the Collector's exporterhelper keys."""
 

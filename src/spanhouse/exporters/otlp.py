@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.errors import PermanentError, RetryableError
-from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
+from spanhouse.exporters.helper import ExporterHelperSettings, ForwardQueueSettings, HelperExporter, Pusher
 from spanhouse.exporters.otlpcommon import ClientTLSSettings, log_partial_success
 from spanhouse.otlp.encode import encode_traces_protobuf
 
@@ -38,6 +38,7 @@ _COMPRESSION = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompre
 
 @dataclass(frozen=True, kw_only=True)
 class OtlpExporterConfig(ExporterHelperSettings):
+    sending_queue: ForwardQueueSettings = field(default_factory=ForwardQueueSettings)
     endpoint: str = ""
     """`host:port` of the OTLP/gRPC peer; `https://host:port` forces TLS, `http://host:port` plaintext."""
     tls: ClientTLSSettings = field(default_factory=ClientTLSSettings)

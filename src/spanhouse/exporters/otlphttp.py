@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.errors import PermanentError, RetryableError
-from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher
+from spanhouse.exporters.helper import ExporterHelperSettings, ForwardQueueSettings, HelperExporter, Pusher
 from spanhouse.exporters.otlpcommon import ClientTLSSettings, log_partial_success, retry_after_seconds
 from spanhouse.otlp.encode import encode_traces_json, encode_traces_protobuf
 
@@ -39,6 +39,7 @@ _COMPRESSORS = {"gzip": lambda b: gzip.compress(b, 6), "deflate": zlib.compress,
 
 @dataclass(frozen=True, kw_only=True)
 class OtlpHttpExporterConfig(ExporterHelperSettings):
+    sending_queue: ForwardQueueSettings = field(default_factory=ForwardQueueSettings)
     endpoint: str = ""
     """Base URL of the OTLP/HTTP receiver, e.g. http://collector:4318; `/v1/traces` is appended."""
     traces_endpoint: str = ""
@@ -138,7 +139,7 @@ class OtlpHttpExporter(Pusher):
                                      redirect=False, preload_content=True)
         except urllib3.exceptions.HTTPError as exc:
             raise RetryableError(f"{what}: {type(exc).__name__}: {exc}") from None
-        if resp.status != 200:
+        if not 200 <= resp.status < 300:  # any 2xx is a success, as for the Collector's otlphttp exporter
             raise classify_http_response(resp.status, resp.data, resp.headers, what)
         self._partial_success(resp.data, resp.headers.get("Content-Type", ""))
 
