@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,19 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> Non
             pass
         time.sleep(0.2)
     pytest.fail("spanhouse serve did not become healthy")
+
+
+@contextlib.contextmanager
+def _serving(config: Path, cwd: Path, health_port: int) -> Iterator[subprocess.Popen]:
+    """`spanhouse serve --config` running and healthy for the block; terminated after it."""
+    serve = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=cwd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(health_port, serve)
+        yield serve
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
 
 
 def test_serve_demo_trace_sql_then_read_after_stop(tmp_path):
@@ -154,10 +169,7 @@ def test_malformed_urls_get_one_line_errors(tmp_path):
 def test_demo_follows_a_grpc_only_config_and_says_why_a_server_refuses(tmp_path):
     config, ports = _config(tmp_path)
     config.write_text(config.read_text().replace(f'      http: {{endpoint: "127.0.0.1:{ports["http"]}"}}\n', ""))
-    serve = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_healthy(ports["health"], serve)
+    with _serving(config, tmp_path, ports["health"]):
         proc = _run(["demo", "--config", str(config), "--traces", "1"], tmp_path, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert f"to 127.0.0.1:{ports['grpc']} (grpc)" in proc.stdout
@@ -167,17 +179,11 @@ def test_demo_follows_a_grpc_only_config_and_says_why_a_server_refuses(tmp_path)
         proc = _run(["demo", "--endpoint", f"http://127.0.0.1:{ports['sql']}/v1/traces", "--traces", "1"], tmp_path)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "it answers HTTP 404 (not an OTLP/HTTP traces path)" in proc.stderr
-    finally:
-        serve.terminate()
-        serve.wait(timeout=60)
 
 
 def test_a_second_serve_on_the_same_store_says_who_holds_it(tmp_path):
     config, ports = _config(tmp_path)
-    first = subprocess.Popen(CLI + ["serve", "--config", str(config)], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_healthy(ports["health"], first)
+    with _serving(config, tmp_path, ports["health"]):
         second = tmp_path / "second.yaml"
         text = config.read_text()
         for name in ("grpc", "http", "health", "sql"):
@@ -187,6 +193,3 @@ def test_a_second_serve_on_the_same_store_says_who_holds_it(tmp_path):
         proc = _run(["serve", "--config", str(second)], tmp_path, timeout=120)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "the ClickHouse store at chdb://./data is in use by another process" in proc.stderr, proc.stderr
-    finally:
-        first.terminate()
-        first.wait(timeout=60)
