@@ -337,16 +337,12 @@ def _telemetry(node: Any, problems: list[str], warnings: list[str]) -> str:
     if not isinstance(node, dict):
         problems.append("service::telemetry: expected a mapping, e.g. {logs: {level: info}}")
         return ""
-    for key in node:
-        if key != "logs":
-            warnings.append(f"service::telemetry::{key}: not used by spanhouse (only logs::level is)")
     logs = node.get("logs") or {}
     if not isinstance(logs, dict):
         problems.append("service::telemetry::logs: expected a mapping, e.g. {level: info}")
         return ""
-    for key in logs:
-        if key != "level":
-            warnings.append(f"service::telemetry::logs::{key}: not used by spanhouse (only level is)")
+    unused = [k for k in node if k != "logs"] + [f"logs::{k}" for k in logs if k != "level"]
+    warnings.extend(f"service::telemetry::{k}: not used by spanhouse (only logs::level is)" for k in unused)
     level = str(logs.get("level") or "").lower()
     if level and level not in LOG_LEVELS:
         problems.append(f"service::telemetry::logs::level: {level!r} is not one of {', '.join(LOG_LEVELS)}")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from spanhouse.cli._common import verbosity_level
 from spanhouse.errors import ConfigError, SpanhouseError
 
 
@@ -31,8 +32,7 @@ class _Group(click.Group):
 @click.version_option(package_name="spanhouse")
 def main(verbose: int) -> None:
     """spanhouse: an OpenTelemetry-native tracking backend for LLM applications, stored in ClickHouse."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=verbosity_level(verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _register() -> None:

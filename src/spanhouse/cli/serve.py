@@ -6,14 +6,9 @@ import logging
 
 import click
 
+from spanhouse.cli._common import verbosity_level
 from spanhouse.config import load_config
 from spanhouse.service import Service
-
-
-def _flag_level() -> int | None:
-    """The level -v / -vv asked for, if any."""
-    verbose = click.get_current_context().find_root().params.get("verbose", 0)
-    return None if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
 
 
 @click.command("serve")
@@ -27,8 +22,8 @@ def command(config_path: str | None) -> None:
         # the config's level, as the Collector's service::telemetry::logs::level; -v/-vv still lower it
         level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
                  "error": logging.ERROR}[config.log_level]
-        flag = _flag_level()
-        logging.getLogger().setLevel(level if flag is None else min(level, flag))
+        verbose = click.get_current_context().find_root().params.get("verbose", 0)
+        logging.getLogger().setLevel(min(level, verbosity_level(verbose)) if verbose else level)
     for warning in config.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     service = Service(config)

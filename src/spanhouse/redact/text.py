@@ -202,11 +202,12 @@ class TextRedactor:
                     replaced[i] = inner
                     changed = True
                 texts[i] = ""
-        segments = [t.encode("utf-8", "surrogatepass") for t in texts]
-        joined = b"".join(x for pair in zip(leaves.before, segments) for x in pair)
+        joined = "".join(x for pair in zip(leaves.before, texts) for x in pair).encode("utf-8", "surrogatepass")
         found = self.scanner.find(joined)
         if not found and not changed:
             return s
+        # offsets per leaf are needed only now that something was found (separators are ASCII)
+        segments = [t.encode("utf-8", "surrogatepass") for t in texts]
         starts, pos = [], 0
         for sep, seg in zip(leaves.before, segments):
             pos += len(sep)
@@ -335,7 +336,7 @@ class _Leaves:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
-        self.before: list[bytes] = []
+        self.before: list[str] = []
         self._after_key = False
         self._number = False
 
@@ -343,7 +344,7 @@ class _Leaves:
         sep = KEY_VALUE if self._after_key else "\x00"
         if self._number:
             sep += _NUMBER_BETWEEN
-        self.before.append(sep.encode() if self.items else b"")
+        self.before.append(sep if self.items else "")
         self.items.append(x)
         self._after_key = self._number = False
 
