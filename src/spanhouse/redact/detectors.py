@@ -59,11 +59,12 @@ _KEY_VALUE = r"\x00+:\x00+"  # a JSON key and its value, as spanhouse.redact.tex
 
 EMAIL = Detector(
     "email",
-    # `%40` is the @ of an email inside a URL's query (`?email=bob%40example.com`)
-    rf"[{_L}_%+\-](?:[{_L}._%+\-]*[{_L}_%+\-])?(?:@|%40)(?:[{_L}](?:[{_L}\-]*[{_L}])?\.)+[A-Za-z]{{2,24}}\b",
+    # `%40` is the @ of an email inside a URL's query (`?email=bob%40example.com`), `\u0040` the @
+    # of one that a JSON escape was written out in plain text (`bob\u0040example.com`)
+    rf"[{_L}_%+\-](?:[{_L}._%+\-]*[{_L}_%+\-])?(?:@|%40|\\u0040)(?:[{_L}](?:[{_L}\-]*[{_L}])?\.)+[A-Za-z]{{2,24}}\b",
     priority=60,
     validators=(v.email,),
-    normalize=lambda s: s.lower().replace("%40", "@"),
+    normalize=lambda s: s.lower().replace("%40", "@").replace("\\u0040", "@"),
 )
 
 PHONE = Detector(
@@ -113,7 +114,7 @@ CARD = Detector(
 
 IBAN = Detector(
     "iban",
-    r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b",
+    r"\b[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}\b",
     priority=55,
     validators=(v.iban,),
     normalize=lambda s: s.replace(" ", "").upper(),

@@ -31,7 +31,7 @@ from spanhouse.redact.globs import KeyMatcher
 from spanhouse.redact.keys import Hasher
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
-from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor
+from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, long_number
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Redactor:
             if decision is _SCAN and rule is None:
                 t = type(value)
                 # numbers that cannot hold a detector's value, inline: most scanned keys are counts
-                if t is float or t is bool or (t is int and -LONG_INT < value < LONG_INT):
+                if t is bool or (t is int and -LONG_INT < value < LONG_INT) or (t is float and not long_number(value)):
                     continue
                 if t is str and memo is not None:
                     new = memo.text(value, record.counts)

@@ -52,9 +52,24 @@ _MAX_DEPTH = 64
 _MAX_NESTED_JSON = 8
 LONG_INT = 10**8
 """Integers whose absolute value is below this cannot hold any detector's value, so are not scanned."""
+_FLOAT_DIGITS = 1e19  # whole floats from LONG_INT up to this are scanned as their integer
+
+
+def long_number(v: Any) -> bool:
+    """True for a number that may hold a detector's value: an integer of 9 digits or more, or a
+    float holding one (spreadsheets and JavaScript hand card and phone numbers over as floats)."""
+    t = type(v)
+    if t is int:
+        return abs(v) >= LONG_INT
+    return t is float and LONG_INT <= abs(v) < _FLOAT_DIGITS and v.is_integer()
+
+
+def _digits_of(v: Any) -> str:
+    return str(v) if type(v) is str else str(int(v))
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
 _LONG_DIGITS = compile_pattern(r"[0-9]{19}")
+_EXPONENT = compile_pattern(r"[0-9][eE][+\-]?[0-9]")
 # outside JSON strings only digits (a long integer is scanned) and the colon after a key are kept;
 # everything else becomes a NUL
 _OUTSIDE_STRINGS = bytes(b if 0x30 <= b <= 0x39 or b == 0x3A else 0 for b in range(256))
@@ -96,9 +111,9 @@ class TextRedactor:
         t = type(v)
         if t is str:
             return self.text(v, counts)
-        if t is int:
-            return self._int(v, counts) if abs(v) >= LONG_INT else v
-        if t in (float, bool) or v is None:
+        if t is int or t is float:
+            return self._number(v, counts) if long_number(v) else v
+        if t is bool or v is None:
             return v
         if depth >= _MAX_DEPTH:
             return DROP
@@ -154,14 +169,14 @@ class TextRedactor:
         out.append(data[pos:])
         return b"".join(out)
 
-    def _int(self, n: int, counts: Counter) -> Any:
-        text = str(n).encode()
-        found = self.scanner.find(text)
+    def _number(self, n: int | float, counts: Counter) -> Any:
+        digits = _digits_of(n)
+        found = self.scanner.find(digits.encode())
         if not found:
             return n
         det = found[0].detector
         counts[det.name] += 1
-        return self.hasher.token(det.token, det.normalize(str(n)))
+        return self.hasher.token(det.token, det.normalize(digits))
 
     def _json(self, s: str, data: bytes, counts: Counter, nested: int = 0) -> Any:
         if b"\\" not in data:
@@ -188,7 +203,7 @@ class TextRedactor:
         if not leaves.items:
             return s
         replaced = list(leaves.items)
-        texts = [x if type(x) is str else str(x) for x in replaced]
+        texts = [_digits_of(x) for x in replaced]
         changed = False
         for i, t in enumerate(texts):
             if "\\" in t and t[:64].lstrip()[:1] in ("{", "["):
@@ -225,7 +240,7 @@ class TextRedactor:
             else:
                 det = fs[0].detector
                 counts[det.name] += len(fs)
-                replaced[i] = self.hasher.token(det.token, det.normalize(str(leaf)))
+                replaced[i] = self.hasher.token(det.token, det.normalize(_digits_of(leaf)))
         new_doc = _rebuild(doc, iter(replaced))
         try:
             return orjson.dumps(new_doc).decode("utf-8")
@@ -246,6 +261,8 @@ class TextRedactor:
         structure = b"".join(outside)
         if structure.count(b"[") + structure.count(b"{") > _MAX_DEPTH:
             return None
+        if _EXPONENT.search(structure) is not None:
+            return None  # a float such as 4.111111111111111e+15 holds digits this view cannot see
         try:
             orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -363,13 +380,11 @@ def _collect(node: Any, leaves: _Leaves, depth: int) -> None:
     t = type(node)
     if t is str:
         leaves.leaf(node)
-    elif t is int:
-        if abs(node) >= LONG_INT:
+    elif t is int or t is float:
+        if long_number(node):
             leaves.leaf(node)
         else:
             leaves.number()
-    elif t is float:
-        leaves.number()
     elif t is list:
         for x in node:
             _collect(x, leaves, depth + 1)
@@ -384,8 +399,8 @@ def _rebuild(node: Any, leaves: Any) -> Any:
     t = type(node)
     if t is str:
         return next(leaves)
-    if t is int:
-        return next(leaves) if abs(node) >= LONG_INT else node
+    if t is int or t is float:
+        return next(leaves) if long_number(node) else node
     if t is list:
         return [_rebuild(x, leaves) for x in node]
     if t is dict:
