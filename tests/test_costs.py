@@ -365,6 +365,10 @@ def test_top_traces(priced):
     assert by_duration[0]["duration_ms"] == pytest.approx(9_000)
     table = cli(svc, "top-traces")
     assert table.exit_code == 0 and ids["d"] in table.stdout
+    # the trace view says its total leaves a call out, as the * of top-traces does
+    unpriced = cli(svc, "trace", ids["c"])
+    assert unpriced.exit_code == 0 and "cost n/a + 1 call without a cost" in " ".join(unpriced.stdout.split())
+    assert "without a cost" not in cli(svc, "trace", ids["a"]).stdout
 
 
 def test_empty_window_and_bad_options_say_what_to_do(priced):

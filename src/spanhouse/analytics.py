@@ -9,9 +9,12 @@ Definitions (the same in every answer):
   a cost an SDK reported on another span is included as reported);
 - a *request* is a trace with at least one GenAI span in the window; a *successful task* is such a
   trace whose root span (no parent) is stored and did not end with status Error;
-- a *retry* is a model call beyond the first under the same parent span with the same operation and
-  model (retry rate = retries / model calls); a tool retry is an `execute_tool` call beyond the first
-  under the same parent with the same tool name (tool retry rate = tool retries / tool calls).
+- a *retry* is a model call that started after a call under the same parent span, with the same
+  operation and model, had ended in error (retry rate = retries / model calls); a tool retry is an
+  `execute_tool` call after an error of the same tool under the same parent (tool retry rate = tool
+  retries / tool calls). Repeated calls after successes are an agent's loop, not retries;
+- `top_traces` ranks the traces with a GenAI span in the window, with totals over all their GenAI
+  spans, including those up to an hour before the window (a trace that straddles its start).
 
 Every value reaches ClickHouse as a query parameter; the grouping expressions come from a fixed table.
 """
@@ -172,8 +175,12 @@ WHERE $window
 """
 
 RETRIES_SQL = """
-SELECT sumIf(n - 1, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(n - 1, kind = 'tool') FROM (
-    SELECT if($model_call, 'model', 'tool') AS kind, count() AS n FROM $genai_spans
+SELECT sumIf(retries, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(retries, kind = 'tool') FROM (
+    SELECT if($model_call, 'model', 'tool') AS kind, count() AS n,
+           countIf(StatusCode = 'Error') AS errors,
+           minIf(Timestamp, StatusCode = 'Error') AS first_error,
+           if(errors = 0, 0, arrayCount(t -> t > first_error, groupArray(Timestamp))) AS retries
+    FROM $genai_spans
     WHERE $window AND ParentSpanId != '' AND ($model_call OR Operation = {tool_op:String})
     GROUP BY TraceId, ParentSpanId, Operation, $model_expr, ToolName
 )
@@ -323,7 +330,8 @@ WITH g AS (
            sumIf(OutputTokens, $model_call) AS output,
            any(ServiceName) AS genai_service
     FROM $genai_spans
-    WHERE $window
+    WHERE Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64} + 3600)
+      AND TraceId IN (SELECT TraceId FROM $genai_spans WHERE $window)
     GROUP BY TraceId
 ),
 t AS (

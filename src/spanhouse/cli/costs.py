@@ -116,6 +116,9 @@ def _unpriced(reader: Reader, seconds: int, fmt: str) -> None:
 
 def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     s = analytics.summary(reader, seconds)
+    if not s.spans and fmt == "json":
+        write_json({"summary": s.as_dict(), "by": by, "rows": []})  # a script reads zeros, not an error
+        return
     if not s.spans:
         raise SpanhouseError(
             f"no GenAI spans in {_window(seconds)} in {reader.via}; widen --since, or send some "

@@ -60,14 +60,14 @@ def command(
     finally:
         reader.close()
     window = f"the last {Duration(float(seconds))}"
+    if fmt == "json":
+        write_json(rows)  # [] for an empty window: a script reads no traces, not an error
+        return
     if not rows:
         raise SpanhouseError(
             f"no traces with GenAI spans in {window} in {reader.via}; widen --since, or send "
             "some (spanhouse demo)"
         )
-    if fmt == "json":
-        write_json(rows)
-        return
     table = Table(
         "trace id",
         "start (UTC)",

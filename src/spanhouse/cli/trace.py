@@ -21,6 +21,7 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+_UNPRICED = {sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value, sc.SpanhouseCostSourceValues.NO_USAGE.value}
 _MODEL_CALLS = {sc.GenAiOperationNameValues.CHAT.value, sc.GenAiOperationNameValues.TEXT_COMPLETION.value,
                 sc.GenAiOperationNameValues.GENERATE_CONTENT.value, sc.GenAiOperationNameValues.EMBEDDINGS.value}
 
@@ -328,6 +329,7 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
         "input_tokens": sum(int(s.number(sc.GEN_AI_USAGE_INPUT_TOKENS) or 0) for s in model_calls),
         "output_tokens": sum(int(s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) or 0) for s in model_calls),
         "cost": sum(costs) if costs else None,
+        "unpriced_calls": sum(s.attr(sc.SPANHOUSE_COST_SOURCE) in _UNPRICED for s in spans),
         "status": "error" if root.failed else ("degraded" if any(s.failed for s in spans) else "ok"),
         "start_ns": start,
     }
@@ -347,6 +349,9 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True) -> Tree:
     header.append(f"  duration {_ms(info['duration_ns'])}  spans {info['spans']}  model calls {info['model_calls']}"
                   f"  tokens {info['input_tokens']}→{info['output_tokens']}")
     header.append(f"  cost {_usd(info['cost'])}" if info["cost"] is not None else "  cost n/a")
+    if info["unpriced_calls"]:
+        n = info["unpriced_calls"]
+        header.append(f" + {n} call{'s' if n > 1 else ''} without a cost", style="yellow")
     tree = Tree(header)
 
     def add(node: Tree, span: Span) -> None:

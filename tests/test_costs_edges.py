@@ -1,0 +1,129 @@
+"""Where cost answers are easy to get wrong: an agent's loop is not a retry, a trace that straddles the
+window's start keeps its whole cost, and an empty window in JSON is data, not an error."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
+from support import Running, sdk_spans, service_config, start_service, unique_database
+
+from spanhouse import semconv as sc
+from spanhouse.cli import main
+
+OP = sc.GenAiOperationNameValues
+S = 10**9
+NOW_NS = time.time_ns()
+
+
+def chat(model: str, tokens_in: int, tokens_out: int) -> dict:
+    return {
+        sc.GEN_AI_OPERATION_NAME: OP.CHAT.value,
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: model,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: tokens_in,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: tokens_out,
+    }
+
+
+def tool(name: str) -> dict:
+    return {sc.GEN_AI_OPERATION_NAME: OP.EXECUTE_TOOL.value, sc.GEN_AI_TOOL_NAME: name}
+
+
+def workload(tracer) -> dict[str, str]:
+    ids = {}
+
+    def span(name, start_s, end_s, attrs, parent=None, error=False):
+        ctx = set_span_in_context(parent) if parent is not None else None
+        s = tracer.start_span(name, context=ctx, start_time=NOW_NS + int(start_s * S), attributes=attrs)
+        if error:
+            s.set_status(Status(StatusCode.ERROR, "failed"))
+        s.end(end_time=NOW_NS + int(end_s * S))
+        return s
+
+    # loop: an agent calls the same model four times; only the call after the failed one is a retry.
+    # It calls `search` twice (a loop) and `pay` twice, the second time after `pay` failed.
+    agent = tracer.start_span(
+        "invoke_agent helper", start_time=NOW_NS - 300 * S, attributes={sc.GEN_AI_OPERATION_NAME: OP.INVOKE_AGENT.value}
+    )
+    steps = [
+        ("chat", chat("gpt-4o-mini", 100, 10), False),
+        ("search", tool("search"), False),
+        ("chat", chat("gpt-4o-mini", 100, 10), False),
+        ("search", tool("search"), False),
+        ("pay", tool("pay"), True),
+        ("chat", chat("gpt-4o-mini", 100, 10), True),
+        ("chat", chat("gpt-4o-mini", 100, 10), False),
+        ("pay", tool("pay"), False),
+    ]
+    for i, (name, attrs, error) in enumerate(steps):
+        span(name, -290 + 10 * i, -285 + 10 * i, attrs, agent, error)
+    agent.end(end_time=NOW_NS - 200 * S)
+    ids["loop"] = format(agent.get_span_context().trace_id, "032x")
+
+    # straddle: its root and its expensive call start 20 s before a 1 h window, a cheap call inside it
+    root = span("invoke_workflow batch", -3620, -3500, {sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value})
+    span("chat big", -3619, -3570, chat("gpt-4o", 100_000, 1_000), root)
+    span("chat small", -3540, -3530, chat("gpt-4o-mini", 100, 10), root)
+    ids["straddle"] = format(root.get_span_context().trace_id, "032x")
+    return ids
+
+
+@pytest.fixture(scope="module")
+def stored():
+    database = unique_database("costedge")
+    processors = {"genai_normalize": {}, "genai_cost": {}, "batch": {"timeout": "20ms"}}
+    svc: Running = start_service(service_config(database, processor_configs=processors), database)
+    ids: dict[str, str] = {}
+    spans = sdk_spans(lambda tracer: ids.update(workload(tracer)), resource={"service.name": "edges"})
+    exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    svc.wait_rows("SELECT 1 FROM genai_spans", 12)
+    yield svc, ids
+    svc.stop()
+
+
+def cli(svc: Running, *args: str):
+    return CliRunner().invoke(
+        main, [*args, "--endpoint", f"http://127.0.0.1:{svc.sql_port}", "--database", svc.database]
+    )
+
+
+def test_an_agents_loop_is_not_a_retry(stored):
+    svc, _ = stored
+    result = cli(svc, "costs", "--since", "10m", "-f", "json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)["summary"]
+    assert (s["model_calls"], s["model_call_errors"], s["retries"]) == (4, 1, 1)
+    assert (s["tool_calls"], s["tool_retries"]) == (4, 1)
+
+
+def test_a_trace_straddling_the_window_start_shows_its_whole_cost(stored):
+    svc, ids = stored
+    result = cli(svc, "top-traces", "--since", "1h", "-f", "json")
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.stdout) if r["trace_id"] == ids["straddle"])
+    whole = svc.rows(
+        "SELECT sum(CostUsd), count() FROM genai_spans WHERE TraceId = {t:String} AND CostUsd IS NOT NULL",
+        {"t": ids["straddle"]},
+    )[0]
+    assert whole[1] == 2 and row["model_calls"] == 2
+    assert row["cost_usd"] == pytest.approx(float(whole[0])) and row["input_tokens"] == 100_100
+
+
+def test_an_empty_window_in_json_is_empty_data(stored):
+    svc, _ = stored
+    costs = cli(svc, "costs", "--since", "1s", "-f", "json")
+    assert costs.exit_code == 0, costs.output
+    data = json.loads(costs.stdout)
+    assert data["rows"] == [] and data["summary"]["model_calls"] == 0 and data["summary"]["cost_usd"] == 0
+    top = cli(svc, "top-traces", "--since", "1s", "-f", "json")
+    assert top.exit_code == 0 and json.loads(top.stdout) == []
+    # in a table, the same window still says what to do
+    assert cli(svc, "top-traces", "--since", "1s").exit_code == 1
