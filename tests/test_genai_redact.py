@@ -291,8 +291,20 @@ def test_every_foreign_content_attribute_of_the_mappings_is_dropped_under_metada
     assert set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == set(foreign)
 
 
+def test_openinference_embedding_text_and_request_parameters_are_content():
+    """OpenInference puts embedded text in `embedding.embeddings.N.embedding.text` and the whole
+    request (a predicted output, the end user) in `llm.invocation_parameters`."""
+    params = '{"model": "gpt-4o", "prediction": {"content": "salary of Jane Roe is 250000"}, "user": "c-1"}'
+    attrs = {"embedding.embeddings.0.embedding.text": "Jane Roe, passport P1234567",
+             "embedding.embeddings.1.embedding.text": "second text", "llm.invocation_parameters": params}
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])
+    out = run(batch, rules=rules).attributes[0]
+    assert not set(attrs) & set(out) and set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == set(attrs)
+
+
 FOREIGN_USER_IDS = ["langfuse.user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId",
-                    "mlflow.trace.user"]
+                    "mlflow.trace.user", "gen_ai.user", "llm.user"]
 
 
 def test_the_user_id_rule_hashes_the_foreign_forms_of_user_id_too():

@@ -347,3 +347,37 @@ def test_the_application_exits_cleanly_while_spans_are_being_redacted(tmp_path):
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == "done"
+
+
+def test_marks_reach_log_events_so_a_feature_rule_covers_their_content():
+    """Instrumentations that send prompts as log events: a `spanhouse.feature` rule can only choose the
+    policy of a log record that carries the feature, which `MarkingLogRecordProcessor` stamps."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from support import service_config, start_service, unique_database
+
+    database = unique_database("sdklogs")
+    pipeline = {"receivers": ["otlp"], "processors": ["genai_redact", "batch"], "exporters": ["clickhouse"]}
+    redact = {"hash_key": KEY, "rules": [{"when": {sc.SPANHOUSE_FEATURE: "kyc-*"}, "policy": "metadata_only"}]}
+    config = service_config(database, processor_configs={"genai_redact": redact, "batch": {"timeout": "20ms"}},
+                            pipelines={"traces": dict(pipeline), "logs": pipeline})
+    svc = start_service(config, database)
+    try:
+        provider = LoggerProvider(resource=Resource.create({sc.SERVICE_NAME: "kyc-app"}))
+        provider.add_log_record_processor(sdk.MarkingLogRecordProcessor())
+        provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=svc.http_url + "/v1/logs")))
+        logger = provider.get_logger("tests.sdk")
+        body = {"role": "user", "content": "My passport number is X1234567, name Jane Roe"}
+        with sdk.feature("kyc-onboarding"):
+            logger.emit(event_name="gen_ai.user.message", body=body, attributes={"gen_ai.system": "openai"})
+            logger.emit(event_name="gen_ai.user.message", body=body, attributes={sc.SPANHOUSE_FEATURE: "own"})
+        provider.shutdown()
+        rows = svc.wait_rows(
+            "SELECT LogAttributes['spanhouse.feature'] AS f, Body FROM otel_logs ORDER BY f", 2
+        )
+    finally:
+        svc.stop()
+    (kyc_feature, kyc_body), (own_feature, own_body) = sorted(rows)
+    assert kyc_feature == "kyc-onboarding" and "X1234567" not in kyc_body and "Jane Roe" not in kyc_body
+    assert own_feature == "own" and "X1234567" in own_body  # its own feature wins; no rule matches it

@@ -14,7 +14,15 @@ bounded and non-blocking: when spanhouse is down or slow, spans are dropped, nev
 """
 
 from spanhouse.sdk._configure import configure
-from spanhouse.sdk._context import MarkingSpanProcessor, feature, prompt, tenant
+from spanhouse.sdk._context import MarkingLogRecordProcessor, MarkingSpanProcessor, feature, prompt, tenant
 from spanhouse.sdk._exporter import RedactingSpanExporter
 
-__all__ = ["configure", "feature", "MarkingSpanProcessor", "prompt", "RedactingSpanExporter", "tenant"]
+__all__ = [
+    "configure",
+    "feature",
+    "MarkingLogRecordProcessor",
+    "MarkingSpanProcessor",
+    "prompt",
+    "RedactingSpanExporter",
+    "tenant",
+]

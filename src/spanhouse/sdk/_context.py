@@ -1,8 +1,10 @@
-"""Helpers that mark spans with prompt, feature and tenant, and the span processor that stamps them.
+"""Helpers that mark spans with prompt, feature and tenant, and the processors that stamp them.
 
 The marks live in the OpenTelemetry context (not in baggage, so they never travel to other
 services). Every span started inside the block gets them as attributes, unless the span already has
-a value of its own for that attribute.
+a value of its own for that attribute; with `MarkingLogRecordProcessor`, so does every log record
+emitted inside it (instrumentations that send prompts and completions as log events), so a redaction
+rule on `spanhouse.feature` reaches that content too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from spanhouse import semconv as sc
@@ -109,6 +112,33 @@ class MarkingSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class MarkingLogRecordProcessor(LogRecordProcessor):
+    """Stamps the marks of the active `prompt()` / `feature()` / `tenant()` blocks on log records as
+    they are emitted, unless a record has a value of its own. Add it to the `LoggerProvider` before
+    the processor that exports. Never blocks and never raises into the application."""
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            record = log_record.log_record
+            marks = otel_context.get_value(_KEY, getattr(record, "context", None)) or otel_context.get_value(_KEY)
+            if not marks:
+                return
+            attrs = record.attributes
+            for key, value in marks.items():
+                if attrs is None or attrs.get(key) is None:
+                    if attrs is None:
+                        record.attributes = attrs = {}
+                    attrs[key] = value
+        except Exception:  # a logging helper must never break the application
+            pass
 
     def shutdown(self) -> None:
         pass
