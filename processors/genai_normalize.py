@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from spanhouse import semconv as sc
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.normalize import MappingError, Normalizer, load_mappings
@@ -82,6 +83,7 @@ class NormalizeProcessor(Processor):
         resources = batch.resources
         attributes, names, events = batch.attributes, batch.name, batch.events
         starts, ends, res_index = batch.start_time_unix_nano, batch.end_time_unix_nano, batch.resource_index
+        statuses = batch.status_code
         for i in range(len(attributes)):
             try:
                 added = norm.normalize(
@@ -98,7 +100,26 @@ class NormalizeProcessor(Processor):
                 continue
             if added is not None:
                 events[i] = added
+            if statuses[i] == _STATUS_ERROR and events[i]:
+                _error_type_from_exception(attributes[i], events[i])
         return batch
+
+
+_STATUS_ERROR = 2  # OTLP Status.STATUS_CODE_ERROR
+_OPERATION = sc.GEN_AI_OPERATION_NAME
+
+
+def _error_type_from_exception(attrs: dict, events: list) -> None:
+    """A failed GenAI span without `error.type` (OpenInference sets none) takes the type of its last
+    recorded exception, as the GenAI conventions ask `error.type` of failed calls."""
+    if _OPERATION not in attrs or sc.ERROR_TYPE in attrs:
+        return
+    for event in reversed(events):
+        if event.name == sc.EVENT_EXCEPTION:
+            kind = event.attributes.get(sc.EXCEPTION_TYPE)
+            if isinstance(kind, str) and kind:
+                attrs[sc.ERROR_TYPE] = kind
+            return
 
 
 def new_factory() -> Factory:

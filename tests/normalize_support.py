@@ -42,6 +42,7 @@ def batch_of(*spans: dict, resource: dict | None = None) -> SpanBatch:
             end_time_unix_nano=span.get("end", T0 + 10**9),
             attributes=dict(span["attributes"]),
             events=list(span.get("events", [])),
+            status_code=span.get("status", 0),
         )
     return b
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from normalize_support import messages, normalize, normalize_span
+from normalize_support import T0, messages, normalize, normalize_span
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event
@@ -353,3 +353,16 @@ def test_completions_api_prompts_and_choices():
     assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": " return n"}]}
     ]
+
+
+def test_a_failed_call_takes_its_error_type_from_the_recorded_exception():
+    """OpenInference records the exception but sets no `error.type`."""
+    attrs = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini"}
+    details = {sc.EXCEPTION_TYPE: "openai.RateLimitError", sc.EXCEPTION_MESSAGE: "429"}
+    raised = Event(T0 + 5, sc.EVENT_EXCEPTION, details)
+    failed, _, _ = normalize_span(dict(attrs), events=[raised], status=2)
+    assert failed[sc.ERROR_TYPE] == "openai.RateLimitError"
+    handled, _, _ = normalize_span(dict(attrs), events=[raised], status=1)  # caught, the call succeeded
+    assert sc.ERROR_TYPE not in handled
+    own, _, _ = normalize_span({**attrs, sc.ERROR_TYPE: "timeout"}, events=[raised], status=2)
+    assert own[sc.ERROR_TYPE] == "timeout"

@@ -550,6 +550,11 @@ USER_ID: Final = "user.id"
 
 # Events
 
+EVENT_EXCEPTION: Final = "exception"
+"""An exception recorded on a span (Span.record_exception); its type fills error.type of a failed GenAI
+span that has none.
+"""
+
 # deprecated
 EVENT_GEN_AI_ASSISTANT_MESSAGE: Final = "gen_ai.assistant.message"
 """An assistant message in the chat history, as a log or span event body (OTel GenAI <= v1.36).
@@ -991,6 +996,7 @@ __all__ = [
     "DEPLOYMENT_ENVIRONMENT",
     "DEPLOYMENT_ENVIRONMENT_NAME",
     "ERROR_TYPE",
+    "EVENT_EXCEPTION",
     "EVENT_GEN_AI_ASSISTANT_MESSAGE",
     "EVENT_GEN_AI_CHOICE",
     "EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS",
