@@ -38,7 +38,7 @@ EXPECTED_FIRING = {
     "spanhouse-workflow-latency": {("copilot", "production", "slow_flow")},
     "spanhouse-tool-errors": {("copilot", "production", "pay_invoice")},
     "spanhouse-policy-violations": {("copilot", "checkout")},
-    "spanhouse-feature-spend": {("copilot", "production", "summarize")},
+    "spanhouse-feature-spend": {("copilot", "production", "summarize"), ("copilot", "production", "first_hour_of_day")},
 }
 
 
@@ -99,15 +99,35 @@ def production(tracer, now: int) -> None:
             if i < fails:
                 evaluation = _evaluation("policy_compliance", 0.0, "fail" if i == 0 else "")
             _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat(feature), events=[evaluation])
-    # spend over the last 24 h against the 7 days before: summarize 2.0 against 1.0 a day (fires),
-    # translate 1.2 against 1.0, brand_new has no history
-    for feature, today in (("summarize", (1.0, 1.0)), ("translate", (1.2,)), ("brand_new", (5.0,))):
+    # spend of the last 24 complete hours against the daily average of the (up to) 7 days before them,
+    # both on whole hour buckets; the current hour, not complete yet, counts in neither
+    hour = now // HOUR * HOUR
+    day_start = hour - DAY
+    spend = {
+        # summarize 2.0 against 1.0 a day (fires); translate 1.2 against 1.0; brand_new has no history
+        "summarize": ([1.0, 1.0], [1.0] * 7),
+        "translate": ([1.2], [1.0] * 7),
+        "brand_new": ([5.0], []),
+        # 3 days old, 1.0 a day: its average is over the 2.5 days since it first appeared, not over 7 days
+        "three_days_old": ([1.0], [1.0] * 3),
+        # first seen 6 hours before the day: not a full earlier day to compare with
+        "six_hours_old": ([1.0], []),
+    }
+    for feature, (today, daily) in spend.items():
         for cost in today:
             _span(tracer, "chat gpt-4o-mini", now - 3 * HOUR, 1, _chat(feature, cost=cost))
-        if feature != "brand_new":
-            for day in range(7):
-                _span(tracer, "chat gpt-4o-mini", now - DAY - 12 * HOUR - day * DAY, 1, _chat(feature, cost=1.0))
-
+        for day, cost in enumerate(daily):
+            _span(tracer, "chat gpt-4o-mini", now - DAY - 12 * HOUR - day * DAY, 1, _chat(feature, cost=cost))
+    _span(tracer, "chat gpt-4o-mini", day_start - 6 * HOUR, 1, _chat("six_hours_old", cost=0.1))
+    # hour buckets at the windows' edges, with 1.0 a day over the whole 7 days before
+    for feature in ("first_hour_of_day", "current_hour"):
+        for day in range(7):
+            _span(tracer, "chat gpt-4o-mini", day_start - 7 * DAY + day * DAY, 1, _chat(feature, cost=1.0))
+        _span(tracer, "chat gpt-4o-mini", now - 3 * HOUR, 1, _chat(feature, cost=0.9))
+    # the hour that starts the day is part of the day (1.5: fires), not of the days before it
+    _span(tracer, "chat gpt-4o-mini", day_start, 1, _chat("first_hour_of_day", cost=0.6))
+    # spend in the current hour waits for the hour to end (0.9: quiet)
+    _span(tracer, "chat gpt-4o-mini", hour, 1, _chat("current_hour", cost=5.0))
 
 def staging(tracer, now: int) -> None:
     """Policy failures outside production, which the safety rule must ignore (counted with production,
@@ -117,19 +137,30 @@ def staging(tracer, now: int) -> None:
               events=[_evaluation("policy_compliance", 0.0, "fail")])
 
 
+def _outside_the_last_minute_of_an_hour() -> None:
+    """The spend rule compares whole hour buckets counted from the query's hour: data built for this hour
+    must be queried in it."""
+    left = HOUR - time.time_ns() % HOUR
+    if left < 60 * S:
+        time.sleep(left / S + 1)
+
+
 @pytest.fixture(scope="module")
 def client():
     db = unique_database("alerts")
     svc = start_service(service_config(db, exporter={"ttl": "720h"}), db)
     try:
         exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        _outside_the_last_minute_of_an_hour()
         now = time.time_ns()  # when the spans are sent: the rules' windows end at the query's now()
+        sent = 0
         for build, env in ((production, "production"), (staging, "staging")):
             resource = {"service.name": "copilot", "deployment.environment.name": env}
             spans = sdk_spans(lambda tracer, build=build: build(tracer, now), resource=resource)
             assert exporter.export(spans) is SpanExportResult.SUCCESS
+            sent += len(spans)
         exporter.shutdown()
-        svc.wait_rows("SELECT 1 FROM genai_spans", 520)
+        assert len(svc.wait_rows("SELECT 1 FROM genai_spans", sent)) == sent
         yield clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
     finally:
         svc.stop()
