@@ -4,6 +4,9 @@ Each panel's SQL (and each variable's query) is expanded with the ClickHouse dat
 sent through the `sql_query` endpoint with clickhouse-connect, as Grafana reads the embedded store;
 it must run and return rows with the columns the panel is built on. Runs once with every variable on
 "All" and once with a concrete value.
+
+Beside the demo's spans, the store holds one agent run whose right answers are known (environment
+`known-answers`): the panels that count calls, tokens, costs and scores must give those answers.
 """
 
 from __future__ import annotations
@@ -17,13 +20,23 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from grafana_macros import ALL, Context, expand
-from support import service_config, start_service, unique_database
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import set_span_in_context
+from support import sdk_spans, service_config, start_service, unique_database
 
+from spanhouse import semconv as sc
+from spanhouse.analytics import MODEL_CALL_OPERATIONS
 from spanhouse.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 CH_UID = "spanhouse-clickhouse"
+OP = sc.GenAiOperationNameValues
+S = 10**9
+# what a model call is, as the rollup and `spanhouse costs` decide it
+MODEL_CALL = "Operation IN (" + ", ".join(f"'{op}'" for op in MODEL_CALL_OPERATIONS) + ")"
+KNOWN_ENV, KNOWN_PROMPT, KNOWN_VERSION, KNOWN_RELEASE = "known-answers", "ticket_reply_prompt", "k1", "r1"
 
 TIME = ["time"]
 EXPECTED_COLUMNS = {
@@ -64,6 +77,43 @@ EXPECTED_COLUMNS = {
 }
 
 
+def known_agent_run(tracer, now: int) -> None:
+    """An agent run inside a prompt block: the SDK stamps the prompt on every span of the block, and the
+    agent span carries the usage it aggregated from its three model calls (two priced, one not), each
+    of which is evaluated by two evaluators scoring 0.5 and 1.0."""
+    prompt = {sc.GEN_AI_PROMPT_NAME: KNOWN_PROMPT, sc.GEN_AI_PROMPT_VERSION: KNOWN_VERSION}
+    start = now - 30 * 60 * S
+    agent = tracer.start_span("invoke_agent helper", start_time=start, attributes={
+        sc.GEN_AI_OPERATION_NAME: OP.INVOKE_AGENT.value, sc.GEN_AI_AGENT_NAME: "helper", **prompt,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 3000, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 400,
+        sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 100, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50})
+    inside = set_span_in_context(agent)
+    calls = [  # model, duration (s), usage, cost
+        ("gpt-4o-mini", 1.0, {sc.GEN_AI_USAGE_INPUT_TOKENS: 1000, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 400,
+                              sc.GEN_AI_USAGE_OUTPUT_TOKENS: 100}, 0.01),
+        ("gpt-4o-mini", 2.0, {sc.GEN_AI_USAGE_INPUT_TOKENS: 2000, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 100,
+                              sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50}, 0.03),
+        ("in-house-llm", 0.5, {}, None),
+    ]
+    at = start + S
+    for model, seconds, usage, cost in calls:
+        attrs = {sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_PROVIDER_NAME: "openai",
+                 sc.GEN_AI_REQUEST_MODEL: model, **prompt, **usage}
+        if cost is not None:
+            attrs[sc.SPANHOUSE_COST_USD] = cost
+        span = tracer.start_span(f"chat {model}", context=inside, start_time=at, attributes=attrs)
+        for name, score in (("citation_quality", 0.5), ("policy_compliance", 1.0)):
+            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: name,
+                                                                sc.GEN_AI_EVALUATION_SCORE_VALUE: score})
+        span.end(end_time=at + int(seconds * S))
+        at += 3 * S
+    tool = tracer.start_span("execute_tool search_docs", context=inside, start_time=at, attributes={
+        sc.GEN_AI_OPERATION_NAME: OP.EXECUTE_TOOL.value, sc.GEN_AI_TOOL_NAME: "search_docs", **prompt})
+    tool.end(end_time=at + 9 * S)
+    agent.end(end_time=at + 10 * S)
+
+
 @pytest.fixture(scope="module")
 def store():
     """A running spanhouse filled by `spanhouse demo`, and a clickhouse-connect client on its sql_query endpoint."""
@@ -74,6 +124,14 @@ def store():
                                            "--environment", "staging"])
         assert result.exit_code == 0, result.output
         svc.wait_rows("SELECT DISTINCT TraceId FROM genai_spans", 40)
+        resource = {"service.name": "known", "deployment.environment.name": KNOWN_ENV,
+                    sc.SERVICE_VERSION: KNOWN_RELEASE}
+        spans = sdk_spans(lambda tracer: known_agent_run(tracer, time.time_ns()), resource=resource)
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        known = "SELECT 1 FROM genai_spans WHERE Environment = {env:String}"
+        assert len(svc.wait_rows(known, len(spans), parameters={"env": KNOWN_ENV})) == len(spans)
         client = clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
         yield client
         client.close()
@@ -149,3 +207,41 @@ def test_provisioning_files():
     dash = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/spanhouse.yaml").read_text())
     (provider,) = dash["providers"]
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards/spanhouse"
+
+
+def panel_rows(client, uid: str, panel_id: int, **variables: list[str]) -> list[dict]:
+    """The rows of one panel over the last 6 hours, in hour buckets, on the known agent run (variables
+    default to its environment and prompt, and to All)."""
+    (dashboard,) = [load(p) for p in DASHBOARDS if load(p)["uid"] == uid]
+    (panel,) = [p for p in dashboard["panels"] if p["id"] == panel_id]
+    now = int(time.time())
+    defaults = {"environment": [KNOWN_ENV], "prompt": [KNOWN_PROMPT], "evaluator": [ALL]}
+    ctx = Context(from_s=now - 6 * 3600, to_s=now + 600, interval_s=3600, variables={**defaults, **variables})
+    result = client.query(expand(panel["targets"][0]["rawSql"], ctx))
+    return [dict(zip(result.column_names, row)) for row in result.result_rows]
+
+
+def _total(rows: list[dict], *columns: str) -> dict:
+    """Sums of `columns` over time-series rows (the run may straddle an hour bucket)."""
+    return {c: sum(r[c] for r in rows) for c in columns}
+
+
+def test_model_call_panels_use_the_rollups_rule():
+    """A model call is what the rollup and `spanhouse costs` call one, in every panel that asks."""
+    for path in DASHBOARDS:
+        for panel in load(path)["panels"]:
+            sql = panel["targets"][0]["rawSql"]
+            if "'chat'" in sql:
+                assert MODEL_CALL in sql and sql.count("'chat'") == sql.count(MODEL_CALL), panel["title"]
+
+
+def test_tokens_count_model_calls_only(store):
+    """Agent and workflow spans carry the usage they aggregated from their calls: counting them again
+    would double the tokens."""
+    rows = panel_rows(store, "spanhouse-llm-overview", 4)
+    assert _total(rows, *EXPECTED_COLUMNS[("spanhouse-llm-overview", 4)][1:]) == {
+        "uncached_input_tokens": 600 + 2000, "cache_read_tokens": 400, "cache_write_tokens": 100,
+        "output_tokens": 100 + 150, "reasoning_tokens": 50}
+    (trace,) = panel_rows(store, "spanhouse-cost", 7)
+    assert (trace["service"], trace["model_calls"], trace["tokens"]) == ("known", 3, 1100 + 2200)
+    assert trace["cost_usd"] == pytest.approx(0.04)
