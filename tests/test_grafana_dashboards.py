@@ -12,6 +12,7 @@ Beside the demo's spans, the store holds one agent run whose right answers are k
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -245,3 +246,26 @@ def test_tokens_count_model_calls_only(store):
     (trace,) = panel_rows(store, "spanhouse-cost", 7)
     assert (trace["service"], trace["model_calls"], trace["tokens"]) == ("known", 3, 1100 + 2200)
     assert trace["cost_usd"] == pytest.approx(0.04)
+
+
+def test_prompt_versions_count_model_calls_only(store):
+    """The SDK stamps the prompt on every span of the block, the agent's and the tool's too: calls,
+    latency and tokens per version are those of its model calls (1 s, 2 s and 0.5 s)."""
+    (version,) = panel_rows(store, "spanhouse-prompt-versions", 1)
+    assert (version["PromptVersion"], version["calls"], version["error_rate"]) == (KNOWN_VERSION, 3, 0)
+    assert version["p50_ms"] == pytest.approx(1000) and 1000 < version["p95_ms"] <= 2000
+    assert (version["avg_input_tokens"], version["avg_output_tokens"]) == (1000, 100)
+    for row in panel_rows(store, "spanhouse-prompt-versions", 4):
+        assert row["p95_ms"] <= 2000
+    (release,) = panel_rows(store, "spanhouse-prompt-versions", 6)
+    assert (release["Release"], release["calls"], release["error_rate"]) == (KNOWN_RELEASE, 3, 0)
+    assert 1000 < release["p95_ms"] <= 2000
+
+
+def test_readme_prompt_version_query_counts_model_calls_only(store):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (sql,) = re.findall(r'spanhouse sql "(SELECT PromptVersion, count\(\) AS calls.*?)"', readme, re.S)
+    assert f"PromptName = '{KNOWN_PROMPT}'" in sql
+    rows = {row[0]: row[1:] for row in store.query(sql).result_rows}
+    calls, ms = rows[KNOWN_VERSION]
+    assert calls == 3 and ms == pytest.approx((1000 + 2000 + 500) / 3)
