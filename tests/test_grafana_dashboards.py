@@ -52,8 +52,8 @@ EXPECTED_COLUMNS = {
     ("spanhouse-llm-overview", 8): ["Timestamp", "ServiceName", "SpanName", "Operation", "ErrorType", "StatusMessage",
                                     "TraceId"],
     ("spanhouse-prompt-versions", 1): ["PromptName", "PromptVersion", "calls", "first_seen", "last_seen",
-                                       "avg_cost_usd", "p50_ms", "p95_ms", "error_rate", "avg_input_tokens",
-                                       "avg_output_tokens"],
+                                       "avg_cost_usd", "unpriced_calls", "p50_ms", "p95_ms", "error_rate",
+                                       "avg_input_tokens", "avg_output_tokens"],
     ("spanhouse-prompt-versions", 2): ["PromptName", "PromptVersion", "EvaluationName", "evaluations", "avg_score",
                                        "pass_rate"],
     ("spanhouse-prompt-versions", 3): TIME + ["prompt_version", "avg_score"],
@@ -210,14 +210,14 @@ def test_provisioning_files():
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards/spanhouse"
 
 
-def panel_rows(client, uid: str, panel_id: int, **variables: list[str]) -> list[dict]:
-    """The rows of one panel over the last 6 hours, in hour buckets, on the known agent run (variables
-    default to its environment and prompt, and to All)."""
+def panel_rows(client, uid: str, panel_id: int, interval_s: int = 3600, **variables: list[str]) -> list[dict]:
+    """The rows of one panel over the last 6 hours, in `interval_s` buckets, on the known agent run
+    (variables default to its environment and prompt, and to All)."""
     (dashboard,) = [load(p) for p in DASHBOARDS if load(p)["uid"] == uid]
     (panel,) = [p for p in dashboard["panels"] if p["id"] == panel_id]
     now = int(time.time())
     defaults = {"environment": [KNOWN_ENV], "prompt": [KNOWN_PROMPT], "evaluator": [ALL]}
-    ctx = Context(from_s=now - 6 * 3600, to_s=now + 600, interval_s=3600, variables={**defaults, **variables})
+    ctx = Context(from_s=now - 6 * 3600, to_s=now + 600, interval_s=interval_s, variables={**defaults, **variables})
     result = client.query(expand(panel["targets"][0]["rawSql"], ctx))
     return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
@@ -269,3 +269,14 @@ def test_readme_prompt_version_query_counts_model_calls_only(store):
     rows = {row[0]: row[1:] for row in store.query(sql).result_rows}
     calls, ms = rows[KNOWN_VERSION]
     assert calls == 3 and ms == pytest.approx((1000 + 2000 + 500) / 3)
+
+
+def test_prompt_version_costs_average_priced_calls(store):
+    """Of the three model calls, two are priced ($0.01 and $0.03) and one has no price, which is
+    counted as unpriced and never taken as $0."""
+    (version,) = panel_rows(store, "spanhouse-prompt-versions", 1)
+    assert version["avg_cost_usd"] == pytest.approx(0.02) and version["unpriced_calls"] == 1
+    (bucket,) = panel_rows(store, "spanhouse-prompt-versions", 5, interval_s=10**8)
+    assert bucket["cost_per_call_usd"] == pytest.approx(0.02)
+    (release,) = panel_rows(store, "spanhouse-prompt-versions", 6)
+    assert release["avg_cost_usd"] == pytest.approx(0.02)
