@@ -70,7 +70,7 @@ EXPECTED_COLUMNS = {
     ("spanhouse-cost", 6): ["Environment", "Release", "calls", "cost_usd"],
     ("spanhouse-cost", 7): ["TraceId", "service", "feature", "tenant", "model_calls", "tokens", "cost_usd", "started"],
     ("spanhouse-evaluations", 1): TIME + ["EvaluationName", "avg_score"],
-    ("spanhouse-evaluations", 2): TIME + ["prompt_version", "avg_score"],
+    ("spanhouse-evaluations", 2): TIME + ["prompt_version", "EvaluationName", "avg_score"],
     ("spanhouse-evaluations", 3): ["EvaluationName", "evaluations", "avg_score", "min_score", "pass_rate"],
     ("spanhouse-evaluations", 4): ["RequestModel", "EvaluationName", "evaluations", "avg_score"],
     ("spanhouse-evaluations", 5): ["Timestamp", "EvaluationName", "ScoreValue", "ScoreLabel", "PromptName",
@@ -152,16 +152,18 @@ def test_every_panel_is_covered():
 
 
 def contexts(client, dashboard: dict) -> list[Context]:
-    """One context with every variable on All, one with each variable on its last value."""
+    """One context with every variable on All (on its first value if it has no All), one with each
+    variable on its last value."""
     now = int(time.time())
     base = Context(from_s=now - 6 * 3600, to_s=now + 600, interval_s=60)
     variables = [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
-    all_ctx = Context(base.from_s, base.to_s, base.interval_s, {v["name"]: [ALL] for v in variables})
+    all_ctx = Context(base.from_s, base.to_s, base.interval_s, {})
     one_ctx = Context(base.from_s, base.to_s, base.interval_s, {})
     for v in variables:
         assert v["datasource"]["uid"] == CH_UID
         values = [r[0] for r in client.query(expand(v["query"], base)).result_rows]
         assert values, f"variable {v['name']} has no values"
+        all_ctx.variables[v["name"]] = [ALL] if v["includeAll"] else [values[0]]
         one_ctx.variables[v["name"]] = [values[-1]]
     return [all_ctx, one_ctx]
 
@@ -212,11 +214,14 @@ def test_provisioning_files():
 
 def panel_rows(client, uid: str, panel_id: int, interval_s: int = 3600, **variables: list[str]) -> list[dict]:
     """The rows of one panel over the last 6 hours, in `interval_s` buckets, on the known agent run
-    (variables default to its environment and prompt, and to All)."""
+    (variables default to its environment and prompt, and the evaluator to All or, where the dashboard
+    has no All for it, to citation_quality)."""
     (dashboard,) = [load(p) for p in DASHBOARDS if load(p)["uid"] == uid]
     (panel,) = [p for p in dashboard["panels"] if p["id"] == panel_id]
     now = int(time.time())
-    defaults = {"environment": [KNOWN_ENV], "prompt": [KNOWN_PROMPT], "evaluator": [ALL]}
+    (evaluator,) = [v for v in dashboard["templating"]["list"] if v["name"] == "evaluator"] or [{"includeAll": True}]
+    defaults = {"environment": [KNOWN_ENV], "prompt": [KNOWN_PROMPT],
+                "evaluator": [ALL] if evaluator["includeAll"] else ["citation_quality"]}
     ctx = Context(from_s=now - 6 * 3600, to_s=now + 600, interval_s=interval_s, variables={**defaults, **variables})
     result = client.query(expand(panel["targets"][0]["rawSql"], ctx))
     return [dict(zip(result.column_names, row)) for row in result.result_rows]
@@ -280,3 +285,27 @@ def test_prompt_version_costs_average_priced_calls(store):
     assert bucket["cost_per_call_usd"] == pytest.approx(0.02)
     (release,) = panel_rows(store, "spanhouse-prompt-versions", 6)
     assert release["avg_cost_usd"] == pytest.approx(0.02)
+
+
+def test_scores_of_different_evaluators_are_never_averaged_together(store):
+    """Each model call has a citation_quality score of 0.5 and a policy_compliance score of 1.0:
+    a panel showing 0.75 mixed the two."""
+    version = f"{KNOWN_PROMPT}@{KNOWN_VERSION}"
+    for name, score in (("citation_quality", 0.5), ("policy_compliance", 1.0)):
+        rows = panel_rows(store, "spanhouse-prompt-versions", 3, evaluator=[name])
+        assert rows and all(r["avg_score"] == pytest.approx(score) for r in rows), rows
+        assert {r["prompt_version"] for r in rows} == {version}
+        (release,) = panel_rows(store, "spanhouse-prompt-versions", 6, evaluator=[name])
+        assert release["avg_score"] == pytest.approx(score)
+    rows = panel_rows(store, "spanhouse-evaluations", 2)
+    assert {(r["prompt_version"], r["EvaluationName"], r["avg_score"]) for r in rows} == {
+        (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0)}
+
+
+def test_single_value_variables_are_never_used_as_all():
+    for path in DASHBOARDS:
+        for v in load(path)["templating"]["list"]:
+            if v["type"] == "query" and not v["includeAll"]:
+                assert not v["multi"]
+                for panel in load(path)["panels"]:
+                    assert f"${v['name']})" not in panel["targets"][0]["rawSql"], "no $__conditionalAll on it"
