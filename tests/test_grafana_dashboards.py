@@ -309,3 +309,29 @@ def test_single_value_variables_are_never_used_as_all():
                 assert not v["multi"]
                 for panel in load(path)["panels"]:
                     assert f"${v['name']})" not in panel["targets"][0]["rawSql"], "no $__conditionalAll on it"
+
+
+def _overrides(panel: dict, column: str) -> dict:
+    return {p["id"]: p["value"] for o in panel["fieldConfig"]["overrides"]
+            if o["matcher"] == {"id": "byName", "options": column} for p in o["properties"]}
+
+
+def test_rates_in_time_series_have_their_own_axis():
+    """A 0..1 rate plotted with counts on one `short` axis is a flat line at the bottom: each rate
+    column of a time series shows as a percentage on an axis of its own."""
+    checked = 0
+    for path in DASHBOARDS:
+        dashboard = load(path)
+        for panel in dashboard["panels"]:
+            columns = EXPECTED_COLUMNS[(dashboard["uid"], panel["id"])]
+            rates = [c for c in columns if c.endswith("_rate")]
+            if panel["type"] != "timeseries" or not rates or len(rates) == len(columns) - 1:
+                continue
+            defaults = panel["fieldConfig"]["defaults"]
+            for rate in rates:
+                own = _overrides(panel, rate)
+                assert own.get("unit") == "percentunit" and defaults.get("unit") != "percentunit", panel["title"]
+                placement = defaults.get("custom", {}).get("axisPlacement", "auto")
+                assert own.get("custom.axisPlacement", placement) != placement, panel["title"]
+                checked += 1
+    assert checked >= 1
