@@ -335,3 +335,11 @@ def test_rates_in_time_series_have_their_own_axis():
                 assert own.get("custom.axisPlacement", placement) != placement, panel["title"]
                 checked += 1
     assert checked >= 1
+
+
+def test_cost_breakdowns_count_model_calls(store):
+    """The known run is 3 model calls costing $0.04 in all, beside an agent span and a tool span."""
+    (feature,) = panel_rows(store, "spanhouse-cost", 4)
+    (release,) = panel_rows(store, "spanhouse-cost", 6)
+    assert (feature["Feature"], feature["calls"]) == ("", 3) and feature["cost_usd"] == pytest.approx(0.04)
+    assert (release["Release"], release["calls"]) == (KNOWN_RELEASE, 3) and release["cost_usd"] == pytest.approx(0.04)
