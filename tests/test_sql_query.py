@@ -120,3 +120,18 @@ def test_queries_run_under_the_endpoints_limits_unless_they_set_their_own():
         c.close()
     finally:
         svc.stop()
+
+
+def test_the_sql_table_prints_stored_text_as_text(running):
+    """Control characters are escaped and console markup is not interpreted: stored text cannot drive
+    the terminal, hide a value, or crash the table with a stray `[/]`."""
+    from click.testing import CliRunner
+
+    from spanhouse.cli import main
+
+    query = "SELECT concat('transfer', char(27), '[8m_money') AS tool, '[/oops] [bold]x' AS note"
+    result = CliRunner().invoke(main, ["sql", query, "--endpoint", f"http://127.0.0.1:{running.sql_port}",
+                                       "--database", running.database])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "transfer\\x1b[8m_money" in result.stdout
+    assert "[/oops] [bold]x" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -18,3 +19,20 @@ database_option = click.option("--database", help="Database to read [default: th
 def verbosity_level(verbose: int) -> int:
     """The log level of `-v` flags counted `verbose` times: WARNING, INFO (-v), DEBUG (-vv)."""
     return logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+
+
+# control characters in stored text (model output, span names) would drive the reader's terminal:
+# shown escaped instead (\x1b), never interpreted
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def clean(text: str) -> str:
+    """`text` with control characters written as `\\xNN` escapes, for printing stored data."""
+    return text.translate(_CONTROLS)
+
+
+def plain(text: str) -> Any:
+    """Stored text as a console cell: no markup interpreted, control characters escaped."""
+    from rich.text import Text
+
+    return Text(clean(text))

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from spanhouse import analytics
-from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.cli._common import config_option, database_option, endpoint_option, plain
 from spanhouse.cli._report import (
     format_option,
     ms,
@@ -99,8 +99,8 @@ def _unpriced(reader: Reader, seconds: int, fmt: str) -> None:
     )
     for r in rows:
         table.add_row(
-            r["provider"] or "—",
-            r["model"] or "—",
+            plain(r["provider"] or "—"),
+            plain(r["model"] or "—"),
             r["source"],
             str(r["spans"]),
             f"{r['input_tokens']:,}",
@@ -184,7 +184,7 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     for r in rows:
         t, lat = r["tokens"], r["latency_ms"]
         table.add_row(
-            r["key"] or "(none)",
+            plain(r["key"]) if r["key"] else "(none)",
             usd(r["cost_usd"]) + (" *" if r["unpriced_calls"] else ""),
             pct(r["cost_usd"] / s.cost_usd if s.cost_usd else None),
             f"{r['calls']:,}",

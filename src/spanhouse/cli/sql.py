@@ -10,9 +10,11 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.cli._common import clean, config_option, database_option, endpoint_option
 from spanhouse.errors import SpanhouseError
 from spanhouse.reader import clickhouse_message, open_reader
 
@@ -29,12 +31,13 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """A table cell: stored text as it is (no console markup), control characters escaped."""
     if isinstance(value, (dict, list, tuple)):
-        return orjson.dumps(value, default=_default).decode()
+        return Text(orjson.dumps(value, default=_default).decode())
     if value is None:
-        return "NULL"
-    return str(value)
+        return Text("NULL", style="dim")
+    return Text(clean(str(value)))
 
 
 @click.command("sql")
@@ -73,7 +76,7 @@ def _print(reader: Any, query: str, fmt: str) -> None:
         rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
         sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    table = Table(*result.column_names, show_lines=False, header_style="bold")
+    table = Table(*(escape(clean(c)) for c in result.column_names), show_lines=False, header_style="bold")
     for row in result.result_rows:
         table.add_row(*(_cell(v) for v in row))
     console = Console()

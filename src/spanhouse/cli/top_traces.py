@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from spanhouse import analytics
-from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.cli._common import config_option, database_option, endpoint_option, plain
 from spanhouse.cli._report import (
     format_option,
     ms,
@@ -90,8 +90,8 @@ def command(
         table.add_row(
             r["trace_id"],
             str(r["start"])[:19],
-            r["root"] or "—",
-            r["service"],
+            plain(r["root"] or "—"),
+            plain(r["service"]),
             f"[{style.get(r['status'], 'dim')}]{r['status']}[/]",
             ms(r["duration_ms"]),
             str(r["spans"]),

@@ -14,7 +14,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from spanhouse import semconv as sc
-from spanhouse.cli._common import config_option, database_option, endpoint_option
+from spanhouse.cli._common import clean, config_option, database_option, endpoint_option
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
@@ -59,6 +59,9 @@ _CONTENT_KEYS = (sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_INPUT_MESSAGES, sc.GEN
 _MAX_INPUT_MESSAGES = 3
 _MAX_OUTPUT_MESSAGES = 3
 _LINE_CHARS = 110
+_INDENT = 4  # columns a tree level takes
+_LABEL_ROOM = 40  # columns kept for a span's label at the deepest indented level
+_PIPE_WIDTH = 200  # output that is not a terminal is read by tools and pagers: wrap it late
 
 
 @dataclass
@@ -108,8 +111,14 @@ class Span:
 
 
 def evaluation(attrs: dict[str, str]) -> tuple[str, str]:
-    score = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE) or attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "?")
-    return attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), score
+    """(name, result): the score, with its label and a start of the explanation when there are."""
+    value = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, "")
+    label = attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "")
+    result = value or label or "?"
+    notes = [x for x in (label if value else "", _one_line(attrs.get(sc.GEN_AI_EVALUATION_EXPLANATION, ""), 60)) if x]
+    if notes:
+        result += f" ({': '.join(notes)})"
+    return attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), result
 
 
 def load_trace(reader: Reader, trace_id: str) -> list[Span]:
@@ -165,9 +174,12 @@ def _part_text(part: Any) -> str:
     return f"[{kind or 'part'}]"
 
 
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _LINE_CHARS else text[:_LINE_CHARS - 1] + "…"
+def _one_line(text: str, limit: int = _LINE_CHARS) -> str:
+    text = clean(" ".join(text.split()))
+    if len(text) <= limit:
+        return text
+    keep = limit - 20  # room for the marker, so a line never exceeds `limit`
+    return text[:keep] + f"… (+{len(text) - keep:,} chars)"
 
 
 def _parse_list(raw: str) -> list:
@@ -189,13 +201,16 @@ def content_lines(system: str, inputs: str, outputs: str) -> list[tuple[str, str
     msgs = _parse_list(inputs)
     if len(msgs) > _MAX_INPUT_MESSAGES:
         lines.append(("…", f"{len(msgs) - _MAX_INPUT_MESSAGES} earlier message(s)"))
-    for group in (msgs[-_MAX_INPUT_MESSAGES:], _parse_list(outputs)[:_MAX_OUTPUT_MESSAGES]):
+    outs = _parse_list(outputs)
+    for group in (msgs[-_MAX_INPUT_MESSAGES:], outs[:_MAX_OUTPUT_MESSAGES]):
         for m in group:
             if not isinstance(m, dict):
                 lines.append(("?", _one_line(str(m))))
                 continue
             text = " ".join(_part_text(p) for p in m.get("parts") or [])
-            lines.append((str(m.get("role", "?")), _one_line(text)))
+            lines.append((clean(str(m.get("role", "?"))), _one_line(text)))
+    if len(outs) > _MAX_OUTPUT_MESSAGES:
+        lines.append(("…", f"{len(outs) - _MAX_OUTPUT_MESSAGES} more output message(s)"))
     return lines
 
 
@@ -255,10 +270,10 @@ def _doc_ids(raw: str) -> list[str]:
 def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
     t = Text()
     t.append("✗ " if s.failed else "✓ ", style="red" if s.failed else "green")
-    t.append(s.name, style="bold")
+    t.append(clean(s.name), style="bold")
     op = s.attr(sc.GEN_AI_OPERATION_NAME)
     if op and not s.name.startswith(op):
-        t.append(f" [{op}]", style="cyan")
+        t.append(f" [{clean(op)}]", style="cyan")
     t.append(f"  +{_ms(s.start_ns - trace_start)}  {_ms(s.duration_ns)}", style="dim")
     details: list[tuple[str, str]] = []
     prompt = s.attr(sc.GEN_AI_PROMPT_NAME)
@@ -289,19 +304,54 @@ def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
         details.append(("docs", ", ".join(docs[:8]) + (f" (+{len(docs) - 8})" if len(docs) > 8 else "")))
     for key, value in details:
         t.append(f"  {key} ", style="dim")
-        t.append(value)
+        t.append(clean(value))
     if show_content:
-        for role, text in content_lines(*s.content()):
+        lines = content_lines(*s.content())
+        if op == sc.GenAiOperationNameValues.EXECUTE_TOOL.value:
+            for label, key in (("args", sc.GEN_AI_TOOL_CALL_ARGUMENTS), ("result", sc.GEN_AI_TOOL_CALL_RESULT)):
+                if s.attr(key):
+                    lines.append((label, _one_line(s.attr(key))))
+        for role, text in lines:
             t.append(f"\n    {role} ", style="dim")
             t.append(text)
+    dropped = _dropped_content(s)
+    if dropped:
+        t.append("\n    redaction ", style="dim")
+        t.append(f"dropped {', '.join(dropped)}", style="yellow")
     evals = s.evaluations()
     if evals:
         t.append("\n    evals ", style="dim")
-        t.append("  ".join(f"{n}={v}" for n, v in evals), style="magenta")
+        t.append(clean("  ".join(f"{n}={v}" for n, v in evals)), style="magenta")
     if s.failed or s.attr(sc.ERROR_TYPE):
         t.append("\n    error ", style="red dim")
-        t.append(" ".join(x for x in (s.attr(sc.ERROR_TYPE), s.status_message) if x) or "status ERROR", style="red")
+        t.append(_one_line(_error_text(s), 300), style="red")
     return t
+
+
+def _error_text(s: Span) -> str:
+    """The error type, the status message and the last recorded exception's type and message."""
+    kind, message = "", ""
+    for _, name, attrs in reversed(s.events):
+        if name == sc.EVENT_EXCEPTION:
+            kind, message = attrs.get(sc.EXCEPTION_TYPE, ""), attrs.get(sc.EXCEPTION_MESSAGE, "")
+            break
+    parts: list[str] = []
+    for x in (s.attr(sc.ERROR_TYPE) or kind, s.status_message, message):
+        if x and not any(x in p for p in parts):
+            parts.append(x)
+    return " ".join(parts) or "status ERROR"
+
+
+def _dropped_content(s: Span) -> list[str]:
+    """Content keys the redaction dropped from this span (too large, or unscannable)."""
+    raw = s.attr(sc.SPANHOUSE_REDACTION_DROPPED_KEYS)
+    if not raw:
+        return []
+    try:
+        keys = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        keys = [raw]
+    return [clean(str(k)) for k in keys] if isinstance(keys, list) else [clean(str(keys))]
 
 
 def summarize(spans: list[Span]) -> dict[str, Any]:
@@ -335,15 +385,17 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     }
 
 
-def render(trace_id: str, spans: list[Span], show_content: bool = True) -> Tree:
+def render(trace_id: str, spans: list[Span], show_content: bool = True, width: int = 80) -> Tree:
+    """The trace as a tree for a console `width` columns wide. Levels deeper than the width can indent
+    are shown at the deepest level that fits, marked with their depth, so no span is ever cut off."""
     info = summarize(spans)
     header = Text()
     header.append(f"trace {trace_id}", style="bold")
-    header.append(f"  {info['service']}")
+    header.append(f"  {clean(info['service'])}")
     for key in ("environment", "release", "feature", "tenant"):
         if info[key]:
             header.append(f"  {key} ", style="dim")
-            header.append(info[key])
+            header.append(clean(info[key]))
     style = {"ok": "green", "degraded": "yellow", "error": "red"}[info["status"]]
     header.append(f"\n  status {info['status']}", style=style)
     header.append(f"  duration {_ms(info['duration_ns'])}  spans {info['spans']}  model calls {info['model_calls']}"
@@ -353,14 +405,22 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True) -> Tree:
         n = info["unpriced_calls"]
         header.append(f" + {n} call{'s' if n > 1 else ''} without a cost", style="yellow")
     tree = Tree(header)
-
-    def add(node: Tree, span: Span) -> None:
-        child = node.add(span_label(span, info["start_ns"], show_content))
-        for c in sorted(span.children, key=lambda x: x.start_ns):
-            add(child, c)
-
-    for root in sorted(build_tree(spans), key=lambda x: x.start_ns):
-        add(tree, root)
+    max_depth = max(3, (width - _LABEL_ROOM) // _INDENT)
+    by_id = {s.span_id for s in spans}
+    # depth first, children by start time, without recursion (traces can nest thousands deep)
+    stack: list[tuple[Tree, Span, int]] = [
+        (tree, r, 1) for r in sorted(build_tree(spans), key=lambda x: x.start_ns, reverse=True)]
+    while stack:
+        node, span, depth = stack.pop()
+        label = span_label(span, info["start_ns"], show_content)
+        if depth == 1 and span.parent_id and span.parent_id not in by_id:
+            label.append(f"\n    parent {clean(span.parent_id)} is not stored (yet)", style="yellow")
+        if depth > max_depth:
+            label = Text(f"[depth {depth}] ", style="dim") + label
+        child = node.add(label)
+        below = child if depth < max_depth else node
+        for c in sorted(span.children, key=lambda x: x.start_ns, reverse=True):
+            stack.append((below, c, depth + 1))
     return tree
 
 
@@ -413,6 +473,8 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via} (spans sent in the last few "
                              "seconds may still be in the sending queue: they are stored within its flush_timeout)")
     console = Console()
-    console.print(render(trace_id.lower(), spans, content))
+    if not console.is_terminal:
+        console = Console(width=max(console.width, _PIPE_WIDTH))
+    console.print(render(trace_id.lower(), spans, content, console.width))
     for line in view_links(config, trace_id.lower(), grafana_url):
         console.print(line, style="dim", soft_wrap=True)
