@@ -383,3 +383,89 @@ def test_trace_lookup_goes_through_the_trace_id_table():
         assert get(base, f"/api/traces/{tid}")[0] == 404
     finally:
         svc.stop()
+
+
+def test_log_records_of_a_span_appear_as_its_logs():
+    """Evaluation results and prompts sent as log records show on their span, like span events."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.trace import NonRecordingSpan
+
+    db = unique_database("jaegerlogs")
+    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
+    svc = start_service(service_config(db, extensions=EXTENSIONS,
+                                       pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
+    try:
+        spans, facts = record(traces=1)
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        fact = facts["traces"][0]
+        chat = next(s for s in spans if s.name.startswith("chat"))
+        provider = LoggerProvider(resource=Resource.create({sc.SERVICE_NAME: "support-copilot"}))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=svc.http_url + "/v1/logs")))
+        logger = provider.get_logger("tests.jaeger")
+        with_chat = set_span_in_context(NonRecordingSpan(chat.context))
+        logger.emit(timestamp=fact["start"] + 350 * MS, context=with_chat, event_name=sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                    attributes={sc.GEN_AI_EVALUATION_NAME: "policy_compliance", sc.GEN_AI_EVALUATION_SCORE_VALUE: 1.0})
+        logger.emit(timestamp=fact["start"] + 6 * MS, context=with_chat, event_name="gen_ai.user.message",
+                    body={"content": "Where is my order?"})
+        provider.shutdown()
+        svc.wait_rows("SELECT 1 FROM otel_logs", 2)
+        facts["base"] = f"http://127.0.0.1:{svc.service.host.extensions[ComponentID('jaeger_query')].server.port}"
+        (trace,) = v1_ok(facts, f"/api/traces/{fact['id']}")["data"]
+    finally:
+        svc.stop()
+    chat_span = next(s for s in trace["spans"] if s["operationName"].startswith("chat"))
+    events = [(log["timestamp"], log["fields"][0]["value"], log["fields"]) for log in chat_span["logs"]]
+    assert [(t, name) for t, name, _ in events] == [
+        ((fact["start"] + 6 * MS) // 1000, "gen_ai.user.message"),
+        ((fact["start"] + 300 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT),
+        ((fact["start"] + 350 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT)]
+    assert {"key": sc.GEN_AI_EVALUATION_NAME, "type": "string", "value": "policy_compliance"} in events[2][2]
+    assert any(f["key"] == "body" and "Where is my order?" in f["value"] for f in events[0][2])
+
+
+def post(base: str, path: str, body: bytes) -> tuple[int, Any]:
+    req = urllib.request.Request(base + path, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_v3_search_and_summaries_take_a_posted_query(jaeger):
+    query = {"serviceName": "support-copilot", "operationName": "chat gpt-4o",
+             "attributes": {sc.GEN_AI_REQUEST_MODEL: "gpt-4o"},
+             "startTimeMin": rfc3339(T0 - 60 * 10**9), "startTimeMax": rfc3339(T0 + 600 * 10**9)}
+    status, body = post(jaeger["base"], "/api/v3/traces", json.dumps({"query": query}).encode())
+    assert status == 200, body
+    found = {s["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
+    assert found == {jaeger["traces"][0]["id"], jaeger["traces"][2]["id"]}
+    status, body = post(jaeger["base"], "/api/v3/trace-summaries", json.dumps({"query": query}).encode())
+    assert status == 200, body
+    newest, oldest = body["summaries"]
+    assert [newest["traceId"], oldest["traceId"]] == [jaeger["traces"][2]["id"], jaeger["traces"][0]["id"]]
+    assert (oldest["rootServiceName"], oldest["rootOperationName"]) == ("frontend", "POST /tickets")
+    assert oldest["minStartTimeUnixNano"] == str(jaeger["traces"][0]["start"])
+    assert oldest["maxEndTimeUnixNano"] == str(jaeger["traces"][0]["start"] + 2000 * MS)
+    assert (oldest["spanCount"], oldest["errorSpanCount"], oldest["orphanSpanCount"]) == (3, 1, 0)
+    assert oldest["services"] == [{"name": "frontend", "spanCount": 1, "errorSpanCount": 0},
+                                  {"name": "support-copilot", "spanCount": 2, "errorSpanCount": 1}]
+    status, body = get(jaeger["base"], "/api/v3/trace-summaries",
+                       {f"query.{k}": v for k, v in query.items() if k != "attributes"})
+    assert status == 200 and len(body["summaries"]) == 2
+    status, body = post(jaeger["base"], "/api/v3/traces", b"{not json")
+    assert status == 400 and "not JSON" in body["error"]["message"]
+    status, body = get(jaeger["base"], "/api/v3/nothing")
+    assert status == 404 and body["error"]["httpCode"] == 404
+
+
+def test_a_span_shown_at_the_end_bound_is_inside_it(jaeger):
+    fact = jaeger["traces"][0]
+    chat_start_us = (fact["start"] + 5 * MS) // 1000
+    found = search(jaeger, service="support-copilot", operation="chat gpt-4o",
+                   start=chat_start_us, end=chat_start_us)
+    assert ids(found) == [fact["id"]]

@@ -3,7 +3,8 @@ Grafana's Jaeger data source show the spans spanhouse stored.
 
 v1 (JSON, what Jaeger UI and Grafana call): `/api/services`, `/api/services/{service}/operations`,
 `/api/operations`, `/api/traces` (search), `/api/traces/{traceID}`, `/api/dependencies`.
-v3 (OTLP JSON): `/api/v3/services`, `/api/v3/operations`, `/api/v3/traces`, `/api/v3/traces/{traceID}`.
+v3 (OTLP JSON): `/api/v3/services`, `/api/v3/operations`, `/api/v3/traces`, `/api/v3/traces/{traceID}`,
+`/api/v3/trace-summaries`; searches take their query as parameters (GET) or as a JSON body (POST).
 Bad parameters answer 400, unknown traces 404, store failures 500, each with a message in the API's
 own error shape. `/trace/{traceID}` (Jaeger UI's trace page) redirects to the trace's JSON when no
 Jaeger UI is in front of the API (deploy/compose.yaml puts one there).
@@ -20,6 +21,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from spanhouse import semconv as sc
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import endpoint_issues
 from spanhouse.extensions.sql_query import store_settings_for
@@ -90,6 +92,7 @@ class JaegerQuery(Component):
             ("/api/v3/operations", self.v3_operations),
             ("/api/v3/traces", self.v3_search),
             ("/api/v3/traces/*", self.v3_trace),
+            ("/api/v3/trace-summaries", self.v3_summaries),
         ]
 
     def start(self, host: Any) -> None:
@@ -124,9 +127,11 @@ class JaegerQuery(Component):
                 wild = [unquote(b) for a, b in zip(pat, parts) if a == "*"]
                 break
         else:
-            return self._v1_error(404, f"no Jaeger API at {req.path}")
+            error = self._v3_error if path.startswith("/api/v3/") else self._v1_error
+            return error(404, f"no Jaeger API at {req.path}")
         v3 = path.startswith("/api/v3/")
-        allowed = ("GET", "HEAD", "POST") if pattern == "/api/v3/traces" else ("GET", "HEAD")
+        searches = ("/api/v3/traces", "/api/v3/trace-summaries")
+        allowed = ("GET", "HEAD", "POST") if pattern in searches else ("GET", "HEAD")
         if req.method not in allowed:
             resp = (self._v3_error if v3 else self._v1_error)(405, f"{req.method} is not allowed here; use GET")
             resp.headers["Allow"] = ", ".join(allowed)
@@ -179,7 +184,7 @@ class JaegerQuery(Component):
 
     def trace(self, req: Request, wild: list[str]) -> Response:
         tid = p.trace_id(wild[0])
-        batch = self._reader.traces([tid], p.epoch_ns(req.query, "start"), p.epoch_ns(req.query, "end"))
+        batch = self._reader.traces([tid], p.epoch_ns(req.query, "start"), p.epoch_ns(req.query, "end", upper=True))
         if not len(batch):
             raise NotFound("trace not found")
         return self._v1(to_traces(batch), req)
@@ -194,7 +199,7 @@ class JaegerQuery(Component):
             return self._v1(to_traces(batch), req, errors)
         query = self._search_query(
             service=req.param("service", "") or "", operation=req.param("operation", "") or "",
-            tags=p.tags(q), start=p.epoch_ns(q, "start"), end=p.epoch_ns(q, "end"),
+            tags=p.tags(q), start=p.epoch_ns(q, "start"), end=p.epoch_ns(q, "end", upper=True),
             min_d=p.duration_ns(q, "minDuration"), max_d=p.duration_ns(q, "maxDuration"),
             limit=p.integer(q, "limit", DEFAULT_LIMIT, minimum=0) or DEFAULT_LIMIT, service_required=True,
             names=_V1_NAMES)
@@ -257,7 +262,21 @@ class JaegerQuery(Component):
         return self._v3({"result": encode_traces_json(batch)})
 
     def v3_search(self, req: Request, _: list[str]) -> Response:
+        batch = self._v3_found(req)
+        if not len(batch):
+            raise NotFound("No traces found")
+        return self._v3({"result": encode_traces_json(batch)})
+
+    def v3_summaries(self, req: Request, _: list[str]) -> Response:
+        return self._v3({"summaries": trace_summaries(self._v3_found(req))})
+
+    def _v3_found(self, req: Request) -> Any:
+        """The spans of the traces a v3 search finds, its query from the parameters or a POST body."""
+        body = _v3_body_query(req) if req.method == "POST" else {}
+
         def get(camel: str, snake: str) -> str:
+            if body:
+                return body.get(camel) or body.get(snake) or ""
             return req.param(f"query.{camel}") or req.param(f"query.{snake}") or ""
 
         start = p.rfc3339_ns(get("startTimeMin", "start_time_min"), "query.startTimeMin")
@@ -275,11 +294,65 @@ class JaegerQuery(Component):
             max_d=p.go_duration_ns(get("durationMax", "duration_max"), "query.durationMax"),
             limit=depth or DEFAULT_LIMIT, service_required=False,
             names=_V3_NAMES)
-        trace_ids = self._reader.find_trace_ids(query)
-        batch = self._reader.traces(trace_ids)
-        if not len(batch):
-            raise NotFound("No traces found")
-        return self._v3({"result": encode_traces_json(batch)})
+        return self._reader.traces(self._reader.find_trace_ids(query))
+
+
+_MAX_QUERY_BODY = 64 << 10
+
+
+def _v3_body_query(req: Request) -> dict[str, str]:
+    """The `query` object of a v3 POST body (`{"query": {"serviceName": ..., "attributes": {...}}}`), its
+    values as the GET parameters would carry them (attributes as a JSON map)."""
+    try:
+        raw = req.read_body(_MAX_QUERY_BODY)
+    except Exception:
+        raise p.BadParameter(f"the request body must be a JSON object of at most {_MAX_QUERY_BODY} bytes") from None
+    if not raw.strip():
+        return {}
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise p.BadParameter(f"the request body is not JSON: {exc}") from None
+    query = doc.get("query") if isinstance(doc, dict) else None
+    if not isinstance(query, dict):
+        raise p.BadParameter('the request body must be {"query": {"startTimeMin": ..., "startTimeMax": ..., ...}}')
+    return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in query.items() if v is not None}
+
+
+def trace_summaries(batch: Any) -> list[dict[str, Any]]:
+    """One summary per trace of `batch`, most recent first: its root (the earliest span without a stored
+    parent), time span, span, error and orphan counts, and the same per service."""
+    by_trace: dict[str, list[int]] = {}
+    for i, tid in enumerate(batch.trace_id):
+        by_trace.setdefault(tid, []).append(i)
+    services = [r.attributes.get(sc.SERVICE_NAME, "") for r in batch.resources]
+    out = []
+    for tid, rows in by_trace.items():
+        ids = {batch.span_id[i] for i in rows}
+        orphans = [i for i in rows if batch.parent_span_id[i] and batch.parent_span_id[i] not in ids]
+        roots = [i for i in rows if not batch.parent_span_id[i]] or orphans or rows
+        root = min(roots, key=lambda i: batch.start_time_unix_nano[i])
+        per_service: dict[str, list[int]] = {}
+        for i in rows:
+            counts = per_service.setdefault(str(services[batch.resource_index[i]]), [0, 0])
+            counts[0] += 1
+            counts[1] += batch.status_code[i] == _STATUS_ERROR
+        out.append({
+            "traceId": tid,
+            "rootServiceName": str(services[batch.resource_index[root]]),
+            "rootOperationName": batch.name[root],
+            "minStartTimeUnixNano": str(min(batch.start_time_unix_nano[i] for i in rows)),
+            "maxEndTimeUnixNano": str(max(batch.end_time_unix_nano[i] for i in rows)),
+            "spanCount": len(rows),
+            "errorSpanCount": sum(batch.status_code[i] == _STATUS_ERROR for i in rows),
+            "orphanSpanCount": len(orphans),
+            "services": [{"name": n, "spanCount": c, "errorSpanCount": e} for n, (c, e) in sorted(per_service.items())],
+        })
+    out.sort(key=lambda s: int(s["maxEndTimeUnixNano"]), reverse=True)
+    return out
+
+
+_STATUS_ERROR = 2  # OTLP Status.STATUS_CODE_ERROR
 
 
 def new_factory() -> Factory:

@@ -56,13 +56,16 @@ MAX_NS = (1 << 63) - 1
 """The last nanosecond ClickHouse's DateTime64(9) and Int64 hold (April 2262)."""
 
 
-def epoch_ns(params: Mapping[str, list[str]], name: str) -> int | None:
+def epoch_ns(params: Mapping[str, list[str]], name: str, upper: bool = False) -> int | None:
     """A time given in microseconds since the epoch (Jaeger's unit); millisecond values, which Grafana
-    sends for trace-by-id time bounds, are recognised by their magnitude."""
+    sends for trace-by-id time bounds, are recognised by their magnitude. An `upper` bound covers its
+    whole microsecond (or millisecond): spans are stored in nanoseconds, shown in microseconds, and a
+    span shown at the bound is inside it."""
     value = integer(params, name)
     if value is None:
         return None
-    ns = value * 10**6 if value < 10**14 else value * 1000  # below: before 5138 in ms, before 1973 in µs
+    unit = 10**6 if value < 10**14 else 1000  # below: before 5138 in ms, before 1973 in µs
+    ns = value * unit + (unit - 1 if upper else 0)
     if ns > MAX_NS:
         raise BadParameter(f"parameter {name!r} is out of range: {value} is after the year 2262 "
                            "(expected microseconds since the epoch)")

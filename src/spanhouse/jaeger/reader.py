@@ -42,6 +42,11 @@ SPAN_COLUMNS = """
 """
 
 
+_MAX_LOG_EVENTS = 10_000
+_LOG_BODY = "body"  # the Jaeger log field holding a log record's body
+_LOG_RECORD = "log"  # the name of a log record without an event name
+
+
 def _typed(attrs: dict[str, str]) -> dict[str, Any]:
     types = sc.ATTRIBUTE_TYPES
     return {k: typed_value(types.get(k), v) for k, v in attrs.items()}
@@ -120,7 +125,39 @@ class TraceReader:
             params["end"] = end_ns
         rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY TraceId, Timestamp, SpanId", params)
-        return rows_to_batch(rows)
+        batch = rows_to_batch(rows)
+        self._add_log_records(batch, params)
+        return batch
+
+    def _add_log_records(self, batch: SpanBatch, params: dict[str, Any]) -> None:
+        """Log records of the spans' traces (evaluation results, prompts and completions sent as log
+        events) become events of their spans, as span events do. Records emitted up to a minute after
+        the last span ended count; a store created before spanhouse stored logs has none."""
+        if not len(batch):
+            return
+        try:
+            rows = self._rows(
+                f"SELECT TraceId, SpanId, toUnixTimestamp64Nano(Timestamp), "
+                f"if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]), LogAttributes, Body "
+                f"FROM {self.tables['logs']} WHERE TraceId IN {{ids:Array(String)}} AND SpanId != '' "
+                f"AND Timestamp >= toDateTime({{lo:UInt32}}, 'UTC') "
+                f"AND Timestamp <= toDateTime({{hi:UInt32}} + 60, 'UTC') "
+                f"ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}",
+                {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME})
+        except Exception as exc:
+            if "UNKNOWN_TABLE" in str(exc):
+                return
+            raise
+        index = {(t, sid): i for i, (t, sid) in enumerate(zip(batch.trace_id, batch.span_id))}
+        for trace_id, span_id, at, name, attrs, body in rows:
+            i = index.get((trace_id, span_id))
+            if i is None:
+                continue
+            fields = _typed(dict(attrs))
+            if body:
+                fields[_LOG_BODY] = body
+            events = [*batch.events[i], Event(int(at), name or _LOG_RECORD, fields)]
+            batch.events[i] = sorted(events, key=lambda e: e.time_unix_nano)
 
     def find_trace_ids(self, q: SearchQuery) -> list[str]:
         """Ids of the most recent traces (at most `q.limit`) with a span matching every condition."""
