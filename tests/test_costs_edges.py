@@ -71,6 +71,11 @@ def workload(tracer) -> dict[str, str]:
     span("chat big", -3619, -3570, chat("gpt-4o", 100_000, 1_000), root)
     span("chat small", -3540, -3530, chat("gpt-4o-mini", 100, 10), root)
     ids["straddle"] = format(root.get_span_context().trace_id, "032x")
+
+    # resent: a trace whose batch the client sends twice (17 minutes ago, outside the 10 min window)
+    root = span("invoke_workflow resent", -1000, -990, {sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value})
+    span("chat once", -999, -995, chat("gpt-4o-mini", 1_000, 100), root)
+    ids["resent"] = format(root.get_span_context().trace_id, "032x")
     return ids
 
 
@@ -83,8 +88,10 @@ def stored():
     spans = sdk_spans(lambda tracer: ids.update(workload(tracer)), resource={"service.name": "edges"})
     exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
     assert exporter.export(spans) is SpanExportResult.SUCCESS
+    resent = [s for s in spans if format(s.context.trace_id, "032x") == ids["resent"]]
+    assert exporter.export(resent) is SpanExportResult.SUCCESS  # as a client's retry after a timeout
     exporter.shutdown()
-    svc.wait_rows("SELECT 1 FROM genai_spans", 12)
+    svc.wait_rows("SELECT 1 FROM genai_spans", 16)
     yield svc, ids
     svc.stop()
 
@@ -127,3 +134,12 @@ def test_an_empty_window_in_json_is_empty_data(stored):
     assert top.exit_code == 0 and json.loads(top.stdout) == []
     # in a table, the same window still says what to do
     assert cli(svc, "top-traces", "--since", "1s").exit_code == 1
+
+
+def test_the_trace_view_shows_a_resent_span_once_and_says_so(stored):
+    svc, ids = stored
+    result = cli(svc, "trace", ids["resent"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "spans 2" in text and text.count("chat once") == 1
+    assert "2 span(s) stored more than once" in text

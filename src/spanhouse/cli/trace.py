@@ -82,6 +82,8 @@ class Span:
     log_content: tuple[str, str, str] = ("", "", "")
     """System instructions, input and output messages that arrived as log records."""
     log_evaluations: list[tuple[str, str]] = field(default_factory=list)
+    copies: int = 0
+    """On a trace's first span: how many extra copies of its spans the store holds (re-sent batches)."""
 
     @property
     def failed(self) -> bool:
@@ -126,10 +128,16 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
     sql = TRACE_SQL.format(lookup=t["traces_lookup"], traces=t["traces"])
     result = reader.query(sql, parameters={"trace_id": trace_id.lower()})
     spans = []
+    seen: set[str] = set()
     for row in result.result_rows:
         (sid, pid, name, kind, svc, start, dur, status, msg, attrs, res, ev_t, ev_n, ev_a) = row
+        if sid in seen:
+            continue  # a copy stored again (a client re-sent its batch): counted once, noted in the header
+        seen.add(sid)
         spans.append(Span(sid, pid, name, kind, svc, int(start), int(dur), status, msg, dict(attrs), dict(res),
                           list(zip(ev_t, ev_n, [dict(a) for a in ev_a]))))
+    if spans:
+        spans[0].copies = len(result.result_rows) - len(spans)
     _attach_logs(reader, trace_id, spans)
     return spans
 
@@ -404,6 +412,10 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
     if info["unpriced_calls"]:
         n = info["unpriced_calls"]
         header.append(f" + {n} call{'s' if n > 1 else ''} without a cost", style="yellow")
+    copies = sum(s.copies for s in spans)
+    if copies:
+        header.append(f"\n  {copies} span(s) stored more than once (a client re-sent a batch); each is shown "
+                      "and counted once here, but SQL sums over the tables count every copy", style="yellow")
     tree = Tree(header)
     max_depth = max(3, (width - _LABEL_ROOM) // _INDENT)
     by_id = {s.span_id for s in spans}
