@@ -98,9 +98,11 @@ class Serve:
                 "http": {"endpoint": f"127.0.0.1:{free_port()}"}, "grpc": {"endpoint": f"127.0.0.1:{free_port()}"}}}},
             "processors": procs,
             "exporters": {"clickhouse": exporter},
+            # every read extension, as deploy/spanhouse/config.yaml has: none may hold up ingestion
             "extensions": {"health_check": {"endpoint": f"127.0.0.1:{free_port()}"},
-                           "sql_query": {"endpoint": f"127.0.0.1:{free_port()}"}},
-            "service": {"extensions": ["health_check", "sql_query"], "pipelines": {"traces": {
+                           "sql_query": {"endpoint": f"127.0.0.1:{free_port()}"},
+                           "jaeger_query": {"endpoint": f"127.0.0.1:{free_port()}"}},
+            "service": {"extensions": ["health_check", "sql_query", "jaeger_query"], "pipelines": {"traces": {
                 "receivers": ["otlp"], "processors": list(procs), "exporters": ["clickhouse"]}}},
         }
         (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -113,6 +115,10 @@ class Serve:
     @property
     def health_url(self) -> str:
         return "http://" + self.config["extensions"]["health_check"]["endpoint"] + "/"
+
+    @property
+    def jaeger_url(self) -> str:
+        return "http://" + self.config["extensions"]["jaeger_query"]["endpoint"]
 
     @property
     def sql_port(self) -> int:

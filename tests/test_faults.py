@@ -15,13 +15,24 @@ Each scenario prints its figures (spans sent / acknowledged / stored / duplicate
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from procs import Load, Serve, StandIn, stored, wait_until
 
 FAST_RETRY = {"initial_interval": "100ms", "max_interval": "500ms", "max_elapsed_time": "0"}
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 def _report(name: str, figures: dict) -> None:
@@ -48,6 +59,9 @@ def test_clickhouse_outage_from_start_then_recovery_stores_every_acknowledged_sp
         # room in the queue: accepted (fsynced) while ClickHouse refuses connections
         load.run(0, 25, threads=4)
         assert load.statuses == {200: 25}, load.statuses
+        # the Jaeger API started too, and says the store does not answer yet
+        status, body = _get_json(serve.jaeger_url + "/api/services")
+        assert status == 500 and "could not answer" in body["errors"][0]["msg"]
         # the queue is full: throttled with a retryable 429 and Retry-After, never an unbounded buffer
         standin.mode("503")
         load.run(25, 10, threads=2)
@@ -65,6 +79,8 @@ def test_clickhouse_outage_from_start_then_recovery_stores_every_acknowledged_sp
                                                  - standin.stats()["inserts_answered"]})
         assert figures["missing"] == 0 and figures["duplicates"] == 0
         assert figures["stored"] == figures["acknowledged"] == 25 * 20
+        assert _get_json(serve.jaeger_url + "/api/services") == (200, {
+            "data": ["faults"], "total": 1, "limit": 0, "offset": 0, "errors": None})
         # the derived tables were not duplicated either
         assert standin.rows("SELECT count() FROM otel.otel_traces_trace_id_ts")[0][0] >= 25
         # a second outage, now that the exporter is connected: the same again

@@ -24,6 +24,7 @@ import orjson
 from spanhouse import semconv as sc
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import endpoint_issues
+from spanhouse.errors import SpanhouseError
 from spanhouse.extensions.sql_query import store_settings_for
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.jaeger import params as p
@@ -79,6 +80,7 @@ class JaegerQuery(Component):
         self.config = config
         self.server: HttpServer | None = None
         self.reader: TraceReader | None = None
+        self._store: Any = None
         self._client: Any = None
         self._lock = threading.Lock()
         self._routes: list[tuple[str, Callable[[Request, list[str]], Response]]] = [
@@ -96,11 +98,23 @@ class JaegerQuery(Component):
         ]
 
     def start(self, host: Any) -> None:
-        store = store_settings_for(host.config, self.config.exporter)
-        self._client = connect(store, readonly=True)
-        self.reader = TraceReader(self._client, store)
+        self._store = store_settings_for(host.config, self.config.exporter)
+        try:
+            self._connect()
+        except SpanhouseError as exc:
+            if self._store.embedded:
+                raise
+            # a ClickHouse server that is down now may answer later: ingestion must not wait for it,
+            # and requests connect on demand
+            log.warning("jaeger_query: %s; requests will fail until it answers", exc)
         self.server = HttpServer(self.config.endpoint, self.handle, "jaeger_query")
         self.server.start()
+
+    def _connect(self) -> TraceReader:
+        if self.reader is None:
+            self._client = connect(self._store, readonly=True)
+            self.reader = TraceReader(self._client, self._store)
+        return self.reader
 
     def shutdown(self, timeout: float = 10.0) -> None:
         if self.server is not None:
@@ -150,9 +164,9 @@ class JaegerQuery(Component):
 
     @property
     def _reader(self) -> TraceReader:
-        if self.reader is None:
+        if self._store is None:
             raise RuntimeError("jaeger_query is not started")
-        return self.reader
+        return self._connect()
 
     # --- v1 ---------------------------------------------------------------------------------
 
