@@ -492,3 +492,101 @@ def test_spans_older_than_the_retention_are_stored_with_a_warning(caplog):
         assert "retention" not in caplog.text
     finally:
         exporter.shutdown()
+
+
+# --- file queue: tokens across restarts, replay, damage, budget, a queue left behind ----------
+
+
+def test_file_queue_never_hands_out_a_token_twice_across_restarts(tmp_path):
+    """ClickHouse drops an insert whose token it has seen: a reused token loses acknowledged data."""
+    first = Sink()
+    h = helper(first, tmp_path, storage=QueueStorage.FILE)
+    h.consume(make_batch(3))
+    wait_for(lambda: len(h.queue) == 0)
+    h.shutdown()
+    helper(Sink(), tmp_path, storage=QueueStorage.FILE).shutdown()  # a start with no traffic
+    later = Sink()
+    h3 = helper(later, tmp_path, storage=QueueStorage.FILE)
+    h3.consume(make_batch(3, first=3))
+    wait_for(lambda: len(h3.queue) == 0)
+    h3.shutdown()
+    assert {t for _, t in first.pushes}.isdisjoint({t for _, t in later.pushes})
+
+
+def test_replayed_items_are_delivered_alone_with_the_token_they_had(tmp_path):
+    """An item may have been delivered alone just before a crash (its acknowledgement not yet written):
+    merged with others after the restart, it would be stored again under a new token."""
+    down = Sink([RetryableError("down")] * 10_000)
+    h = helper(down, tmp_path, storage=QueueStorage.FILE, num_consumers=3)
+    for i in range(3):
+        h.consume(make_batch(2, first=2 * i))
+    wait_for(lambda: len({t for _, t in down.pushes}) == 3)
+    h.shutdown(timeout=1)
+    tokens = {tuple(ids): t for ids, t in down.pushes}
+    up = Sink()
+    h2 = helper(up, tmp_path, storage=QueueStorage.FILE, num_consumers=1,
+                batch=QueueBatchSettings(min_size=1000, flush_timeout=Duration(0.05)))
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert {tuple(ids): t for ids, t in up.pushes} == tokens
+
+
+def _records(path) -> list[tuple[int, int]]:
+    """(offset, length) of each record of a queue segment."""
+    import struct
+
+    data, out, pos = path.read_bytes(), [], 0
+    while pos < len(data):
+        (length,) = struct.unpack_from("<I", data, pos)
+        out.append((pos, 9 + length))
+        pos += 9 + length
+    return out
+
+
+def test_a_damaged_record_inside_the_queue_loses_only_itself_and_is_reported(tmp_path, caplog):
+    h = helper(Sink([RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    for i in range(5):
+        h.consume(make_batch(2, first=2 * i))
+    h.shutdown(timeout=1)
+    newest = max(p for p in (tmp_path / "queue").iterdir() if p.suffix == ".log")
+    items = [r for r in _records(newest) if newest.read_bytes()[r[0] + 8] in (ITEM, ENCODED)]
+    offset, length = items[1]
+    data = bytearray(newest.read_bytes())
+    data[offset + length - 3] ^= 0xFF  # one flipped bit in the second batch's payload
+    newest.write_bytes(bytes(data))
+    sink = Sink()
+    with caplog.at_level("ERROR"):
+        h2 = helper(sink, tmp_path, storage=QueueStorage.FILE)
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert h2.queue.replayed == 4 and len(sink.delivered()) == 8
+    assert "1 damaged record(s)" in caplog.text and "lost" in caplog.text
+
+
+def test_the_disk_budget_counts_what_is_not_delivered_yet(tmp_path):
+    """Delivered records stay in the current segment file until it is rotated; they must not count."""
+    sink = Sink()
+    h = helper(sink, tmp_path, storage=QueueStorage.FILE, num_consumers=1, max_disk_mib=1)
+    batch = make_batch(500)
+    for _ in range(40):  # several times the budget, one request at a time
+        h.consume(batch)
+        wait_for(lambda: len(h.queue) == 0)
+    h.shutdown()
+    assert len(sink.pushes) == 40
+
+
+def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tmp_path):
+    from spanhouse.errors import SpanhouseError
+
+    h = helper(Sink([RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    h.consume(make_batch(3))
+    h.shutdown(timeout=1)
+    directory = str(tmp_path / "queue")
+    with pytest.raises(SpanhouseError, match="still holds 1 acknowledged batch"):
+        helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True)
+    sink = Sink()
+    h2 = helper(sink, tmp_path, storage=QueueStorage.FILE)  # delivered by the file queue as promised
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert len(sink.delivered()) == 3
+    helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True).shutdown()

@@ -6,7 +6,13 @@ Guarantees:
   fsync (group commit), so a durable queue costs little more than a memory one under load.
 - On start, every item that was not acknowledged is replayed in order, with the token it had, and
   merged groups are replayed as the same groups (their record is fsynced before they are first
-  delivered). Retried and replayed deliveries therefore carry the same deduplication tokens.
+  delivered); items that were not in a recorded group are replayed one by one, never merged, since
+  one may have been delivered alone. Retried and replayed deliveries therefore carry the same
+  deduplication tokens.
+- Sequence numbers, which make the tokens, are never handed out twice: every segment starts with
+  the highest number used so far, so deleting delivered segments does not reset the count.
+- A damaged record inside the log (not a torn end) is skipped and logged as an error with the count
+  of lost batches; the records after it are still replayed.
 - A torn record at the end of the log (a crash during a write) is cut off; it was never acknowledged
   to a client, because acknowledgement waits for the fsync.
 - The directory is locked: a second process cannot use the same queue.
@@ -50,7 +56,7 @@ _ITEM = struct.Struct("<QI")
 _GROUP = struct.Struct("<II")
 _SEQ = struct.Struct("<Q")
 _FORMAT = struct.Struct("<H")
-ITEM, GROUP, ACK, ENCODED = 1, 2, 3, 4
+ITEM, GROUP, ACK, ENCODED, SEQ = 1, 2, 3, 4, 5
 _MIB = 1 << 20
 
 # Classes a queued batch may contain. Anything else in a record is refused when it is read back, so a
@@ -150,6 +156,9 @@ class _Recovered:
     acked: set[int] = field(default_factory=set)
     groups: list[tuple[str, int, list[int]]] = field(default_factory=list)
     torn: int = 0
+    damaged: int = 0
+    high_water: int = 0
+    """The highest sequence number a `SEQ` record says was ever handed out."""
 
 
 class _Log:
@@ -167,6 +176,8 @@ class _Log:
         self._active: _Segment | None = None
         self._closed = False
         self._read_lock = threading.Lock()
+        self.high_water = 0
+        """The highest sequence number handed out; every new segment starts with it (a `SEQ` record)."""
 
     @property
     def disk_bytes(self) -> int:
@@ -216,16 +227,18 @@ class _Log:
         try:
             seg = self._active
             assert seg is not None and self._fd is not None
+            prefix = b""
             if seg.size >= self.segment_bytes:
                 self.open_new(seg.number + 1)
                 seg = self._active
                 assert seg is not None and self._fd is not None
+                prefix = _frame(SEQ, _SEQ.pack(self.high_water))
             start = seg.size
-            offset = start
+            offset = start + len(prefix)
             for s in batch:
                 s.location = (seg.number, offset, len(s.record))
                 offset += len(s.record)
-            data = b"".join(s.record for s in batch)
+            data = prefix + b"".join(s.record for s in batch)
             try:
                 view = memoryview(data)
                 while view:
@@ -326,6 +339,9 @@ class FileQueue(BaseQueue):
         super().__init__(capacity, name, _queue_id(self.directory))
         self._log = _Log(self.directory, max(_MIB, min(64 * _MIB, max_disk_bytes // 8)))
         self._reserved_bytes = 0
+        self._live_bytes = 0
+        """Bytes of the records not yet delivered: what the disk budget counts. Files hold delivered
+        records too until their segment is deleted, so they may exceed the budget by about a segment."""
         self.replayed = 0
         self._recover()
 
@@ -352,19 +368,29 @@ class FileQueue(BaseQueue):
         for seq in sorted(rec.items):
             if seq not in rec.acked and seq not in grouped:
                 item = rec.items[seq]
-                units.append(Unit([item], item.token))
+                units.append(Unit([item], item.token, alone=True))
         units.sort(key=lambda u: u.items[0].seq)
         now = time.monotonic()
         for u in units:
             for item in u.items:
                 item.enqueued = now
                 self._log.segments[item.location[0]].live += 1  # type: ignore[index]
+                self._live_bytes += item.location[2]  # type: ignore[index]
         self._pending.extend(units)
         self._count = sum(len(u.items) for u in units)
         self.replayed = self._count
-        self._seq = itertools.count(max(rec.items, default=0) + 1)
+        # Sequence numbers make the deduplication tokens, and ClickHouse remembers recent tokens: a number
+        # must never be handed out twice, even once the segments that held it are deleted. The new
+        # segment starts with the highest number used so far, written before any old segment goes.
+        last = max(max(rec.items, default=0), rec.high_water)
+        self._seq = itertools.count(last + 1)
         self._log.open_new((numbers[-1] + 1) if numbers else 1)
+        self._log.high_water = last
+        self._log.append(_frame(SEQ, _SEQ.pack(last)))
         self._delete_settled()
+        if rec.damaged:
+            log.error("exporter %s: %d damaged record(s) in the sending queue %s were skipped: the batches "
+                      "they held are lost", self.name, rec.damaged, self.directory)
         if self.replayed or rec.torn:
             torn = f" ({rec.torn} torn record(s) at the end of the log dropped)" if rec.torn else ""
             log.info("exporter %s: replaying %d queued batches from %s%s", self.name, self.replayed,
@@ -378,8 +404,9 @@ class FileQueue(BaseQueue):
         size = len(batch)
         with self._cond:
             seq = self._admit()
+            self._log.high_water = max(self._log.high_water, seq)
             record = _item_record(seq, batch, pickled)
-            if self._log.disk_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes:
+            if self._live_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes:
                 self._reserved -= 1
                 raise Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
                                  f"{self.max_disk_bytes // _MIB} MiB; retry later",
@@ -394,6 +421,7 @@ class FileQueue(BaseQueue):
             raise
         with self._cond:
             self._reserved_bytes -= len(record)
+            self._live_bytes += len(record)
             self._log.segments[location[0]].live += 1
         self._enqueue(Item(seq, size, f"{self.uid}:{seq}", time.monotonic(), location=location, encoded=encoded))
 
@@ -419,10 +447,12 @@ class FileQueue(BaseQueue):
         try:
             self._log.append(_frame(ACK, b"".join(_SEQ.pack(i.seq) for i in unit.items)))
         except SpanhouseError as exc:
-            # Without the record the items are replayed at the next start; their tokens make that harmless.
+            # Without the record the items are replayed at the next start, each alone under the token it
+            # was delivered with (grouped ones as their recorded group), so the backend recognises them.
             log.warning("exporter %s: could not record delivery in the queue: %s", self.name, exc)
         with self._cond:
             for item in unit.items:
+                self._live_bytes -= item.location[2]  # type: ignore[index]
                 seg = self._log.segments.get(item.location[0])  # type: ignore[index]
                 if seg is not None:
                     seg.live -= 1
@@ -475,10 +505,28 @@ def _queue_id(directory: str) -> str:
     return uid
 
 
-def _scan(path: str, number: int, rec: _Recovered, last: bool) -> int:
+def pending_batches(directory: str) -> int:
+    """How many batches a file queue left in `directory` holds undelivered (0 when there is none);
+    reads without changing anything."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    rec = _Recovered()
+    for number in sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit()):
+        try:
+            _scan(os.path.join(directory, f"{number:012d}.log"), number, rec, last=False, repair=False)
+        except OSError:
+            continue
+    return len(set(rec.items) - rec.acked)
+
+
+def _scan(path: str, number: int, rec: _Recovered, last: bool, repair: bool = True) -> int:
     """Read the records of one segment into `rec`; returns the segment's valid size. A damaged record
-    ends the segment: at the end of the newest segment it is a torn write and is cut off."""
-    with open(path, "r+b") as f:
+    whose length still fits the segment is skipped and counted (`rec.damaged`), and reading goes on
+    after it. A record that runs past the end is a torn write when it ends the newest segment, and is
+    cut off; anywhere else it ends the segment (what follows cannot be framed)."""
+    with open(path, "r+b" if repair else "rb") as f:
         data = f.read()
         pos = 0
         while pos < len(data):
@@ -487,16 +535,23 @@ def _scan(path: str, number: int, rec: _Recovered, last: bool) -> int:
             try:
                 kind, payload = _check(data[pos:end], path)
             except QueueCorrupt:
+                if whole_header and end < len(data):
+                    rec.damaged += 1  # a bad checksum inside the log: this record is lost, not the rest
+                    pos = end
+                    continue
                 if last:
                     rec.torn += 1
                     f.truncate(pos)
                     f.flush()
                     os.fsync(f.fileno())
-                else:
+                elif repair:
+                    rec.damaged += 1
                     log.error("sending queue segment %s is damaged at offset %d; the %d bytes after it are "
                               "skipped", path, pos, len(data) - pos)
                 break
-            if kind in (ITEM, ENCODED):
+            if kind == SEQ:
+                rec.high_water = max(rec.high_water, _SEQ.unpack_from(payload)[0])
+            elif kind in (ITEM, ENCODED):
                 seq, size = _ITEM.unpack_from(payload)
                 rec.items[seq] = Item(seq, size, "", 0.0, location=(number, pos, end - pos),
                                       encoded=kind == ENCODED)

@@ -28,7 +28,7 @@ from typing import Any
 from spanhouse.component import ConfigIssue, Exporter
 from spanhouse.config import Duration
 from spanhouse.errors import PermanentError, RetryableError, SpanhouseError
-from spanhouse.exporters.filequeue import FileQueue, QueueCorrupt
+from spanhouse.exporters.filequeue import FileQueue, QueueCorrupt, pending_batches
 from spanhouse.exporters.queue import BaseQueue, Batching, Encoded, MemoryQueue, Unit
 
 log = logging.getLogger(__name__)
@@ -218,11 +218,19 @@ class HelperExporter(Exporter):
     def start(self, host: Any) -> None:
         self.pusher.timeout = self.settings.timeout.seconds
         q = self.settings.sending_queue
+        # one exporter id serves several signals; each keeps its own queue (traces in the directory
+        # itself, so queues written before logs existed are still replayed)
+        directory = q.directory if self.signal == "traces" else os.path.join(q.directory, self.signal)
+        if q.directory and not (q.active and q.storage is QueueStorage.FILE):
+            left = pending_batches(directory)
+            if left:
+                raise SpanhouseError(
+                    f"exporter {self.name}: the file queue in {directory} still holds {left} acknowledged "
+                    "batch(es) not yet delivered, and this config does not use it (sending_queue storage is "
+                    "not file): start once with `storage: file` to deliver them, or delete the directory to "
+                    "discard them")
         if q.active:
             if q.storage is QueueStorage.FILE:
-                # one exporter id serves several signals; each keeps its own queue (traces in the directory
-                # itself, so queues written before logs existed are still replayed)
-                directory = q.directory if self.signal == "traces" else os.path.join(q.directory, self.signal)
                 self.queue = FileQueue(directory, q.queue_size, q.max_disk_mib * _MIB, self.name)
             else:
                 self.queue = MemoryQueue(q.queue_size, self.name)

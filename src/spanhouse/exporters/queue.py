@@ -81,6 +81,9 @@ class Unit:
     token: str
     split: int = 0
     recorded: bool = False
+    alone: bool = False
+    """Delivered as it is, never merged: a replayed item may have been delivered under its own token
+    before the crash, and only that token lets the backend recognise it."""
 
     @property
     def size(self) -> int:
@@ -154,7 +157,7 @@ class BaseQueue:
             if not self._pending or stop.is_set():
                 return None
             first = self._pending.popleft()
-            if batching is None or first.grouped:
+            if batching is None or first.grouped or first.alone:
                 return first
             units = [first]
             size = first.size
@@ -162,7 +165,7 @@ class BaseQueue:
             while size < batching.min_size and not stop.is_set():
                 if self._pending:
                     nxt = self._pending[0]
-                    if (nxt.grouped or nxt.items[0].encoded != first.items[0].encoded
+                    if (nxt.grouped or nxt.alone or nxt.items[0].encoded != first.items[0].encoded
                             or (batching.max_size and size + nxt.size > batching.max_size)):
                         break
                     units.append(self._pending.popleft())
