@@ -182,11 +182,15 @@ def test_every_problem_is_reported_with_its_path():
      "{traces: {receivers: [otlp], exporters: [debug]}}}", "exporters::debug::verbosity: 'loud' is not one of"),
     ("receivers: {otlp: {protocols: {http: }}}\nexporters: {debug: }\nservice: {pipelines: "
      "{traces: {receivers: [otlp], exporters: []}}}", "a pipeline needs at least one exporter"),
+    ("receivers: {otlp: {protocols: {http: }}}\nexporters: {clickhouse: {endpoint: 'http://u:S3CR3T@db:8123'}}\n"
+     "service: {pipelines: {traces: {receivers: [otlp], exporters: [clickhouse]}}}",
+     "exporters::clickhouse::endpoint: put the user and password in `username` and `password`"),
 ])
 def test_single_problems(text, message):
     with pytest.raises(ConfigError) as err:
         parse_config_text(text, env={})
     assert any(message in p for p in err.value.problems), err.value.problems
+    assert "S3CR3T" not in str(err.value.problems)
 
 
 def test_a_misspelled_only_exporter_is_reported_once():

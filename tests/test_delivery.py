@@ -590,3 +590,36 @@ def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tm
     h2.shutdown()
     assert len(sink.delivered()) == 3
     helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True).shutdown()
+
+
+def test_changing_ttl_changes_the_retention_of_an_existing_store(caplog):
+    """Every table's TTL follows the config at each start, not only when the table is created."""
+    from spanhouse.config import Duration
+    from spanhouse.store import connect
+
+    db = unique_database("ttl_change")
+
+    def start(ttl_seconds: int) -> dict[str, str]:
+        exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=db,
+                                                       ttl=Duration(ttl_seconds)))
+        exporter.start(None)
+        exporter.push(make_batch(1))
+        exporter.shutdown()
+        client = connect(exporter.config)
+        try:
+            rows = client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+                                "AND engine LIKE '%MergeTree'", parameters={"db": db}).result_rows
+        finally:
+            client.close()
+        return dict(rows)
+
+    first = start(30 * 86400)
+    assert all("toIntervalDay(30)" in e for e in first.values()) and len(first) == 7
+    caplog.clear()
+    longer = start(90 * 86400)
+    assert all("toIntervalDay(90)" in e and "toIntervalDay(30)" not in e for e in longer.values())
+    assert caplog.text.count("retention of") == 7
+    assert all("TTL" not in e for e in start(0).values())
+    caplog.clear()
+    start(0)  # unchanged: nothing altered, nothing said
+    assert "retention of" not in caplog.text

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.resources
+import logging
 import os
 import re
 import string
@@ -28,6 +29,8 @@ from spanhouse import semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
+
+log = logging.getLogger(__name__)
 
 DDL_PACKAGE = "spanhouse.ddl"
 FULL_TEXT_MIN_VERSION = (26, 2)
@@ -100,6 +103,10 @@ class StoreSettings:
                                               "http(s)://host:port for a ClickHouse server")
             elif scheme == "chdb" and not chdb_path(self.endpoint):
                 yield ConfigIssue("endpoint", "chdb:// needs a directory, e.g. chdb://./spanhouse-data")
+            elif url.username is not None or url.password is not None:
+                # the endpoint is printed in messages and answers; credentials there would be too
+                yield ConfigIssue("endpoint", "put the user and password in `username` and `password` (e.g. "
+                                              "password: ${env:CLICKHOUSE_PASSWORD}), not in the endpoint URL")
         for name in ("database", "traces_table_name", "logs_table_name"):
             if not _IDENT_RE.match(getattr(self, name)):
                 yield ConfigIssue(name, f"{getattr(self, name)!r} is not a plain identifier (letters, digits, _)")
@@ -153,7 +160,7 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
             client = clickhouse_connect.get_client(
                 interface=u.scheme, host=u.hostname or "localhost",
                 port=u.port or (8443 if u.scheme == "https" else 8123),
-                username=settings.username or u.username or "default", password=settings.password or u.password or "",
+                username=settings.username or "default", password=settings.password,
                 compress=settings.compress if settings.compress not in ("", "none") else False,
                 database=settings.database if use_database else None,
                 settings=dict(settings.connection_params), **kwargs)
@@ -263,13 +270,56 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
 
 
 def create_schema(client: Client, settings: StoreSettings) -> None:
-    """Run every DDL statement (all `IF NOT EXISTS`); raises `StoreError` naming the failing file."""
+    """Run every DDL statement (all `IF NOT EXISTS`), then bring the retention of tables that already
+    existed to `settings.ttl`; raises `StoreError` naming the failing file or table."""
     version = server_version(client)
     for name, sql in render_schema(settings, version):
         try:
             client.command(sql)
         except Exception as exc:
             raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
+    apply_retention(client, settings)
+
+
+_TTL_IN_ENGINE = re.compile(r"\bTTL\s+(.*?)\s*(?:\bSETTINGS\b|$)", re.S)
+
+
+def _retention_tables(settings: StoreSettings) -> list[tuple[str, str]]:
+    """(table name, the column its TTL counts from) of every table with a retention."""
+    return [(settings.traces_table_name, "toDateTime(Timestamp)"),
+            (settings.traces_table_name + "_trace_id_ts", "toDateTime(Start)"),
+            (settings.logs_table_name, "toDateTime(Timestamp)"),
+            ("genai_spans", "toDateTime(Timestamp)"), ("genai_evaluations", "toDateTime(Timestamp)"),
+            ("genai_content", "toDateTime(Timestamp)"), ("genai_rollup_hourly", "Hour")]
+
+
+def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
+    """`ALTER TABLE … MODIFY TTL` (or `REMOVE TTL`) where a table's retention differs from `ttl`, so that
+    changing `ttl` in the config changes what is kept; returns the tables changed, each logged."""
+    names = dict(_retention_tables(settings))
+    rows = client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+                        "AND name IN {names:Array(String)}",
+                        parameters={"db": settings.database, "names": list(names)}).result_rows
+    on_cluster = f" ON CLUSTER {quote_ident(settings.cluster_name)}" if settings.cluster_name else ""
+    changed = []
+    for name, engine in rows:
+        found = _TTL_IN_ENGINE.search(engine)
+        current = " ".join(found.group(1).split()) if found else ""
+        wanted = _ttl_clause(names[name], settings.ttl)[len("TTL "):]
+        if current.replace(" ", "") == wanted.replace(" ", ""):
+            continue
+        table = settings.table(name)
+        sql = (f"ALTER TABLE {table}{on_cluster} MODIFY TTL {wanted}" if wanted
+               else f"ALTER TABLE {table}{on_cluster} REMOVE TTL")
+        try:
+            client.command(sql)
+        except Exception as exc:
+            raise StoreError(f"could not change the retention of {table} on {settings.endpoint}: "
+                             f"{_short(exc)}") from exc
+        log.warning("retention of %s changed from %s to %s (ttl in the config); ClickHouse applies it to the "
+                    "rows already stored in the background", table, current or "none", wanted or "none")
+        changed.append(name)
+    return changed
 
 
 def settings_from(mapping: Mapping[str, Any]) -> StoreSettings:
