@@ -278,3 +278,33 @@ def test_tls_config_problems_are_reported(tmp_path):
         parse_config(cfg, env={})
     text = "\n".join(err.value.problems)
     assert "tls::key_file: is required" in text and "tls::cert_file" in text and "tls::min_version" in text
+
+
+def test_tls_settings_grpc_cannot_honour_are_refused(tmp_path, pki):
+    tls = {"cert_file": str(pki["server"]), "key_file": str(pki["server_key"]), "min_version": "1.3"}
+    cfg = dict(service_config("x"), receivers={"otlp": _receiver(tls=tls)})
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg, env={})
+    (problem,) = err.value.problems
+    assert problem.startswith("receivers::otlp::protocols::grpc::tls::min_version: gRPC accepts TLS 1.2 and 1.3")
+    exporters = {**cfg["exporters"], "otlp": {"endpoint": "https://peer:4317", "tls": {"insecure_skip_verify": True}}}
+    cfg = dict(service_config("x"), exporters=exporters)
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg, env={})
+    assert any("exporters::otlp::tls::insecure_skip_verify: not available over gRPC" in p for p in err.value.problems)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_unusable_key_files_are_named_at_start_on_both_protocols(tmp_path, pki, protocol):
+    from spanhouse.errors import SpanhouseError
+
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.BestAvailableEncryption(b"passphrase")))
+    for key_file, message in ((pki["client_key"], "cannot load cert_file"), (encrypted, "is encrypted")):
+        tls = {"cert_file": str(pki["server"]), "key_file": str(key_file)}
+        receiver = {"protocols": {protocol: {"endpoint": "127.0.0.1:0", "tls": tls}}}
+        db = unique_database("badkey")
+        with pytest.raises(SpanhouseError, match=message) as err:
+            start_service(service_config(db, receiver=receiver), db).stop()
+        assert "bind" not in str(err.value)

@@ -41,7 +41,10 @@ class TlsSettings:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = _VERSIONS[self.min_version]
         try:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
+            ctx.load_cert_chain(self.cert_file, self.key_file, password=_no_passphrase)
+        except _Encrypted:
+            raise SpanhouseError(f"TLS: key_file {self.key_file} is encrypted with a passphrase; give an "
+                                 "unencrypted key (e.g. `openssl pkey -in KEY -out KEY.plain`)") from None
         except (OSError, ssl.SSLError) as exc:
             raise SpanhouseError(f"TLS: cannot load cert_file {self.cert_file} / key_file {self.key_file}: "
                                  f"{exc}") from None
@@ -56,7 +59,11 @@ class TlsSettings:
         return ctx
 
     def grpc_credentials(self) -> Any:
+        """Credentials for a gRPC server; the files are checked as for HTTP first, since gRPC reports
+        a bad certificate or key only as a failure to bind."""
         import grpc
+
+        self.server_context()
 
         def read(path: str) -> bytes:
             try:
@@ -68,3 +75,12 @@ class TlsSettings:
         ca = read(self.client_ca_file) if self.client_ca_file else None
         return grpc.ssl_server_credentials([(read(self.key_file), read(self.cert_file))],
                                            root_certificates=ca, require_client_auth=ca is not None)
+
+
+class _Encrypted(Exception):
+    pass
+
+
+def _no_passphrase() -> bytes:
+    """Called by OpenSSL only for an encrypted key: refuse instead of prompting on the terminal."""
+    raise _Encrypted

@@ -59,6 +59,10 @@ class OtlpExporterConfig(ExporterHelperSettings):
         for key in self.headers:
             if key != key.lower() or not key:
                 yield ConfigIssue(f"headers::{key}", "gRPC metadata keys must be lowercase")
+        if self.tls.insecure_skip_verify and not self.tls.insecure:
+            # grpcio offers no way to skip verification; accepting the key would fail every export later
+            yield ConfigIssue("tls::insecure_skip_verify", "not available over gRPC: give the peer's CA "
+                                                           "certificate in tls::ca_file, or use the otlphttp exporter")
 
     @property
     def target(self) -> str:

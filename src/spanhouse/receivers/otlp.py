@@ -51,6 +51,11 @@ class GrpcSettings:
             yield ConfigIssue("max_recv_msg_size_mib", "must be greater than 0")
         if self.max_concurrent_requests <= 0:
             yield ConfigIssue("max_concurrent_requests", "must be greater than 0")
+        if self.tls is not None and self.tls.min_version != "1.2":
+            # grpcio cannot set a minimum TLS version: a setting it would ignore is refused instead
+            yield ConfigIssue("tls::min_version", "gRPC accepts TLS 1.2 and 1.3 and cannot be limited to 1.3 "
+                                                  "(grpcio offers no such setting); remove it here, or serve "
+                                                  "TLS 1.3 only over http")
 
 
 @dataclass(frozen=True, kw_only=True)
