@@ -185,6 +185,9 @@ def test_every_problem_is_reported_with_its_path():
     ("receivers: {otlp: {protocols: {http: }}}\nexporters: {clickhouse: {endpoint: 'http://u:S3CR3T@db:8123'}}\n"
      "service: {pipelines: {traces: {receivers: [otlp], exporters: [clickhouse]}}}",
      "exporters::clickhouse::endpoint: put the user and password in `username` and `password`"),
+    ("receivers: {otlp: {protocols: {http: }}}\nexporters: {clickhouse: {password: {nested: S3CR3T}}}\n"
+     "service: {pipelines: {traces: {receivers: [otlp], exporters: [clickhouse]}}}",
+     "exporters::clickhouse::password: expected a string, got dict"),
 ])
 def test_single_problems(text, message):
     with pytest.raises(ConfigError) as err:

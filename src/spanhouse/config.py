@@ -238,7 +238,8 @@ def build(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
             return str(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        problems.append(f"{path}: expected a string, got {value!r}")
+        # the type only: a string setting may be a password or a header, whatever was written instead
+        problems.append(f"{path}: expected a string, got {_type_name(type(value))}")
         return ""
     return value
 
@@ -247,7 +248,7 @@ def _build_dataclass(cls: type, value: Any, path: str, problems: list[str]) -> A
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        problems.append(f"{path}: expected a mapping of settings, got {value!r}")
+        problems.append(f"{path}: expected a mapping of settings, got {_type_name(type(value))}")
         value = {}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
