@@ -623,3 +623,16 @@ def test_changing_ttl_changes_the_retention_of_an_existing_store(caplog):
     caplog.clear()
     start(0)  # unchanged: nothing altered, nothing said
     assert "retention of" not in caplog.text
+
+
+def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_path):
+    from spanhouse.errors import SpanhouseError
+    from spanhouse.store import connect
+
+    (tmp_path / "data").write_text("not a directory")
+    with pytest.raises(SpanhouseError, match="is a file, not a directory"):
+        connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'data'}"))
+    (tmp_path / "queue").mkdir()
+    (tmp_path / "queue" / "queue.id").write_bytes("café\n".encode())
+    with pytest.raises(SpanhouseError, match="queue.id is not the id spanhouse wrote: restore it"):
+        helper(Sink(), tmp_path, storage=QueueStorage.FILE)

@@ -151,6 +151,9 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
     try:
         if settings.embedded:
             path = chdb_path(settings.endpoint)
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise StoreError(f"the store path {path} of {settings.endpoint} is a file, not a directory: "
+                                 "move it away, or point the endpoint at a directory")
             os.makedirs(path, exist_ok=True)
             client = clickhouse_connect.get_client(interface="chdb", path=path,
                                                    database=settings.database if use_database else None,
@@ -164,6 +167,8 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
                 compress=settings.compress if settings.compress not in ("", "none") else False,
                 database=settings.database if use_database else None,
                 settings=dict(settings.connection_params), **kwargs)
+    except StoreError:
+        raise
     except Exception as exc:
         if settings.embedded and _locked_by_another_process(chdb_path(settings.endpoint)):
             raise StoreError(f"the ClickHouse store at {settings.endpoint} is in use by another process (another "

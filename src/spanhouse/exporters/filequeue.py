@@ -494,6 +494,10 @@ def _queue_id(directory: str) -> str:
             return text
     except FileNotFoundError:
         pass
+    except (UnicodeDecodeError, OSError) as exc:
+        reason = "is not the id spanhouse wrote" if isinstance(exc, UnicodeDecodeError) else exc.strerror or exc
+        raise SpanhouseError(f"the sending queue's id file {path} {reason}: restore it from a backup, or delete "
+                             "it (batches replayed from this queue may then be stored a second time)") from None
     uid = uuid.uuid4().hex[:16]
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="ascii") as f:
