@@ -161,3 +161,28 @@ def test_refused_requests_leave_no_garbage_for_the_cycle_collector():
     finally:
         gc.enable()
     assert left < 50, f"{left} objects of refused requests were left to the cycle collector"
+
+
+def test_a_signal_while_starting_stops_the_service_once_it_has_started(monkeypatch, caplog):
+    """SIGTERM during a slow start (the embedded store opening) used to kill the process outright."""
+    import os
+    import signal
+
+    from support import service_config, unique_database
+
+    from spanhouse.config import parse_config
+    from spanhouse.service import Service
+
+    db = unique_database("sigstart")
+    service = Service(parse_config(service_config(db), env={}))
+    real_start = service.start
+
+    def start_interrupted() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives before any receiver is up
+        real_start()
+
+    monkeypatch.setattr(service, "start", start_interrupted)
+    with caplog.at_level("INFO"):
+        service.run()  # returns: started, then stopped gracefully
+    assert "a signal arrived while starting" in caplog.text and "spanhouse stopped" in caplog.text
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

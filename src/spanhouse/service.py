@@ -246,9 +246,8 @@ class Service:
         self._stopped.wait()
 
     def run(self) -> None:
-        """Start, then serve until SIGINT or SIGTERM; shut down gracefully."""
-        self.start()
-        gcpolicy.settle()
+        """Start, then serve until SIGINT or SIGTERM; shut down gracefully. A signal that arrives while
+        starting is kept: the start completes, then the service stops as after any signal."""
         stop: list[int] = []
 
         # The handler only records the signal: it runs on the main thread between bytecodes, possibly
@@ -258,6 +257,10 @@ class Service:
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.start()
+            gcpolicy.settle()
+            if stop:
+                log.info("stopping: a signal arrived while starting")
             while not stop:
                 time.sleep(0.2)
         finally:
