@@ -8,7 +8,7 @@ acme: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 globex: [<sha256 of token 1>, <sha256 of token 2>]   # several tokens, e.g. while rotating
 ```
 
-(`printf %s "$TOKEN" | sha256sum` gives the hash.) The file is re-read when it changes. A request
+(`printf %s "$TOKEN" | sha256sum` gives the hash.) The file is re-read when its content changes. A request
 with a known token is stamped with its tenant (`spanhouse.tenant.id` on every resource and span,
 overwriting whatever the payload said); a request without one is refused with 401 / UNAUTHENTICATED.
 """
@@ -128,16 +128,20 @@ class BearerAuth:
 
     def __init__(self, settings: AuthSettings):
         self.settings = settings
-        self._table = load_table(settings)
         self._lock = threading.Lock()
-        self._mtime = self._file_mtime()
+        self._version = self._file_version()  # before loading: a change in between is seen at the next check
+        self._table = load_table(settings)
         self._checked = time.monotonic()
 
-    def _file_mtime(self) -> float | None:
+    def _file_version(self) -> str | None:
+        """The SHA-256 of the file's content (through any symlinks). Not its mtime: a Kubernetes secret's
+        atomic symlink swap, `cp -p` or two writes in one clock tick change a file and keep its mtime. The
+        file is small and read at most every `_RELOAD_CHECK_S` seconds."""
         if not self.settings.bearer_tokens_file:
             return None
         try:
-            return os.stat(self.settings.bearer_tokens_file).st_mtime
+            with open(self.settings.bearer_tokens_file, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
         except OSError:
             return None
 
@@ -147,10 +151,10 @@ class BearerAuth:
             return
         with self._lock:
             self._checked = now
-            mtime = self._file_mtime()
-            if mtime == self._mtime:
+            version = self._file_version()
+            if version == self._version:
                 return
-            self._mtime = mtime
+            self._version = version
             try:
                 self._table = load_table(self.settings)
                 log.info("bearer tokens reloaded from %s (%d tokens)", self.settings.bearer_tokens_file,

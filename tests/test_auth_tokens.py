@@ -1,0 +1,97 @@
+"""The bearer-token table at run time: how the tokens file is re-read, how its entries are parsed and
+reported, and how a request's Authorization headers are taken, over real HTTP and gRPC on 127.0.0.1
+with the real OpenTelemetry SDK exporters and the embedded ClickHouse."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+from support import sdk_spans, service_config, start_service, unique_database
+
+from spanhouse import semconv as sc
+from spanhouse.receivers import auth
+from spanhouse.receivers.auth import hash_token
+
+
+def _spans(name: str):
+    def build(tracer):
+        with tracer.start_as_current_span(name, attributes={sc.GEN_AI_OPERATION_NAME: "chat"}):
+            pass
+
+    return sdk_spans(build, {sc.SERVICE_NAME: "auth-tokens-test"})
+
+
+def _service(tokens_file):
+    db = unique_database("authtok")
+    receiver = {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
+                "auth": {"bearer_tokens_file": str(tokens_file)}}
+    return start_service(service_config(db, receiver=receiver), db)
+
+
+def _status(svc, token: str) -> int:
+    """The HTTP status of an empty OTLP/HTTP export sent with `token`."""
+    req = urllib.request.Request(svc.http_url + "/v1/traces", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def _export_as(svc, token: str, name: str) -> str:
+    """Export one span with the SDK's HTTP exporter; its trace id."""
+    spans = _spans(name)
+    exporter = HttpExporter(endpoint=svc.http_url + "/v1/traces", headers={"authorization": f"Bearer {token}"},
+                            timeout=10)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    return format(spans[0].context.trace_id, "032x")
+
+
+@pytest.fixture
+def reread_at_once(monkeypatch):
+    monkeypatch.setattr(auth, "_RELOAD_CHECK_S", 0.0)
+
+
+# --- reloading the file ------------------------------------------------------------------------
+
+
+def test_an_atomic_symlink_swap_to_a_file_with_the_same_mtime_is_noticed(tmp_path, reread_at_once):
+    # the layout Kubernetes gives a mounted secret: tokens.yaml -> ..data/tokens.yaml, ..data -> v1
+    for version, token in (("v1", "old-compromised-token"), ("v2", "new-token")):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "tokens.yaml").write_text(f"acme: {hash_token(token)}\n")
+        os.utime(tmp_path / version / "tokens.yaml", ns=(1_000_000_000, 1_000_000_000))
+    os.symlink("v1", tmp_path / "..data")
+    os.symlink("..data/tokens.yaml", tmp_path / "tokens.yaml")
+    svc = _service(tmp_path / "tokens.yaml")
+    try:
+        assert (_status(svc, "old-compromised-token"), _status(svc, "new-token")) == (200, 401)
+        os.symlink("v2", tmp_path / "..data_tmp")
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")  # one atomic rename, as kubelet does
+        assert os.stat(tmp_path / "tokens.yaml").st_mtime_ns == 1_000_000_000
+        assert (_status(svc, "old-compromised-token"), _status(svc, "new-token")) == (401, 200)
+    finally:
+        svc.stop()
+
+
+def test_a_rewrite_in_place_within_one_clock_tick_is_noticed(tmp_path, reread_at_once):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"acme: {hash_token('token-one')}\n")
+    svc = _service(path)
+    try:
+        assert _status(svc, "token-one") == 200
+        before = os.stat(path)
+        path.write_text(f"acme: {hash_token('token-two')}\n")  # same size, same inode
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if written in the same tick
+        assert (_status(svc, "token-one"), _status(svc, "token-two")) == (401, 200)
+    finally:
+        svc.stop()
