@@ -4,6 +4,7 @@ with the real OpenTelemetry SDK exporters and the embedded ClickHouse."""
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -14,6 +15,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
+from spanhouse.config import parse_config
+from spanhouse.errors import ConfigError
 from spanhouse.receivers import auth
 from spanhouse.receivers.auth import hash_token
 
@@ -93,5 +96,29 @@ def test_a_rewrite_in_place_within_one_clock_tick_is_noticed(tmp_path, reread_at
         path.write_text(f"acme: {hash_token('token-two')}\n")  # same size, same inode
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if written in the same tick
         assert (_status(svc, "token-one"), _status(svc, "token-two")) == (401, 200)
+    finally:
+        svc.stop()
+
+
+@pytest.mark.parametrize("emptied", ["", "# every tenant commented out\n# acme: 0123\n", "{}\n"])
+def test_a_tokens_file_emptied_at_run_time_keeps_the_previous_tokens(tmp_path, reread_at_once, caplog, emptied):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"acme: {hash_token('acme-secret-1')}\n")
+    svc = _service(path)
+    try:
+        assert _status(svc, "acme-secret-1") == 200
+        path.write_text(emptied)  # refused at startup, so refused on reload: it would lock every client out
+        with caplog.at_level(logging.INFO, logger=auth.__name__):
+            assert _status(svc, "acme-secret-1") == 200
+        [record] = [r for r in caplog.records if r.name == auth.__name__]
+        assert record.levelno == logging.ERROR, record.getMessage()
+        assert "keeping the previous ones" in record.getMessage()
+        assert "no bearer tokens" in record.getMessage() and str(path) in record.getMessage()
+        with pytest.raises(ConfigError) as err:  # the same words as at startup
+            parse_config(service_config("x", receiver={"protocols": {"http": {}},
+                                                       "auth": {"bearer_tokens_file": str(path)}}), env={})
+        assert any("no bearer tokens" in p and str(path) in p for p in err.value.problems), err.value.problems
+        path.write_text(f"acme: {hash_token('acme-secret-2')}\n")  # a fixed file is taken again
+        assert (_status(svc, "acme-secret-1"), _status(svc, "acme-secret-2")) == (401, 200)
     finally:
         svc.stop()

@@ -52,12 +52,9 @@ class AuthSettings:
             yield ConfigIssue(None, "set bearer_tokens_file or bearer_tokens_env (or remove auth)")
             return
         try:
-            table = load_table(self)
+            load_table(self)
         except ValueError as exc:
             yield ConfigIssue(None, str(exc))
-            return
-        if not table:
-            yield ConfigIssue(None, "no bearer tokens are configured; every request would be refused")
 
 
 def hash_token(token: str) -> str:
@@ -102,6 +99,8 @@ def parse_table(text: str, source: str) -> dict[str, str]:
 
 
 def load_table(settings: AuthSettings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`{token hash: tenant}` from the file and the variable; raises ValueError saying what to fix, also
+    when there is no token at all."""
     env = os.environ if env is None else env
     table: dict[str, str] = {}
     if settings.bearer_tokens_file:
@@ -120,6 +119,12 @@ def load_table(settings: AuthSettings, env: Mapping[str, str] | None = None) -> 
             if table.get(digest, tenant) != tenant:
                 raise ValueError(f"one token hash is listed for tenants {table[digest]!r} and {tenant!r}")
             table[digest] = tenant
+    if not table:
+        # refused at startup and on reload alike: an empty table would lock every client out
+        sources = [f"bearer_tokens_file {settings.bearer_tokens_file}"] if settings.bearer_tokens_file else []
+        sources += [f"environment variable {settings.bearer_tokens_env}"] if settings.bearer_tokens_env else []
+        raise ValueError(f"no bearer tokens are configured in {' or '.join(sources)}; every request would be "
+                         "refused: add a line 'tenant: <sha256 of its token>'")
     return table
 
 
