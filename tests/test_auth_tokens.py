@@ -122,3 +122,55 @@ def test_a_tokens_file_emptied_at_run_time_keeps_the_previous_tokens(tmp_path, r
         assert (_status(svc, "acme-secret-1"), _status(svc, "acme-secret-2")) == (401, 200)
     finally:
         svc.stop()
+
+
+# --- parsing the table -------------------------------------------------------------------------
+
+# names YAML 1.1 would read as false, 83, true, null, 31, 1000, 1.5, a date and 1000.0
+LOOKALIKE_TENANTS = ["no", "00123", "on", "null", "0x1f", "1_000", "1.50", "2024-01-01", "1e3", "acme"]
+
+
+def _auth_problems(tmp_path, text: str | None = None, env_name: str | None = None) -> list[str]:
+    """The problems reported at startup about `auth` with `text` in the tokens file and/or the variable."""
+    auth_cfg = {}
+    if text is not None:
+        (tmp_path / "tokens.yaml").write_text(text)
+        auth_cfg["bearer_tokens_file"] = str(tmp_path / "tokens.yaml")
+    if env_name is not None:
+        auth_cfg["bearer_tokens_env"] = env_name
+    cfg = service_config("x", receiver={"protocols": {"http": {}}, "auth": auth_cfg})
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg, env={})
+    return [p for p in err.value.problems if p.startswith("receivers::otlp::auth")]
+
+
+def test_tenant_names_are_kept_as_written(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    path.write_text("".join(f"{t}: {hash_token('token-of-' + t)}\n" for t in LOOKALIKE_TENANTS))
+    svc = _service(path)
+    try:
+        trace_ids = {_export_as(svc, "token-of-" + t, f"tenant {t}"): t for t in LOOKALIKE_TENANTS}
+        rows = svc.wait_rows("SELECT TraceId, ResourceAttributes[{k:String}], SpanAttributes[{k:String}] "
+                             "FROM otel_traces", len(trace_ids), parameters={"k": sc.SPANHOUSE_TENANT_ID})
+        assert sorted(rows) == sorted((tid, t, t) for tid, t in trace_ids.items())
+    finally:
+        svc.stop()
+
+
+def test_the_one_line_form_and_the_yaml_form_read_the_same_table():
+    hashes = {t: hash_token("token-of-" + t) for t in LOOKALIKE_TENANTS}
+    forms = {"file": "".join(f"{t}: {h}\n" for t, h in hashes.items()),
+             "one line": ",".join(f"{t}:{h}" for t, h in hashes.items()),
+             "flow": "{" + ", ".join(f"{t}: {h}" for t, h in hashes.items()) + "}"}
+    expected = {h: t for t, h in hashes.items()}
+    for form, text in forms.items():
+        assert auth.parse_table(text, form) == expected, form
+
+
+def test_a_tenant_listed_twice_is_refused_naming_it_and_its_line(tmp_path, monkeypatch):
+    acme = f"acme: {hash_token('acme-old')}\n"
+    [problem] = _auth_problems(tmp_path, f"# tokens\nglobex: {hash_token('g')}\n{acme}{acme.replace('old', 'new')}")
+    assert "'acme'" in problem and "line 4" in problem and "line 3" in problem, problem
+    monkeypatch.setenv("SPANHOUSE_TEST_TOKENS", f"acme:{hash_token('acme-old')},acme:{hash_token('acme-new')}")
+    [problem] = _auth_problems(tmp_path, env_name="SPANHOUSE_TEST_TOKENS")
+    assert "'acme'" in problem and "entry 2" in problem and "entry 1" in problem, problem

@@ -8,9 +8,11 @@ acme: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 globex: [<sha256 of token 1>, <sha256 of token 2>]   # several tokens, e.g. while rotating
 ```
 
-(`printf %s "$TOKEN" | sha256sum` gives the hash.) The file is re-read when its content changes. A request
-with a known token is stamped with its tenant (`spanhouse.tenant.id` on every resource and span,
-overwriting whatever the payload said); a request without one is refused with 401 / UNAUTHENTICATED.
+(`printf %s "$TOKEN" | sha256sum` gives the hash.) Names and hashes are read as the text written,
+with no YAML 1.1 typing (`no` is a tenant, not false), and a tenant listed twice is refused. The file
+is re-read when its content changes. A request with a known token is stamped with its tenant
+(`spanhouse.tenant.id` on every resource and span, overwriting whatever the payload said); a request
+without one is refused with 401 / UNAUTHENTICATED.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import yaml
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue
+from spanhouse.config import _UniqueKeyLoader
 from spanhouse.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -62,31 +65,70 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class _PlainTextLoader(_UniqueKeyLoader):
+    """YAML without YAML 1.1's scalar types: every key and value is the text written (`no`, `00123`,
+    `null` stay tenant names, not false, 83 and None, which would make tenants collide), and a key given
+    twice is refused."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, str]]:
+    """The document and where each top-level key is (`{key: "line 3"}`); raises ValueError."""
+    loader = _PlainTextLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        if problem.startswith("duplicate key"):
+            problem += "; list each tenant once, several tokens as tenant: [<sha256>, <sha256>]"
+        elif not isinstance(exc, yaml.constructor.ConstructorError):
+            problem = f"not valid YAML: {problem}"
+        raise ValueError(f"{source}:{where} {problem}") from None
+    except TypeError:  # a list or mapping as a key: the duplicate check cannot hash it
+        raise ValueError(f"{source}: not valid YAML: a key is a list or mapping, not a tenant name") from None
+    finally:
+        loader.dispose()
+    where = {}
+    if isinstance(node, yaml.MappingNode):
+        where = {k.value: f"line {k.start_mark.line + 1}" for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    return data, where
+
+
+def _read_one_line(text: str, source: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The one-line form for environment variables, `tenant:hash[,tenant:hash...]`, read like the YAML
+    form: names as written, a tenant given twice refused."""
+    data: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for n, part in enumerate(filter(None, (p.strip() for p in text.split(","))), start=1):
+        tenant, _, digest = (s.strip() for s in part.partition(":"))
+        if tenant in data:
+            raise ValueError(f"{source}: entry {n}: duplicate key {tenant!r} (first in {where[tenant]}); list "
+                             "each tenant once, several tokens in the YAML form: {tenant: [<sha256>, <sha256>]}")
+        data[tenant], where[tenant] = digest, f"entry {n}"
+    return data, where
+
+
 def parse_table(text: str, source: str) -> dict[str, str]:
     """`{token hash: tenant}` from YAML (or `tenant:hash,...`) text; raises ValueError saying what is wrong."""
     text = text.strip()
     if text and "\n" not in text and not text.startswith("{") and ": " not in text:
-        # the one-line form for environment variables: tenant:hash[,tenant:hash...]
-        data: Any = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            tenant, _, digest = part.partition(":")
-            data.setdefault(tenant.strip(), []).append(digest.strip())
+        data, where = _read_one_line(text, source)
     else:
-        try:
-            data = yaml.safe_load(text) if text else {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{source}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        data, where = _read_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a mapping of tenant: sha256-hex-of-token")
     out: dict[str, str] = {}
     for tenant, hashes in data.items():
-        tenant = str(tenant)
-        if not _TENANT_RE.match(tenant):
+        if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
             raise ValueError(f"{source}: tenant {tenant!r} must be 1-128 letters, digits or _.:@- characters")
         for h in hashes if isinstance(hashes, list) else [hashes]:
-            m = _HASH_RE.match(str(h).strip()) if isinstance(h, str) else None
+            m = _HASH_RE.match(h.strip()) if isinstance(h, str) else None
             if m is None:
                 raise ValueError(f"{source}: tenant {tenant!r}: expected the SHA-256 of a token as 64 hex "
                                  "characters (store hashes, not tokens: printf %s \"$TOKEN\" | sha256sum)")
