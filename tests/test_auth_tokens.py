@@ -174,3 +174,34 @@ def test_a_tenant_listed_twice_is_refused_naming_it_and_its_line(tmp_path, monke
     monkeypatch.setenv("SPANHOUSE_TEST_TOKENS", f"acme:{hash_token('acme-old')},acme:{hash_token('acme-new')}")
     [problem] = _auth_problems(tmp_path, env_name="SPANHOUSE_TEST_TOKENS")
     assert "'acme'" in problem and "entry 2" in problem and "entry 1" in problem, problem
+
+
+SECRET = "mysecrettoken123"
+
+
+@pytest.mark.parametrize("text, where", [
+    (f"{SECRET}: acme\n", "line 1"),  # token and tenant swapped
+    (f"globex: {hash_token('g')}\n{SECRET}:\n", "line 2"),  # the token where its hash belongs, no tenant
+    (f"# tokens\n\n{SECRET}/+x==: acme\n", "line 3"),  # not even a valid tenant name
+    (f"{SECRET}", "entry 1"),  # the one-line form, just the token
+    (f"acme:{hash_token('a')},{SECRET}:acme", "entry 2"),
+])
+def test_a_malformed_entry_is_reported_by_its_line_without_printing_a_possible_token(tmp_path, text, where):
+    [problem] = _auth_problems(tmp_path, text)
+    assert where in problem and "'myse…'" in problem, problem
+    assert SECRET[:5] not in problem, problem
+
+
+def test_a_malformed_entry_on_reload_is_logged_without_printing_a_possible_token(tmp_path, reread_at_once,
+                                                                                  caplog):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"acme: {hash_token('acme-secret-1')}\n")
+    svc = _service(path)
+    try:
+        path.write_text(f"acme: {hash_token('acme-secret-1')}\n{SECRET}: acme\n")
+        with caplog.at_level(logging.INFO, logger=auth.__name__):
+            assert _status(svc, "acme-secret-1") == 200
+        assert "line 2" in caplog.text and "'myse…'" in caplog.text, caplog.text
+        assert SECRET[:5] not in caplog.text
+    finally:
+        svc.stop()

@@ -112,6 +112,11 @@ def _read_one_line(text: str, source: str) -> tuple[dict[str, str], dict[str, st
     return data, where
 
 
+def _prefix(text: str) -> str:
+    """At most the first 4 characters of `text`, which may be a secret, and never more than a third."""
+    return repr(text[:min(4, len(text) // 3)] + "…")
+
+
 def parse_table(text: str, source: str) -> dict[str, str]:
     """`{token hash: tenant}` from YAML (or `tenant:hash,...`) text; raises ValueError saying what is wrong."""
     text = text.strip()
@@ -125,13 +130,15 @@ def parse_table(text: str, source: str) -> dict[str, str]:
         raise ValueError(f"{source}: expected a mapping of tenant: sha256-hex-of-token")
     out: dict[str, str] = {}
     for tenant, hashes in data.items():
+        # a malformed entry may be a token pasted where its tenant belongs: name its line, not its text
+        entry = f"{source}: {where.get(str(tenant), 'an entry')} ({_prefix(str(tenant))})"
         if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
-            raise ValueError(f"{source}: tenant {tenant!r} must be 1-128 letters, digits or _.:@- characters")
+            raise ValueError(f"{entry}: a tenant name must be 1-128 letters, digits or _.:@- characters")
         for h in hashes if isinstance(hashes, list) else [hashes]:
             m = _HASH_RE.match(h.strip()) if isinstance(h, str) else None
             if m is None:
-                raise ValueError(f"{source}: tenant {tenant!r}: expected the SHA-256 of a token as 64 hex "
-                                 "characters (store hashes, not tokens: printf %s \"$TOKEN\" | sha256sum)")
+                raise ValueError(f"{entry}: expected the SHA-256 of a token as 64 hex characters after the "
+                                 "tenant name (store hashes, not tokens: printf %s \"$TOKEN\" | sha256sum)")
             digest = m.group(1).lower()
             if out.get(digest, tenant) != tenant:
                 raise ValueError(f"{source}: one token hash is listed for tenants {out[digest]!r} and "
