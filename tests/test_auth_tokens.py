@@ -4,12 +4,16 @@ with the real OpenTelemetry SDK exporters and the embedded ClickHouse."""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import urllib.error
 import urllib.request
 
+import grpc
 import pytest
+from google.rpc import status_pb2
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 from support import sdk_spans, service_config, start_service, unique_database
@@ -203,5 +207,43 @@ def test_a_malformed_entry_on_reload_is_logged_without_printing_a_possible_token
             assert _status(svc, "acme-secret-1") == 200
         assert "line 2" in caplog.text and "'myse…'" in caplog.text, caplog.text
         assert SECRET[:5] not in caplog.text
+    finally:
+        svc.stop()
+
+
+# --- the Authorization header ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first, second", [("wrong", "acme-secret-1"), ("acme-secret-1", "wrong"),
+                                           ("acme-secret-1", "globex-secret-1"),
+                                           ("acme-secret-1", "acme-secret-1")])
+def test_several_authorization_headers_are_refused_on_both_protocols(tmp_path, first, second):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"acme: {hash_token('acme-secret-1')}\nglobex: {hash_token('globex-secret-1')}\n")
+    svc = _service(path)
+    try:
+        http_spans, grpc_spans = _spans("two headers http"), _spans("two headers grpc")
+        conn = http.client.HTTPConnection("127.0.0.1", svc.receiver.http_port, timeout=10)
+        body = encode_spans(http_spans).SerializeToString()
+        conn.putrequest("POST", "/v1/traces")
+        for header, value in [("Content-Type", "application/x-protobuf"), ("Content-Length", str(len(body))),
+                              ("Authorization", f"Bearer {first}"), ("authorization", f"Bearer {second}")]:
+            conn.putheader(header, value)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        status = status_pb2.Status.FromString(resp.read())
+        conn.close()
+        assert resp.status == 401 and "2 Authorization headers" in status.message, (resp.status, status)
+        with grpc.insecure_channel(svc.grpc_endpoint) as ch:
+            export = ch.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            with pytest.raises(grpc.RpcError) as err:
+                export(encode_spans(grpc_spans).SerializeToString(), timeout=10,
+                       metadata=(("authorization", f"Bearer {first}"), ("authorization", f"Bearer {second}")))
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "2 Authorization headers" in err.value.details(), err.value.details()
+        _export_as(svc, "acme-secret-1", "one header")  # one header is still fine
+        ids = [format(s[0].context.trace_id, "032x") for s in (http_spans, grpc_spans)]
+        assert svc.wait_rows("SELECT TraceId FROM otel_traces", 1) == svc.rows(
+            "SELECT TraceId FROM otel_traces WHERE TraceId NOT IN {t:Array(String)}", {"t": ids})
     finally:
         svc.stop()

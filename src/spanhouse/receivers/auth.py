@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,12 +216,18 @@ class BearerAuth:
             except ValueError as exc:
                 log.error("bearer tokens not reloaded, keeping the previous ones: %s", exc)
 
-    def tenant(self, authorization: str | None) -> str:
-        """The tenant of the bearer token in an Authorization header value; raises `Unauthenticated`."""
-        if not authorization:
+    def tenant(self, authorization: str | Sequence[str] | None) -> str:
+        """The tenant of the bearer token in the request's Authorization header: its value, or the values
+        of every Authorization header (gRPC metadata entry) the request has. Raises `Unauthenticated`."""
+        values = [authorization] if isinstance(authorization, str) else list(authorization or ())
+        if len(values) > 1:
+            # which one would count? HTTP servers take the first, gRPC the last: refuse rather than guess
+            raise Unauthenticated(f"the request has {len(values)} Authorization headers; send exactly one, "
+                                  "'Authorization: Bearer <token>'")
+        if not values or not values[0]:
             raise Unauthenticated("this receiver requires a bearer token: send the header "
                                   "'Authorization: Bearer <token>'")
-        scheme, _, token = authorization.strip().partition(" ")
+        scheme, _, token = values[0].strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
         self._maybe_reload()

@@ -201,7 +201,7 @@ class OtlpReceiver(Component):
                 f"unsupported Content-Type {ctype!r}; send {PROTOBUF} or {JSON}"), as_json=True)
         limit = self.config.protocols.http.max_request_body_size  # type: ignore[union-attr]
         try:
-            tenant = self.auth.tenant(req.header("Authorization")) if self.auth is not None else None
+            tenant = self.auth.tenant(req.headers.get_all("Authorization")) if self.auth is not None else None
             encoding = req.header("Content-Encoding").strip().lower()
             if encoding not in ("", "identity", "none", "gzip", "deflate"):
                 raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
@@ -240,8 +240,8 @@ class OtlpReceiver(Component):
             try:
                 tenant = None
                 if self.auth is not None:
-                    metadata = dict(context.invocation_metadata() or ())
-                    tenant = self.auth.tenant(metadata.get("authorization"))
+                    tenant = self.auth.tenant([value for key, value in context.invocation_metadata() or ()
+                                               if key.lower() == "authorization"])
                 return self.export(codec, request, as_json=False, tenant=tenant).SerializeToString()
             except Exception as exc:
                 _grpc_abort(context, wire_status(exc))
