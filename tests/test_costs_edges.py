@@ -18,7 +18,6 @@ from spanhouse.cli import main
 
 OP = sc.GenAiOperationNameValues
 S = 10**9
-NOW_NS = time.time_ns()
 
 
 def chat(model: str, tokens_in: int, tokens_out: int) -> dict:
@@ -37,19 +36,21 @@ def tool(name: str) -> dict:
 
 def workload(tracer) -> dict[str, str]:
     ids = {}
+    # now, not at import: the windows below leave a minute's margin, less than a full run takes to get here
+    now_ns = time.time_ns()
 
     def span(name, start_s, end_s, attrs, parent=None, error=False):
         ctx = set_span_in_context(parent) if parent is not None else None
-        s = tracer.start_span(name, context=ctx, start_time=NOW_NS + int(start_s * S), attributes=attrs)
+        s = tracer.start_span(name, context=ctx, start_time=now_ns + int(start_s * S), attributes=attrs)
         if error:
             s.set_status(Status(StatusCode.ERROR, "failed"))
-        s.end(end_time=NOW_NS + int(end_s * S))
+        s.end(end_time=now_ns + int(end_s * S))
         return s
 
     # loop: an agent calls the same model four times; only the call after the failed one is a retry.
     # It calls `search` twice (a loop) and `pay` twice, the second time after `pay` failed.
     agent = tracer.start_span(
-        "invoke_agent helper", start_time=NOW_NS - 300 * S, attributes={sc.GEN_AI_OPERATION_NAME: OP.INVOKE_AGENT.value}
+        "invoke_agent helper", start_time=now_ns - 300 * S, attributes={sc.GEN_AI_OPERATION_NAME: OP.INVOKE_AGENT.value}
     )
     steps = [
         ("chat", chat("gpt-4o-mini", 100, 10), False),
@@ -63,7 +64,7 @@ def workload(tracer) -> dict[str, str]:
     ]
     for i, (name, attrs, error) in enumerate(steps):
         span(name, -290 + 10 * i, -285 + 10 * i, attrs, agent, error)
-    agent.end(end_time=NOW_NS - 200 * S)
+    agent.end(end_time=now_ns - 200 * S)
     ids["loop"] = format(agent.get_span_context().trace_id, "032x")
 
     # straddle: its root and its expensive call start 20 s before a 1 h window, a cheap call inside it
