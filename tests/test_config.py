@@ -174,6 +174,7 @@ def test_every_problem_is_reported_with_its_path():
 
 @pytest.mark.parametrize("text, message", [
     ("receivers: [", "not valid YAML at line 1"),
+    ("? [a]\n: 1\n", "a key must be a plain value, not a list or mapping"),
     ("- a\n- b\n", "the top level must be a mapping"),
     ("service: {pipelines: {}}", "at least one pipeline is required"),
     ("receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], "

@@ -498,7 +498,7 @@ def load_config(path: str | os.PathLike | None = None, *, registry: Registry | N
     return parse_config_text(text, registry=registry, env=env, source=str(p))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (as the Collector does): PyYAML
     would keep the last one, so a second `processors:` block would silently replace the first."""
 
@@ -506,20 +506,22 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
-            try:
-                seen[key] = key_node.start_mark.line + 1
-            except TypeError:
-                pass
+            seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
 
 def parse_config_text(text: str, *, registry: Registry | None = None, env: Mapping[str, str] | None = None,
                       source: str = "<config>") -> ServiceConfig:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

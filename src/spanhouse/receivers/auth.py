@@ -31,7 +31,7 @@ import yaml
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue
-from spanhouse.config import _UniqueKeyLoader
+from spanhouse.config import UniqueKeyLoader
 from spanhouse.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class _PlainTextLoader(_UniqueKeyLoader):
+class _PlainTextLoader(UniqueKeyLoader):
     """YAML without YAML 1.1's scalar types: every key and value is the text written (`no`, `00123`,
     `null` stay tenant names, not false, 83 and None, which would make tenants collide), and a key given
     twice is refused."""
