@@ -335,7 +335,8 @@ class FileQueue(BaseQueue):
         except OSError:
             os.close(self._lock_fd)
             raise SpanhouseError(f"exporter {name}: the queue directory {self.directory} is in use by "
-                                 "another process; give each spanhouse its own sending_queue::directory") from None
+                                 "another process or by another exporter of this config; give each exporter "
+                                 "of each spanhouse its own sending_queue::directory") from None
         super().__init__(capacity, name, _queue_id(self.directory))
         self._log = _Log(self.directory, max(_MIB, min(64 * _MIB, max_disk_bytes // 8)))
         self._reserved_bytes = 0
