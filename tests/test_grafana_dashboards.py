@@ -68,7 +68,8 @@ EXPECTED_COLUMNS = {
     ("spanhouse-cost", 4): ["Feature", "calls", "cost_usd"],
     ("spanhouse-cost", 5): ["TenantId", "requests", "cost_usd"],
     ("spanhouse-cost", 6): ["Environment", "Release", "calls", "cost_usd"],
-    ("spanhouse-cost", 7): ["TraceId", "service", "feature", "tenant", "model_calls", "tokens", "cost_usd", "started"],
+    ("spanhouse-cost", 7): ["TraceId", "service", "feature", "tenant", "model_calls", "tokens", "cost_usd",
+                            "unpriced_calls", "started"],
     ("spanhouse-evaluations", 1): TIME + ["EvaluationName", "avg_score"],
     ("spanhouse-evaluations", 2): TIME + ["prompt_version", "EvaluationName", "avg_score"],
     ("spanhouse-evaluations", 3): ["EvaluationName", "evaluations", "avg_score", "min_score", "pass_rate"],
@@ -285,6 +286,13 @@ def test_prompt_version_costs_average_priced_calls(store):
     assert bucket["cost_per_call_usd"] == pytest.approx(0.02)
     (release,) = panel_rows(store, "spanhouse-prompt-versions", 6)
     assert release["avg_cost_usd"] == pytest.approx(0.02)
+    by_model = panel_rows(store, "spanhouse-cost", 3)
+    assert sum(r["unpriced_calls"] for r in by_model) == 1
+    for r in by_model:  # per priced call: a model with no price shows none rather than $0
+        priced = r["calls"] - r["unpriced_calls"]
+        assert r["cost_per_call_usd"] == (pytest.approx(r["cost_usd"] / priced) if priced else None)
+    (trace,) = panel_rows(store, "spanhouse-cost", 7)
+    assert trace["unpriced_calls"] == 1  # its total leaves a call out, and says so
 
 
 def test_scores_of_different_evaluators_are_never_averaged_together(store):
