@@ -560,7 +560,7 @@ def test_a_damaged_record_inside_the_queue_loses_only_itself_and_is_reported(tmp
     wait_for(lambda: len(h2.queue) == 0)
     h2.shutdown()
     assert h2.queue.replayed == 4 and len(sink.delivered()) == 8
-    assert "1 damaged record(s)" in caplog.text and "lost" in caplog.text
+    assert "1 damaged record(s)" in caplog.text and "is lost" in caplog.text
 
 
 def test_the_disk_budget_counts_what_is_not_delivered_yet(tmp_path):
@@ -592,8 +592,10 @@ def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tm
     helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True).shutdown()
 
 
-def test_changing_ttl_changes_the_retention_of_an_existing_store(caplog):
-    """Every table's TTL follows the config at each start, not only when the table is created."""
+def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_on_its_own(caplog):
+    """A table's TTL follows a longer `ttl` at the next start. A shorter one, `ttl: 0` and a TTL written
+    by hand (tiering) are left alone and logged with the statement to run: a config change never
+    deletes stored rows by itself."""
     from spanhouse.config import Duration
     from spanhouse.store import connect
 
@@ -618,11 +620,12 @@ def test_changing_ttl_changes_the_retention_of_an_existing_store(caplog):
     caplog.clear()
     longer = start(90 * 86400)
     assert all("toIntervalDay(90)" in e and "toIntervalDay(30)" not in e for e in longer.values())
-    assert caplog.text.count("retention of") == 7
-    assert all("TTL" not in e for e in start(0).values())
-    caplog.clear()
-    start(0)  # unchanged: nothing altered, nothing said
-    assert "retention of" not in caplog.text
+    assert caplog.text.count("lengthened from") == 7
+    for ttl, statement in ((30 * 86400, "MODIFY TTL"), (0, "REMOVE TTL")):
+        caplog.clear()
+        kept = start(ttl)
+        assert all("toIntervalDay(90)" in e for e in kept.values())
+        assert caplog.text.count("left as it is") == 7 and statement in caplog.text
 
 
 def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_path):
@@ -636,3 +639,47 @@ def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_p
     (tmp_path / "queue" / "queue.id").write_bytes("café\n".encode())
     with pytest.raises(SpanhouseError, match="queue.id is not the id spanhouse wrote: restore it"):
         helper(Sink(), tmp_path, storage=QueueStorage.FILE)
+
+
+def test_tokens_stay_unique_when_segments_rotate_and_are_deleted(tmp_path):
+    """Segments rotated during a run start with the count too: once the first is deleted, nothing
+    else may hold it."""
+    first = Sink()
+    h = helper(first, tmp_path, storage=QueueStorage.FILE, num_consumers=1, max_disk_mib=8)
+    big = make_batch(2000)
+    for _ in range(12):  # several MiB, past the 1 MiB segments of an 8 MiB budget
+        h.consume(big)
+        wait_for(lambda: len(h.queue) == 0)
+    h.shutdown()
+    numbers = sorted(int(p.stem) for p in (tmp_path / "queue").iterdir() if p.suffix == ".log")
+    assert numbers[0] > 1  # the first segments were rotated away and deleted
+    helper(Sink(), tmp_path, storage=QueueStorage.FILE).shutdown()
+    later = Sink()
+    h3 = helper(later, tmp_path, storage=QueueStorage.FILE)
+    h3.consume(make_batch(1))
+    wait_for(lambda: len(h3.queue) == 0)
+    h3.shutdown()
+    assert {t for _, t in first.pushes}.isdisjoint({t for _, t in later.pushes})
+
+
+def test_a_full_disk_at_start_still_replays_and_deletes_nothing(tmp_path, monkeypatch, caplog):
+    import errno
+
+    from spanhouse.exporters import filequeue
+
+    h = helper(Sink([RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    h.consume(make_batch(2))
+    h.shutdown(timeout=1)
+    before = sorted(p.name for p in (tmp_path / "queue").iterdir() if p.suffix == ".log")
+
+    def full(self, number):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(filequeue._Log, "open_new", full)
+    sink = Sink()
+    with caplog.at_level("ERROR"):
+        h2 = helper(sink, tmp_path, storage=QueueStorage.FILE)
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert len(sink.delivered()) == 2 and "deleting none" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "queue").iterdir() if p.suffix == ".log") == before

@@ -298,14 +298,27 @@ def _retention_tables(settings: StoreSettings) -> list[tuple[str, str]]:
             ("genai_content", "toDateTime(Timestamp)"), ("genai_rollup_hourly", "Hour")]
 
 
+_OWN_TTL = re.compile(r"^(.+?) \+ toInterval(Day|Hour|Minute|Second)\((\d+)\)$")
+_UNIT_SECONDS = {"Day": 86400, "Hour": 3600, "Minute": 60, "Second": 1}
+
+
+def _ttl_seconds(clause: str) -> int | None:
+    """The retention of a TTL clause of the shape spanhouse writes (`col + toIntervalDay(30)`), else None."""
+    found = _OWN_TTL.match(clause)
+    return int(found.group(3)) * _UNIT_SECONDS[found.group(2)] if found else None
+
+
 def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
-    """`ALTER TABLE … MODIFY TTL` (or `REMOVE TTL`) where a table's retention differs from `ttl`, so that
-    changing `ttl` in the config changes what is kept; returns the tables changed, each logged."""
+    """Bring the retention of tables that already exist to `ttl`, without ever deleting data on its own:
+    a longer `ttl` is applied with `ALTER TABLE … MODIFY
+    TTL`; a shorter one, `ttl: 0` on a table that has a TTL, or a TTL of another shape (tiering rules
+    written by hand) is left as it is and logged with the statement to run. Returns the tables altered."""
     names = dict(_retention_tables(settings))
     # the names are filtered here: an Array parameter does not survive every HTTP front of ClickHouse
     rows = [r for r in client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
                                     parameters={"db": settings.database}).result_rows if r[0] in names]
     on_cluster = f" ON CLUSTER {quote_ident(settings.cluster_name)}" if settings.cluster_name else ""
+    wanted_seconds = int(settings.ttl.seconds)
     changed = []
     for name, engine in rows:
         found = _TTL_IN_ENGINE.search(engine)
@@ -316,13 +329,21 @@ def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
         table = settings.table(name)
         sql = (f"ALTER TABLE {table}{on_cluster} MODIFY TTL {wanted}" if wanted
                else f"ALTER TABLE {table}{on_cluster} REMOVE TTL")
+        have = _ttl_seconds(current) if current else None
+        longer = bool(wanted) and have is not None and wanted_seconds > have
+        if not longer:
+            why = ("it has a TTL of its own shape" if current and have is None
+                   else "spanhouse never shortens or removes a retention on its own (stored rows would go)")
+            log.warning("retention of %s is %s, the config asks for %s; left as it is: %s. To apply it: %s",
+                        table, current or "none", wanted or "none", why, sql)
+            continue
         try:
             client.command(sql)
         except Exception as exc:
             raise StoreError(f"could not change the retention of {table} on {settings.endpoint}: "
                              f"{_short(exc)}") from exc
-        log.warning("retention of %s changed from %s to %s (ttl in the config); ClickHouse applies it to the "
-                    "rows already stored in the background", table, current or "none", wanted or "none")
+        log.warning("retention of %s lengthened from %s to %s (ttl in the config); ClickHouse applies it to the "
+                    "rows already stored in the background", table, current, wanted)
         changed.append(name)
     return changed
 

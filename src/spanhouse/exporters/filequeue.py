@@ -178,6 +178,8 @@ class _Log:
         self._read_lock = threading.Lock()
         self.high_water = 0
         """The highest sequence number handed out; every new segment starts with it (a `SEQ` record)."""
+        self.counted = False
+        """The active segment starts with a durable `SEQ` record, so older segments may be deleted."""
 
     @property
     def disk_bytes(self) -> int:
@@ -191,13 +193,38 @@ class _Log:
         return os.path.join(self.directory, f"{number:012d}.log")
 
     def open_new(self, number: int) -> None:
+        """Start segment `number` with a `SEQ` record of `high_water`, fsynced before it becomes the
+        active segment: older segments may be deleted only once the newest one holds the count. On
+        failure the new file is removed and the active segment stays as it was."""
         path = self.path(number)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        _fsync_dir(self.directory)
+        head = _frame(SEQ, _SEQ.pack(self.high_water))
+        try:
+            view = memoryview(head)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            _fsync_dir(self.directory)
+        except OSError:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
         if self._fd is not None:
             os.close(self._fd)
         self._fd = fd
-        self._active = self.segments[number] = _Segment(number, path, 0)
+        self._active = self.segments[number] = _Segment(number, path, len(head))
+        self.counted = True
+
+    def reopen(self, number: int) -> None:
+        """Append to existing segment `number` (when no new one can be started). Until a later
+        `open_new` succeeds, `counted` is False and no segment may be deleted."""
+        seg = self.segments[number]
+        self._fd = os.open(seg.path, os.O_WRONLY | os.O_APPEND)
+        self._active = seg
+        self.counted = False
 
     def append(self, record: bytes) -> tuple[int, int, int]:
         slot = _Slot(record)
@@ -227,18 +254,16 @@ class _Log:
         try:
             seg = self._active
             assert seg is not None and self._fd is not None
-            prefix = b""
-            if seg.size >= self.segment_bytes:
+            if seg.size >= self.segment_bytes or not self.counted:
                 self.open_new(seg.number + 1)
                 seg = self._active
                 assert seg is not None and self._fd is not None
-                prefix = _frame(SEQ, _SEQ.pack(self.high_water))
             start = seg.size
-            offset = start + len(prefix)
+            offset = start
             for s in batch:
                 s.location = (seg.number, offset, len(s.record))
                 offset += len(s.record)
-            data = prefix + b"".join(s.record for s in batch)
+            data = b"".join(s.record for s in batch)
             try:
                 view = memoryview(data)
                 while view:
@@ -342,9 +367,15 @@ class FileQueue(BaseQueue):
         self._reserved_bytes = 0
         self._live_bytes = 0
         """Bytes of the records not yet delivered: what the disk budget counts. Files hold delivered
-        records too until their segment is deleted, so they may exceed the budget by about a segment."""
+        records too until their segment is deleted; they may exceed the budget by one segment."""
         self.replayed = 0
-        self._recover()
+        try:
+            self._recover()
+        except BaseException:
+            self._log.close()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            raise
 
     # --- start: replay ------------------------------------------------------------------
 
@@ -385,13 +416,23 @@ class FileQueue(BaseQueue):
         # segment starts with the highest number used so far, written before any old segment goes.
         last = max(max(rec.items, default=0), rec.high_water)
         self._seq = itertools.count(last + 1)
-        self._log.open_new((numbers[-1] + 1) if numbers else 1)
         self._log.high_water = last
-        self._log.append(_frame(SEQ, _SEQ.pack(last)))
+        try:
+            self._log.open_new((numbers[-1] + 1) if numbers else 1)
+        except OSError as exc:
+            if not numbers:
+                raise SpanhouseError(f"exporter {self.name}: cannot start the sending queue in {self.directory}: "
+                                     f"{exc.strerror or exc}") from None
+            # a full disk must not keep the service from starting and draining what is queued
+            log.error("exporter %s: cannot start a new segment of the sending queue in %s (%s); appending to "
+                      "the last one and deleting none until one can be started", self.name, self.directory,
+                      exc.strerror or exc)
+            self._log.reopen(numbers[-1])
         self._delete_settled()
         if rec.damaged:
-            log.error("exporter %s: %d damaged record(s) in the sending queue %s were skipped: the batches "
-                      "they held are lost", self.name, rec.damaged, self.directory)
+            log.error("exporter %s: %d damaged record(s) in the sending queue %s were skipped: a batch each "
+                      "is lost, or, for the record of a delivery or a merge, a batch may be stored twice",
+                      self.name, rec.damaged, self.directory)
         if self.replayed or rec.torn:
             torn = f" ({rec.torn} torn record(s) at the end of the log dropped)" if rec.torn else ""
             log.info("exporter %s: replaying %d queued batches from %s%s", self.name, self.replayed,
@@ -407,7 +448,10 @@ class FileQueue(BaseQueue):
             seq = self._admit()
             self._log.high_water = max(self._log.high_water, seq)
             record = _item_record(seq, batch, pickled)
-            if self._live_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes:
+            # undelivered bytes are the budget; the files may exceed it by one segment, no more (one
+            # undelivered batch keeps every later segment from being deleted)
+            if (self._live_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes
+                    or self._log.disk_bytes + len(record) > self.max_disk_bytes + self._log.segment_bytes):
                 self._reserved -= 1
                 raise Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
                                  f"{self.max_disk_bytes // _MIB} MiB; retry later",
@@ -461,6 +505,8 @@ class FileQueue(BaseQueue):
         super().done(unit)
 
     def _delete_settled(self) -> None:
+        if not self._log.counted:
+            return
         for number in sorted(self._log.segments):
             seg = self._log.segments[number]
             if number >= self._log.active_number or seg.live > 0:

@@ -157,6 +157,9 @@ class BaseQueue:
             if not self._pending or stop.is_set():
                 return None
             first = self._pending.popleft()
+            if first.alone and batching is not None and batching.max_size and first.size > batching.max_size:
+                # an oversized batch replayed before its split was recorded: split it as it would have been
+                return Unit(first.items, f"{self.uid}:g{first.items[0].seq}", split=batching.max_size)
             if batching is None or first.grouped or first.alone:
                 return first
             units = [first]
