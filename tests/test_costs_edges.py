@@ -61,9 +61,13 @@ def workload(tracer) -> dict[str, str]:
         ("chat", chat("gpt-4o-mini", 100, 10), True),
         ("chat", chat("gpt-4o-mini", 100, 10), False),
         ("pay", tool("pay"), False),
+        ("chat", chat("gpt-4o-mini", 100, 10), False),  # after a success: the loop again
     ]
     for i, (name, attrs, error) in enumerate(steps):
         span(name, -290 + 10 * i, -285 + 10 * i, attrs, agent, error)
+    # two `fetch` calls side by side: the second started before the first failed, so it is no retry
+    span("fetch", -205, -195, tool("fetch"), agent, True)
+    span("fetch", -204, -202, tool("fetch"), agent, False)
     agent.end(end_time=now_ns - 200 * S)
     ids["loop"] = format(agent.get_span_context().trace_id, "032x")
 
@@ -92,7 +96,7 @@ def stored():
     resent = [s for s in spans if format(s.context.trace_id, "032x") == ids["resent"]]
     assert exporter.export(resent) is SpanExportResult.SUCCESS  # as a client's retry after a timeout
     exporter.shutdown()
-    svc.wait_rows("SELECT 1 FROM genai_spans", 16)
+    svc.wait_rows("SELECT 1 FROM genai_spans", 19)
     yield svc, ids
     svc.stop()
 
@@ -108,8 +112,8 @@ def test_an_agents_loop_is_not_a_retry(stored):
     result = cli(svc, "costs", "--since", "10m", "-f", "json")
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)["summary"]
-    assert (s["model_calls"], s["model_call_errors"], s["retries"]) == (4, 1, 1)
-    assert (s["tool_calls"], s["tool_retries"]) == (4, 1)
+    assert (s["model_calls"], s["model_call_errors"], s["retries"]) == (5, 1, 1)
+    assert (s["tool_calls"], s["tool_retries"]) == (6, 1)
 
 
 def test_a_trace_straddling_the_window_start_shows_its_whole_cost(stored):

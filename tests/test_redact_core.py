@@ -433,6 +433,11 @@ def test_lower_case_ibans_but_not_pieces_of_hex_ids():
     assert found("ref de89370400440532013000") == [("iban", "de89370400440532013000")]
     # the same characters running on, as in a hash, are no IBAN
     assert found("sha de89370400440532013000ab12") == []
+    # a hex id shaped like a Belgian IBAN (be + 2 digits + 12 characters) with the right checksum
+    hex_id = next(f"be{c:02d}{n:012x}" for n in range(10**6, 10**7) for c in range(100)
+                  if v.iban_ok(f"BE{c:02d}{n:012x}".upper()) and not f"{n:012x}".isdigit())
+    assert found(f"span {hex_id} ok") == []
+    assert found("konto be68 5390 0754 7034") == [("iban", "be68 5390 0754 7034")]
 
 
 def test_cards_grouped_four_four_four_and_a_short_rest():
@@ -451,3 +456,5 @@ def test_card_and_phone_numbers_held_as_floats(redactor):
     assert redactor.text.value(12345.0, Counter()) == 12345.0
     out = json.loads(redact(redactor, json.dumps({"card": 4111111111111111.0, "price": 123456789.5})))
     assert out == {"card": token, "price": 123456789.5}
+    for written in ("4.111111111111111E15", "4.111111111111111e+15"):  # as Java and others write doubles
+        assert json.loads(redact(redactor, f'{{"card": {written}}}')) == {"card": token}

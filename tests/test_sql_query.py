@@ -135,3 +135,14 @@ def test_the_sql_table_prints_stored_text_as_text(running):
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "transfer\\x1b[8m_money" in result.stdout
     assert "[/oops] [bold]x" in result.stdout
+
+
+def test_a_password_in_an_endpoint_url_is_never_printed():
+    from click.testing import CliRunner
+    from support import free_port
+
+    from spanhouse.cli import main
+
+    result = CliRunner().invoke(main, ["sql", "SELECT 1", "--endpoint", f"http://reader:S3CR3T@127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1 and "cannot reach ClickHouse at http://reader:***@127.0.0.1:" in result.output
+    assert "S3CR3T" not in result.output

@@ -9,10 +9,10 @@ Definitions (the same in every answer):
   a cost an SDK reported on another span is included as reported);
 - a *request* is a trace with at least one GenAI span in the window; a *successful task* is such a
   trace whose root span (no parent) is stored and did not end with status Error;
-- a *retry* is a model call that started after a call under the same parent span, with the same
-  operation and model, had ended in error (retry rate = retries / model calls); a tool retry is an
-  `execute_tool` call after an error of the same tool under the same parent (tool retry rate = tool
-  retries / tool calls). Repeated calls after successes are an agent's loop, not retries;
+- a *retry* is a model call whose predecessor under the same parent span, with the same operation
+  and model, failed and had ended when it started (retry rate = retries / model calls); a tool retry
+  is the same for `execute_tool` calls of one tool (tool retry rate = tool retries / tool calls).
+  Calls that follow a success are an agent's loop, and calls running side by side are not retries;
 - `top_traces` ranks the traces with a GenAI span in the window, with totals over all their GenAI
   spans, including those up to an hour before the window (a trace that straddles its start).
 
@@ -174,12 +174,16 @@ FROM $genai_spans
 WHERE $window
 """
 
+# Per group of same-parent, same-operation, same-model (or tool) calls, in start order: a call is a retry
+# when the call before it failed and had ended when it started (a call running beside it is not).
 RETRIES_SQL = """
 SELECT sumIf(retries, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(retries, kind = 'tool') FROM (
     SELECT if($model_call, 'model', 'tool') AS kind, count() AS n,
-           countIf(StatusCode = 'Error') AS errors,
-           minIf(Timestamp, StatusCode = 'Error') AS first_error,
-           if(errors = 0, 0, arrayCount(t -> t > first_error, groupArray(Timestamp))) AS retries
+           arraySort(c -> c.1, groupArray((toUnixTimestamp64Nano(Timestamp),
+                                           toUnixTimestamp64Nano(Timestamp) + toInt64(DurationMs * 1e6),
+                                           StatusCode = 'Error'))) AS calls,
+           arrayCount((before, call) -> before.3 AND before.2 <= call.1,
+                      arrayPopBack(calls), arrayPopFront(calls)) AS retries
     FROM $genai_spans
     WHERE $window AND ParentSpanId != '' AND ($model_call OR Operation = {tool_op:String})
     GROUP BY TraceId, ParentSpanId, Operation, $model_expr, ToolName

@@ -73,12 +73,24 @@ def _listening(endpoint: str) -> bool:
         return False
 
 
+def shown_url(url: str) -> str:
+    """`url` as it may be printed: a password in it is replaced by ***."""
+    try:
+        u = urlparse(url)
+        if u.password is None:
+            return url
+        return u._replace(netloc=f"{u.username}:***@{u.netloc.rsplit('@', 1)[1]}").geturl()
+    except ValueError:
+        return url.split("@", 1)[-1] if "@" in url else url
+
+
 def _http_client(url: str, database: str, username: str = "", password: str = "") -> Any:
+    shown = shown_url(url)
     try:
         u = urlparse(url if "://" in url else f"http://{url}")
         port = u.port
     except ValueError as exc:
-        raise StoreError(f"{url!r} is not a valid URL ({exc}); expected http(s)://host:port") from None
+        raise StoreError(f"{shown!r} is not a valid URL ({exc}); expected http(s)://host:port") from None
     try:
         return clickhouse_connect.get_client(
             interface=u.scheme or "http", host=u.hostname or "127.0.0.1",
@@ -88,9 +100,9 @@ def _http_client(url: str, database: str, username: str = "", password: str = ""
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "UNKNOWN_DATABASE" in str(exc):
-            raise StoreError(f"ClickHouse at {url} has no database {database!r}: pass --database, or send spans "
+            raise StoreError(f"ClickHouse at {shown} has no database {database!r}: pass --database, or send spans "
                              "first") from None
-        raise StoreError(f"cannot reach ClickHouse at {url}: {first}") from exc
+        raise StoreError(f"cannot reach ClickHouse at {shown}: {first.replace(url, shown)}") from None
 
 
 def open_reader(config: ServiceConfig | None = None, *, config_path: str | None = None, endpoint: str | None = None,
@@ -104,7 +116,7 @@ def open_reader(config: ServiceConfig | None = None, *, config_path: str | None 
         store = settings_from({**vars(store), "database": database})
     if endpoint:
         client = _http_client(endpoint, store.database, store.username, store.password)
-        return Reader(client, store, f"ClickHouse at {endpoint}")
+        return Reader(client, store, f"ClickHouse at {shown_url(endpoint)}")
     if not store.embedded:
         client = connect(store, readonly=True, use_database=True)
         return Reader(client, store, f"ClickHouse at {store.endpoint}")

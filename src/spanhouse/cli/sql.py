@@ -34,7 +34,7 @@ def _default(value: Any) -> Any:
 def _cell(value: Any) -> Text:
     """A table cell: stored text as it is (no console markup), control characters escaped."""
     if isinstance(value, (dict, list, tuple)):
-        return Text(orjson.dumps(value, default=_default).decode())
+        return Text(clean(orjson.dumps(value, default=_default).decode()))  # orjson leaves C1 controls
     if value is None:
         return Text("NULL", style="dim")
     return Text(clean(str(value)))

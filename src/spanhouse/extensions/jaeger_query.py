@@ -151,6 +151,9 @@ class JaegerQuery(Component):
             resp.headers["Allow"] = ", ".join(allowed)
             return resp
         try:
+            if req.method == "POST":
+                # read outside the lock: a slow upload must not hold up every other request
+                req.v3_query = _v3_body_query(req)  # type: ignore[attr-defined]
             with self._lock:
                 return handler(req, wild)
         except p.BadParameter as exc:
@@ -286,7 +289,7 @@ class JaegerQuery(Component):
 
     def _v3_found(self, req: Request) -> Any:
         """The spans of the traces a v3 search finds, its query from the parameters or a POST body."""
-        body = _v3_body_query(req) if req.method == "POST" else {}
+        body: dict[str, str] = getattr(req, "v3_query", None) or {}
 
         def get(camel: str, snake: str) -> str:
             if body:

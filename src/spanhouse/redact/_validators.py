@@ -167,6 +167,11 @@ def iban_ok(compact: str) -> bool:
         return False
 
 
+# countries whose code is made of hex letters, so a lower-case hex id may start like their IBANs; their
+# account numbers (BBAN) are all digits, which random hex rarely is
+_HEX_COUNTRIES = {"AE", "BA", "BE", "DE"}
+
+
 def iban(data: bytes, start: int, end: int) -> Span:
     """A known country, that country's length, and the ISO 13616 mod-97 checksum. The candidate is
     cut to the country's length, so a word that follows the IBAN is not swallowed. Written in lower
@@ -177,12 +182,15 @@ def iban(data: bytes, start: int, end: int) -> Span:
     want = _IBAN_LENGTHS.get(upper[:2])
     if want is None:
         return None
+    lower = not text[:2].isupper()
     count = 0
     for i, ch in enumerate(text):
         if ch != " ":
             count += 1
             if count == want:
-                if not text[:2].isupper() and text[i + 1 : i + 2] not in ("", " "):
+                if lower and text[i + 1 : i + 2] not in ("", " "):
+                    return None
+                if lower and upper[:2] in _HEX_COUNTRIES and not text[4 : i + 1].replace(" ", "").isdigit():
                     return None
                 compact = upper[: i + 1].replace(" ", "")
                 return (start, start + i + 1) if iban_ok(compact) else None

@@ -180,7 +180,9 @@ class TextRedactor:
 
     def _json(self, s: str, data: bytes, counts: Counter, nested: int = 0) -> Any:
         if b"\\" not in data:
-            if not self.scanner.any(data):
+            # a float in exponent form (4.111111111111111E15, as Java writes doubles) hides its digits
+            # from the raw scan: such documents go on to the parsed path
+            if not self.scanner.any(data) and _EXPONENT.search(data) is None:
                 return s
             if self._in_place:
                 out = self._json_in_place(s, data, counts)
