@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from spanhouse import semconv as sc
-from spanhouse.batch import SpanBatch
+from spanhouse.batch import STATUS_CODE_ERROR, SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.normalize import MappingError, Normalizer, load_mappings
 
@@ -100,12 +100,11 @@ class NormalizeProcessor(Processor):
                 continue
             if added is not None:
                 events[i] = added
-            if statuses[i] == _STATUS_ERROR and events[i]:
+            if statuses[i] == STATUS_CODE_ERROR and events[i]:
                 _error_type_from_exception(attributes[i], events[i])
         return batch
 
 
-_STATUS_ERROR = 2  # OTLP Status.STATUS_CODE_ERROR
 _OPERATION = sc.GEN_AI_OPERATION_NAME
 
 

@@ -273,6 +273,10 @@ class ColumnBatch:
         return out
 
 
+STATUS_CODE_ERROR = 2
+"""The OTLP status code of a failed span, as `SpanBatch.status_code` holds it."""
+
+
 class SpanBatch(ColumnBatch):
     """Spans as parallel columns. Ids are lowercase hex (`""` for an absent parent); kinds and status
     codes are the OTLP integers; attribute values keep their OTLP types as Python values."""

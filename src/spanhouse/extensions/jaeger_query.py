@@ -22,6 +22,7 @@ from urllib.parse import unquote
 import orjson
 
 from spanhouse import semconv as sc
+from spanhouse.batch import STATUS_CODE_ERROR
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import endpoint_issues
 from spanhouse.errors import SpanhouseError
@@ -353,7 +354,7 @@ def trace_summaries(batch: Any) -> list[dict[str, Any]]:
         for i in rows:
             counts = per_service.setdefault(str(services[batch.resource_index[i]]), [0, 0])
             counts[0] += 1
-            counts[1] += batch.status_code[i] == _STATUS_ERROR
+            counts[1] += batch.status_code[i] == STATUS_CODE_ERROR
         out.append({
             "traceId": tid,
             "rootServiceName": str(services[batch.resource_index[root]]),
@@ -361,15 +362,13 @@ def trace_summaries(batch: Any) -> list[dict[str, Any]]:
             "minStartTimeUnixNano": str(min(batch.start_time_unix_nano[i] for i in rows)),
             "maxEndTimeUnixNano": str(max(batch.end_time_unix_nano[i] for i in rows)),
             "spanCount": len(rows),
-            "errorSpanCount": sum(batch.status_code[i] == _STATUS_ERROR for i in rows),
+            "errorSpanCount": sum(batch.status_code[i] == STATUS_CODE_ERROR for i in rows),
             "orphanSpanCount": len(orphans),
             "services": [{"name": n, "spanCount": c, "errorSpanCount": e} for n, (c, e) in sorted(per_service.items())],
         })
     out.sort(key=lambda s: int(s["maxEndTimeUnixNano"]), reverse=True)
     return out
 
-
-_STATUS_ERROR = 2  # OTLP Status.STATUS_CODE_ERROR
 
 
 def new_factory() -> Factory:

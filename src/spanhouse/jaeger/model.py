@@ -13,7 +13,7 @@ import base64
 from typing import Any
 
 from spanhouse import semconv as sc
-from spanhouse.batch import SpanBatch
+from spanhouse.batch import STATUS_CODE_ERROR, SpanBatch
 from spanhouse.otlp.values import as_string
 
 TAG_SPAN_KIND = "span.kind"
@@ -63,7 +63,7 @@ def span_tags(batch: SpanBatch, i: int) -> list[dict[str, Any]]:
     status = _STATUS_NAMES.get(batch.status_code[i])
     if status:
         tags.append(tag(TAG_STATUS_CODE, status))
-    if batch.status_code[i] == 2:
+    if batch.status_code[i] == STATUS_CODE_ERROR:
         tags.append(tag(TAG_ERROR, True))
     if batch.status_message[i]:
         tags.append(tag(TAG_STATUS_DESCRIPTION, batch.status_message[i]))
