@@ -205,6 +205,10 @@ def _ddl_files() -> list[tuple[str, str]]:
     return sorted((p.name, p.read_text(encoding="utf-8")) for p in root.iterdir() if p.name.endswith(".sql"))
 
 
+# what each table's TTL counts from (the DDL's ${ttl_timestamp}, ${ttl_start}, ${ttl_hour})
+_TTL_TIMESTAMP, _TTL_START, _TTL_HOUR = "toDateTime(Timestamp)", "toDateTime(Start)", "Hour"
+
+
 def _ttl_clause(column: str, ttl: Duration) -> str:
     seconds = int(ttl.seconds)
     if seconds <= 0:
@@ -244,9 +248,9 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
-        ttl_timestamp=_ttl_clause("toDateTime(Timestamp)", settings.ttl),
-        ttl_start=_ttl_clause("toDateTime(Start)", settings.ttl),
-        ttl_hour=_ttl_clause("Hour", settings.ttl),
+        ttl_timestamp=_ttl_clause(_TTL_TIMESTAMP, settings.ttl),
+        ttl_start=_ttl_clause(_TTL_START, settings.ttl),
+        ttl_hour=_ttl_clause(_TTL_HOUR, settings.ttl),
     )
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
@@ -291,11 +295,10 @@ _TTL_IN_ENGINE = re.compile(r"\bTTL\s+(.*?)\s*(?:\bSETTINGS\b|$)", re.S)
 
 def _retention_tables(settings: StoreSettings) -> list[tuple[str, str]]:
     """(table name, the column its TTL counts from) of every table with a retention."""
-    return [(settings.traces_table_name, "toDateTime(Timestamp)"),
-            (settings.traces_table_name + "_trace_id_ts", "toDateTime(Start)"),
-            (settings.logs_table_name, "toDateTime(Timestamp)"),
-            ("genai_spans", "toDateTime(Timestamp)"), ("genai_evaluations", "toDateTime(Timestamp)"),
-            ("genai_content", "toDateTime(Timestamp)"), ("genai_rollup_hourly", "Hour")]
+    return [(settings.traces_table_name, _TTL_TIMESTAMP), (settings.traces_table_name + "_trace_id_ts", _TTL_START),
+            (settings.logs_table_name, _TTL_TIMESTAMP), ("genai_spans", _TTL_TIMESTAMP),
+            ("genai_evaluations", _TTL_TIMESTAMP), ("genai_content", _TTL_TIMESTAMP),
+            ("genai_rollup_hourly", _TTL_HOUR)]
 
 
 _OWN_TTL = re.compile(r"^(.+?) \+ toInterval(Day|Hour|Minute|Second)\((\d+)\)$")
@@ -309,10 +312,10 @@ def _ttl_seconds(clause: str) -> int | None:
 
 
 def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
-    """Bring the retention of tables that already exist to `ttl`, without ever deleting data on its own:
-    a longer `ttl` is applied with `ALTER TABLE … MODIFY
-    TTL`; a shorter one, `ttl: 0` on a table that has a TTL, or a TTL of another shape (tiering rules
-    written by hand) is left as it is and logged with the statement to run. Returns the tables altered."""
+    """Bring the retention of tables that already exist to `ttl`, never deleting data on its own: a
+    longer `ttl` is applied with `ALTER TABLE … MODIFY TTL`; a shorter one, `ttl: 0` on a table that has
+    a TTL, or a TTL spanhouse did not write (tiering rules) is left as it is and logged with the
+    statement to run. Returns the tables altered."""
     names = dict(_retention_tables(settings))
     # the names are filtered here: an Array parameter does not survive every HTTP front of ClickHouse
     rows = [r for r in client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
@@ -332,7 +335,7 @@ def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
         have = _ttl_seconds(current) if current else None
         longer = bool(wanted) and have is not None and wanted_seconds > have
         if not longer:
-            why = ("it has a TTL of its own shape" if current and have is None
+            why = ("its TTL is not one spanhouse writes" if current and have is None
                    else "spanhouse never shortens or removes a retention on its own (stored rows would go)")
             log.warning("retention of %s is %s, the config asks for %s; left as it is: %s. To apply it: %s",
                         table, current or "none", wanted or "none", why, sql)

@@ -370,7 +370,6 @@ def trace_summaries(batch: Any) -> list[dict[str, Any]]:
     return out
 
 
-
 def new_factory() -> Factory:
     return Factory(kind=Kind.EXTENSION, type="jaeger_query", config=JaegerQueryConfig,
                    create=lambda settings, cfg: JaegerQuery(cfg), stability="development")

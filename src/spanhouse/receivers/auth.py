@@ -88,8 +88,6 @@ def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, str]]:
         elif not isinstance(exc, yaml.constructor.ConstructorError):
             problem = f"not valid YAML: {problem}"
         raise ValueError(f"{source}:{where} {problem}") from None
-    except TypeError:  # a list or mapping as a key: the duplicate check cannot hash it
-        raise ValueError(f"{source}: not valid YAML: a key is a list or mapping, not a tenant name") from None
     finally:
         loader.dispose()
     where = {}

@@ -53,19 +53,6 @@ _MAX_NESTED_JSON = 8
 LONG_INT = 10**8
 """Integers whose absolute value is below this cannot hold any detector's value, so are not scanned."""
 _FLOAT_DIGITS = 1e19  # whole floats from LONG_INT up to this are scanned as their integer
-
-
-def long_number(v: Any) -> bool:
-    """True for a number that may hold a detector's value: an integer of 9 digits or more, or a
-    float holding one (spreadsheets and JavaScript hand card and phone numbers over as floats)."""
-    t = type(v)
-    if t is int:
-        return abs(v) >= LONG_INT
-    return t is float and LONG_INT <= abs(v) < _FLOAT_DIGITS and v.is_integer()
-
-
-def _digits_of(v: Any) -> str:
-    return str(v) if type(v) is str else str(int(v))
 _ESCAPE = compile_pattern(r"\\(?:u[0-9A-Fa-f]{4}|.)")
 _HIDING_ESCAPE = compile_pattern(r"\\/|\\u00[2-7][0-9A-Fa-f]")
 _LONG_DIGITS = compile_pattern(r"[0-9]{19}")
@@ -79,6 +66,19 @@ value as NULs around the colon too. Label detectors accept `\x00+:\x00+` between
 # between two strings of the parsed path when a number not scanned lay between them: in the in-place
 # view its digits stand there, and a label detector's gap cannot cross a digit (nor a newline)
 _NUMBER_BETWEEN = "\x00\n\x00"
+
+
+def long_number(v: Any) -> bool:
+    """True for a number that may hold a detector's value: an integer of 9 digits or more, or a
+    float holding one (spreadsheets and JavaScript hand card and phone numbers over as floats)."""
+    t = type(v)
+    if t is int:
+        return abs(v) >= LONG_INT
+    return t is float and LONG_INT <= abs(v) < _FLOAT_DIGITS and v.is_integer()
+
+
+def _digits_of(v: Any) -> str:
+    return str(v) if type(v) is str else str(int(v))
 
 
 class _TooDeep(Exception):
