@@ -327,6 +327,32 @@ def test_the_user_id_rule_hashes_the_foreign_forms_of_user_id_too():
     assert all(out[k] == "customer-8812" for k in FOREIGN_USER_IDS)
 
 
+def test_the_user_id_rule_reaches_the_end_user_inside_request_parameters():
+    """OpenInference records the whole request in `llm.invocation_parameters`, with the end user as
+    OpenAI's `user` or Anthropic's `metadata.user_id`; genai_normalize reads `user.id` from there, so
+    the default hash rule on `user.id` hashes the member in place too, whether the object came as JSON
+    text or as a structured value, and a drop rule removes it."""
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+    digest = proc.redactor.hasher.hex("customer-8812")
+    text = json.dumps({"model": "gpt-4o", "user": "customer-8812", "temperature": 0.2})
+    structured = {"model": "claude-sonnet-4", "metadata": {"user_id": "customer-8812"}}
+    spans = [{"attributes": {"llm.invocation_parameters": text, sc.USER_ID: "customer-8812"}},
+             {"attributes": {"llm.invocation_parameters": structured}}]
+    as_text, as_map = run(make_batch([env("production")], spans)).attributes
+    assert "customer-8812" not in repr(as_text) + repr(as_map)
+    assert json.loads(as_text["llm.invocation_parameters"]) == {"model": "gpt-4o", "user": digest, "temperature": 0.2}
+    assert as_map["llm.invocation_parameters"] == {"model": "claude-sonnet-4", "metadata": {"user_id": digest}}
+    assert structured["metadata"]["user_id"] == "customer-8812"  # the input map is not changed in place
+    assert "llm.invocation_parameters.user" in as_text[sc.SPANHOUSE_REDACTION_HASHED_KEYS]
+    assert as_map[sc.SPANHOUSE_REDACTION_HASHED_KEYS] == ["llm.invocation_parameters.metadata.user_id"]
+    # under full the rule does not act; a drop rule removes the member and keeps the rest
+    assert run(make_batch([env("staging")], spans)).attributes[0]["llm.invocation_parameters"] == text
+    drop = [FieldRule(keys=[sc.USER_ID], action="drop")]
+    out = run(make_batch([env("production")], spans), fields=drop).attributes[0]
+    assert json.loads(out["llm.invocation_parameters"]) == {"model": "gpt-4o", "temperature": 0.2}
+    assert "llm.invocation_parameters.user" in out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
+
+
 def test_keep_and_truncate_rules_act_only_on_the_keys_they_name():
     fields = [FieldRule(keys=[sc.GEN_AI_TOOL_CALL_ARGUMENTS], action="keep"),
               FieldRule(keys=[sc.GEN_AI_TOOL_CALL_RESULT], action="truncate", length=5),

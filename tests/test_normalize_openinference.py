@@ -366,3 +366,16 @@ def test_a_failed_call_takes_its_error_type_from_the_recorded_exception():
     assert sc.ERROR_TYPE not in handled
     own, _, _ = normalize_span({**attrs, sc.ERROR_TYPE: "timeout"}, events=[raised], status=2)
     assert own[sc.ERROR_TYPE] == "timeout"
+
+
+@pytest.mark.parametrize("params", [
+    {"model": "gpt-4o", "user": "customer-8812"},
+    {"model": "gpt-4o", "safety_identifier": "customer-8812"},
+    {"model": "claude-sonnet-4", "metadata": {"user_id": "customer-8812"}},
+])
+def test_the_end_user_named_in_the_request_parameters_becomes_user_id(params):
+    """OpenAI's `user` / `safety_identifier` and Anthropic's `metadata.user_id` name the end user; they
+    become `user.id`, which the default redaction rule hashes."""
+    for value in (json.dumps(params), params):
+        out = normalize({"openinference.span.kind": "LLM", "llm.invocation_parameters": value})
+        assert out[sc.USER_ID] == "customer-8812"

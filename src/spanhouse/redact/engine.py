@@ -29,6 +29,7 @@ from spanhouse.redact import content
 from spanhouse.redact.detectors import BUILTIN, custom
 from spanhouse.redact.globs import KeyMatcher
 from spanhouse.redact.keys import Hasher
+from spanhouse.redact.members import REMOVE, object_members, rewrite
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
 from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, long_number
@@ -36,7 +37,7 @@ from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, long_n
 log = logging.getLogger(__name__)
 
 # per-key decisions
-_KEEP, _SCAN, _DROP, _DOCS = "keep", "scan", "drop", "docs"
+_KEEP, _SCAN, _DROP, _DOCS, _MEMBERS = "keep", "scan", "drop", "docs", "members"
 _DETECTION_PREFIX = sc.SPANHOUSE_REDACTION_DETECTIONS + "."
 _RECORD_LISTS = (
     ("dropped", sc.SPANHOUSE_REDACTION_DROPPED_KEYS),
@@ -124,7 +125,10 @@ class Redactor:
             (tuple((k, KeyMatcher(_as_list(v))) for k, v in r.when.items()), r.policy) for r in settings.rules
         ]
         self._fields = [(KeyMatcher(f.keys), f) for f in settings.fields]
-        self._canonical = canonical_names() if any(f.action in _REMOVING for f in settings.fields) else {}
+        removing = any(f.action in _REMOVING for f in settings.fields)
+        self._canonical = canonical_names() if removing else {}
+        self._objects = object_members() if removing else {}
+        self._members: dict[tuple[Policy, str], tuple[tuple, dict, str]] = {}
         self._content = content.content_matcher()
         self._doc_fields = content.document_metadata_fields()
         self._event_meta = content.message_event_metadata()
@@ -283,11 +287,29 @@ class Redactor:
     def _decide_uncached(self, key: str, policy: Policy) -> tuple[str, FieldRule | None]:
         rule = next((f for match, f in self._fields if policy in f.policies and match(key)), None)
         if rule is None and key in self._canonical:
-            names = self._canonical[key]
-            rule = next((f for match, f in self._fields
-                         if f.action in _REMOVING and policy in f.policies and any(map(match, names))), None)
+            rule = self._removing_rule(self._canonical[key], policy)
             if rule is not None:
                 self._by_alias.add((policy, key))
+        decision, rule = self._decide_value(key, policy, rule)
+        no_rule = rule is None or rule.action is FieldAction.TRUNCATE
+        if key in self._objects and decision in (_KEEP, _SCAN) and no_rule:
+            members = {
+                path: found
+                for name, path in self._objects[key]
+                if (found := self._removing_rule((name,), policy)) is not None
+            }
+            if members:
+                actions = tuple((path, self._member_action(r)) for path, r in members.items())
+                self._members[(policy, key)] = (actions, members, decision)
+                return _MEMBERS, rule
+        return decision, rule
+
+    def _removing_rule(self, names: tuple[str, ...], policy: Policy) -> FieldRule | None:
+        """The first drop, mask or hash rule of `policy` naming one of `names`."""
+        return next((f for match, f in self._fields
+                     if f.action in _REMOVING and policy in f.policies and any(map(match, names))), None)
+
+    def _decide_value(self, key: str, policy: Policy, rule: FieldRule | None) -> tuple[str, FieldRule | None]:
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
             return _KEEP, rule
         if content.is_metadata(key) or policy is Policy.FULL:
@@ -301,6 +323,13 @@ class Redactor:
 
     def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None) -> Any:
         decision, rule = self._decide(key, policy)
+        if decision == _MEMBERS:
+            actions, members, decision = self._members[(policy, key)]
+            value, done = rewrite(value, actions)
+            for path in done:
+                action = members[path].action
+                kept = {FieldAction.DROP: record.dropped, FieldAction.MASK: record.masked}.get(action, record.hashed)
+                kept[where + key + "." + ".".join(path)] = None
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
             return self._field_rule(key, value, rule, record, where, (policy, key) in self._by_alias)
         if decision == _KEEP:
@@ -342,6 +371,15 @@ class Redactor:
         record.hashed[where + key] = None
         digest = self.hasher.hex(value if type(value) is str else as_string(value))
         return _Moved(rule.to, digest, by_alias) if rule.to else digest
+
+    def _member_action(self, rule: FieldRule) -> Any:
+        """What a drop, mask or hash rule does to a member of an object value (a hash stays in place:
+        a rule's `to` names an attribute, not a member)."""
+        if rule.action is FieldAction.DROP:
+            return lambda v: REMOVE
+        if rule.action is FieldAction.MASK:
+            return lambda v: MASK
+        return lambda v: self.hasher.hex(v if type(v) is str else as_string(v))
 
     def _truncate(self, key: str, value: Any, rule: FieldRule, record: Record, where: str) -> Any:
         if type(value) is str and len(value) > rule.length:
