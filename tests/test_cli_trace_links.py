@@ -21,8 +21,10 @@ def test_trace_command_prints_jaeger_and_grafana_links(tmp_path):
     svc = start_service(service_config(db, extensions={"sql_query": {"endpoint": "127.0.0.1:0"},
                                                        "jaeger_query": {"endpoint": "127.0.0.1:0"}}), db)
     try:
+        answer = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "first line\nsecond line"}]}])
         spans = sdk_spans(lambda t: t.start_span("chat gpt-4o", attributes={
-            sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}).end())
+            sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+            sc.GEN_AI_OUTPUT_MESSAGES: answer}).end())
         exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         exporter.shutdown()
@@ -49,5 +51,12 @@ def test_trace_command_prints_jaeger_and_grafana_links(tmp_path):
         assert explore.startswith("http://grafana.example:3000/explore?left=")
         left = json.loads(urllib.parse.unquote(explore.split("left=", 1)[1]))
         assert left["datasource"] == "spanhouse-jaeger" and left["queries"][0]["query"] == trace_id
+        assert "first line second line" in result.output
+        whole = CliRunner().invoke(main, ["trace", trace_id, "--full", "--config", str(config), "--endpoint",
+                                          f"http://127.0.0.1:{svc.sql_port}", "--database", db], terminal_width=400)
+        assert whole.exit_code == 0, whole.output
+        lines = whole.output.splitlines()
+        first = next(i for i, line in enumerate(lines) if line.rstrip().endswith("first line"))
+        assert lines[first + 1].strip().endswith("second line")
     finally:
         svc.stop()

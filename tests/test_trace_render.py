@@ -96,3 +96,25 @@ def test_what_went_wrong_is_on_the_failed_step():
     assert "choice 2" in text and "choice 3" not in text and "2 more output message(s)" in text
     assert f"redaction dropped {sc.GEN_AI_INPUT_MESSAGES}" in text
     assert "parent gone is not stored (yet)" in text
+
+
+def test_full_prints_every_message_whole_and_line_by_line():
+    """By default the last three inputs show, each cut to one line; `--full` shows every message with its
+    line breaks, long tool results uncut, and still escapes control characters."""
+    long_answer = "Step 1: check the order.\nStep 2: refund it.\n" + "x" * 400 + " END\x1b[2J"
+    inputs = json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"question {i}"}]} for i in range(5)])
+    outputs = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": long_answer}]}])
+    chat = Span("c", "", "chat", "Client", "svc", 0, 1, "Unset", "",
+                {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_INPUT_MESSAGES: inputs,
+                 sc.GEN_AI_OUTPUT_MESSAGES: outputs}, {}, [])
+    tool = Span("t", "c", "execute_tool search", "Internal", "svc", 0, 1, "Unset", "",
+                {sc.GEN_AI_OPERATION_NAME: "execute_tool", sc.GEN_AI_TOOL_CALL_RESULT: "r" * 300 + " LAST"}, {}, [])
+    short = _text(render("ab" * 16, [chat, tool], width=200), 200)
+    assert "question 1" not in short and "2 earlier message(s)" in short and "END" not in short
+    assert "LAST" not in short
+    whole = _text(render("ab" * 16, [chat, tool], width=200, full=True), 200)
+    assert all(f"question {i}" in whole for i in range(5)) and "earlier message" not in whole
+    lines = whole.splitlines()
+    step1 = next(i for i, line in enumerate(lines) if "Step 1: check the order." in line)
+    assert "Step 2: refund it." in lines[step1 + 1]
+    assert "x" * 150 in whole and "END\\x1b[2J" in whole and "\x1b" not in whole and "LAST" in whole

@@ -62,6 +62,7 @@ _LINE_CHARS = 110
 _INDENT = 4  # columns a tree level takes
 _LABEL_ROOM = 40  # columns kept for a span's label at the deepest indented level
 _PIPE_WIDTH = 200  # output that is not a terminal is read by tools and pagers: wrap it late
+_WHOLE_INDENT = "\n      "  # continuation lines of a message printed whole start under its text
 
 
 @dataclass
@@ -182,6 +183,13 @@ def _part_text(part: Any) -> str:
     return f"[{kind or 'part'}]"
 
 
+def _shown(text: str, full: bool, limit: int = _LINE_CHARS) -> str:
+    """`text` on one line cut at `limit`, or with `full` whole, line by line, indented under its label."""
+    if not full:
+        return _one_line(text, limit)
+    return _WHOLE_INDENT.join(clean(line.rstrip()) for line in text.strip().splitlines())
+
+
 def _one_line(text: str, limit: int = _LINE_CHARS) -> str:
     text = clean(" ".join(text.split()))
     if len(text) <= limit:
@@ -200,24 +208,30 @@ def _parse_list(raw: str) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def content_lines(system: str, inputs: str, outputs: str) -> list[tuple[str, str]]:
-    """(role, one-line text) for the system instructions, the last input messages and the outputs."""
+def content_lines(system: str, inputs: str, outputs: str, full: bool = False) -> list[tuple[str, str]]:
+    """(role, text) for the system instructions, the input messages and the outputs: the last few
+    inputs and first few outputs on one line each, or with `full` every message whole."""
     lines: list[tuple[str, str]] = []
     parts = _parse_list(system)
+    sep = "\n" if full else " "
     if parts:
-        lines.append(("system", _one_line(" ".join(_part_text(p) for p in parts))))
+        lines.append(("system", _shown(sep.join(_part_text(p) for p in parts), full)))
     msgs = _parse_list(inputs)
-    if len(msgs) > _MAX_INPUT_MESSAGES:
-        lines.append(("…", f"{len(msgs) - _MAX_INPUT_MESSAGES} earlier message(s)"))
     outs = _parse_list(outputs)
-    for group in (msgs[-_MAX_INPUT_MESSAGES:], outs[:_MAX_OUTPUT_MESSAGES]):
+    if full:
+        groups = (msgs, outs)
+    else:
+        groups = (msgs[-_MAX_INPUT_MESSAGES:], outs[:_MAX_OUTPUT_MESSAGES])
+        if len(msgs) > _MAX_INPUT_MESSAGES:
+            lines.append(("…", f"{len(msgs) - _MAX_INPUT_MESSAGES} earlier message(s)"))
+    for group in groups:
         for m in group:
             if not isinstance(m, dict):
-                lines.append(("?", _one_line(str(m))))
+                lines.append(("?", _shown(str(m), full)))
                 continue
-            text = " ".join(_part_text(p) for p in m.get("parts") or [])
-            lines.append((clean(str(m.get("role", "?"))), _one_line(text)))
-    if len(outs) > _MAX_OUTPUT_MESSAGES:
+            text = sep.join(_part_text(p) for p in m.get("parts") or [])
+            lines.append((clean(str(m.get("role", "?"))), _shown(text, full)))
+    if not full and len(outs) > _MAX_OUTPUT_MESSAGES:
         lines.append(("…", f"{len(outs) - _MAX_OUTPUT_MESSAGES} more output message(s)"))
     return lines
 
@@ -275,7 +289,7 @@ def _doc_ids(raw: str) -> list[str]:
     return [str(d.get("id")) for d in docs if isinstance(d, dict) and d.get("id") is not None]
 
 
-def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
+def span_label(s: Span, trace_start: int, show_content: bool = True, full: bool = False) -> Text:
     t = Text()
     t.append("✗ " if s.failed else "✓ ", style="red" if s.failed else "green")
     t.append(clean(s.name), style="bold")
@@ -314,11 +328,11 @@ def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
         t.append(f"  {key} ", style="dim")
         t.append(clean(value))
     if show_content:
-        lines = content_lines(*s.content())
+        lines = content_lines(*s.content(), full=full)
         if op == sc.GenAiOperationNameValues.EXECUTE_TOOL.value:
             for label, key in (("args", sc.GEN_AI_TOOL_CALL_ARGUMENTS), ("result", sc.GEN_AI_TOOL_CALL_RESULT)):
                 if s.attr(key):
-                    lines.append((label, _one_line(s.attr(key))))
+                    lines.append((label, _shown(s.attr(key), full)))
         for role, text in lines:
             t.append(f"\n    {role} ", style="dim")
             t.append(text)
@@ -332,7 +346,7 @@ def span_label(s: Span, trace_start: int, show_content: bool = True) -> Text:
         t.append(clean("  ".join(f"{n}={v}" for n, v in evals)), style="magenta")
     if s.failed or s.attr(sc.ERROR_TYPE):
         t.append("\n    error ", style="red dim")
-        t.append(_one_line(_error_text(s), 300), style="red")
+        t.append(_shown(_error_text(s), full, 300), style="red")
     return t
 
 
@@ -393,9 +407,10 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     }
 
 
-def render(trace_id: str, spans: list[Span], show_content: bool = True, width: int = 80) -> Tree:
+def render(trace_id: str, spans: list[Span], show_content: bool = True, width: int = 80, full: bool = False) -> Tree:
     """The trace as a tree for a console `width` columns wide. Levels deeper than the width can indent
-    are shown at the deepest level that fits, marked with their depth, so no span is ever cut off."""
+    are shown at the deepest level that fits, marked with their depth, so no span is ever cut off.
+    With `full`, messages, tool arguments and results and errors are printed whole."""
     info = summarize(spans)
     header = Text()
     header.append(f"trace {trace_id}", style="bold")
@@ -424,7 +439,7 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
         (tree, r, 1) for r in sorted(build_tree(spans), key=lambda x: x.start_ns, reverse=True)]
     while stack:
         node, span, depth = stack.pop()
-        label = span_label(span, info["start_ns"], show_content)
+        label = span_label(span, info["start_ns"], show_content, full)
         if depth == 1 and span.parent_id and span.parent_id not in by_id:
             label.append(f"\n    parent {clean(span.parent_id)} is not stored (yet)", style="yellow")
         if depth > max_depth:
@@ -465,8 +480,11 @@ def view_links(config: ServiceConfig, trace_id: str, grafana_url: str) -> list[s
               help="Grafana to link to (env SPANHOUSE_GRAFANA_URL).")
 @click.option("--content/--no-content", default=True, show_default=True,
               help="Show the messages of model calls (from span attributes or log records).")
+@click.option("--full", is_flag=True,
+              help="Print every message, tool argument, result and error whole, line by line, instead of the "
+                   "last few messages cut to one line each.")
 def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None,
-            grafana_url: str, content: bool) -> None:
+            grafana_url: str, content: bool, full: bool) -> None:
     """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, messages, evals,
     errors."""
     if not _HEX32.match(trace_id):
@@ -487,6 +505,6 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, _PIPE_WIDTH))
-    console.print(render(trace_id.lower(), spans, content, console.width))
+    console.print(render(trace_id.lower(), spans, content, console.width, full))
     for line in view_links(config, trace_id.lower(), grafana_url):
         console.print(line, style="dim", soft_wrap=True)
