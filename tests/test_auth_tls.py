@@ -179,14 +179,15 @@ def _key():
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _cert(subject: str, key, issuer_cert=None, issuer_key=None, ca: bool = False, server: bool = False):
+def _cert(subject: str, key, issuer_cert=None, issuer_key=None, ca: bool = False, server: bool = False,
+          days: tuple[float, float] = (-1 / 288, 30)):
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer_cert.subject if issuer_cert else name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
+               .not_valid_before(now + datetime.timedelta(days=days[0]))
+               .not_valid_after(now + datetime.timedelta(days=days[1]))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if server:
         builder = builder.add_extension(x509.SubjectAlternativeName(
@@ -308,3 +309,25 @@ def test_unusable_key_files_are_named_at_start_on_both_protocols(tmp_path, pki, 
         with pytest.raises(SpanhouseError, match=message) as err:
             start_service(service_config(db, receiver=receiver), db).stop()
         assert "bind" not in str(err.value)
+
+
+@pytest.mark.parametrize("days, warning", [
+    ((-30, -1), "expired on"), ((2, 30), "is not valid before"), ((-1, 3), "expires on"), ((-1, 90), None)])
+def test_a_server_certificate_out_of_its_validity_is_announced_at_start(tmp_path, caplog, days, warning):
+    """Clients that verify the certificate refuse an expired one, and the server sees only failed
+    handshakes: the start says so, and warns two weeks ahead."""
+    from spanhouse.tls import TlsSettings
+
+    key = _key()
+    cert, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.write_bytes(_cert("127.0.0.1", key, server=True, days=days).public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    with caplog.at_level("WARNING", logger="spanhouse.tls"):
+        TlsSettings(cert_file=str(cert), key_file=str(key_file)).server_context()
+    messages = [r.getMessage() for r in caplog.records if r.name == "spanhouse.tls"]
+    if warning is None:
+        assert messages == []
+    else:
+        (message,) = messages
+        assert warning in message and str(cert) in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
 import os
 import ssl
 from collections.abc import Iterator
@@ -11,7 +13,10 @@ from typing import Any
 from spanhouse.component import ConfigIssue
 from spanhouse.errors import SpanhouseError
 
+log = logging.getLogger(__name__)
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+EXPIRY_WARNING = datetime.timedelta(days=14)
+"""A certificate that ends sooner than this is announced at start."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +61,7 @@ class TlsSettings:
                                      f"{exc}") from None
             ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.set_alpn_protocols(["http/1.1"])
+        warn_validity(self.cert_file)
         return ctx
 
     def grpc_credentials(self) -> Any:
@@ -75,6 +81,30 @@ class TlsSettings:
         ca = read(self.client_ca_file) if self.client_ca_file else None
         return grpc.ssl_server_credentials([(read(self.key_file), read(self.cert_file))],
                                            root_certificates=ca, require_client_auth=ca is not None)
+
+
+def warn_validity(cert_file: str, now: datetime.datetime | None = None) -> None:
+    """Log a warning when the server certificate (the first in `cert_file`) has expired, is not valid
+    yet, or expires within `EXPIRY_WARNING`: clients that verify it refuse to connect, and the server
+    itself sees only failed handshakes."""
+    from cryptography import x509
+
+    try:
+        with open(cert_file, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError):
+        return  # OpenSSL loaded it already; a form cryptography cannot read is no reason to refuse
+    now = now or datetime.datetime.now(datetime.UTC)
+    end, start = cert.not_valid_after_utc, cert.not_valid_before_utc
+    if end <= now:
+        log.warning("TLS: the certificate in %s expired on %s; clients that verify it will refuse to connect. "
+                    "Renew it and restart.", cert_file, end.isoformat())
+    elif start > now:
+        log.warning("TLS: the certificate in %s is not valid before %s; clients that verify it will refuse to "
+                    "connect until then (is this machine's clock right?)", cert_file, start.isoformat())
+    elif end - now < EXPIRY_WARNING:
+        log.warning("TLS: the certificate in %s expires on %s; renew it and restart before then.",
+                    cert_file, end.isoformat())
 
 
 class _Encrypted(Exception):
