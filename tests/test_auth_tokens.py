@@ -162,13 +162,16 @@ def test_tenant_names_are_kept_as_written(tmp_path):
 
 
 def test_the_one_line_form_and_the_yaml_form_read_the_same_table():
-    hashes = {t: hash_token("token-of-" + t) for t in LOOKALIKE_TENANTS}
+    """Including tenant names with ':' (allowed in names), and hashes written `sha256:<hex>`."""
+    hashes = {t: hash_token("token-of-" + t) for t in [*LOOKALIKE_TENANTS, "acme:eu-west", "org:team:svc"]}
     forms = {"file": "".join(f"{t}: {h}\n" for t, h in hashes.items()),
              "one line": ",".join(f"{t}:{h}" for t, h in hashes.items()),
              "flow": "{" + ", ".join(f"{t}: {h}" for t, h in hashes.items()) + "}"}
     expected = {h: t for t, h in hashes.items()}
     for form, text in forms.items():
         assert auth.parse_table(text, form) == expected, form
+    prefixed = ",".join(f"{t}:sha256:{h}" for t, h in hashes.items())
+    assert auth.parse_table(prefixed, "one line") == expected
 
 
 def test_a_tenant_listed_twice_is_refused_naming_it_and_its_line(tmp_path, monkeypatch):

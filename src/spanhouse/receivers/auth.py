@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _HASH_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+_ONE_LINE_ENTRY = re.compile(r"^(.+?)\s*:\s*((?:sha256:)?[0-9a-fA-F]{64})$")
 _RELOAD_CHECK_S = 2.0
 
 
@@ -102,7 +103,8 @@ def _read_one_line(text: str, source: str) -> tuple[dict[str, str], dict[str, st
     data: dict[str, str] = {}
     where: dict[str, str] = {}
     for n, part in enumerate(filter(None, (p.strip() for p in text.split(","))), start=1):
-        tenant, _, digest = (s.strip() for s in part.partition(":"))
+        m = _ONE_LINE_ENTRY.match(part)  # the hash is at the end: tenant names may contain ':'
+        tenant, digest = (m.group(1).strip(), m.group(2)) if m else (s.strip() for s in part.partition(":")[::2])
         if tenant in data:
             raise ValueError(f"{source}: entry {n}: duplicate key {tenant!r} (first in {where[tenant]}); list "
                              "each tenant once, several tokens in the YAML form: {tenant: [<sha256>, <sha256>]}")
