@@ -419,11 +419,17 @@ def test_operation_details_event_and_event_name_attribute_and_choice_order(svc):
     assert system == ""
     assert orjson.loads(got_in) == [{"role": "user",
                                      "parts": [{"type": "text", "content": "plain question"}]}]
+    # the finish reasons in the canonical words, as genai_normalize writes them in span messages
     assert orjson.loads(got_out) == [
-        {"role": "assistant", "finish_reason": "tool_calls",
+        {"role": "assistant", "finish_reason": "tool_call",
          "parts": [{"type": "tool_call", "id": "c9", "name": "lookup", "arguments": "not json"}]},
         {"role": "assistant", "finish_reason": "length", "parts": [{"type": "text", "content": "B"}]},
     ]
+    # a span without finish reasons of its own takes those of its log content, in message order
+    (reasons,) = svc.wait_rows("SELECT FinishReasons FROM genai_spans_full WHERE TraceId = {t:String} "
+                               "AND SpanId = {s:String}", 1,
+                               parameters={"t": format(o_trace, "032x"), "s": format(o_span, "016x")})[0]
+    assert reasons == ["tool_call", "length"]
 
 
 def test_span_attributes_win_over_log_content_field_by_field(svc):

@@ -2,7 +2,8 @@
 -- event.name attribute. operation.details carries canonical arrays in its attributes; the deprecated
 -- per-message events carry one OpenAI-style message in the body, converted here to a canonical
 -- message: text parts, tool_call parts (arguments parsed when they are a JSON string), and
--- tool_call_response parts for tool results.
+-- tool_call_response parts for tool results. A choice's finish reason is written in the canonical
+-- words (values.yaml's finish_reason map), as genai_normalize writes it in span messages.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${genai_content_logs_view} ${on_cluster}
 TO ${genai_content_table}
 AS WITH
@@ -10,6 +11,8 @@ AS WITH
     if(EventName != '', EventName, a[${EVENT_NAME}]) AS name,
     name = ${EVENT_GEN_AI_CHOICE} AS is_choice,
     Body AS b,
+    JSONExtractString(b, 'finish_reason') AS finish_sent,
+    transform(lower(finish_sent), ${finish_reason_from}, ${finish_reason_to}, finish_sent) AS finish,
     isValidJSON(b) AND JSONType(b) = 'Object' AS is_object,
     if(is_choice AND JSONType(b, 'message') = 'Object', JSONExtractRaw(b, 'message'), b) AS m,
     JSONType(m, 'content') AS content_type,
@@ -51,8 +54,7 @@ AS WITH
            arrayStringConcat(if(name = ${EVENT_GEN_AI_TOOL_MESSAGE}, [response_part],
                                 arrayConcat(text_parts, call_parts)), ','),
            ']',
-           if(is_choice AND JSONExtractString(b, 'finish_reason') != '',
-              concat(',"finish_reason":', toJSONString(JSONExtractString(b, 'finish_reason'))), ''),
+           if(is_choice AND finish != '', concat(',"finish_reason":', toJSONString(finish)), ''),
            '}]') AS message,
     multiIf(
         name = ${EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS},

@@ -29,6 +29,7 @@ from spanhouse import semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
+from spanhouse.normalize import load_mappings
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,11 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         ttl_start=_ttl_clause(_TTL_START, settings.ttl),
         ttl_hour=_ttl_clause(_TTL_HOUR, settings.ttl),
     )
+    finish: dict[str, str] = {}
+    for sent, canonical in load_mappings().value_maps["finish_reason"].map.items():
+        finish.setdefault(sent.lower(), canonical or "")
+    values["finish_reason_from"] = "[" + ", ".join(map(quote_literal, finish)) + "]"
+    values["finish_reason_to"] = "[" + ", ".join(map(quote_literal, finish.values())) + "]"
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
     out = []
