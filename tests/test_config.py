@@ -175,6 +175,8 @@ def test_every_problem_is_reported_with_its_path():
 @pytest.mark.parametrize("text, message", [
     ("receivers: [", "not valid YAML at line 1"),
     ("? [a]\n: 1\n", "a key must be a plain value, not a list or mapping"),
+    ("processors:\n  genai_cost:\n    overrides: [{valid_from: 2026-13-01}]\n",
+     "not valid YAML at line 3, column 30: '2026-13-01' is not a valid date or time"),
     ("- a\n- b\n", "the top level must be a mapping"),
     ("service: {pipelines: {}}", "at least one pipeline is required"),
     ("receivers: {otlp: {}}\nexporters: {debug: {}}\nservice: {pipelines: {traces: {receivers: [otlp], "

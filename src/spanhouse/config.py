@@ -517,6 +517,18 @@ class UniqueKeyLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date-shaped value that is not a real date (`2026-13-01`) is a YAML error with its line,
+        not a crash inside the loader."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or time ({exc})", node.start_mark) from None
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeyLoader.construct_yaml_timestamp)
+
 
 def parse_config_text(text: str, *, registry: Registry | None = None, env: Mapping[str, str] | None = None,
                       source: str = "<config>") -> ServiceConfig:
