@@ -513,6 +513,26 @@ def test_file_queue_never_hands_out_a_token_twice_across_restarts(tmp_path):
     assert {t for _, t in first.pushes}.isdisjoint({t for _, t in later.pushes})
 
 
+def test_a_queue_without_sequence_records_does_not_reuse_tokens(tmp_path):
+    """Versions before SEQ records left queue directories whose numbering is unknown: emptied by an idle
+    restart (an empty segment, the queue id kept), the next start must not count from 1 again."""
+    first = Sink()
+    h = helper(first, tmp_path, storage=QueueStorage.FILE)
+    h.consume(make_batch(3))
+    wait_for(lambda: len(h.queue) == 0)
+    h.shutdown()
+    queue = tmp_path / "queue"
+    for segment in queue.glob("*.log"):
+        segment.unlink()
+    (queue / "000000000009.log").write_bytes(b"")  # what an older version's idle restart leaves
+    later = Sink()
+    h2 = helper(later, tmp_path, storage=QueueStorage.FILE)
+    h2.consume(make_batch(3, first=3))
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert later.pushes and {t for _, t in first.pushes}.isdisjoint({t for _, t in later.pushes})
+
+
 def test_replayed_items_are_delivered_alone_with_the_token_they_had(tmp_path):
     """An item may have been delivered alone just before a crash (its acknowledgement not yet written):
     merged with others after the restart, it would be stored again under a new token."""

@@ -159,6 +159,8 @@ class _Recovered:
     damaged: int = 0
     high_water: int = 0
     """The highest sequence number a `SEQ` record says was ever handed out."""
+    seq_seen: bool = False
+    """Whether any segment holds a `SEQ` record (versions before them wrote none)."""
 
 
 class _Log:
@@ -415,6 +417,11 @@ class FileQueue(BaseQueue):
         # must never be handed out twice, even once the segments that held it are deleted. The new
         # segment starts with the highest number used so far, written before any old segment goes.
         last = max(max(rec.items, default=0), rec.high_water)
+        if not rec.seq_seen:
+            # No segment says how far numbering went: a new queue, or one an older version wrote (and
+            # perhaps emptied) whose numbers may still be in ClickHouse's window. Numbers then start
+            # above a clock reading in microseconds, which no counter of a queue ever reached.
+            last = max(last, time.time_ns() // 1000)
         self._seq = itertools.count(last + 1)
         self._log.high_water = last
         try:
@@ -602,6 +609,7 @@ def _scan(path: str, number: int, rec: _Recovered, last: bool, repair: bool = Tr
                 break
             if kind == SEQ:
                 rec.high_water = max(rec.high_water, _SEQ.unpack_from(payload)[0])
+                rec.seq_seen = True
             elif kind in (ITEM, ENCODED):
                 seq, size = _ITEM.unpack_from(payload)
                 rec.items[seq] = Item(seq, size, "", 0.0, location=(number, pos, end - pos),
