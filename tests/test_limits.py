@@ -146,12 +146,16 @@ def test_invalid_utf8_is_400_not_a_crash(limited):
 
 
 def test_timestamps_clickhouse_cannot_store_are_rejected_per_span(limited):
+    """Past 2106 the tables' DateTime partitions and TTLs wrap: a span of 2150 would vanish at once and
+    one of 2200 be filed in 2063, so both are refused, with the ones past DateTime64's range."""
     bad = span(0x106, 2, startTimeUnixNano=str(1 << 63))
     negative = span(0x106, 3, endTimeUnixNano="-5")
-    status, _, body = post(traces_url(limited), request(span(0x106, 1), bad, negative))
+    year_2150 = span(0x106, 4, startTimeUnixNano=str(5_649_000_000 * 10**9), endTimeUnixNano=str(5_649_000_001 * 10**9))
+    year_2200 = span(0x106, 5, startTimeUnixNano=str(7_258_118_400 * 10**9), endTimeUnixNano=str(7_258_118_401 * 10**9))
+    status, _, body = post(traces_url(limited), request(span(0x106, 1), bad, negative, year_2150, year_2200))
     partial = json.loads(body)["partialSuccess"]
-    assert status == 200 and partial["rejectedSpans"] == "2"
-    assert "outside 0..2^63-1" in partial["errorMessage"]
+    assert status == 200 and partial["rejectedSpans"] == "4"
+    assert "outside the years 1970..2099" in partial["errorMessage"]
     assert limited.rows("SELECT SpanId FROM otel_traces WHERE TraceId = {t:String}",
                         {"t": f"{0x106:032x}"}) == [(f"{1:016x}",)]
 

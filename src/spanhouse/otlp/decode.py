@@ -80,18 +80,21 @@ class Decoded:
         self.dropped_attributes = values.dropped
 
 
-MAX_TIME = (1 << 63) - 1
-"""The last nanosecond ClickHouse's DateTime64(9) holds (signed 64-bit, April 2262)."""
+MAX_TIME = 4_102_444_800 * 10**9 - 1
+"""The last nanosecond of 2099. DateTime64(9) goes on to April 2262, but the tables' partitions and
+TTLs use DateTime, which ends in February 2106 and wraps: a later span would vanish at once or be
+filed decades early, where no time-filtered query finds it."""
+TIME_RANGE = "1970..2099"
 
 
 def _time_problem(start: int, end: int, event_times: Any) -> str | None:
-    """Times must fit ClickHouse's DateTime64(9) (signed 64-bit nanoseconds since 1970)."""
+    """Times must be storable and findable: nanoseconds since 1970, before 2100 (`MAX_TIME`)."""
     for name, t in (("startTimeUnixNano", start), ("endTimeUnixNano", end)):
         if not 0 <= t <= MAX_TIME:
-            return f"{name} {t} is outside 0..2^63-1 nanoseconds"
+            return f"{name} {t} is outside the years {TIME_RANGE}"
     for t in event_times:
         if not 0 <= t <= MAX_TIME:
-            return f"event timeUnixNano {t} is outside 0..2^63-1 nanoseconds"
+            return f"event timeUnixNano {t} is outside the years {TIME_RANGE}"
     return None
 
 

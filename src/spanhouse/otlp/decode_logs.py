@@ -23,6 +23,7 @@ from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.decode import (
     MAX_TIME,
+    TIME_RANGE,
     Decoded,
     DecodeLimits,
     _Json,
@@ -49,10 +50,10 @@ def _log_ids(trace_id: str, span_id: str) -> tuple[str, str, str | None]:
 
 
 def _time_problem(time_unix_nano: int, observed_time_unix_nano: int) -> str | None:
-    """Times must fit ClickHouse's DateTime64(9) (signed 64-bit nanoseconds since 1970)."""
+    """Times must be storable and findable: nanoseconds since 1970, before 2100 (`MAX_TIME`)."""
     for name, t in (("timeUnixNano", time_unix_nano), ("observedTimeUnixNano", observed_time_unix_nano)):
         if not 0 <= t <= MAX_TIME:
-            return f"{name} {t} is outside 0..2^63-1 nanoseconds"
+            return f"{name} {t} is outside the years {TIME_RANGE}"
     return None
 
 
