@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from spanhouse import semconv
+from spanhouse import migrate, semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
@@ -260,12 +260,15 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
     values["finish_reason_to"] = "[" + ", ".join(map(quote_literal, finish.values())) + "]"
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
+    # the schema comment's fingerprint leaves the retention out: apply_retention brings it to the config
+    timeless = dict(values, ttl_timestamp="", ttl_start="", ttl_hour="")
     out = []
     for name, text in files.items():
         if name.startswith("_"):
             continue
-        sql = _SqlTemplate(text).substitute(values).strip().rstrip(";")
-        out.append((name, sql))
+        template = _SqlTemplate(text)
+        sql = template.substitute(values).strip().rstrip(";")
+        out.append((name, migrate.with_comment(sql, template.substitute(timeless).strip().rstrip(";"))))
     return out
 
 
@@ -285,14 +288,30 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
 
 
 def create_schema(client: Client, settings: StoreSettings) -> None:
-    """Run every DDL statement (all `IF NOT EXISTS`), then bring the retention of tables that already
-    existed to `settings.ttl`; raises `StoreError` naming the failing file or table."""
+    """Run every DDL statement (all `IF NOT EXISTS`); a table or materialized view another spanhouse
+    version made is upgraded in place instead (`spanhouse.migrate`); then bring the retention of tables
+    that already existed to `settings.ttl`. Raises `StoreError` naming the failing file or table."""
     version = server_version(client)
-    for name, sql in render_schema(settings, version):
+    existing = migrate.existing_objects(client, settings.database)
+    upgrade = migrate.Migration(client, settings, lambda other: render_schema(other, version))
+    try:
+        for name, sql in render_schema(settings, version):
+            described = migrate.describe(sql)
+            try:
+                if described is not None and described[1] in existing and existing[described[1]][0] != described[2]:
+                    upgrade.upgrade(sql, existing[described[1]][1])
+                else:
+                    client.command(sql)
+            except Exception as exc:
+                raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
+    finally:
         try:
-            client.command(sql)
-        except Exception as exc:
-            raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
+            upgrade.close()
+        except Exception as exc:  # a scratch database left behind is untidy, not a reason to stop
+            log.warning("could not drop the scratch database of the schema upgrade: %s", _short(exc))
+    if upgrade.changes:
+        log.warning("the store in %s was made by another spanhouse version and has been brought to this one: %s",
+                    settings.endpoint, "; ".join(upgrade.changes))
     apply_retention(client, settings)
 
 
