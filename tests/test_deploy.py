@@ -84,6 +84,8 @@ def test_upstream_collector_config_structure():
                 assert cid in cfg[kind], f"pipeline {pid} uses {kind[:-1]} {cid}, which is not defined"
     exporters = cfg["service"]["pipelines"]["traces"]["exporters"]
     assert "otlp/spanhouse" in exporters and "otlp/jaeger" in exporters  # a tee beside the existing backend
+    # content and evaluations sent as log records reach spanhouse too, whose shipped config has a logs pipeline
+    assert "otlp/spanhouse" in cfg["service"]["pipelines"]["logs"]["exporters"]
     services = compose()["services"]
     for cid in exporters:
         host = cfg["exporters"][cid]["endpoint"].split(":")[0]
@@ -144,6 +146,17 @@ def test_kubernetes_manifests():
         assert any(svc["spec"]["selector"].items() <= labels.items() for labels in pods), svc["metadata"]["name"]
     spanhouse = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "spanhouse")
     assert {p["port"] for p in spanhouse["spec"]["ports"]} >= {4317, 4318, 8124, 16686}
+
+
+def test_every_spanhouse_replica_gets_the_redaction_key():
+    """Without one shared key each replica (and each restart) makes its own, and the same e-mail gets
+    different tokens: the deploy files pass SPANHOUSE_REDACTION_KEY, which the config reads."""
+    pod = next(d for d in k8s_documents() if d["kind"] == "Deployment" and d["metadata"]["name"] == "spanhouse")
+    (container,) = pod["spec"]["template"]["spec"]["containers"]
+    key = next(e for e in container["env"] if e["name"] == "SPANHOUSE_REDACTION_KEY")
+    assert key["valueFrom"]["secretKeyRef"]["name"] == "spanhouse-redaction"
+    assert "SPANHOUSE_REDACTION_KEY" in compose()["services"]["spanhouse"]["environment"]
+    assert "${env:SPANHOUSE_REDACTION_KEY" in (DEPLOY / "spanhouse" / "config.yaml").read_text()
 
 
 def test_kustomization_references_existing_files():
