@@ -82,3 +82,28 @@ def test_nothing_recognised_gives_empty_content():
         [{"name": "x"}, {"name": sc.EVENT_GEN_AI_USER_MESSAGE, "body": None, "attributes": None}]
     )
     assert not content and content.attributes() == {}
+
+
+def test_a_message_with_text_keeps_its_other_fields():
+    # {content: text} plus one more key is not the plain {role, content} shape
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    content = messages_from_events(
+        [
+            {"name": sc.EVENT_GEN_AI_ASSISTANT_MESSAGE, "body": {"content": "Checking.", "tool_calls": [call]}},
+            {"name": sc.EVENT_GEN_AI_CHOICE, "body": {"message": {"content": "Done.", "finish_reason": "stop"}}},
+        ]
+    )
+    attrs = content.attributes()
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Checking."},
+                {"type": "tool_call", "id": "c1", "name": "f", "arguments": {}},
+            ],
+        }
+    ]
+    assert json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Done."}], "finish_reason": "stop"}
+    ]
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]

@@ -176,6 +176,38 @@ def test_version_1_events_attribute():
     assert out[sc.GEN_AI_PROVIDER_NAME] == "openai"
 
 
+def test_events_attribute_choice_with_tool_calls():
+    call = {"id": "t1", "type": "function", "function": {"name": "calc", "arguments": '{"a":2}'}}
+    events = [
+        {"event.name": "gen_ai.user.message", "content": "2+2?", "role": "user"},
+        {
+            "event.name": "gen_ai.choice",
+            "index": 0,
+            "message": {"role": "assistant", "content": None},
+            "finish_reason": "tool_calls",
+            "tool_calls": [call],
+        },
+    ]
+    (out,) = run(
+        {
+            "name": "chat gpt-4o",
+            "attributes": {
+                "gen_ai.operation.name": "chat",
+                "model_request_parameters": "{}",
+                "events": json.dumps(events),
+            },
+        }
+    )
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "t1", "name": "calc", "arguments": {"a": 2}}],
+            "finish_reason": "tool_call",
+        }
+    ]
+    assert out[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+
+
 def test_tool_span():
     (out,) = run(
         {

@@ -250,6 +250,27 @@ def test_deprecated_span_events_become_messages():
     assert len(evs) == 6  # the events are kept
 
 
+_WEATHER_CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Oslo"}'}}
+_WEATHER_PART = {"type": "tool_call", "id": "call_1", "name": "weather", "arguments": {"city": "Oslo"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [(None, [_WEATHER_PART]), ("Checking.", [{"type": "text", "content": "Checking."}, _WEATHER_PART])],
+)
+def test_choice_event_tool_calls_beside_the_message(content, parts):
+    # the spec's (and OpenLLMetry's) gen_ai.choice body: tool_calls at the top, not in the message
+    body = {"index": 0, "message": {"content": content}, "finish_reason": "tool_calls", "tool_calls": [_WEATHER_CALL]}
+    out, _, _ = normalize_span(
+        {sc.GEN_AI_OPERATION_NAME: "chat"},
+        events=[Event(1, sc.EVENT_GEN_AI_CHOICE, {"gen_ai.event.content": json.dumps(body)})],
+    )
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": parts, "finish_reason": "tool_call"}
+    ]
+    assert out[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["tool_calls"]
+
+
 def test_attributes_beat_events_with_the_same_content():
     kept = '[{"role":"user","parts":[{"type":"text","content":"from the attribute"}]}]'
     out, _, _ = normalize_span(

@@ -97,6 +97,11 @@ def convert_events(events: Iterable[Mapping[str, Any]], spec: EventSpec, formats
         else:
             if kind.get("role") and isinstance(body, dict):
                 inner = body.get("message", body)
+                if inner is not body and (calls := loads(body.get("tool_calls"))):
+                    # the spec (and OpenLLMetry) put a choice's tool calls beside its message
+                    inner = loads(inner)
+                    inner = dict(inner) if isinstance(inner, dict) else {"content": inner}
+                    inner.setdefault("tool_calls", calls)
                 m = formats.message(inner if inner is not None else "", kind["role"])
                 if m is not None and body.get("finish_reason") is not None:
                     m["finish_reason"] = body["finish_reason"]

@@ -28,6 +28,7 @@ _CANONICAL_TYPES = frozenset(
     {"tool_call", "uri", "blob", "file", "server_tool_call", "server_tool_call_response"}
 )
 _MODALITIES = ("image", "video", "audio")
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
 
 
 def loads(value: Any) -> Any:
@@ -251,7 +252,7 @@ class Formats:
     def message(self, obj: Any, default_role: str) -> Message | None:
         """One canonical message from an OpenAI, Anthropic, Gemini, Vercel, Pydantic AI, OpenInference
         or already-canonical message; a bare string is a text message in `default_role`."""
-        if type(obj) is dict and len(obj) <= 2 and type(obj.get("content")) is str and "parts" not in obj:
+        if type(obj) is dict and type(obj.get("content")) is str and obj.keys() <= _PLAIN_MESSAGE_KEYS:
             # the common {role, content: text} shape, without the general path's checks
             role = self.role(obj.get("role"), default_role)
             if role != "tool":
