@@ -81,6 +81,21 @@ def test_newest_renames_cache_creation_becomes_cache_write():
     assert out[sc.SPANHOUSE_NORMALIZED_FROM] == [V1_36, CURRENT]
 
 
+def test_retrieval_top_k_moves_to_the_retrieval_attribute():
+    out = normalize({sc.GEN_AI_OPERATION_NAME: "retrieval", sc.GEN_AI_REQUEST_TOP_K: 5.0})
+    assert out[sc.GEN_AI_RETRIEVAL_TOP_K] == 5 and type(out[sc.GEN_AI_RETRIEVAL_TOP_K]) is int
+    assert out[sc.GEN_AI_REQUEST_TOP_K] == 5.0  # a canonical name: kept, even with drop_original
+    assert out[sc.SPANHOUSE_NORMALIZED_FROM] == [CURRENT]
+    # an inferred retrieval operation counts too; a retriever's own top_k is never replaced
+    out = normalize({sc.GEN_AI_RETRIEVAL_QUERY_TEXT: "q", sc.GEN_AI_REQUEST_TOP_K: 3})
+    assert out[sc.GEN_AI_OPERATION_NAME] == "retrieval" and out[sc.GEN_AI_RETRIEVAL_TOP_K] == 3
+    out = normalize({sc.GEN_AI_OPERATION_NAME: "retrieval", sc.GEN_AI_REQUEST_TOP_K: 3, sc.GEN_AI_RETRIEVAL_TOP_K: 8})
+    assert out[sc.GEN_AI_RETRIEVAL_TOP_K] == 8
+    # on model calls top_k is a sampling parameter
+    chat = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "m", sc.GEN_AI_REQUEST_TOP_K: 40}
+    assert normalize(dict(chat)) == chat
+
+
 def test_every_registry_rename_is_mapped():
     out = normalize({old: ("x" if sc.ATTRIBUTE_TYPES[old] == "string" else 5) for old in sc.RENAMED})
     for old, new in sc.RENAMED.items():

@@ -120,8 +120,8 @@ class Normalizer:
         self.conversion_errors = 0
         # bound once: these are read for every span
         self._exact, self._prefixes, self._family_cache = t.exact, t.prefixes, t.family_cache
-        self._family_of, self._span_ops, self._event_kinds, self._light = (
-            t.family_of, t.span_ops, t.event_kinds, t.light)
+        self._family_of, self._span_ops, self._event_kinds, self._light, self._light_unless = (
+            t.family_of, t.span_ops, t.event_kinds, t.light, t.light_unless)
         self._formats = t.formats
 
     # --- per span ---------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class Normalizer:
             evs = [e for e in events if e.name in self._event_kinds] or None
         if hits is None and fams is None and name_op is None and evs is None:
             return None
-        if fams is None and name_op is None and evs is None and all(k in self._light for k, _, _ in hits):
+        if fams is None and name_op is None and evs is None and self._is_light(attrs, hits):
             return self._apply_light(attrs, hits)
         st = _Span(attrs, start_unix_nano, resource or {}, self.drop_original)
         self._take_hits(st, hits or (), fams, name_op)
@@ -178,6 +178,13 @@ class Normalizer:
         new_events = self._evaluation_events(st, events, end_unix_nano or start_unix_nano)
         self._commit(attrs, st.out, st.used, st.drops)
         return new_events
+
+    def _is_light(self, attrs: dict, hits: list) -> bool:
+        light, unless = self._light, self._light_unless
+        op = attrs.get(_OP)
+        return all(
+            k in light or (type(op) is str and k in unless and op not in unless[k]) for k, _, _ in hits
+        )
 
     def _apply_light(self, attrs: dict, hits: Any) -> None:
         """A span with canonical names only (the common case): value fixes, operation inference and

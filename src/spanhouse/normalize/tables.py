@@ -138,6 +138,7 @@ class Tables:
         self.prefixes = tuple(f.rule.prefix + "." for f in self.families)
         self.family_cache: dict[str, tuple[int, tuple] | None] = {}
         self.light = frozenset(k for k, hs in self.exact.items() if all(h.kind in (MARK, FIX) for h in hs))
+        self.light_unless = self._light_unless()
         self.event_kinds = frozenset(self.event_spec.kinds if self.event_spec and span_events else ())
 
     def family_of(self, key: str) -> tuple[int, tuple] | None:
@@ -155,6 +156,16 @@ class Tables:
             self.family_cache.clear()
         self.family_cache[key] = found
         return found
+
+    def _light_unless(self) -> dict[str, frozenset[str]]:
+        """Keys whose other rules are plain renames limited to some operations (a canonical
+        `gen_ai.request.top_k` on retrieval spans): light on a span that names another operation."""
+        out = {}
+        for key, hs in self.exact.items():
+            rules = [h for h in hs if h.kind not in (MARK, FIX)]
+            if key not in self.light and all(h.kind == RENAME and h.only and not h.weak for h in rules):
+                out[key] = frozenset().union(*(h.only for h in rules))
+        return out
 
     # --- compilation ------------------------------------------------------------------------------
 
