@@ -74,6 +74,7 @@ class NormalizeProcessor(Processor):
 
     @property
     def conversion_errors(self) -> int:
+        """Values left as sent because they could not be converted (see `Normalizer`)."""
         return self.normalizer.conversion_errors
 
     def process(self, batch: SpanBatch) -> SpanBatch:

@@ -85,6 +85,23 @@ attributes:
     assert "acme.yaml::attributes::acme.prov::values: unknown value map 'no_such_map'" in problems
 
 
+def test_int_fixes_name_int_attributes_only():
+    bad = """
+source: acme
+precedence: 5
+fix:
+  gen_ai.request.model: {format: int}
+  acme.*: {format: int}
+  gen_ai.usage.*: {format: chat}
+"""
+    with pytest.raises(MappingError) as err:
+        shipped_plus("acme.yaml", bad)
+    problems = "\n".join(err.value.problems)
+    assert "acme.yaml::fix::gen_ai.request.model: 'gen_ai.request.model' is not a current int attribute" in problems
+    assert "acme.yaml::fix::acme.*: no int attribute of the registry starts with 'acme.'" in problems
+    assert "acme.yaml::fix::gen_ai.usage.*: a prefix (`*`) is only supported with format: int" in problems
+
+
 def test_not_yaml_is_reported():
     with pytest.raises(MappingError, match=r"broken.yaml: not valid YAML"):
         shipped_plus("broken.yaml", "source: [unclosed")

@@ -96,6 +96,46 @@ def test_retrieval_top_k_moves_to_the_retrieval_attribute():
     assert normalize(dict(chat)) == chat
 
 
+def test_whole_number_doubles_in_int_attributes_become_ints():
+    proc = processor()
+    attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_REQUEST_MODEL: "m",
+        sc.GEN_AI_REQUEST_TOP_K: 40.0,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 120.0,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30,
+        sc.GEN_AI_REQUEST_TEMPERATURE: 1.0,  # a double attribute: not touched
+        sc.SERVER_PORT: 443.0,  # the cast covers gen_ai.* only
+    }
+    before = proc.conversion_errors
+    (out,) = proc.process(batch_of({"attributes": attrs})).attributes
+    assert out == {
+        **attrs,
+        sc.GEN_AI_REQUEST_TOP_K: 40,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+        sc.SPANHOUSE_NORMALIZED_FROM: [CURRENT],
+    }
+    assert type(out[sc.GEN_AI_REQUEST_TOP_K]) is int and type(out[sc.GEN_AI_USAGE_INPUT_TOKENS]) is int
+    assert type(out[sc.SERVER_PORT]) is float and proc.conversion_errors == before
+    # beside foreign attributes (the engine's full path) too
+    out = normalize({"llm.request.type": "chat", "gen_ai.system": "openai", sc.GEN_AI_REQUEST_TOP_K: 8.0})
+    assert out[sc.GEN_AI_REQUEST_TOP_K] == 8 and type(out[sc.GEN_AI_REQUEST_TOP_K]) is int
+
+
+@pytest.mark.parametrize("value", [40.7, float("inf"), 1e30])
+@pytest.mark.parametrize("foreign", [False, True])
+def test_other_doubles_in_int_attributes_stay_as_sent_and_are_counted(value, foreign):
+    proc = processor()
+    attrs = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_TOP_K: value}
+    if foreign:
+        attrs["gen_ai.system"] = "openai"
+    before = proc.conversion_errors
+    (out,) = proc.process(batch_of({"attributes": attrs})).attributes
+    assert out[sc.GEN_AI_REQUEST_TOP_K] == value and type(out[sc.GEN_AI_REQUEST_TOP_K]) is float
+    assert proc.conversion_errors == before + 1
+    assert proc.normalizer.converter_exceptions == 0
+
+
 def test_every_registry_rename_is_mapped():
     out = normalize({old: ("x" if sc.ATTRIBUTE_TYPES[old] == "string" else 5) for old in sc.RENAMED})
     for old, new in sc.RENAMED.items():

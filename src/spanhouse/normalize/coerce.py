@@ -16,6 +16,19 @@ from spanhouse.normalize.formats import dumps, loads
 from spanhouse.normalize.spec import ValueMap
 
 Coercer = Callable[..., Any]
+_INT64 = 2**63
+
+
+class _Invalid:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+# What a converter returns for a value it cannot read and must not guess: the attribute stays as sent
+# and the engine counts it in `conversion_errors`.
+INVALID: Any = _Invalid()
 
 
 def to_int(v: Any, _ctx: Any = None) -> int | None:
@@ -36,6 +49,14 @@ def to_int(v: Any, _ctx: Any = None) -> int | None:
                 return None
             return int(f) if math.isfinite(f) and f == int(f) else None
     return None
+
+
+def whole_int(v: Any) -> Any:
+    """A canonical int attribute sent as a double: the int when the double is whole (40.0 → 40),
+    INVALID when it is not (40.7, inf, nan) or outside int64; None for any other value."""
+    if type(v) is not float:
+        return None
+    return int(v) if v.is_integer() and -_INT64 <= v < _INT64 else INVALID
 
 
 def to_double(v: Any, _ctx: Any = None) -> float | None:

@@ -23,7 +23,7 @@ from typing import Any
 from spanhouse import semconv as sc
 from spanhouse.batch import Event
 from spanhouse.normalize import formats as fm
-from spanhouse.normalize.coerce import COERCERS, CURRENT, to_int
+from spanhouse.normalize.coerce import COERCERS, CURRENT, INVALID, to_int
 from spanhouse.normalize.events import convert_events
 from spanhouse.normalize.paths import family_item
 from spanhouse.normalize.spec import CombineRule, ComposeRule, Mappings
@@ -108,9 +108,11 @@ class Normalizer:
 
     Guarantees: a canonical attribute present on the span (or its resource) is never replaced, except
     for the value corrections listed under `fix:` in the mapping files (a misspelled provider, a
-    `result` key in a tool response); foreign attributes are kept unless `drop_original`; attributes no
-    mapping names are never touched; a value that cannot be converted leaves the span as it was for
-    that attribute and is counted in `conversion_errors`.
+    `result` key in a tool response, a whole-number double in an int attribute); foreign attributes
+    are kept unless `drop_original`; attributes no mapping names are never touched; a value that
+    cannot be converted (a non-whole double in an int attribute, an unreadable time, or a value its
+    converter raised on) leaves the span as it was for that attribute and is counted in
+    `conversion_errors`; `converter_exceptions` counts the last kind alone, a bug.
     """
 
     def __init__(self, mappings: Mappings, *, conventions: Iterable[str] | None = None,
@@ -118,6 +120,7 @@ class Normalizer:
         t = self.tables = Tables(mappings, conventions, span_events)
         self.drop_original = drop_original
         self.conversion_errors = 0
+        self.converter_exceptions = 0
         # bound once: these are read for every span
         self._exact, self._prefixes, self._family_cache = t.exact, t.prefixes, t.family_cache
         self._family_of, self._span_ops, self._event_kinds, self._light, self._light_unless = (
@@ -194,8 +197,11 @@ class Normalizer:
         for key, value, hs in hits:
             for h in hs:
                 if h.kind == FIX and (new := h.fn(value)) is not None:
-                    out[key] = new
-                    used.add(h.src)
+                    if new is INVALID:
+                        self.conversion_errors += 1
+                    else:
+                        out[key] = new
+                        used.add(h.src)
         if _OP not in attrs:
             for operation, keys in self.tables.infer:
                 if any(k in attrs for k in keys):
@@ -347,6 +353,7 @@ class Normalizer:
                     v = fn(arg, st)
                 except Exception:  # a converter must not lose the span; the attribute stays as sent
                     self.conversion_errors += 1
+                    self.converter_exceptions += 1
                     v = None
                 if v is not None:
                     out[target] = v
@@ -356,8 +363,11 @@ class Normalizer:
     def _fix(self, st: _Span) -> None:
         for key, value, h in st.fixes:
             if key != _OP and (new := h.fn(value)) is not None:
-                st.out[key] = new
-                st.used.add(h.src)
+                if new is INVALID:
+                    self.conversion_errors += 1
+                else:
+                    st.out[key] = new
+                    st.used.add(h.src)
 
     def _commit(self, attrs: dict, out: dict, used: set[int], drops: dict[str, bool] | None) -> None:
         """Record the conventions used, drop consumed originals if asked, write everything at once."""
@@ -391,6 +401,7 @@ class Normalizer:
                 produced = h.fn(value, st)
             except Exception:  # as in _resolve: the object stays as sent
                 self.conversion_errors += 1
+                self.converter_exceptions += 1
                 produced = None
             for target, v in (produced or {}).items():
                 _push(cands, target, h.rank, h.src, _identity, v)

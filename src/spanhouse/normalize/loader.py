@@ -17,6 +17,7 @@ import yaml
 
 from spanhouse import semconv as sc
 from spanhouse.errors import ConfigError
+from spanhouse.normalize.coerce import CURRENT
 from spanhouse.normalize.spec import (
     CombineRule,
     ComposePart,
@@ -54,6 +55,7 @@ FAMILY_FORMATS = frozenset({"messages", "tool_definitions", "documents", "evalua
 _OPERATIONS = frozenset(v.value for v in sc.GenAiOperationNameValues)
 _EVENT_NAMES = frozenset(v for k, v in vars(sc).items() if k.startswith("EVENT_"))
 _EVENT_KINDS = frozenset({"system", "input", "output", "details"})
+_INT_ATTRIBUTES = frozenset(k for k in CURRENT if sc.ATTRIBUTE_TYPES[k] == "int")
 
 
 class MappingError(ConfigError):
@@ -620,17 +622,31 @@ class _Parser:
             spec = self.mapping(spec, fpath)
             self.keys(spec, {"values", "format", "source"}, fpath)
             fmt = spec.get("format", "")
-            if fmt not in ("", "chat"):
-                self.bad(f"{fpath}::format", "only chat is supported for fixes")
-            out.append(
-                FixRule(
-                    self.target(key, fpath),
-                    self.source_name(spec, fpath, ctx.source),
-                    self.values(spec.get("values"), f"{fpath}::values", ctx.maps),
-                    fmt,
-                )
-            )
+            if fmt not in ("", "chat", "int"):
+                self.bad(f"{fpath}::format", "expected chat or int")
+            if fmt == "int":
+                keys = self.int_attributes(str(key), fpath)
+            elif str(key).endswith("*"):
+                self.bad(fpath, "a prefix (`*`) is only supported with format: int")
+                continue
+            else:
+                keys = (self.target(key, fpath),)
+            source = self.source_name(spec, fpath, ctx.source)
+            values = self.values(spec.get("values"), f"{fpath}::values", ctx.maps)
+            out += [FixRule(k, source, values, fmt) for k in keys]
         return tuple(out)
+
+    def int_attributes(self, key: str, path: str) -> tuple[str, ...]:
+        """The current int attributes a `format: int` fix names: one, or all under a `prefix.*`."""
+        if key.endswith("*"):
+            found = tuple(k for k in sorted(_INT_ATTRIBUTES) if k.startswith(key[:-1]))
+            if not found:
+                self.bad(path, f"no int attribute of the registry starts with {key[:-1]!r}")
+            return found
+        if key not in _INT_ATTRIBUTES:
+            self.bad(path, f"{key!r} is not a current int attribute of the spanhouse registry")
+            return ()
+        return (key,)
 
     def events(self, node: Any, ctx: _FileContext) -> EventSpec | None:
         if node is None:

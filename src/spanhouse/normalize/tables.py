@@ -15,7 +15,7 @@ from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.normalize import formats as fm
-from spanhouse.normalize.coerce import COERCERS, lookup, mapped
+from spanhouse.normalize.coerce import COERCERS, lookup, mapped, whole_int
 from spanhouse.normalize.events import convert_events
 from spanhouse.normalize.paths import get_path, sum_paths
 from spanhouse.normalize.spec import (
@@ -312,9 +312,12 @@ class Tables:
         return explode
 
     def _fix_fn(self, vmap: ValueMap | None, fmt: str) -> Callable[[Any], Any]:
-        """`fix(value) -> corrected value`, or None when the value is already right."""
+        """`fix(value) -> corrected value`, or None when the value is already right (INVALID when it
+        cannot be corrected)."""
         if fmt == "chat":
             return self.formats.fix_messages
+        if fmt == "int":
+            return whole_int
 
         def fix(value: Any) -> Any:
             found, new = lookup(vmap, value)

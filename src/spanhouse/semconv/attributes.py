@@ -232,8 +232,10 @@ GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
 GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
 """Top-k sampling value sent with the request.
 
-An int in the GenAI registry; v1.41 instrumentations send a double, which genai_normalize casts.
-Retrieval spans use `gen_ai.retrieval.top_k` instead.
+An int in the GenAI registry; v1.41 instrumentations send a double. genai_normalize stores a whole-
+number double as an int (40.0 becomes 40) and leaves any other double (40.7) as sent, counting it as
+a conversion error. Retrieval spans use `gen_ai.retrieval.top_k` instead; genai_normalize copies the
+value there on them.
 """
 
 GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
