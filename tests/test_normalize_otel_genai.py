@@ -237,6 +237,20 @@ def test_completion_tool_calls_and_finish_reason_vocabulary():
     assert msg["parts"][0] == {"type": "tool_call", "id": "c9", "name": "lookup", "arguments": {"q": 1}}
 
 
+@pytest.mark.parametrize("reason", ["stop", "length", "content_filter", "tool_call", "compaction", "error"])
+def test_canonical_finish_reasons_in_any_case(reason):
+    # the FinishReason enum of gen-ai-output-messages.json
+    out = normalize(
+        {
+            sc.GEN_AI_OPERATION_NAME: "chat",
+            "gen_ai.completion.0.content": "x",
+            "gen_ai.completion.0.finish_reason": reason.upper(),
+        }
+    )
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES])[0]["finish_reason"] == reason
+    assert out[sc.GEN_AI_RESPONSE_FINISH_REASONS] == [reason.upper()]
+
+
 @pytest.mark.parametrize(
     "value",
     [
