@@ -102,6 +102,21 @@ fix:
     assert "acme.yaml::fix::gen_ai.usage.*: a prefix (`*`) is only supported with format: int" in problems
 
 
+def test_sum_rules_add_two_or_more_attributes_into_a_number():
+    bad = """
+source: acme
+precedence: 5
+sum:
+  gen_ai.request.model: {from: [acme.a, acme.b]}
+  spanhouse.cost.cache_usd: {from: [acme.a]}
+"""
+    with pytest.raises(MappingError) as err:
+        shipped_plus("acme.yaml", bad)
+    problems = "\n".join(err.value.problems)
+    assert "acme.yaml::sum::gen_ai.request.model: 'gen_ai.request.model' is not a number" in problems
+    assert "acme.yaml::sum::spanhouse.cost.cache_usd::from: expected two or more attribute names" in problems
+
+
 def test_not_yaml_is_reported():
     with pytest.raises(MappingError, match=r"broken.yaml: not valid YAML"):
         shipped_plus("broken.yaml", "source: [unclosed")

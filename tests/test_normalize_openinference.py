@@ -255,6 +255,51 @@ def test_embedding_span():
     assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 9
 
 
+def cost_of(out):
+    return {k: v for k, v in out.items() if k.startswith("spanhouse.cost.")}
+
+
+def test_cost_details_become_the_cost_parts():
+    reported = sc.SpanhouseCostSourceValues.REPORTED.value
+    # the whole tree: the parts are the details, the cache part is reads plus writes
+    details = {
+        "llm.cost.prompt_details.input": 0.0012,
+        "llm.cost.prompt_details.cache_read": 0.0003,
+        "llm.cost.prompt_details.cache_write": 0.0005,
+        "llm.cost.completion_details.output": 0.0006,
+        "llm.cost.completion_details.reasoning": 0.0002,
+    }
+    out = normalize(llm_span(**details, **{"llm.cost.prompt": 0.002, "llm.cost.total": 0.0028}))
+    assert cost_of(out) == {
+        sc.SPANHOUSE_COST_USD: 0.0028,
+        sc.SPANHOUSE_COST_INPUT_USD: 0.0012,
+        sc.SPANHOUSE_COST_CACHE_USD: 0.0008,
+        sc.SPANHOUSE_COST_OUTPUT_USD: 0.0006,
+        sc.SPANHOUSE_COST_REASONING_USD: 0.0002,
+        sc.SPANHOUSE_COST_SOURCE: reported,
+    }
+    # without llm.cost.total: the prompt and completion totals, which hold the cache part already
+    span = llm_span(**{"llm.cost.prompt_details.cache_read": 0.0003})
+    del span["llm.cost.total"]
+    out = normalize(span)
+    assert out[sc.SPANHOUSE_COST_USD] == 0.0028 and out[sc.SPANHOUSE_COST_CACHE_USD] == 0.0003
+    # details alone: the total is the sum of the parts
+    bare = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o"}
+    out = normalize(
+        {**bare, "llm.cost.prompt_details.cache_read": 0.0001, "llm.cost.completion_details.reasoning": 0.0002}
+    )
+    assert cost_of(out) == {
+        sc.SPANHOUSE_COST_CACHE_USD: 0.0001,
+        sc.SPANHOUSE_COST_REASONING_USD: 0.0002,
+        sc.SPANHOUSE_COST_USD: 0.0003,
+        sc.SPANHOUSE_COST_SOURCE: reported,
+    }
+    # never on aggregate spans
+    agent = {"openinference.span.kind": "AGENT", "llm.cost.prompt_details.cache_read": 0.0001,
+             "llm.cost.prompt_details.cache_write": 0.0001}
+    assert cost_of(normalize(agent)) == {}
+
+
 @pytest.mark.parametrize("kind, operation", [("AGENT", "invoke_agent"), ("CHAIN", None)])
 def test_aggregate_spans_get_no_model_call_usage(kind, operation):
     """Agent and chain spans may carry their children's token and cost sums: never mapped."""

@@ -17,6 +17,7 @@ FOREIGN = sorted(
     {r.key for s in MAPPINGS.sources for r in s.rules}
     | {o.key for s in MAPPINGS.sources for o in s.objects}
     | {op.key for s in MAPPINGS.sources for op in s.operations if op.key}
+    | {k for s in MAPPINGS.sources for r in s.sums for k in r.keys}
     | {f"{f.prefix}.0.{p}" for s in MAPPINGS.sources for f in s.families for p in f.item.values()}
 )
 CANONICAL = [

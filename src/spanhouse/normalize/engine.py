@@ -41,6 +41,7 @@ from spanhouse.normalize.tables import (
     OPER,
     PRESENT,
     RENAME,
+    SUM,
     Family,
     Handler,
     Tables,
@@ -53,7 +54,12 @@ _OP = sc.GEN_AI_OPERATION_NAME
 _INPUT = sc.GEN_AI_USAGE_INPUT_TOKENS
 _CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 _CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
-_COST_PARTS = (sc.SPANHOUSE_COST_INPUT_USD, sc.SPANHOUSE_COST_OUTPUT_USD)
+_COST_PARTS = (
+    sc.SPANHOUSE_COST_INPUT_USD,
+    sc.SPANHOUSE_COST_OUTPUT_USD,
+    sc.SPANHOUSE_COST_CACHE_USD,
+    sc.SPANHOUSE_COST_REASONING_USD,
+)
 _COST_KEYS = (sc.SPANHOUSE_COST_USD,) + _COST_PARTS
 _NOT_DROPPABLE = CURRENT  # general and canonical names stay even with drop_original
 _MISS = object()
@@ -414,6 +420,9 @@ class Normalizer:
             items = self._formats.evaluations([{"name": h.data, "score": decode(value)}])
             if items:
                 st.evaluations.append((h.src, items))
+        elif k == SUM:
+            if key == next(name for name in h.data if name in st.attrs):  # offered once, by the first present
+                _push(cands, h.target, h.rank, h.src, h.fn, h.decode)
 
     def _offer_family(self, st: _Span, fam: Family, pairs: list) -> None:
         """Items rebuilt from flattened keys, by index (`.10` after `.9`)."""

@@ -33,6 +33,7 @@ from spanhouse.normalize.spec import (
     OperationRule,
     Rule,
     Source,
+    SumRule,
     ValueMap,
 )
 
@@ -312,6 +313,7 @@ class _Parser:
                 "objects",
                 "indexed",
                 "combine",
+                "sum",
                 "compose",
                 "fix",
                 "resource_attributes",
@@ -343,6 +345,7 @@ class _Parser:
             operations=operations,
             infer=infer,
             rules=self.rules(doc.get("attributes"), f"{path}::attributes", ctx),
+            sums=self.sums(doc.get("sum"), ctx),  # ranked after the single-attribute rules
             objects=self.objects(doc.get("objects"), ctx),
             families=self.families(doc.get("indexed"), ctx),
             combines=combines,
@@ -581,6 +584,31 @@ class _Parser:
                     values,
                     ctx.next(),
                     self.source_name(spec, cpath, ctx.source),
+                )
+            )
+        return tuple(out)
+
+    def sums(self, node: Any, ctx: _FileContext) -> tuple[SumRule, ...]:
+        path = f"{ctx.path}::sum"
+        out = []
+        for to, spec in self.mapping(node, path).items():
+            spath = f"{path}::{to}"
+            spec = self.mapping(spec, spath)
+            self.keys(spec, {"from", "only", "source"}, spath)
+            target = self.target(to, spath)
+            if target and sc.ATTRIBUTE_TYPES.get(target) not in ("int", "double"):
+                self.bad(spath, f"{target!r} is not a number (int or double) attribute")
+            keys = self.str_list(spec.get("from"), f"{spath}::from")
+            if len(keys) < 2:
+                self.bad(f"{spath}::from", "expected two or more attribute names")
+                continue
+            out.append(
+                SumRule(
+                    target,
+                    keys,
+                    ctx.next(),
+                    self.source_name(spec, spath, ctx.source),
+                    self.only(spec.get("only"), f"{spath}::only", ctx.groups),
                 )
             )
         return tuple(out)

@@ -120,6 +120,17 @@ class CombineRule:
 
 
 @dataclass(frozen=True)
+class SumRule:
+    """A canonical number that is the sum of the foreign attributes present (cache reads + writes)."""
+
+    to: str
+    keys: tuple[str, ...]
+    order: int
+    source: str
+    only: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class ComposePart:
     keys: tuple[str, ...]
     type: str
@@ -174,6 +185,7 @@ class Source:
     objects: tuple[ObjectRule, ...] = ()
     families: tuple[FamilyRule, ...] = ()
     combines: tuple[CombineRule, ...] = ()
+    sums: tuple[SumRule, ...] = ()
     composes: tuple[ComposeRule, ...] = ()
     fixes: tuple[FixRule, ...] = ()
     resource_rules: tuple[Rule, ...] = ()

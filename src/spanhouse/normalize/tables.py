@@ -10,6 +10,7 @@ order), lower wins; tier 0 is an attribute, 1 a fallback I/O attribute, 2 a span
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,11 +28,12 @@ from spanhouse.normalize.spec import (
     ObjectRule,
     Rule,
     Source,
+    SumRule,
     ValueMap,
 )
 
 # handler kinds
-RENAME, MULTI, OBJECT, OPER, PRESENT, COMBINE, COMPOSE, FIX, MARK, BARE, EVAL = range(11)
+RENAME, MULTI, OBJECT, OPER, PRESENT, COMBINE, COMPOSE, FIX, MARK, BARE, EVAL, SUM = range(12)
 NONE = object()  # an operation rule that says "not a GenAI operation"
 EVENT_TARGETS = (
     sc.GEN_AI_INPUT_MESSAGES,
@@ -201,6 +203,11 @@ class Tables:
             h = Handler(COMBINE, fi, self._src(comb.source), self._rank(src, comb.order), target=comb.to,
                         data=comb)
             for key in comb.keys:
+                self._add(key, h)
+        for rule in src.sums:
+            h = Handler(SUM, fi, self._src(rule.source), self._rank(src, rule.order), only=rule.only,
+                        decode=src.decode_json, target=rule.to, fn=_sum_fn(rule), data=rule.keys)
+            for key in rule.keys:
                 self._add(key, h)
         for comp in src.composes:
             index = len(self.composes)
@@ -382,6 +389,25 @@ def map_then(vmap: ValueMap, value: Any, coerce: Callable) -> Any:
         if v is None:
             return None
     return coerce(v)
+
+
+def _sum_fn(rule: SumRule) -> Callable[[Any, Any], Any]:
+    """`fn(decode, span)`: the sum of the rule's attributes the span has, as the target's type; None
+    when none of them holds a number (or the doubles add up to infinity)."""
+    coerce = COERCERS[sc.ATTRIBUTE_TYPES[rule.to]]
+    keys = rule.keys
+
+    def total(dec: bool, ctx: Any) -> Any:
+        found = [v for k in keys if k in ctx.attrs
+                 if (v := coerce(decode(ctx.attrs[k]) if dec else ctx.attrs[k])) is not None]
+        if not found:
+            return None
+        if isinstance(found[0], float):
+            total = sum(found)
+            return round(total, 12) if math.isfinite(total) else None
+        return sum(found)
+
+    return total
 
 
 def _event_dicts(value: Any, spec: EventSpec) -> list[dict]:
