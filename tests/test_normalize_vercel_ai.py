@@ -232,6 +232,39 @@ def test_provider_ids(provider_id, expected):
     assert b.attributes[0][sc.GEN_AI_PROVIDER_NAME] == expected
 
 
+@pytest.mark.parametrize(
+    "output, response",
+    [
+        ({"type": "json", "value": {"t": 12}}, {"t": 12}),
+        ({"type": "text", "value": "12C"}, "12C"),
+        ({"type": "error-text", "value": "no such city"}, "no such city"),
+        ({"type": "error-json", "value": {"code": 404}}, {"code": 404}),
+        # parts, and shapes this list does not know, are kept as sent
+        ({"type": "content", "value": [{"type": "text", "text": "12C"}]},
+         {"type": "content", "value": [{"type": "text", "text": "12C"}]}),
+        ({"type": "execution-denied", "reason": "no"}, {"type": "execution-denied", "reason": "no"}),
+    ],
+)
+def test_v5_tool_result_output_is_unwrapped(output, response):
+    prompt = [
+        {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "t1", "toolName": "x", "output": output}]}
+    ]
+    b = processor().process(
+        batch_of(
+            {
+                "name": "ai.generateText.doGenerate",
+                "attributes": {
+                    "ai.operationId": "ai.generateText.doGenerate",
+                    "ai.prompt.messages": json.dumps(prompt),
+                },
+            }
+        )
+    )
+    assert messages(b.attributes[0][sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "t1", "response": response}]}
+    ]
+
+
 def test_object_generation_and_embeddings():
     b = processor().process(
         batch_of(

@@ -29,6 +29,9 @@ _CANONICAL_TYPES = frozenset(
 )
 _MODALITIES = ("image", "video", "audio")
 _PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+# Vercel AI SDK v5 tool outputs whose `value` is the result itself; `content` (parts) and the rest are
+# kept as sent.
+_VERCEL_VALUE_OUTPUTS = frozenset({"text", "json", "error-text", "error-json"})
 
 
 def loads(value: Any) -> Any:
@@ -169,6 +172,13 @@ class Formats:
             return self.tool_call(item)
         if t in ("tool-result", "tool_result", "function_call_output"):
             response = item.get("result", item.get("output", item.get("content")))
+            if (
+                t == "tool-result"
+                and type(response) is dict
+                and response.get("type") in _VERCEL_VALUE_OUTPUTS
+                and "value" in response
+            ):
+                response = response["value"]
             return self.tool_response(
                 item.get("toolCallId", item.get("tool_use_id", item.get("call_id"))), response
             )
