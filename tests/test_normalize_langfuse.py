@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from normalize_support import T0, messages, normalize
+from normalize_support import T0, batch_of, messages, normalize, processor
 
 from spanhouse import semconv as sc
 
@@ -70,6 +70,38 @@ def test_generation_maps_usage_cost_prompt_and_io():
     assert out[sc.GEN_AI_CONVERSATION_ID] == "sess-7" and out[sc.USER_ID] == "user-7"
     assert out[sc.DEPLOYMENT_ENVIRONMENT_NAME] == "staging" and out[sc.SERVICE_VERSION] == "2026.11.3"
     assert out[sc.SPANHOUSE_NORMALIZED_FROM] == [LANGFUSE]
+
+
+@pytest.mark.parametrize(
+    "sent, seconds",
+    [
+        ("2025-01-01T00:00:01.250000Z", 1.25),
+        ("2025-01-01T00:00:01.250000", 1.25),  # no offset: UTC, as the Langfuse SDKs mean it
+        ("2025-01-01T02:00:01.250000+02:00", 1.25),
+        ("2024-12-31T23:59:59Z", None),  # before the span started
+    ],
+)
+def test_completion_start_time_with_or_without_offset(sent, seconds):
+    proc = processor()
+    before = proc.conversion_errors
+    (out,) = proc.process(
+        batch_of({"attributes": generation(**{"langfuse.observation.completion_start_time": sent})})
+    ).attributes
+    assert out.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) == seconds
+    assert proc.conversion_errors == before
+
+
+@pytest.mark.parametrize("sent", ["soon", "2025-13-01T00:00:00Z", 1735689601])
+def test_unreadable_completion_start_time_is_counted(sent):
+    proc = processor()
+    before = proc.conversion_errors
+    (out,) = proc.process(
+        batch_of({"attributes": generation(**{"langfuse.observation.completion_start_time": sent})})
+    ).attributes
+    assert sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in out
+    assert out["langfuse.observation.completion_start_time"] == sent  # left as sent
+    assert proc.conversion_errors == before + 1
+    assert proc.normalizer.converter_exceptions == 0
 
 
 def test_structured_usage_without_cache_is_not_adjusted():

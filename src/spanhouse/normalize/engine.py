@@ -361,7 +361,9 @@ class Normalizer:
                     self.conversion_errors += 1
                     self.converter_exceptions += 1
                     v = None
-                if v is not None:
+                if v is INVALID:
+                    self.conversion_errors += 1
+                elif v is not None:
                     out[target] = v
                     st.used.add(src)
                     break

@@ -13,7 +13,7 @@ AI, OpenInference), not attribute names; which attribute holds which shape is ma
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -541,15 +541,13 @@ def _number(value: Any) -> Any:
 
 
 def seconds_since(value: Any, start_unix_nano: int) -> float | None:
-    """Seconds from the span start to `value`, an ISO-8601 timestamp; None when earlier or unparseable."""
+    """Seconds from the span start to `value`, an ISO-8601 timestamp (UTC when it names no offset, as
+    Langfuse SDKs mean it); None when earlier. Raises ValueError when `value` is no such timestamp."""
     v = loads(value)
     if not isinstance(v, str):
-        return None
-    try:
-        ts = datetime.fromisoformat(v)
-    except ValueError:
-        return None
+        raise ValueError(f"not an ISO-8601 timestamp: {v!r}")
+    ts = datetime.fromisoformat(v)
     if ts.tzinfo is None:
-        return None
+        ts = ts.replace(tzinfo=UTC)
     delta = ts.timestamp() - start_unix_nano / 1e9
     return round(delta, 6) if delta >= 0 else None

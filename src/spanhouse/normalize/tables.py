@@ -16,7 +16,7 @@ from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.normalize import formats as fm
-from spanhouse.normalize.coerce import COERCERS, lookup, mapped, whole_int
+from spanhouse.normalize.coerce import COERCERS, INVALID, lookup, mapped, whole_int
 from spanhouse.normalize.events import convert_events
 from spanhouse.normalize.paths import get_path, sum_paths
 from spanhouse.normalize.spec import (
@@ -268,7 +268,7 @@ class Tables:
         if rule.format == "documents":
             return lambda v, ctx: f.documents(v)
         if rule.format == "since_start":
-            return lambda v, ctx: fm.seconds_since(v, ctx.start)
+            return _since_start
         coerce = COERCERS[sc.ATTRIBUTE_TYPES.get(to, "any")]
         if rule.const is not None:
             const = coerce(rule.const)
@@ -389,6 +389,13 @@ def map_then(vmap: ValueMap, value: Any, coerce: Callable) -> Any:
         if v is None:
             return None
     return coerce(v)
+
+
+def _since_start(value: Any, ctx: Any) -> Any:
+    try:
+        return fm.seconds_since(value, ctx.start)
+    except ValueError:
+        return INVALID
 
 
 def _sum_fn(rule: SumRule) -> Callable[[Any, Any], Any]:
