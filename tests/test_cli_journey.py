@@ -104,6 +104,10 @@ def test_serve_demo_trace_sql_then_read_after_stop(tmp_path):
         by_op = {row["Operation"]: row["n"] for row in json.loads(counts.stdout)}
         assert by_op["invoke_workflow"] == 12 and by_op["chat"] == 24 and by_op["retrieval"] == 12
         assert by_op["execute_tool"] >= 12
+        kinds = _run(["sql", "SELECT DISTINCT SpanKind FROM otel_traces WHERE SpanName LIKE 'invoke_workflow %'",
+                      "--config", str(config), "--format", "csv"], tmp_path)
+        assert kinds.returncode == 0, kinds.stderr
+        assert kinds.stdout.strip().splitlines()[-1] == '"Internal"'  # the GenAI conventions' workflow span kind
 
         refused = _run(["sql", "DROP TABLE otel_traces", "--config", str(config)], tmp_path)
         assert refused.returncode == 1 and "not allowed" in refused.stderr and "Traceback" not in refused.stderr

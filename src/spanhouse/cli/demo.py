@@ -77,11 +77,12 @@ def _trace(tracer: Any, rng: random.Random, clock: _Clock, environment: str) -> 
     prompt_version = rng.choice(["v17", "v18"])
     conversation = f"conv-{rng.randrange(16**8):08x}"
     t0 = clock.now
-    root = tracer.start_span(f"{OP.INVOKE_WORKFLOW.value} {WORKFLOW}", kind=SpanKind.SERVER, start_time=t0, attributes={
-        sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value, sc.GEN_AI_WORKFLOW_NAME: WORKFLOW,
-        sc.SPANHOUSE_FEATURE: WORKFLOW, sc.SPANHOUSE_TENANT_ID: tenant, sc.GEN_AI_CONVERSATION_ID: conversation,
-        "support.ticket.id": f"T-{rng.randrange(10**6):06d}", "support.customer.plan": plan,
-    })
+    root = tracer.start_span(
+        f"{OP.INVOKE_WORKFLOW.value} {WORKFLOW}", kind=SpanKind.INTERNAL, start_time=t0, attributes={
+            sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value, sc.GEN_AI_WORKFLOW_NAME: WORKFLOW,
+            sc.SPANHOUSE_FEATURE: WORKFLOW, sc.SPANHOUSE_TENANT_ID: tenant, sc.GEN_AI_CONVERSATION_ID: conversation,
+            "support.ticket.id": f"T-{rng.randrange(10**6):06d}", "support.customer.plan": plan,
+        })
     ctx = set_span_in_context(root)
 
     def model_call(name_op: str, mdl: tuple[str, str, str], prompt: str, version: str, msgs_in: str,
