@@ -84,6 +84,7 @@ class GenaiRedactProcessor(Processor):
                 batch.links[i] = [self._link(k, policy, record, memo) for k in links]
             if batch.status_message[i]:
                 batch.status_message[i] = r.status_message(batch.status_message[i], policy, record, memo)
+            batch.name[i] = r.span_name(batch.name[i], policy, record, memo)
             return attrs
         except Exception:
             return self._strip_span(batch, i, record)

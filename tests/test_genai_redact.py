@@ -623,3 +623,17 @@ def test_without_a_key_every_redaction_processor_of_a_process_uses_the_same_key(
     assert token.startswith("<EMAIL:") and log.body[0] == f"write to {token}"
     assert spans_proc.redactor.hasher.hex("u-1") == logs_proc.redactor.hasher.hex("u-1")
     assert caplog.text.count("no hash_key is configured") <= 1
+
+
+def test_span_names_are_scanned_under_redacting_policies():
+    """Instrumentations put paths and queries in span names; the detectors reach them, and a name with
+    nothing sensitive, or a name under `full`, stays as sent."""
+    batch = make_batch([env("production"), env("staging")],
+                       [{"attributes": {}}, {"attributes": {}}, {"resource": 1, "attributes": {}}])
+    batch.name[0] = f"GET /users/{EMAIL}/cards/{CARD}"
+    batch.name[2] = f"GET /users/{EMAIL}"
+    out = run(batch)
+    assert out.name[0].startswith("GET /users/<EMAIL:") and EMAIL not in out.name[0] and CARD not in out.name[0]
+    assert out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["span:name"]
+    assert out.name[1] == "chat gpt-4o" and sc.SPANHOUSE_REDACTION_MASKED_KEYS not in out.attributes[1]
+    assert out.name[2] == f"GET /users/{EMAIL}"  # staging: full

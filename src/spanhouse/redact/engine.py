@@ -49,6 +49,8 @@ _POLICIES = {p.value: p for p in Policy}
 _REMOVING = (FieldAction.DROP, FieldAction.MASK, FieldAction.HASH)
 STATUS_MESSAGE = "status:message"
 """How a span's status message appears in the record's key lists."""
+SPAN_NAME = "span:name"
+"""How a span's name appears in the record's key lists."""
 BODY = "body"
 """How a log record's body appears in the record's key lists."""
 # deprecated names of an attribute, so a rule on the current name also sees older senders
@@ -239,14 +241,22 @@ class Redactor:
     def status_message(self, message: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
         """A span's status message, scanned like an attribute under redacting policies (error
         messages often quote user input)."""
-        if not message or policy is Policy.FULL or self.text is None:
-            return message
-        new = self._scan(message, record, memo)
+        return self._text_field(message, STATUS_MESSAGE, policy, record, memo)
+
+    def span_name(self, name: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
+        """A span's name, scanned like an attribute under redacting policies: instrumentations put
+        URLs, queries and file names there, which may hold an e-mail or a card number."""
+        return self._text_field(name, SPAN_NAME, policy, record, memo)
+
+    def _text_field(self, text: str, label: str, policy: Policy, record: Record, memo: TextMemo | None) -> str:
+        if not text or policy is Policy.FULL or self.text is None:
+            return text
+        new = self._scan(text, record, memo)
         if new is DROP:
-            record.dropped[STATUS_MESSAGE] = None
+            record.dropped[label] = None
             return ""
-        if new is not message:
-            record.masked[STATUS_MESSAGE] = None
+        if new is not text:
+            record.masked[label] = None
         return new
 
     def body(self, event_name: str, body: Any, policy: Policy, record: Record, memo: TextMemo | None = None) -> Any:
