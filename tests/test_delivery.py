@@ -613,9 +613,9 @@ def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tm
 
 
 def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_on_its_own(caplog):
-    """A table's TTL follows a longer `ttl` at the next start. A shorter one, `ttl: 0` and a TTL written
-    by hand (tiering) are left alone and logged with the statement to run: a config change never
-    deletes stored rows by itself."""
+    """A table's TTL follows a longer `ttl` at the next start, and `ttl: 0` (keep everything) removes it.
+    A shorter one is left alone and logged with the statement to run: a config change never deletes
+    stored rows by itself."""
     from spanhouse.config import Duration
     from spanhouse.store import connect
 
@@ -641,11 +641,15 @@ def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_
     longer = start(90 * 86400)
     assert all("toIntervalDay(90)" in e and "toIntervalDay(30)" not in e for e in longer.values())
     assert caplog.text.count("lengthened from") == 7
-    for ttl, statement in ((30 * 86400, "MODIFY TTL"), (0, "REMOVE TTL")):
-        caplog.clear()
-        kept = start(ttl)
-        assert all("toIntervalDay(90)" in e for e in kept.values())
-        assert caplog.text.count("left as it is") == 7 and statement in caplog.text
+    caplog.clear()
+    kept = start(30 * 86400)
+    assert all("toIntervalDay(90)" in e for e in kept.values())
+    assert caplog.text.count("left as it is") == 7 and "MODIFY TTL" in caplog.text
+    caplog.clear()
+    forever = start(0)
+    assert all(" TTL " not in e for e in forever.values()) and caplog.text.count("removed: ttl 0") == 7
+    caplog.clear()
+    assert start(30 * 86400) == forever and caplog.text.count("left as it is") == 7  # no TTL: kept forever
 
 
 def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_path):

@@ -338,9 +338,9 @@ def _ttl_seconds(clause: str) -> int | None:
 
 def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
     """Bring the retention of tables that already exist to `ttl`, never deleting data on its own: a
-    longer `ttl` is applied with `ALTER TABLE … MODIFY TTL`; a shorter one, `ttl: 0` on a table that has
-    a TTL, or a TTL spanhouse did not write (tiering rules) is left as it is and logged with the
-    statement to run. Returns the tables altered."""
+    longer `ttl` is applied with `ALTER TABLE … MODIFY TTL`, and `ttl: 0` removes a TTL spanhouse wrote;
+    a shorter one, or a TTL spanhouse did not write (tiering rules), is left as it is and logged with
+    the statement to run. Returns the tables altered."""
     names = dict(_retention_tables(settings))
     # the names are filtered here: an Array parameter does not survive every HTTP front of ClickHouse
     rows = [r for r in client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
@@ -358,7 +358,8 @@ def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
         sql = (f"ALTER TABLE {table}{on_cluster} MODIFY TTL {wanted}" if wanted
                else f"ALTER TABLE {table}{on_cluster} REMOVE TTL")
         have = _ttl_seconds(current) if current else None
-        longer = bool(wanted) and have is not None and wanted_seconds > have
+        # removing a TTL spanhouse wrote deletes nothing: it is the longest retention there is
+        longer = have is not None and (not wanted or wanted_seconds > have)
         if not longer:
             why = ("its TTL is not one spanhouse writes" if current and have is None
                    else "spanhouse never shortens or removes a retention on its own (stored rows would go)")
@@ -370,8 +371,11 @@ def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
         except Exception as exc:
             raise StoreError(f"could not change the retention of {table} on {settings.endpoint}: "
                              f"{_short(exc)}") from exc
-        log.warning("retention of %s lengthened from %s to %s (ttl in the config); ClickHouse applies it to the "
-                    "rows already stored in the background", table, current, wanted)
+        if wanted:
+            log.warning("retention of %s lengthened from %s to %s (ttl in the config); ClickHouse applies it to "
+                        "the rows already stored in the background", table, current, wanted)
+        else:
+            log.warning("retention of %s (%s) removed: ttl 0 in the config keeps every row", table, current)
         changed.append(name)
     return changed
 
