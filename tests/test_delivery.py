@@ -612,7 +612,7 @@ def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tm
     helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True).shutdown()
 
 
-def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_on_its_own(caplog):
+def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_on_its_own(caplog, tmp_path):
     """A table's TTL follows a longer `ttl` at the next start, and `ttl: 0` (keep everything) removes it.
     A shorter one is left alone and logged with the statement to run: a config change never deletes
     stored rows by itself."""
@@ -644,12 +644,33 @@ def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_
     caplog.clear()
     kept = start(30 * 86400)
     assert all("toIntervalDay(90)" in e for e in kept.values())
-    assert caplog.text.count("left as it is") == 7 and "MODIFY TTL" in caplog.text
+    assert caplog.text.count("left as it is") == 7 and "spanhouse schema --apply-retention" in caplog.text
     caplog.clear()
     forever = start(0)
     assert all(" TTL " not in e for e in forever.values()) and caplog.text.count("removed: ttl 0") == 7
     caplog.clear()
     assert start(30 * 86400) == forever and caplog.text.count("left as it is") == 7  # no TTL: kept forever
+    # a person may shorten it: the schema command applies the config's ttl to every table
+    import yaml
+    from click.testing import CliRunner
+
+    from spanhouse.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+        "exporters": {"clickhouse": {"endpoint": chdb_endpoint(), "database": db, "ttl": "48h"}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["clickhouse"]}}}}))
+    result = CliRunner().invoke(main, ["schema", "--apply-retention", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("retention set to ttl 48h on: ")
+    client = connect(ClickHouseConfig(endpoint=chdb_endpoint(), database=db))
+    try:
+        engines = [e for (e,) in client.query("SELECT engine_full FROM system.tables WHERE database = {db:String} "
+                                              "AND engine LIKE '%MergeTree'", parameters={"db": db}).result_rows]
+    finally:
+        client.close()
+    assert len(engines) == 7 and all("toIntervalDay(2)" in e for e in engines)
 
 
 def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_path):

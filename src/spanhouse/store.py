@@ -336,11 +336,12 @@ def _ttl_seconds(clause: str) -> int | None:
     return int(found.group(3)) * _UNIT_SECONDS[found.group(2)] if found else None
 
 
-def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
+def apply_retention(client: Client, settings: StoreSettings, *, shorten: bool = False) -> list[str]:
     """Bring the retention of tables that already exist to `ttl`, never deleting data on its own: a
     longer `ttl` is applied with `ALTER TABLE … MODIFY TTL`, and `ttl: 0` removes a TTL spanhouse wrote;
     a shorter one, or a TTL spanhouse did not write (tiering rules), is left as it is and logged with
-    the statement to run. Returns the tables altered."""
+    the statement to run. With `shorten` (`spanhouse schema --apply-retention`, asked for by a person)
+    a shorter `ttl` is applied too. Returns the tables altered."""
     names = dict(_retention_tables(settings))
     # the names are filtered here: an Array parameter does not survive every HTTP front of ClickHouse
     rows = [r for r in client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
@@ -360,18 +361,26 @@ def apply_retention(client: Client, settings: StoreSettings) -> list[str]:
         have = _ttl_seconds(current) if current else None
         # removing a TTL spanhouse wrote deletes nothing: it is the longest retention there is
         longer = have is not None and (not wanted or wanted_seconds > have)
-        if not longer:
-            why = ("its TTL is not one spanhouse writes" if current and have is None
-                   else "spanhouse never shortens or removes a retention on its own (stored rows would go)")
-            log.warning("retention of %s is %s, the config asks for %s; left as it is: %s. To apply it: %s",
-                        table, current or "none", wanted or "none", why, sql)
+        ours = have is not None or not current
+        if not longer and not (shorten and ours):
+            if current and have is None:
+                why, how = "its TTL is not one spanhouse writes", f"edit it by hand: {sql}"
+            else:
+                why = "spanhouse never shortens a retention on its own (stored rows would go)"
+                how = ("stop spanhouse and run `spanhouse schema --apply-retention` with this config"
+                       + (f" (or: {sql})" if not settings.embedded else ""))
+            log.warning("retention of %s is %s, the config asks for %s; left as it is: %s. To apply it, %s",
+                        table, current or "none", wanted or "none", why, how)
             continue
         try:
             client.command(sql)
         except Exception as exc:
             raise StoreError(f"could not change the retention of {table} on {settings.endpoint}: "
                              f"{_short(exc)}") from exc
-        if wanted:
+        if wanted and not longer:
+            log.warning("retention of %s shortened from %s to %s: ClickHouse deletes the older rows in the "
+                        "background", table, current or "none", wanted)
+        elif wanted:
             log.warning("retention of %s lengthened from %s to %s (ttl in the config); ClickHouse applies it to "
                         "the rows already stored in the background", table, current, wanted)
         else:
