@@ -612,6 +612,39 @@ def test_a_file_queue_left_with_undelivered_batches_is_not_silently_abandoned(tm
     helper(Sink(), tmp_path, storage=QueueStorage.MEMORY, directory=directory, enabled=True).shutdown()
 
 
+class StoreSink(Sink):
+    """A sink with local state, as the clickhouse exporter on an embedded store has."""
+
+    def __init__(self, state, errors=None):
+        super().__init__(errors)
+        self.state = str(state)
+
+    def state_directory(self) -> str:
+        return self.state
+
+
+def test_a_config_without_the_queue_section_cannot_abandon_its_file_queue_either(tmp_path):
+    """Deleting the whole sending_queue section (or its directory line) with batches still queued is
+    caught through the store's record of the queue that fed it."""
+    from spanhouse.errors import SpanhouseError
+
+    store = tmp_path / "store"
+    h = helper(StoreSink(store, [RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE,
+               num_consumers=1)
+    h.consume(make_batch(3))
+    h.shutdown(timeout=1)
+    for queue in ({}, {"enabled": False}, {"storage": QueueStorage.MEMORY}):
+        with pytest.raises(SpanhouseError, match="still holds 1 acknowledged batch.*section or directory"):
+            helper(StoreSink(store), **queue)
+    sink = StoreSink(store)
+    h2 = helper(sink, tmp_path, storage=QueueStorage.FILE)
+    wait_for(lambda: len(h2.queue) == 0)
+    h2.shutdown()
+    assert len(sink.delivered()) == 3
+    helper(StoreSink(store), enabled=False).shutdown()  # delivered: leaving it now is fine
+    helper(StoreSink(store)).shutdown()
+
+
 def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_on_its_own(caplog, tmp_path):
     """A table's TTL follows a longer `ttl` at the next start, and `ttl: 0` (keep everything) removes it.
     A shorter one is left alone and logged with the statement to run: a config change never deletes

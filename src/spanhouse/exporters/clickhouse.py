@@ -35,7 +35,7 @@ from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, P
 from spanhouse.exporters.queue import Encoded
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.values import as_string, string_map
-from spanhouse.store import StoreError, StoreSettings, connect, create_schema
+from spanhouse.store import StoreError, StoreSettings, chdb_path, connect, create_schema
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,10 @@ class ClickHouseExporter(Pusher):
             else:
                 log.warning("exporter %s: %s; starting anyway: without a sending_queue, exports fail (clients "
                             "retry) until it answers", self.table, exc)
+
+    def state_directory(self) -> str | None:
+        """The embedded store's directory (a ClickHouse server keeps no local state of spanhouse's)."""
+        return chdb_path(self.config.endpoint) if self.config.embedded else None
 
     def _open(self) -> None:
         """Connect, create the schema when configured, and prepare the insert; raises `StoreError`."""

@@ -14,6 +14,7 @@ queue after a restart — so an exporter whose backend can deduplicate (ClickHou
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ from spanhouse.exporters.queue import BaseQueue, Batching, Encoded, MemoryQueue,
 log = logging.getLogger(__name__)
 
 _MIB = 1 << 20
+_QUEUES_FILE = "spanhouse-queues.json"
 _token: contextvars.ContextVar[str | None] = contextvars.ContextVar("spanhouse_delivery_token", default=None)
 
 
@@ -177,6 +179,12 @@ class Pusher(Exporter):
     def consume(self, batch: Any) -> None:
         self.push(batch)
 
+    def state_directory(self) -> str | None:
+        """Optional: a local directory that lives as long as the data this pusher writes (an embedded
+        store's), where the helper remembers which file queue fed it, so a config that stops using a
+        queue which still holds batches is caught even when its `directory` line is gone too."""
+        return None
+
 
 class _Outcome(Enum):
     DELIVERED = "delivered"
@@ -221,14 +229,12 @@ class HelperExporter(Exporter):
         # one exporter id serves several signals; each keeps its own queue (traces in the directory
         # itself, so queues written before logs existed are still replayed)
         directory = q.directory if self.signal == "traces" else os.path.join(q.directory, self.signal)
-        if q.directory and not (q.active and q.storage is QueueStorage.FILE):
-            left = pending_batches(directory)
-            if left:
-                raise SpanhouseError(
-                    f"exporter {self.name}: the file queue in {directory} still holds {left} acknowledged "
-                    "batch(es) not yet delivered, and this config does not use it (sending_queue storage is "
-                    "not file): start once with `storage: file` to deliver them, or delete the directory to "
-                    "discard them")
+        file_queue = bool(q.directory) and q.active and q.storage is QueueStorage.FILE
+        if q.directory and not file_queue:
+            self._refuse_abandoned(directory, "sending_queue storage is not file")
+        state = self.pusher.state_directory()
+        if state:
+            self._remember_queue(state, os.path.abspath(directory) if file_queue else None)
         if q.active:
             if q.storage is QueueStorage.FILE:
                 self.queue = FileQueue(directory, q.queue_size, q.max_disk_mib * _MIB, self.name)
@@ -279,6 +285,49 @@ class HelperExporter(Exporter):
         return batch if encoded is None else encoded
 
     # --- delivering ---------------------------------------------------------------------
+
+    def _refuse_abandoned(self, directory: str, why: str) -> None:
+        left = pending_batches(directory)
+        if left:
+            raise SpanhouseError(
+                f"exporter {self.name}: the file queue in {directory} still holds {left} acknowledged batch(es) "
+                f"not yet delivered, and this config does not use it ({why}): start once with its "
+                "`sending_queue` (`storage: file`, that `directory`) to deliver them, or delete the directory to "
+                "discard them")
+
+    def _remember_queue(self, state: str, directory: str | None) -> None:
+        """Check the file queue last used for this exporter and signal (recorded in `state`), then record
+        the current one (None: no file queue)."""
+        path = os.path.join(state, _QUEUES_FILE)
+        key = f"{self.name}/{self.signal}"
+        try:
+            with open(path, encoding="utf-8") as f:
+                known = json.load(f)
+            if not isinstance(known, dict):
+                known = {}
+        except FileNotFoundError:
+            known = {}
+        except (OSError, ValueError) as exc:
+            log.warning("exporter %s: cannot read %s (%s); starting it afresh", self.name, path, exc)
+            known = {}
+        before = known.get(key)
+        if isinstance(before, str) and before != directory:
+            self._refuse_abandoned(before, "its sending_queue section or directory changed")
+        if before == directory:
+            return
+        if directory is None:
+            known.pop(key, None)
+        else:
+            known[key] = directory
+        try:
+            os.makedirs(state, exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(known, f, indent=1)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("exporter %s: cannot write %s (%s): a queue left behind by a later config change will "
+                        "not be noticed", self.name, path, exc)
 
     def _consume_loop(self) -> None:
         queue = self.queue
