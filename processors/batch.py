@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from typing import Any
 
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.config import Duration
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +36,10 @@ class BatchConfig:
             yield ConfigIssue("timeout", "must not be negative")
 
 
+CLIENT_PATIENCE_S = 5.0
+"""A batch timeout above this is warned about: half the OpenTelemetry SDK exporters' default timeout."""
+
+
 class BatchProcessor(Processor):
     """Holds batches until `send_batch_size` spans or `timeout` is reached, then emits them as one.
 
@@ -43,6 +50,11 @@ class BatchProcessor(Processor):
     def __init__(self, config: BatchConfig):
         self.config = config
         self.flush_interval = config.timeout.seconds or None
+        if config.timeout.seconds > CLIENT_PATIENCE_S:
+            log.warning("batch: timeout %s holds each client's answer until its batch is stored; OpenTelemetry "
+                        "SDK exporters give up after 10 s and send again (the spans are then stored twice). "
+                        "Keep it under %gs, or batch in the exporter's sending_queue (answered at once)",
+                        config.timeout, CLIENT_PATIENCE_S)
         self._lock = threading.Lock()
         self._held: list[Any] = []
         self._held_spans = 0

@@ -186,3 +186,13 @@ def test_a_signal_while_starting_stops_the_service_once_it_has_started(monkeypat
         service.run()  # returns: started, then stopped gracefully
     assert "a signal arrived while starting" in caplog.text and "spanhouse stopped" in caplog.text
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_batch_timeout_clients_would_not_wait_for_is_warned_about(caplog):
+    """The batch processor answers a client only once its batch is stored: a Collector-style 12 s timeout
+    outlasts the SDK exporters' 10 s, and they send everything again."""
+    with caplog.at_level("WARNING", logger="spanhouse.processors.batch"):
+        BatchProcessor(BatchConfig(timeout=Duration(12)))
+        BatchProcessor(BatchConfig(timeout=Duration(2)))
+    (record,) = [r for r in caplog.records if "holds each client's answer" in r.getMessage()]
+    assert "timeout 12s" in record.getMessage()
