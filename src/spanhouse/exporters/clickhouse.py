@@ -299,8 +299,9 @@ class ClickHouseExporter(Pusher):
             if now < self._expired_logged_at + 60:
                 return
             count, self._expired, self._expired_logged_at = self._expired, 0, now
-        log.warning("exporter %s: %d span(s) started before the store's retention (ttl %gh): they are stored, "
-                    "and ClickHouse deletes them at its next TTL merge; raise `ttl` to keep backfilled data",
+        log.warning("exporter %s: %d span(s) started before the store's retention (ttl %gh): ClickHouse deletes "
+                    "them as it writes them or at its next merge, so they are not queryable; the client was told "
+                    "they were accepted. Raise `ttl` to keep backfilled data",
                     self.table, count, self.config.ttl.seconds / 3600)
 
     def _push_encoded(self, batch: Encoded) -> None:
