@@ -11,6 +11,7 @@ engine, cluster, TTL and index variants are filled in.
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import importlib.resources
 import logging
@@ -148,7 +149,10 @@ def _locked_by_another_process(path: str) -> bool:
 
 def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bool = False, **kwargs: Any) -> Client:
     """Open a client. `readonly` sets `readonly=2` on the session: reads and settings, no writes or DDL.
-    `use_database` makes the configured database the session's default (it must exist)."""
+    `use_database` makes the configured database the session's default (it must exist). Sessions run
+    in UTC (`session_timezone`, unless `connection_params` say otherwise): hourly rollups and the CLI's
+    times must not follow the time zone of the machine the embedded engine runs on."""
+    params = {"session_timezone": "UTC", **settings.connection_params}
     try:
         if settings.embedded:
             path = chdb_path(settings.endpoint)
@@ -158,7 +162,7 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
             os.makedirs(path, exist_ok=True)
             client = clickhouse_connect.get_client(interface="chdb", path=path,
                                                    database=settings.database if use_database else None,
-                                                   settings=dict(settings.connection_params))
+                                                   settings=params)
         else:
             u = urlparse(settings.endpoint)
             client = clickhouse_connect.get_client(
@@ -167,7 +171,7 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
                 username=settings.username or "default", password=settings.password,
                 compress=settings.compress if settings.compress not in ("", "none") else False,
                 database=settings.database if use_database else None,
-                settings=dict(settings.connection_params), **kwargs)
+                settings=params, **kwargs)
     except StoreError:
         raise
     except Exception as exc:
@@ -176,6 +180,11 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
                              "`spanhouse serve` on this data directory?): stop it, or give this one its own "
                              "directory; to read while it runs, use its sql_query endpoint") from None
         raise StoreError(f"cannot open the ClickHouse store at {settings.endpoint}: {_short(exc)}") from exc
+    if params["session_timezone"] == "UTC":
+        # the client turns stored times into Python datetimes in the server's zone (the machine's, for the
+        # embedded engine); in UTC, like the session, they print as the CLI's "(UTC)" columns say
+        client.tz_source = "server"
+        client.server_tz = datetime.UTC
     if readonly:
         client.command("SET readonly = 2")
     return client
