@@ -533,6 +533,22 @@ def test_a_queue_without_sequence_records_does_not_reuse_tokens(tmp_path):
     assert later.pushes and {t for _, t in first.pushes}.isdisjoint({t for _, t in later.pushes})
 
 
+def test_a_stop_says_how_many_batches_stay_in_the_file_queue(tmp_path, caplog):
+    """What an operator checks before a downgrade or moving the store: whether anything is still queued."""
+    h = helper(Sink([RetryableError("down")] * 10_000), tmp_path, storage=QueueStorage.FILE, num_consumers=1)
+    for i in range(2):
+        h.consume(make_batch(2, first=2 * i))
+    with caplog.at_level("INFO", logger="spanhouse.exporters.helper"):
+        h.shutdown(timeout=1)
+    assert "2 batch(es) stay in the sending queue" in caplog.text
+    caplog.clear()
+    h2 = helper(Sink(), tmp_path, storage=QueueStorage.FILE)
+    wait_for(lambda: len(h2.queue) == 0)
+    with caplog.at_level("INFO", logger="spanhouse.exporters.helper"):
+        h2.shutdown()
+    assert "stay in the sending queue" not in caplog.text
+
+
 def test_replayed_items_are_delivered_alone_with_the_token_they_had(tmp_path):
     """An item may have been delivered alone just before a crash (its acknowledgement not yet written):
     merged with others after the restart, it would be stored again under a new token."""

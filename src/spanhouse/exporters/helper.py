@@ -260,6 +260,9 @@ class HelperExporter(Exporter):
             queue.close()  # wakes consumers waiting for work, now that they see the stop
             for t in self._consumers:
                 t.join(max(0.1, deadline - time.monotonic()))
+            if isinstance(queue, FileQueue) and len(queue):
+                log.info("exporter %s: %d batch(es) stay in the sending queue in %s; they are delivered at the "
+                         "next start (of this version or a later one)", self.name, len(queue), queue.directory)
             queue.shutdown()
         self._stop.set()
         self.pusher.shutdown(timeout)
