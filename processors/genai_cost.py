@@ -1,21 +1,24 @@
 """`genai_cost`: prices every model-call span from its token counts.
 
-Which spans are priced: a span whose `gen_ai.operation.name` is a model call (`chat`,
-`text_completion`, `generate_content`, `embeddings`), or that has no operation, and that names a
-model (`gen_ai.response.model`, else `gen_ai.request.model`) and carries token counts. Agent,
-workflow, tool and other spans that carry usage aggregated from the calls below them are not priced
-(`spanhouse.cost.source = aggregated`), so the cost of a trace is the sum over its model calls.
-A remote `invoke_agent` (CLIENT) span is treated the same way: whether it has priced descendants is
-only known once the whole trace is stored, which a processor that sees batches cannot know.
+Which spans are model calls is decided by `spanhouse.modelcalls`, the rule every view shares: a span
+whose `gen_ai.operation.name` is `chat`, `text_completion`, `generate_content` or `embeddings`; or a
+span with no operation or one the conventions do not define (`responses`, `rerank`, ...) that carries
+token counts or a cost. A model call is priced from the model it names (`gen_ai.response.model`, else
+`gen_ai.request.model`) and its token counts. Agent, workflow, tool and the other operations of the
+conventions are not model calls: usage or a cost they carry was summed from the calls below them, so
+they are marked `spanhouse.cost.source = aggregated`, a reported cost is removed from them, and the
+cost of a trace is the sum over its model calls. A remote `invoke_agent` (CLIENT) span is treated the
+same way: whether it has priced descendants is only known once the whole trace is stored, which a
+processor that sees batches cannot know.
 
 What a priced span gets: `spanhouse.cost.usd` (the total) with `spanhouse.cost.input_usd` (uncached
 input), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd` (when the span has cache tokens),
 `spanhouse.cost.reasoning_usd` (when the price has a reasoning rate), `spanhouse.cost.source`
-(`computed` or `override`) and `spanhouse.cost.price_id`. A model without a price gets no cost and
-`unknown_model`, never $0; a model call without token counts gets `no_usage`. A span that already
-has a cost (reported by the SDK, or mapped by genai_normalize) keeps it, marked `reported`.
+(`computed` or `override`) and `spanhouse.cost.price_id`. Every other model call gets the reason it
+has no cost, never $0: `unknown_model` (no price), `no_model` (token counts but no model) or
+`no_usage` (no token counts). A model call that already has a cost (reported by the SDK, or mapped by
+genai_normalize) keeps it, marked `reported`.
 """
-
 from __future__ import annotations
 
 import logging
@@ -30,16 +33,23 @@ from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
+from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, NOT_MODEL_CALL_OPERATIONS
 from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from
 
 log = logging.getLogger(__name__)
 
-_OP = sc.GenAiOperationNameValues
-MODEL_CALLS = frozenset(
-    {_OP.CHAT.value, _OP.TEXT_COMPLETION.value, _OP.GENERATE_CONTENT.value, _OP.EMBEDDINGS.value}
-)
+_MODEL_CALLS = frozenset(MODEL_CALL_OPERATIONS)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
+# a reported cost and its parts: all removed together from a span that is not a model call
+_COST_KEYS = (
+    sc.SPANHOUSE_COST_USD,
+    sc.SPANHOUSE_COST_INPUT_USD,
+    sc.SPANHOUSE_COST_OUTPUT_USD,
+    sc.SPANHOUSE_COST_CACHE_USD,
+    sc.SPANHOUSE_COST_REASONING_USD,
+    sc.SPANHOUSE_COST_PRICE_ID,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +188,7 @@ class GenAiCost(Processor):
         starts = batch.start_time_unix_nano
         for i, attrs in enumerate(batch.attributes):
             if attrs:
-                outcome = self._price(attrs, starts[i])
+                outcome = self._price(attrs, starts[i], batch, i)
                 if outcome:
                     counts[outcome] += 1
         if counts:
@@ -186,28 +196,36 @@ class GenAiCost(Processor):
                 self.counts.update(counts)
         return batch
 
-    def _price(self, attrs: dict[str, Any], start_ns: int) -> str | None:
+    def _price(self, attrs: dict[str, Any], start_ns: int, batch: Any, i: int) -> str | None:
         if sc.SPANHOUSE_COST_SOURCE in attrs:
-            return None
-        if sc.SPANHOUSE_COST_USD in attrs:
-            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
-            return _SOURCE.REPORTED.value
-        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        if not model or not isinstance(model, str):
             return None
         raw_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, _ABSENT)
         raw_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, _ABSENT)
         has_usage = raw_in is not _ABSENT or raw_out is not _ABSENT
+        has_cost = sc.SPANHOUSE_COST_USD in attrs
         op = attrs.get(sc.GEN_AI_OPERATION_NAME)
-        if op and type(op) is str and op not in MODEL_CALLS:
-            if not has_usage:
-                return None
-            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value
-            return _SOURCE.AGGREGATED.value
-        usage = self._usage(attrs, raw_in, raw_out, model) if has_usage else None
+        if type(op) is not str:
+            op = ""  # a list or map sent as the operation names none
+        if op not in _MODEL_CALLS:
+            if not (has_usage or has_cost):
+                return None  # no model call: an outer span that names its model, a tool without usage
+            if op in NOT_MODEL_CALL_OPERATIONS:
+                return self._aggregated(attrs, op, has_cost, batch, i)
+        if has_cost:
+            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
+            return _SOURCE.REPORTED.value
+        usage = self._usage(attrs, raw_in, raw_out, batch, i) if has_usage else None
         if usage is None:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_USAGE.value
             return _SOURCE.NO_USAGE.value
+        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        if not model or not isinstance(model, str):
+            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_MODEL.value
+            self._warn(batch, i, _SOURCE.NO_MODEL.value,
+                       "a model call (operation %r) has token counts but names no model (%s or %s); its spans are "
+                       "marked no_model and listed by `spanhouse costs --unpriced`",
+                       op, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL)
+            return _SOURCE.NO_MODEL.value
         provider = attrs.get(sc.GEN_AI_PROVIDER_NAME) or attrs.get(sc.GEN_AI_SYSTEM) or ""
         if not isinstance(provider, str):
             provider = str(provider)
@@ -227,7 +245,19 @@ class GenAiCost(Processor):
         attrs[sc.SPANHOUSE_COST_PRICE_ID] = cost.price_id
         return cost.source
 
-    def _usage(self, attrs: dict[str, Any], raw_in: Any, raw_out: Any, model: str) -> TokenUsage | None:
+    def _aggregated(self, attrs: dict[str, Any], op: str, has_cost: bool, batch: Any, i: int) -> str:
+        """A span that is not a model call but carries usage or a cost: its calls are priced, it is not."""
+        if has_cost:
+            reported = attrs.get(sc.SPANHOUSE_COST_USD)
+            for key in _COST_KEYS:
+                attrs.pop(key, None)
+            self._warn(batch, i, "aggregated-cost",
+                       "a cost was reported on a %r span (here %r); it is removed and the span marked aggregated, "
+                       "since a trace's cost is the sum over its model calls", op, reported)
+        attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value
+        return _SOURCE.AGGREGATED.value
+
+    def _usage(self, attrs: dict[str, Any], raw_in: Any, raw_out: Any, batch: Any, i: int) -> TokenUsage | None:
         values = []
         for key, raw in (
             (sc.GEN_AI_USAGE_INPUT_TOKENS, raw_in),
@@ -241,7 +271,7 @@ class GenAiCost(Processor):
         ):
             n = 0 if raw is _ABSENT else _count(raw)
             if n is None:
-                self._log_bad(key, raw, model)
+                self._log_bad(key, raw, batch, i)
                 return None
             values.append(n)
         tin, tout, cache_read, cache_write, reasoning = values
@@ -269,18 +299,19 @@ class GenAiCost(Processor):
             provider or "unknown",
         )
 
-    def _log_bad(self, key: str, value: Any, model: str) -> None:
-        marker = ("bad-count", key)
-        if marker in self._logged:
+    def _log_bad(self, key: str, value: Any, batch: Any, i: int) -> None:
+        self._warn(batch, i, f"bad-count {key}",
+                   "%s = %r is not a token count; spans with such values are marked no_usage and not priced",
+                   key, value)
+
+    def _warn(self, batch: Any, i: int, reason: str, message: str, *args: Any) -> None:
+        """Log `message` once per (service, reason): a problem is said once, not for every span."""
+        service = str(batch.resource_attributes(i).get(sc.SERVICE_NAME, "") or "unknown")
+        key = (service, "\0" + reason)  # beside the (provider, model) pairs of _log_unknown
+        if key in self._logged or len(self._logged) >= _MAX_LOGGED_MODELS:
             return
-        self._logged.add(marker)
-        log.warning(
-            "genai_cost: %s = %r is not a token count; spans with such values (here model %r) are "
-            "marked no_usage and not priced",
-            key,
-            value,
-            model,
-        )
+        self._logged.add(key)
+        log.warning("genai_cost: service %r: " + message, service, *args)
 
 
 def new_factory() -> Factory:

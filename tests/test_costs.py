@@ -17,6 +17,7 @@ from support import Running, sdk_spans, service_config, start_service, unique_da
 
 from spanhouse import semconv as sc
 from spanhouse.cli import main
+from spanhouse.modelcalls import model_call_sql, unpriced_sql
 
 OP = sc.GenAiOperationNameValues
 SRC = sc.SpanhouseCostSourceValues
@@ -266,27 +267,27 @@ def test_aggregated_usage_is_not_counted_twice(priced):
 
 def test_rollup_answers_the_same_totals_as_genai_spans(priced):
     svc, _ = priced
-    model_call = "Operation IN ('chat', 'text_completion', 'generate_content', 'embeddings', '')"
+    model_call = model_call_sql()
     direct = svc.rows(f"""
-        SELECT Operation, if(RequestModel != '', RequestModel, ResponseModel) AS m, count(),
+        SELECT Operation, if(RequestModel != '', RequestModel, ResponseModel) AS m, count(), countIf({model_call}),
                countIf(StatusCode = 'Error'),
                sumIf(InputTokens, {model_call}), sumIf(OutputTokens, {model_call}),
                sumIf(CacheReadTokens, {model_call}), sumIf(CacheWriteTokens, {model_call}),
                sumIf(ReasoningTokens, {model_call}), sum(ifNull(CostUsd, 0)), countIf(CostUsd IS NOT NULL),
-               countIf(CostSource IN ('unknown_model', 'no_usage')), quantiles(0.5, 0.95, 0.99)(DurationMs)
+               countIf({unpriced_sql()}), quantiles(0.5, 0.95, 0.99)(DurationMs)
         FROM genai_spans GROUP BY Operation, m ORDER BY Operation, m""")
     rolled = svc.rows("""
-        SELECT Operation, Model, countMerge(Spans), sumMerge(Errors), sumMerge(InputTokens),
+        SELECT Operation, Model, countMerge(Spans), sumMerge(ModelCalls), sumMerge(Errors), sumMerge(InputTokens),
                sumMerge(OutputTokens), sumMerge(CacheReadTokens), sumMerge(CacheWriteTokens),
                sumMerge(ReasoningTokens), sumMerge(CostUsd), sumMerge(PricedSpans), sumMerge(UnpricedSpans),
                quantilesMerge(0.5, 0.95, 0.99)(DurationMs)
         FROM genai_rollup_hourly GROUP BY Operation, Model ORDER BY Operation, Model""")
     assert len(direct) == len(rolled) >= 7
     for d, r in zip(direct, rolled):
-        assert d[:9] == r[:9]
-        assert d[9] == pytest.approx(r[9], rel=1e-12)
-        assert d[10:12] == r[10:12]
-        assert d[12] == pytest.approx(r[12])
+        assert d[:10] == r[:10]
+        assert d[10] == pytest.approx(r[10], rel=1e-12)
+        assert d[11:13] == r[11:13]
+        assert d[13] == pytest.approx(r[13])
     ((total,),) = svc.rows("SELECT sumMerge(CostUsd) FROM genai_rollup_hourly")
     assert total == pytest.approx(expected_total(), rel=1e-12)
 

@@ -411,3 +411,66 @@ def test_yaml_dates_are_accepted():
     cfg = next(c for cid, c in parse_config(data).processors.items() if cid.type == "genai_cost")
     assert cfg.overrides[0].build().valid_from.isoformat() == "2025-02-01"
     assert cfg.update_prices is False
+
+
+@pytest.mark.parametrize("op", ["Chat", "completion", "responses", "generate", "image_generation", "rerank", None])
+def test_a_span_with_usage_and_no_or_a_non_standard_operation_is_a_model_call(op):
+    """Only the conventions' own non-model-call operations aggregate their children's usage: any other
+    span with token counts is a model call, priced like `chat`."""
+    attrs = chat("openai", "gpt-4o", input=1_000, output=100)
+    if op is None:
+        del attrs[sc.GEN_AI_OPERATION_NAME]
+    else:
+        attrs[sc.GEN_AI_OPERATION_NAME] = op
+    proc = run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    price = reference("openai", "gpt-4o", input=1_000, output=100).total_price
+    assert Decimal(repr(attrs[sc.SPANHOUSE_COST_USD])) == price
+    assert proc.counts == {SRC.COMPUTED.value: 1}
+
+
+def test_spans_that_only_name_a_model_are_neither_priced_nor_unpriced():
+    """Vercel's outer ai.generateText and an OpenInference CHAIN name the model of the calls below them;
+    a rerank call reports no tokens. None is a model call to price; a `chat` span without usage is."""
+    outer = {sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.GEN_AI_PROVIDER_NAME: "openai"}
+    chain = {sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini", sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}
+    rerank = {sc.GEN_AI_OPERATION_NAME: "rerank", sc.GEN_AI_PROVIDER_NAME: "cohere",
+              sc.GEN_AI_REQUEST_MODEL: "rerank-v3.5"}
+    agent_step = {sc.GEN_AI_OPERATION_NAME: "agent_step"}
+    plain_chat = chat("openai", "gpt-4o")
+    before = [dict(outer), dict(chain), dict(rerank), dict(agent_step)]
+    proc = run([outer, chain, rerank, agent_step, plain_chat])
+    assert [outer, chain, rerank, agent_step] == before
+    assert plain_chat[sc.SPANHOUSE_COST_SOURCE] == SRC.NO_USAGE.value
+    assert proc.counts == {SRC.NO_USAGE.value: 1}
+
+
+def test_a_model_call_with_usage_but_no_model_is_unpriced_no_model(caplog):
+    spans = [
+        {sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_PROVIDER_NAME: "openai",
+         sc.GEN_AI_USAGE_INPUT_TOKENS: 1_000, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 500}
+        for _ in range(3)
+    ]
+    with caplog.at_level("WARNING"):
+        proc = run(spans)
+    for attrs in spans:
+        assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.NO_MODEL.value and sc.SPANHOUSE_COST_USD not in attrs
+    assert proc.counts == {SRC.NO_MODEL.value: 3}
+    warnings = [r.getMessage() for r in caplog.records if "no_model" in r.getMessage()]
+    assert len(warnings) == 1 and "names no model" in warnings[0]
+
+
+def test_a_cost_reported_on_an_aggregating_span_is_removed(caplog):
+    """An agent that reports the cost of its run would be added on top of its priced calls."""
+    agent = chat("openai", "gpt-4o-mini", op=OP.INVOKE_AGENT.value, input=2_000, output=200)
+    agent.update({sc.SPANHOUSE_COST_USD: 0.00135, sc.SPANHOUSE_COST_INPUT_USD: 0.001})
+    workflow = {sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value, sc.SPANHOUSE_COST_USD: 0.5}
+    calls = [chat("openai", "gpt-4o-mini", input=1_000, output=100) for _ in range(2)]
+    with caplog.at_level("WARNING"):
+        proc = run([agent, workflow, *calls])
+    for span in (agent, workflow):
+        assert span[sc.SPANHOUSE_COST_SOURCE] == SRC.AGGREGATED.value
+        assert not any(key.startswith("spanhouse.cost.") and key != sc.SPANHOUSE_COST_SOURCE for key in span)
+    assert proc.counts == {SRC.AGGREGATED.value: 2, SRC.COMPUTED.value: 2}
+    warnings = [r.getMessage() for r in caplog.records if "reported on" in r.getMessage()]
+    assert len(warnings) == 1 and "0.00135" in warnings[0] and "invoke_agent" in warnings[0]

@@ -27,8 +27,8 @@ from opentelemetry.trace import set_span_in_context
 from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
-from spanhouse.analytics import MODEL_CALL_OPERATIONS
 from spanhouse.cli import main
+from spanhouse.modelcalls import model_call_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -36,7 +36,7 @@ CH_UID = "spanhouse-clickhouse"
 OP = sc.GenAiOperationNameValues
 S = 10**9
 # what a model call is, as the rollup and `spanhouse costs` decide it
-MODEL_CALL = "Operation IN (" + ", ".join(f"'{op}'" for op in MODEL_CALL_OPERATIONS) + ")"
+MODEL_CALL = model_call_sql()
 KNOWN_ENV, KNOWN_PROMPT, KNOWN_VERSION, KNOWN_RELEASE = "known-answers", "ticket_reply_prompt", "k1", "r1"
 
 TIME = ["time"]

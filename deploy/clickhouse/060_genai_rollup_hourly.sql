@@ -1,9 +1,10 @@
 -- Hourly rollup of genai_spans for dashboards and long-range cost and latency questions: one row per
 -- hour × service × environment × release × feature × tenant × provider × model × operation × prompt
 -- name/version (after merges), with aggregate states. Read with the -Merge combinators, e.g.
--- countMerge(Spans), sumMerge(CostUsd), quantilesMerge(0.5, 0.95, 0.99)(DurationMs).
--- Tokens count model calls only (chat, text_completion, generate_content, embeddings, or no
--- operation): the usage an agent or workflow span aggregates from its calls is not added again.
+-- countMerge(Spans), sumMerge(ModelCalls), sumMerge(CostUsd), quantilesMerge(0.5, 0.95, 0.99)(DurationMs).
+-- Tokens count model calls only (ModelCalls: the rule of spanhouse.modelcalls, an operation chat,
+-- text_completion, generate_content or embeddings, or a cost source genai_cost gives model calls):
+-- the usage an agent or workflow span aggregates from its calls is not added again.
 CREATE TABLE IF NOT EXISTS ${genai_rollup_table} ${on_cluster} (
     Hour DateTime CODEC(Delta(4), ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS ${genai_rollup_table} ${on_cluster} (
     PromptName LowCardinality(String) CODEC(ZSTD(1)),
     PromptVersion LowCardinality(String) CODEC(ZSTD(1)),
     Spans AggregateFunction(count),
+    ModelCalls AggregateFunction(sum, UInt64),
     Errors AggregateFunction(sum, UInt64),
     InputTokens AggregateFunction(sum, UInt64),
     OutputTokens AggregateFunction(sum, UInt64),

@@ -2,11 +2,13 @@
 
 Definitions (the same in every answer):
 
-- a *model call* is a span whose operation is `chat`, `text_completion`, `generate_content` or
-  `embeddings`, or that has no operation; tokens and latency per call count model calls only, so
-  the usage an agent or workflow span aggregates from its calls is never added twice;
-- *cost* is the sum of `CostUsd` over the window's spans (only model calls are priced by genai_cost;
-  a cost an SDK reported on another span is included as reported);
+- a *model call* is what `spanhouse.modelcalls` says: a span whose operation is `chat`,
+  `text_completion`, `generate_content` or `embeddings`, or whose cost source says genai_cost priced
+  it or found no price for it (a span with no or a non-standard operation that carries usage or a
+  cost); tokens and latency per call count model calls only, so the usage an agent or workflow span
+  aggregates from its calls is never added twice;
+- *cost* is the sum of `CostUsd` over the window's spans (only model calls have one: genai_cost
+  removes a cost reported on an agent or workflow span);
 - a *request* is a trace with at least one GenAI span in the window; a *successful task* is such a
   trace whose root span (no parent) is stored and did not end with status Error;
 - a *retry* is a model call whose predecessor under the same parent span, with the same operation
@@ -26,20 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from spanhouse import semconv as sc
+from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, MODEL_CALL_SOURCES, UNPRICED_SOURCES
 from spanhouse.reader import Reader
 
 _OP = sc.GenAiOperationNameValues
-MODEL_CALL_OPERATIONS = (
-    _OP.CHAT.value,
-    _OP.TEXT_COMPLETION.value,
-    _OP.GENERATE_CONTENT.value,
-    _OP.EMBEDDINGS.value,
-    "",
-)
-UNPRICED_SOURCES = (
-    sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value,
-    sc.SpanhouseCostSourceValues.NO_USAGE.value,
-)
 QUANTILES = (0.5, 0.95, 0.99)
 
 MODEL_EXPR = "if(RequestModel != '', RequestModel, ResponseModel)"
@@ -57,9 +49,11 @@ DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 _FRAGMENTS = {
     "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64})",
-    "model_call": "Operation IN ("
+    "model_call": "(Operation IN ("
     + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
-    + ")",
+    + ") OR CostSource IN ("
+    + ", ".join(f"{{source{i}:String}}" for i in range(len(MODEL_CALL_SOURCES)))
+    + "))",
     "unpriced": "CostSource IN ("
     + ", ".join(f"{{unpriced{i}:String}}" for i in range(len(UNPRICED_SOURCES)))
     + ")",
@@ -77,6 +71,7 @@ def _sql(template: str, reader: Reader, **values: str) -> str:
 # as strings, and an Array(String) value in ClickHouse's text format does not survive that.
 _LIST_PARAMS = {
     **{f"op{i}": v for i, v in enumerate(MODEL_CALL_OPERATIONS)},
+    **{f"source{i}": v for i, v in enumerate(MODEL_CALL_SOURCES)},
     **{f"unpriced{i}": v for i, v in enumerate(UNPRICED_SOURCES)},
 }
 
@@ -178,7 +173,7 @@ WHERE $window
 # when the call before it failed and had ended when it started (a call running beside it is not).
 RETRIES_SQL = """
 SELECT sumIf(retries, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(retries, kind = 'tool') FROM (
-    SELECT if($model_call, 'model', 'tool') AS kind, count() AS n,
+    SELECT if(Operation = {tool_op:String}, 'tool', 'model') AS kind, count() AS n,
            arraySort(c -> c.1, groupArray((toUnixTimestamp64Nano(Timestamp),
                                            toUnixTimestamp64Nano(Timestamp) + toInt64(DurationMs * 1e6),
                                            StatusCode = 'Error'))) AS calls,
@@ -306,7 +301,7 @@ ORDER BY spans DESC, Provider, model
 
 
 def unpriced(reader: Reader, seconds: int) -> list[dict[str, Any]]:
-    """Models whose calls got no cost in the window (`unknown_model`, `no_usage`), most calls first."""
+    """Models whose calls got no cost in the window (`UNPRICED_SOURCES`), most calls first."""
     rows = reader.query(_sql(UNPRICED_SQL, reader), _params(seconds)).result_rows
     return [
         {

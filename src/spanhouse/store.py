@@ -30,6 +30,7 @@ from spanhouse import migrate, semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
+from spanhouse.modelcalls import model_call_sql, unpriced_sql
 from spanhouse.normalize import load_mappings
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,8 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         finish.setdefault(sent.lower(), canonical or "")
     values["finish_reason_from"] = "[" + ", ".join(map(quote_literal, finish)) + "]"
     values["finish_reason_to"] = "[" + ", ".join(map(quote_literal, finish.values())) + "]"
+    values["model_call"] = model_call_sql("s.")
+    values["unpriced"] = unpriced_sql("s.")
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
     # the schema comment's fingerprint leaves the retention out: apply_retention brings it to the config

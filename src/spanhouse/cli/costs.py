@@ -109,8 +109,9 @@ def _unpriced(reader: Reader, seconds: int, fmt: str) -> None:
         )
     console.print(table)
     console.print(
-        "[dim]unknown_model: add a price under processors::genai_cost::overrides; no_usage: the "
-        f"instrumentation sent no token counts · {reader.via}[/dim]"
+        "[dim]unknown_model: add a price under processors::genai_cost::overrides; no_model: the "
+        "instrumentation sent token counts but no model; no_usage: it sent no token counts · "
+        f"{reader.via}[/dim]"
     )
 
 

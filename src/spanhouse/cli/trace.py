@@ -18,12 +18,11 @@ from spanhouse.cli._common import clean, config_option, database_option, endpoin
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
+from spanhouse.modelcalls import UNPRICED_SOURCES, is_model_call
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
-_UNPRICED = {sc.SpanhouseCostSourceValues.UNKNOWN_MODEL.value, sc.SpanhouseCostSourceValues.NO_USAGE.value}
-_MODEL_CALLS = {sc.GenAiOperationNameValues.CHAT.value, sc.GenAiOperationNameValues.TEXT_COMPLETION.value,
-                sc.GenAiOperationNameValues.GENERATE_CONTENT.value, sc.GenAiOperationNameValues.EMBEDDINGS.value}
+_UNPRICED = frozenset(UNPRICED_SOURCES)
 
 TRACE_SQL = """
 WITH
@@ -381,7 +380,8 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     end = max(s.start_ns + s.duration_ns for s in spans)
     roots = build_tree(spans)
     root = roots[0]
-    model_calls = [s for s in spans if s.attr(sc.GEN_AI_OPERATION_NAME) in _MODEL_CALLS]
+    model_calls = [s for s in spans
+                   if is_model_call(s.attr(sc.GEN_AI_OPERATION_NAME), s.attr(sc.SPANHOUSE_COST_SOURCE))]
     costs = [c for c in (s.number(sc.SPANHOUSE_COST_USD) for s in spans) if c is not None]
     res = root.resource
 

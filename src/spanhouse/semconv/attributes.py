@@ -475,7 +475,9 @@ SPANHOUSE_COST_USD: Final = "spanhouse.cost.usd"
 """Total cost of the span in US dollars.
 
 The sum of the input, output, cache and reasoning parts when genai_cost computed it, or the value
-the SDK reported. An unknown model gets no cost at all, never 0.
+the SDK reported. An unknown model gets no cost at all, never 0. A cost reported on a span that is
+not a model call (an agent or workflow span) is removed, since a trace's cost is the sum over its
+model calls.
 """
 
 SPANHOUSE_FEATURE: Final = "spanhouse.feature"
@@ -802,11 +804,16 @@ class SpanhouseCostSourceValues(str, Enum):
     """Computed from a user price override in the configuration."""
     UNKNOWN_MODEL = "unknown_model"
     """The model has no known price; no cost is recorded."""
+    NO_MODEL = "no_model"
+    """A model call with token counts that names no model (neither the response nor the request model);
+    no cost is recorded.
+    """
     NO_USAGE = "no_usage"
-    """The span names a model but carries no token counts; no cost is recorded."""
+    """A model call without token counts; no cost is recorded."""
     AGGREGATED = "aggregated"
-    """The span carries usage aggregated from the model calls below it (an agent, workflow or tool
-    span); it is not priced, so a trace's cost is the sum over its model calls.
+    """The span is not a model call (an agent, workflow, tool, retrieval or other operation of the
+    conventions) but carries usage or a cost summed from the model calls below it; it is not priced
+    and a reported cost is removed, so a trace's cost is the sum over its model calls.
     """
 
 
