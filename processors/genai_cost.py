@@ -17,7 +17,8 @@ input), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd` (when the span h
 (`computed` or `override`) and `spanhouse.cost.price_id`. Every other model call gets the reason it
 has no cost, never $0: `unknown_model` (no price), `no_model` (token counts but no model) or
 `no_usage` (no token counts). A model call that already has a cost (reported by the SDK, or mapped by
-genai_normalize) keeps it, marked `reported`.
+genai_normalize) keeps it, marked `reported`, when it is a finite number >= 0; any other value (NaN,
+infinity, a negative amount, text) is removed with a warning and the call priced as if none was sent.
 """
 from __future__ import annotations
 
@@ -41,15 +42,15 @@ log = logging.getLogger(__name__)
 _MODEL_CALLS = frozenset(MODEL_CALL_OPERATIONS)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
-# a reported cost and its parts: all removed together from a span that is not a model call
-_COST_KEYS = (
-    sc.SPANHOUSE_COST_USD,
+_COST_PARTS = (
     sc.SPANHOUSE_COST_INPUT_USD,
     sc.SPANHOUSE_COST_OUTPUT_USD,
     sc.SPANHOUSE_COST_CACHE_USD,
     sc.SPANHOUSE_COST_REASONING_USD,
-    sc.SPANHOUSE_COST_PRICE_ID,
 )
+# a reported cost with its parts: removed together from a span that is not a model call, or when the
+# total is not a cost
+_COST_KEYS = (sc.SPANHOUSE_COST_USD, *_COST_PARTS, sc.SPANHOUSE_COST_PRICE_ID)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +149,23 @@ def _count(value: Any) -> int | None:
     return None
 
 
+def _usd(value: Any) -> Any:
+    """A reported cost: the value itself if it is a finite number >= 0, a float for a string that
+    reads as one, None for anything else (NaN, infinity, a negative amount, text, a bool)."""
+    t = type(value)
+    if t is float:
+        return value if value >= 0 and math.isfinite(value) else None
+    if t is int:
+        return value if value >= 0 else None
+    if t is str:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if number >= 0 and math.isfinite(number) else None
+    return None
+
+
 _ABSENT = object()
 
 
@@ -197,8 +215,9 @@ class GenAiCost(Processor):
         return batch
 
     def _price(self, attrs: dict[str, Any], start_ns: int, batch: Any, i: int) -> str | None:
-        if sc.SPANHOUSE_COST_SOURCE in attrs:
-            return None
+        source = attrs.get(sc.SPANHOUSE_COST_SOURCE)
+        if source is not None and source != _SOURCE.REPORTED.value:
+            return None  # decided already (a span that went through genai_cost before)
         raw_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, _ABSENT)
         raw_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, _ABSENT)
         has_usage = raw_in is not _ABSENT or raw_out is not _ABSENT
@@ -212,8 +231,10 @@ class GenAiCost(Processor):
             if op in NOT_MODEL_CALL_OPERATIONS:
                 return self._aggregated(attrs, op, has_cost, batch, i)
         if has_cost:
-            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
-            return _SOURCE.REPORTED.value
+            if self._reported(attrs, batch, i):
+                attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
+                return _SOURCE.REPORTED.value
+            attrs.pop(sc.SPANHOUSE_COST_SOURCE, None)
         usage = self._usage(attrs, raw_in, raw_out, batch, i) if has_usage else None
         if usage is None:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_USAGE.value
@@ -244,6 +265,29 @@ class GenAiCost(Processor):
         attrs[sc.SPANHOUSE_COST_SOURCE] = cost.source
         attrs[sc.SPANHOUSE_COST_PRICE_ID] = cost.price_id
         return cost.source
+
+    def _reported(self, attrs: dict[str, Any], batch: Any, i: int) -> bool:
+        """Keep a reported cost that is a finite number ≥ 0 (a numeric string is stored as a number);
+        remove one that is not, with its parts, so the span is priced from its tokens instead."""
+        sent = attrs[sc.SPANHOUSE_COST_USD]
+        usd = _usd(sent)
+        if usd is None:
+            for key in _COST_KEYS:
+                attrs.pop(key, None)
+            self._warn(batch, i, "invalid-cost",
+                       "%s = %r is not a cost (a finite number >= 0 of US dollars); it is not kept: such spans "
+                       "are priced from their token counts, or marked unpriced", sc.SPANHOUSE_COST_USD, sent)
+            return False
+        if usd is not sent:
+            attrs[sc.SPANHOUSE_COST_USD] = usd
+        for key in _COST_PARTS:
+            part = attrs.get(key)
+            if part is not None and _usd(part) is None:
+                del attrs[key]
+                self._warn(batch, i, "invalid-cost-part",
+                           "%s = %r is not a cost (a finite number >= 0 of US dollars); it is removed, the "
+                           "reported total is kept", key, part)
+        return True
 
     def _aggregated(self, attrs: dict[str, Any], op: str, has_cost: bool, batch: Any, i: int) -> str:
         """A span that is not a model call but carries usage or a cost: its calls are priced, it is not."""

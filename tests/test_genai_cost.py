@@ -265,7 +265,7 @@ def test_reported_costs_are_kept():
         sc.SPANHOUSE_COST_USD: 0.25,
         sc.SPANHOUSE_COST_SOURCE: SRC.REPORTED.value,
     }
-    assert proc.counts == {SRC.REPORTED.value: 1}
+    assert proc.counts == {SRC.REPORTED.value: 2}  # a mapped cost is checked, and kept, too
 
 
 def test_aggregated_usage_is_not_priced():
@@ -474,3 +474,34 @@ def test_a_cost_reported_on_an_aggregating_span_is_removed(caplog):
     assert proc.counts == {SRC.AGGREGATED.value: 2, SRC.COMPUTED.value: 2}
     warnings = [r.getMessage() for r in caplog.records if "reported on" in r.getMessage()]
     assert len(warnings) == 1 and "0.00135" in warnings[0] and "invoke_agent" in warnings[0]
+
+
+@pytest.mark.parametrize("sent", [float("nan"), float("inf"), -5.0, -1, "abc", "", True, [0.5]])
+def test_a_reported_cost_that_is_not_a_cost_is_replaced_by_the_computed_one(sent, caplog):
+    priced = chat("openai", "gpt-4o", input=1_000, output=100)
+    priced[sc.SPANHOUSE_COST_USD] = sent
+    # as genai_normalize leaves a mapped cost: marked reported, with a part
+    mapped = {**chat("openai", "gpt-4o", input=1_000, output=100), sc.SPANHOUSE_COST_USD: sent,
+              sc.SPANHOUSE_COST_INPUT_USD: 0.1, sc.SPANHOUSE_COST_SOURCE: SRC.REPORTED.value}
+    no_usage = {sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.SPANHOUSE_COST_USD: sent}
+    with caplog.at_level("WARNING"):
+        proc = run([priced, mapped, no_usage])
+    price = reference("openai", "gpt-4o", input=1_000, output=100)
+    for attrs in (priced, mapped):
+        assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+        assert Decimal(repr(attrs[sc.SPANHOUSE_COST_USD])) == price.total_price
+        assert attrs[sc.SPANHOUSE_COST_INPUT_USD] == pytest.approx(float(price.input_price))
+    assert no_usage == {sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.SPANHOUSE_COST_SOURCE: SRC.NO_USAGE.value}
+    assert proc.counts == {SRC.COMPUTED.value: 2, SRC.NO_USAGE.value: 1}
+    warnings = [r.getMessage() for r in caplog.records if "is not a cost" in r.getMessage()]
+    assert len(warnings) == 1 and repr(sent) in warnings[0]
+
+
+def test_a_reported_cost_sent_as_text_is_stored_as_a_number_and_bad_parts_are_removed():
+    attrs = {**chat("openai", "gpt-4o", input=1_000, output=100), sc.SPANHOUSE_COST_USD: " 0.25 ",
+             sc.SPANHOUSE_COST_INPUT_USD: float("nan"), sc.SPANHOUSE_COST_OUTPUT_USD: 0.2}
+    zero = {**chat("openai", "gpt-4o", input=1_000, output=100), sc.SPANHOUSE_COST_USD: 0}
+    run([attrs, zero])
+    assert attrs[sc.SPANHOUSE_COST_USD] == 0.25 and attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value
+    assert sc.SPANHOUSE_COST_INPUT_USD not in attrs and attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == 0.2
+    assert zero[sc.SPANHOUSE_COST_USD] == 0 and zero[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value

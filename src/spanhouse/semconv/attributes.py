@@ -475,9 +475,10 @@ SPANHOUSE_COST_USD: Final = "spanhouse.cost.usd"
 """Total cost of the span in US dollars.
 
 The sum of the input, output, cache and reasoning parts when genai_cost computed it, or the value
-the SDK reported. An unknown model gets no cost at all, never 0. A cost reported on a span that is
-not a model call (an agent or workflow span) is removed, since a trace's cost is the sum over its
-model calls.
+the SDK reported. An unknown model gets no cost at all, never 0. A reported value that is not a
+finite number ≥ 0 (NaN, infinity, a negative amount, text) is not kept: the cost is computed from
+the token counts instead, or the span is unpriced. A cost reported on a span that is not a model
+call (an agent or workflow span) is removed, since a trace's cost is the sum over its model calls.
 """
 
 SPANHOUSE_FEATURE: Final = "spanhouse.feature"
@@ -799,7 +800,9 @@ class SpanhouseCostSourceValues(str, Enum):
     COMPUTED = "computed"
     """Computed by genai_cost from the token counts and the price snapshot."""
     REPORTED = "reported"
-    """Reported by the SDK or instrumentation and kept as sent; nothing computed is added."""
+    """Reported by the SDK or instrumentation and kept as sent (a finite number ≥ 0); nothing computed
+    is added.
+    """
     OVERRIDE = "override"
     """Computed from a user price override in the configuration."""
     UNKNOWN_MODEL = "unknown_model"
