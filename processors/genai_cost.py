@@ -15,8 +15,10 @@ What a priced span gets: `spanhouse.cost.usd` (the total) with `spanhouse.cost.i
 input), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd` (when the span has cache tokens),
 `spanhouse.cost.reasoning_usd` (when the price has a reasoning rate), `spanhouse.cost.source`
 (`computed` or `override`) and `spanhouse.cost.price_id`. Every other model call gets the reason it
-has no cost, never $0: `unknown_model` (no price), `no_model` (token counts but no model) or
-`no_usage` (no token counts). A model call that already has a cost (reported by the SDK, or mapped by
+has no cost, never $0: `unknown_model` (no price), `no_model` (token counts but no model),
+`no_usage` (no token counts) or `invalid_usage` (a count that is not a whole number from 0 to 10^10).
+A count sent as text (`" 1000 "`) or as a float is written back as the int it was priced on, so the
+stored count and the cost agree. A model call that already has a cost (reported by the SDK, or mapped by
 genai_normalize) keeps it, marked `reported`, when it is a finite number >= 0; any other value (NaN,
 infinity, a negative amount, text) is removed with a warning and the call priced as if none was sent.
 """
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 _MODEL_CALLS = frozenset(MODEL_CALL_OPERATIONS)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
+MAX_TOKENS_PER_CALL = 10**10
+"""A larger token count in one call is taken as corrupt (`invalid_usage`), never priced."""
 _COST_PARTS = (
     sc.SPANHOUSE_COST_INPUT_USD,
     sc.SPANHOUSE_COST_OUTPUT_USD,
@@ -235,10 +239,13 @@ class GenAiCost(Processor):
                 attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
                 return _SOURCE.REPORTED.value
             attrs.pop(sc.SPANHOUSE_COST_SOURCE, None)
-        usage = self._usage(attrs, raw_in, raw_out, batch, i) if has_usage else None
-        if usage is None:
+        if not has_usage:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_USAGE.value
             return _SOURCE.NO_USAGE.value
+        usage = self._usage(attrs, raw_in, raw_out, batch, i)
+        if usage is None:
+            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.INVALID_USAGE.value
+            return _SOURCE.INVALID_USAGE.value
         model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
         if not model or not isinstance(model, str):
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_MODEL.value
@@ -314,9 +321,11 @@ class GenAiCost(Processor):
             (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)),
         ):
             n = 0 if raw is _ABSENT else _count(raw)
-            if n is None:
+            if n is None or n > MAX_TOKENS_PER_CALL:
                 self._log_bad(key, raw, batch, i)
                 return None
+            if type(raw) is not int and raw is not _ABSENT:
+                attrs[key] = n  # " 1000 " or 1000.0: stored as the count it was priced on
             values.append(n)
         tin, tout, cache_read, cache_write, reasoning = values
         if cache_read + cache_write > tin:
@@ -345,8 +354,8 @@ class GenAiCost(Processor):
 
     def _log_bad(self, key: str, value: Any, batch: Any, i: int) -> None:
         self._warn(batch, i, f"bad-count {key}",
-                   "%s = %r is not a token count; spans with such values are marked no_usage and not priced",
-                   key, value)
+                   "%s = %r is not a token count (a whole number from 0 to %d); spans with such values are "
+                   "marked invalid_usage and not priced", key, value, MAX_TOKENS_PER_CALL)
 
     def _warn(self, batch: Any, i: int, reason: str, message: str, *args: Any) -> None:
         """Log `message` once per (service, reason): a problem is said once, not for every span."""

@@ -35,6 +35,11 @@ SPANS = {
     "negative": (chat(**{sc.SPANHOUSE_COST_USD: -5.0}), SRC.COMPUTED.value, CALL_USD),
     # OpenLIT's cost attribute, mapped by genai_normalize and marked reported there
     "openlit negative": (chat(**{"gen_ai.usage.cost": -5.0}), SRC.COMPUTED.value, CALL_USD),
+    # the store reads " 1000 " as 0: genai_cost writes back the count it priced
+    "spaced count": (chat(**{sc.GEN_AI_USAGE_INPUT_TOKENS: " 1000 "}), SRC.COMPUTED.value, CALL_USD),
+    "huge text count": (chat(**{sc.GEN_AI_USAGE_INPUT_TOKENS: "99999999999999999999999"}),
+                        SRC.INVALID_USAGE.value, None),
+    "huge count": (chat(**{sc.GEN_AI_USAGE_INPUT_TOKENS: 9 * 10**15}), SRC.INVALID_USAGE.value, None),
     "text without usage": ({sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_PROVIDER_NAME: "openai",
                             sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.SPANHOUSE_COST_USD: "abc"},
                            SRC.NO_USAGE.value, None),
@@ -80,14 +85,22 @@ def test_a_reported_cost_that_is_not_a_cost_is_never_stored(stored):
         "SELECT SpanName, CostSource, CostUsd FROM genai_spans WHERE Operation = 'chat'")}
     assert rows == {name: (source, pytest.approx(usd) if usd else None) for name, (_, source, usd) in SPANS.items()}
     ((rolled,),) = svc.rows("SELECT sumMerge(CostUsd) FROM genai_rollup_hourly")
-    assert math.isfinite(rolled) and rolled == pytest.approx(3 * CALL_USD)
+    assert math.isfinite(rolled) and rolled == pytest.approx(4 * CALL_USD)
     summary = json.loads(cli(svc, "costs", "--since", "1h", "-f", "json"))["summary"]
-    assert summary["cost_usd"] == pytest.approx(3 * CALL_USD)
-    assert (summary["priced_calls"], summary["unpriced_calls"]) == (3, 1)
+    assert summary["cost_usd"] == pytest.approx(4 * CALL_USD)
+    assert (summary["priced_calls"], summary["unpriced_calls"]) == (4, 3)
+
+
+def test_the_tokens_stored_are_the_tokens_priced(stored):
+    svc, _ = stored
+    rows = dict(svc.rows("SELECT SpanName, InputTokens FROM genai_spans WHERE Operation = 'chat'"))
+    assert rows["spaced count"] == 1_000
+    unpriced = json.loads(cli(svc, "costs", "--since", "1h", "--unpriced", "-f", "json"))
+    assert {(r["source"], r["spans"]) for r in unpriced} == {(SRC.INVALID_USAGE.value, 2), (SRC.NO_USAGE.value, 1)}
 
 
 def test_the_trace_view_shows_the_computed_costs(stored):
     svc, trace_id = stored
     text = cli(svc, "trace", trace_id, "--no-content")
     assert "$nan" not in text and "$-" not in text
-    assert f"cost ${3 * CALL_USD:.4f}" in text
+    assert f"cost ${4 * CALL_USD:.4f}" in text

@@ -329,7 +329,8 @@ def test_spans_without_usage_or_with_bad_counts_are_marked_not_priced():
     text_counts.update({sc.GEN_AI_USAGE_INPUT_TOKENS: "1000", sc.GEN_AI_USAGE_OUTPUT_TOKENS: 100.0})
     plain = {"http.method": "GET"}
     run([no_usage, bad, text_counts, plain])
-    assert no_usage[sc.SPANHOUSE_COST_SOURCE] == bad[sc.SPANHOUSE_COST_SOURCE] == SRC.NO_USAGE.value
+    assert no_usage[sc.SPANHOUSE_COST_SOURCE] == SRC.NO_USAGE.value
+    assert bad[sc.SPANHOUSE_COST_SOURCE] == SRC.INVALID_USAGE.value
     assert sc.SPANHOUSE_COST_USD not in bad
     assert (
         Decimal(repr(text_counts[sc.SPANHOUSE_COST_USD]))
@@ -505,3 +506,27 @@ def test_a_reported_cost_sent_as_text_is_stored_as_a_number_and_bad_parts_are_re
     assert attrs[sc.SPANHOUSE_COST_USD] == 0.25 and attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value
     assert sc.SPANHOUSE_COST_INPUT_USD not in attrs and attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == 0.2
     assert zero[sc.SPANHOUSE_COST_USD] == 0 and zero[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value
+
+
+def test_counts_sent_as_text_or_floats_are_stored_as_the_ints_they_were_priced_on():
+    """The store reads " 1000 " as 0 tokens: the count written back is the one the cost was computed on."""
+    attrs = chat("openai", "gpt-4o", cache_read=200.0)
+    attrs.update({sc.GEN_AI_USAGE_INPUT_TOKENS: " 1000 ", sc.GEN_AI_USAGE_OUTPUT_TOKENS: "100"})
+    run([attrs])
+    counts = (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    assert [(attrs[k], type(attrs[k])) for k in counts] == [(1_000, int), (100, int), (200, int)]
+    price = reference("openai", "gpt-4o", input=1_000, output=100, cache_read=200).total_price
+    assert Decimal(repr(attrs[sc.SPANHOUSE_COST_USD])) == price
+
+
+@pytest.mark.parametrize("count", ["99999999999999999999999", 9 * 10**15, 10**10 + 1, 1e12])
+def test_a_count_beyond_ten_billion_is_invalid_usage_never_a_made_up_cost(count, caplog):
+    attrs = chat("openai", "gpt-4o", output=100)
+    attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = count
+    with caplog.at_level("WARNING"):
+        proc = run([attrs, chat("openai", "gpt-4o", input=10**10, output=100)])
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.INVALID_USAGE.value and sc.SPANHOUSE_COST_USD not in attrs
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == count  # kept as sent, for the record
+    assert proc.counts == {SRC.INVALID_USAGE.value: 1, SRC.COMPUTED.value: 1}  # 10^10 itself is priced
+    (warning,) = [r.getMessage() for r in caplog.records if "not a token count" in r.getMessage()]
+    assert repr(count) in warning and "invalid_usage" in warning

@@ -33,7 +33,12 @@ NOT_MODEL_CALL_OPERATIONS: frozenset[str] = frozenset(op.value for op in _OP) - 
 
 PRICED_SOURCES: tuple[str, ...] = (_SRC.COMPUTED.value, _SRC.OVERRIDE.value, _SRC.REPORTED.value)
 """Model calls with a cost."""
-UNPRICED_SOURCES: tuple[str, ...] = (_SRC.UNKNOWN_MODEL.value, _SRC.NO_MODEL.value, _SRC.NO_USAGE.value)
+UNPRICED_SOURCES: tuple[str, ...] = (
+    _SRC.UNKNOWN_MODEL.value,
+    _SRC.NO_MODEL.value,
+    _SRC.NO_USAGE.value,
+    _SRC.INVALID_USAGE.value,
+)
 """Model calls without a cost, each with the reason; listed by `spanhouse costs --unpriced`."""
 MODEL_CALL_SOURCES: tuple[str, ...] = PRICED_SOURCES + UNPRICED_SOURCES
 

@@ -110,8 +110,8 @@ def _unpriced(reader: Reader, seconds: int, fmt: str) -> None:
     console.print(table)
     console.print(
         "[dim]unknown_model: add a price under processors::genai_cost::overrides; no_model: the "
-        "instrumentation sent token counts but no model; no_usage: it sent no token counts · "
-        f"{reader.via}[/dim]"
+        "instrumentation sent token counts but no model; no_usage: it sent no token counts; invalid_usage: "
+        f"a count was not a whole number from 0 to 10^10 (logged) · {reader.via}[/dim]"
     )
 
 

@@ -813,6 +813,10 @@ class SpanhouseCostSourceValues(str, Enum):
     """
     NO_USAGE = "no_usage"
     """A model call without token counts; no cost is recorded."""
+    INVALID_USAGE = "invalid_usage"
+    """A model call whose token counts cannot be used: a count that is not a whole number ≥ 0, or more
+    than 10^10 in one call; no cost is recorded.
+    """
     AGGREGATED = "aggregated"
     """The span is not a model call (an agent, workflow, tool, retrieval or other operation of the
     conventions) but carries usage or a cost summed from the model calls below it; it is not priced
