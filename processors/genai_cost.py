@@ -11,17 +11,24 @@ cost of a trace is the sum over its model calls. A remote `invoke_agent` (CLIENT
 same way: whether it has priced descendants is only known once the whole trace is stored, which a
 processor that sees batches cannot know.
 
+Priced token kinds: uncached input, cache reads, cache writes, output and reasoning, plus audio and
+image input, output and cache reads (`gen_ai.usage.audio.*`, `gen_ai.usage.image.*`), each at its own
+rate where the price has one and at the rate of its total otherwise, exactly as genai-prices'
+`calc_price`. A price override has text rates only: audio and image tokens are priced at them.
+
 What a priced span gets: `spanhouse.cost.usd` (the total) with `spanhouse.cost.input_usd` (uncached
-input), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd` (when the span has cache tokens),
-`spanhouse.cost.reasoning_usd` (when the price has a reasoning rate), `spanhouse.cost.source`
-(`computed` or `override`) and `spanhouse.cost.price_id`. Every other model call gets the reason it
-has no cost, never $0: `unknown_model` (no price), `no_model` (token counts but no model),
-`no_usage` (no token counts) or `invalid_usage` (a count that is not a whole number from 0 to 10^10).
-A count sent as text (`" 1000 "`) or as a float is written back as the int it was priced on, so the
-stored count and the cost agree. A model call that already has a cost (reported by the SDK, or mapped by
-genai_normalize) keeps it, marked `reported`, when it is a finite number >= 0; any other value (NaN,
-infinity, a negative amount, text) is removed with a warning and the call priced as if none was sent.
+input, audio and image input included), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd`
+(when the span has cache tokens), `spanhouse.cost.reasoning_usd` (when the price has a reasoning
+rate), `spanhouse.cost.source` (`computed` or `override`) and `spanhouse.cost.price_id`. Every other
+model call gets the reason it has no cost, never $0: `unknown_model` (no price), `no_model` (token
+counts but no model), `no_usage` (no token counts) or `invalid_usage` (a count that is not a whole
+number from 0 to 10^10, or parts that add up to more than their total). A count sent as text
+(`" 1000 "`) or as a float is written back as the int it was priced on, so the stored count and the
+cost agree. A model call that already has a cost (reported by the SDK, or mapped by genai_normalize)
+keeps it, marked `reported`, when it is a finite number >= 0; any other value (NaN, infinity, a
+negative amount, text) is removed with a warning and the call priced as if none was sent.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,6 +52,20 @@ _MODEL_CALLS = frozenset(MODEL_CALL_OPERATIONS)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
 MAX_TOKENS_PER_CALL = 10**10
+# the token counts of a span: the input and output totals, then their parts, in TokenUsage's field order
+_USAGE_KEYS = (
+    sc.GEN_AI_USAGE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
+)
 """A larger token count in one call is taken as corrupt (`invalid_usage`), never priced."""
 _COST_PARTS = (
     sc.SPANHOUSE_COST_INPUT_USD,
@@ -222,9 +243,7 @@ class GenAiCost(Processor):
         source = attrs.get(sc.SPANHOUSE_COST_SOURCE)
         if source is not None and source != _SOURCE.REPORTED.value:
             return None  # decided already (a span that went through genai_cost before)
-        raw_in = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, _ABSENT)
-        raw_out = attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, _ABSENT)
-        has_usage = raw_in is not _ABSENT or raw_out is not _ABSENT
+        has_usage = sc.GEN_AI_USAGE_INPUT_TOKENS in attrs or sc.GEN_AI_USAGE_OUTPUT_TOKENS in attrs
         has_cost = sc.SPANHOUSE_COST_USD in attrs
         op = attrs.get(sc.GEN_AI_OPERATION_NAME)
         if type(op) is not str:
@@ -242,7 +261,7 @@ class GenAiCost(Processor):
         if not has_usage:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_USAGE.value
             return _SOURCE.NO_USAGE.value
-        usage = self._usage(attrs, raw_in, raw_out, batch, i)
+        usage = self._usage(attrs, batch, i)
         if usage is None:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.INVALID_USAGE.value
             return _SOURCE.INVALID_USAGE.value
@@ -257,7 +276,14 @@ class GenAiCost(Processor):
         provider = attrs.get(sc.GEN_AI_PROVIDER_NAME) or attrs.get(sc.GEN_AI_SYSTEM) or ""
         if not isinstance(provider, str):
             provider = str(provider)
-        cost = self.book.price(provider, model, usage, start_ns)
+        try:
+            cost = self.book.price(provider, model, usage, start_ns)
+        except ValueError as exc:  # parts larger than their total: audio input above the input, ...
+            attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.INVALID_USAGE.value
+            self._warn(batch, i, "inconsistent-usage",
+                       "the token counts of a %r call do not add up (%s); such spans are marked invalid_usage "
+                       "and not priced", model, exc)
+            return _SOURCE.INVALID_USAGE.value
         if cost is None:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.UNKNOWN_MODEL.value
             self._log_unknown(provider, model)
@@ -308,26 +334,23 @@ class GenAiCost(Processor):
         attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value
         return _SOURCE.AGGREGATED.value
 
-    def _usage(self, attrs: dict[str, Any], raw_in: Any, raw_out: Any, batch: Any, i: int) -> TokenUsage | None:
+    def _usage(self, attrs: dict[str, Any], batch: Any, i: int) -> TokenUsage | None:
+        get = attrs.get
         values = []
-        for key, raw in (
-            (sc.GEN_AI_USAGE_INPUT_TOKENS, raw_in),
-            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, raw_out),
-            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)),
-            (
-                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
-                attrs.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 0),
-            ),
-            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)),
-        ):
-            n = 0 if raw is _ABSENT else _count(raw)
-            if n is None or n > MAX_TOKENS_PER_CALL:
-                self._log_bad(key, raw, batch, i)
-                return None
-            if type(raw) is not int and raw is not _ABSENT:
+        for key in _USAGE_KEYS:
+            raw = get(key, _ABSENT)
+            if raw is _ABSENT:
+                values.append(0)
+            elif type(raw) is int and 0 <= raw <= MAX_TOKENS_PER_CALL:
+                values.append(raw)
+            else:
+                n = _count(raw)
+                if n is None or n > MAX_TOKENS_PER_CALL:
+                    self._log_bad(key, raw, batch, i)
+                    return None
                 attrs[key] = n  # " 1000 " or 1000.0: stored as the count it was priced on
-            values.append(n)
-        tin, tout, cache_read, cache_write, reasoning = values
+                values.append(n)
+        tin, tout, cache_read, cache_write, reasoning = values[:5]
         if cache_read + cache_write > tin:
             # The source sent the uncached part only; clamping the remainder to 0 would bill the
             # uncached tokens at $0, so the parts are added back and the span says so.
@@ -338,7 +361,7 @@ class GenAiCost(Processor):
             tout += reasoning
             attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = tout
             attrs[sc.SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED] = True
-        return TokenUsage(tin, tout, cache_read, cache_write, reasoning)
+        return TokenUsage(tin, tout, cache_read, cache_write, reasoning, *values[5:])
 
     def _log_unknown(self, provider: str, model: str) -> None:
         key = (provider, model)

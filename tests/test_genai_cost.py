@@ -54,6 +54,12 @@ def chat(provider: str, model: str, **tokens: int) -> dict:
         "cache_read": sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
         "cache_write": sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
         "reasoning": sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        "audio_input": sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
+        "audio_output": sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+        "audio_cache_read": sc.GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS,
+        "image_input": sc.GEN_AI_USAGE_IMAGE_INPUT_TOKENS,
+        "image_output": sc.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS,
+        "image_cache_read": sc.GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
     }
     attrs = {
         sc.GEN_AI_OPERATION_NAME: tokens.pop("op", OP.CHAT.value),
@@ -71,6 +77,12 @@ def reference(provider_id: str, model: str, when_ns: int = NOW_NS, **tokens: int
         cache_read_tokens=tokens.get("cache_read", 0),
         cache_write_tokens=tokens.get("cache_write", 0),
         output_reasoning_tokens=tokens.get("reasoning", 0),
+        input_audio_tokens=tokens.get("audio_input", 0),
+        output_audio_tokens=tokens.get("audio_output", 0),
+        cache_audio_read_tokens=tokens.get("audio_cache_read", 0),
+        input_image_tokens=tokens.get("image_input", 0),
+        output_image_tokens=tokens.get("image_output", 0),
+        cache_image_read_tokens=tokens.get("image_cache_read", 0),
     )
     return calc_price(
         usage,
@@ -530,3 +542,57 @@ def test_a_count_beyond_ten_billion_is_invalid_usage_never_a_made_up_cost(count,
     assert proc.counts == {SRC.INVALID_USAGE.value: 1, SRC.COMPUTED.value: 1}  # 10^10 itself is priced
     (warning,) = [r.getMessage() for r in caplog.records if "not a token count" in r.getMessage()]
     assert repr(count) in warning and "invalid_usage" in warning
+
+
+@pytest.mark.parametrize(
+    "provider, provider_id, model, tokens",
+    [
+        # the tester's call: 3-9x the text rates for audio
+        ("openai", "openai", "gpt-audio", dict(input=2_000, audio_input=1_800, output=1_500, audio_output=1_400)),
+        # audio and image input with their own cache-read rates, inside the cache reads
+        ("openai", "openai", "gpt-realtime", dict(input=5_000, cache_read=1_000, audio_input=3_000,
+                                                  audio_cache_read=500, image_input=500, image_cache_read=100,
+                                                  output=800, audio_output=600)),
+        ("openai", "openai", "chatgpt-image-latest", dict(input=1_000, cache_read=300, image_input=800,
+                                                          image_cache_read=200, output=2_000, image_output=1_800)),
+        ("gcp.gen_ai", "google", "gemini-2.5-flash-image", dict(input=100, output=1_500, image_output=1_290)),
+        ("gcp.gemini", "google", "gemini-2.5-flash", dict(input=4_000, cache_read=1_000, audio_input=2_000,
+                                                          audio_cache_read=400, output=300)),
+        # a text model: audio tokens are input tokens at its input rate
+        ("openai", "openai", "gpt-4o-mini", dict(input=2_000, audio_input=1_800, output=100)),
+    ],
+)
+def test_audio_and_image_tokens_are_priced_at_their_own_rates(provider, provider_id, model, tokens):
+    attrs = chat(provider, model, **tokens)
+    run([attrs])
+    ref = reference(provider_id, model, **tokens)
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert Decimal(repr(attrs[sc.SPANHOUSE_COST_USD])) == ref.total_price
+    parts_in = attrs[sc.SPANHOUSE_COST_INPUT_USD] + attrs.get(sc.SPANHOUSE_COST_CACHE_USD, 0.0)
+    assert parts_in == pytest.approx(float(ref.input_price), rel=1e-12, abs=1e-15)
+    assert attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == pytest.approx(float(ref.output_price), rel=1e-12, abs=1e-15)
+
+
+def test_the_tester_s_audio_call_costs_what_genai_prices_says():
+    attrs = chat("openai", "gpt-audio", input=2_000, audio_input=1_800, output=1_500, audio_output=1_400)
+    run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_USD] == pytest.approx(0.1487)
+
+
+def test_audio_or_image_parts_above_their_total_are_invalid_usage(caplog):
+    attrs = chat("openai", "gpt-audio", input=2_000, audio_input=3_000, output=100)
+    with caplog.at_level("WARNING"):
+        proc = run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.INVALID_USAGE.value and sc.SPANHOUSE_COST_USD not in attrs
+    assert proc.counts == {SRC.INVALID_USAGE.value: 1}
+    assert any("do not add up" in r.getMessage() and "gpt-audio" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError):  # genai-prices refuses the same usage
+        reference("openai", "gpt-audio", input=2_000, audio_input=3_000, output=100)
+
+
+def test_an_override_prices_audio_and_image_tokens_at_its_text_rates():
+    config = GenAiCostConfig(overrides=[PriceOverrideConfig(model="gpt-audio", input=1.0, output=2.0)])
+    attrs = chat("openai", "gpt-audio", input=2_000, audio_input=1_800, output=1_500, audio_output=1_400)
+    run([attrs], config)
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.OVERRIDE.value
+    assert attrs[sc.SPANHOUSE_COST_USD] == pytest.approx((2_000 * 1.0 + 1_500 * 2.0) / 1e6)

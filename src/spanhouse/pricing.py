@@ -1,12 +1,17 @@
 """Prices for LLM calls: the `genai-prices` snapshot plus user overrides, looked up once per model.
 
 `PriceBook.price(provider, model, usage, start_ns)` returns the cost of one model call, split into
-uncached input, cache (reads + writes), output and reasoning, or None when the model has no price.
+uncached input, cache (reads + writes), output and reasoning, or None when the model has no price; it
+raises ValueError for usage whose parts add up to more than their total.
 
 Token semantics (the OpenTelemetry GenAI conventions): `input` is the total input, cache reads and
-cache writes are parts of it; `output` is the total output, reasoning tokens are part of it. Each part
-is priced once, at its own rate: cache tokens at the cache rates, reasoning tokens at a reasoning rate
-only when the price has one (otherwise they are ordinary output tokens).
+cache writes are parts of it; `output` is the total output, reasoning tokens are part of it. Audio and
+image tokens are parts of the input and output too (and audio and image cache reads parts of the
+cache reads). Each part is priced once, at its own rate where the price has one: cache tokens at the
+cache rates, audio and image tokens at their modality rates, reasoning tokens at a reasoning rate;
+a part whose rate the price lacks is priced with the total it belongs to (audio input at the input
+rate, as genai-prices does). Parts that add up to more than their total (audio input above the
+input) make the usage invalid (`ValueError`), as in genai-prices, rather than a negative price.
 
 Prices from `genai-prices` are computed exactly as `genai_prices.calc_price` does (same unit
 registry, same leaf decomposition, same `calc_unit_price`, Decimal arithmetic), but the price row of
@@ -62,26 +67,42 @@ _ZERO = Decimal(0)
 _MAX_ENTRIES = 20_000
 _MAX_MODEL_LENGTH = 512
 
-# The usage keys of genai-prices' unit registry that span attributes fill.
-INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, REASONING = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_reasoning_tokens",
-)
 _REQUESTS = "requests"
 
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Token counts of one model call, with `input` and `output` as totals (parts included)."""
+    """Token counts of one model call, with `input` and `output` as totals (parts included): cache
+    reads and writes and audio and image input are parts of `input`; reasoning and audio and image
+    output parts of `output`; audio and image cache reads parts of `cache_read` and of their modality."""
 
     input: int = 0
     output: int = 0
     cache_read: int = 0
     cache_write: int = 0
     reasoning: int = 0
+    audio_input: int = 0
+    audio_output: int = 0
+    audio_cache_read: int = 0
+    image_input: int = 0
+    image_output: int = 0
+    image_cache_read: int = 0
+
+
+# The usage keys of genai-prices' unit registry that span attributes fill → the TokenUsage field.
+USAGE_FIELDS: Mapping[str, str] = {
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_read_tokens": "cache_read",
+    "cache_write_tokens": "cache_write",
+    "output_reasoning_tokens": "reasoning",
+    "input_audio_tokens": "audio_input",
+    "output_audio_tokens": "audio_output",
+    "cache_audio_read_tokens": "audio_cache_read",
+    "input_image_tokens": "image_input",
+    "output_image_tokens": "image_output",
+    "cache_image_read_tokens": "image_cache_read",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +149,7 @@ class Override:
         return self.model.lower() == model.lower()
 
     def cost(self, usage: TokenUsage) -> Cost:
+        """Audio and image tokens are priced at the text rates: an override has no modality rates."""
         cache_read_rate = self.input if self.cache_read is None else self.cache_read
         cache_write_rate = self.input if self.cache_write is None else self.cache_write
         uncached = usage.input - usage.cache_read - usage.cache_write
@@ -172,29 +194,26 @@ class _Rates:
         units = []
         for unit, price in priced:
             below = tuple(o.usage_key for o, _ in priced if o is not unit and is_descendant_or_self(unit, o))
-            units.append((unit.usage_key, price, unit.per, below, _part(unit.dimensions)))
+            field = USAGE_FIELDS.get(unit.usage_key)  # None: a unit spans do not report (web searches, ...)
+            units.append((unit.usage_key, field, price, unit.per, below, _part(unit.dimensions)))
         self.units = tuple(units)
-        self.tiered = any(not isinstance(p, Decimal) for _, p, *_ in units)
+        self.tiered = any(not isinstance(p, Decimal) for _, _, p, *_ in units)
         self.has_reasoning_rate = any(part == "reasoning" for *_, part in units)
 
     def cost(self, usage: TokenUsage, price_id: str) -> Cost:
-        counts = {
-            INPUT: usage.input,
-            OUTPUT: usage.output,
-            CACHE_READ: usage.cache_read,
-            CACHE_WRITE: usage.cache_write,
-            REASONING: usage.reasoning,
-        }
+        """Raises ValueError when the parts of a count exceed it (genai-prices refuses such usage too)."""
         leaves: dict[str, int] = {}
         parts = {"input": _ZERO, "output": _ZERO, "cache": _ZERO, "reasoning": _ZERO, "other": _ZERO}
         total = _ZERO
-        for key, price, per, below, part in self.units:
+        for key, field, price, per, below, part in self.units:
             if key == _REQUESTS:
                 count = 1
             else:
-                count = counts.get(key, 0)
+                count = getattr(usage, field) if field else 0
                 for b in below:
                     count -= leaves[b]
+                if count < 0:
+                    raise ValueError(f"the parts of {key} add up to {-count} more than its count")
             leaves[key] = count
             if count:
                 value = calc_unit_price(price, count, usage.input, per)

@@ -450,13 +450,15 @@ SPANHOUSE_COST_CACHE_USD: Final = "spanhouse.cost.cache_usd"
 SPANHOUSE_COST_INPUT_USD: Final = "spanhouse.cost.input_usd"
 """Cost of the uncached input tokens in US dollars.
 
-(input tokens − cache reads − cache writes) × the input rate.
+(input tokens − cache reads − cache writes) × the input rate; audio and image input tokens at their
+own rates where the price has them.
 """
 
 SPANHOUSE_COST_OUTPUT_USD: Final = "spanhouse.cost.output_usd"
 """Cost of the output tokens in US dollars.
 
-Reasoning tokens are excluded when the model has a separate reasoning rate.
+Audio and image output tokens at their own rates where the price has them; reasoning tokens are
+excluded when the model has a separate reasoning rate.
 """
 
 SPANHOUSE_COST_PRICE_ID: Final = "spanhouse.cost.price_id"
@@ -814,8 +816,9 @@ class SpanhouseCostSourceValues(str, Enum):
     NO_USAGE = "no_usage"
     """A model call without token counts; no cost is recorded."""
     INVALID_USAGE = "invalid_usage"
-    """A model call whose token counts cannot be used: a count that is not a whole number ≥ 0, or more
-    than 10^10 in one call; no cost is recorded.
+    """A model call whose token counts cannot be used: a count that is not a whole number ≥ 0, more
+    than 10^10 in one call, or parts (audio or image tokens) that add up to more than their total;
+    no cost is recorded.
     """
     AGGREGATED = "aggregated"
     """The span is not a model call (an agent, workflow, tool, retrieval or other operation of the
