@@ -4,12 +4,15 @@ Which spans are model calls is decided by `spanhouse.modelcalls`, the rule every
 whose `gen_ai.operation.name` is `chat`, `text_completion`, `generate_content` or `embeddings`; or a
 span with no operation or one the conventions do not define (`responses`, `rerank`, ...) that carries
 token counts or a cost. A model call is priced from the model it names (`gen_ai.response.model`, else
-`gen_ai.request.model`) and its token counts. Agent, workflow, tool and the other operations of the
-conventions are not model calls: usage or a cost they carry was summed from the calls below them, so
-they are marked `spanhouse.cost.source = aggregated`, a reported cost is removed from them, and the
-cost of a trace is the sum over its model calls. A remote `invoke_agent` (CLIENT) span is treated the
-same way: whether it has priced descendants is only known once the whole trace is stored, which a
-processor that sees batches cannot know.
+`gen_ai.request.model`) and its token counts; a price override may match either (one for the response
+model wins, then one for the requested model, then genai-prices' price of the response model).
+
+Agent, workflow, tool and the other operations of the conventions are not model calls: usage or a
+cost they carry was summed from the calls below them, so they are marked
+`spanhouse.cost.source = aggregated`, a reported cost is removed from them, and the cost of a trace
+is the sum over its model calls. A remote `invoke_agent` (CLIENT) span is treated the same way:
+whether it has priced descendants is only known once the whole trace is stored, which a processor
+that sees batches cannot know.
 
 Priced token kinds: uncached input, cache reads, cache writes, output and reasoning, plus audio and
 image input, output and cache reads (`gen_ai.usage.audio.*`, `gen_ai.usage.image.*`), each at its own
@@ -81,7 +84,8 @@ _COST_KEYS = (sc.SPANHOUSE_COST_USD, *_COST_PARTS, sc.SPANHOUSE_COST_PRICE_ID)
 @dataclass(frozen=True, kw_only=True)
 class PriceOverrideConfig:
     """One user price, in USD per million tokens. Set `model` (exact, case-insensitive) or `regex`
-    (Python syntax, must match the whole model name)."""
+    (Python syntax, must match the whole model name); a span's response model is tried first, then
+    its requested model."""
 
     name: str = ""
     """Label recorded in `spanhouse.cost.price_id` as `override/<name>` [default: the model or regex]."""
@@ -265,7 +269,8 @@ class GenAiCost(Processor):
         if usage is None:
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.INVALID_USAGE.value
             return _SOURCE.INVALID_USAGE.value
-        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        requested = attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or requested
         if not model or not isinstance(model, str):
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.NO_MODEL.value
             self._warn(batch, i, _SOURCE.NO_MODEL.value,
@@ -277,7 +282,7 @@ class GenAiCost(Processor):
         if not isinstance(provider, str):
             provider = str(provider)
         try:
-            cost = self.book.price(provider, model, usage, start_ns)
+            cost = self.book.price(provider, model, usage, start_ns, requested if type(requested) is str else "")
         except ValueError as exc:  # parts larger than their total: audio input above the input, ...
             attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.INVALID_USAGE.value
             self._warn(batch, i, "inconsistent-usage",

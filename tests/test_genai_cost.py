@@ -596,3 +596,41 @@ def test_an_override_prices_audio_and_image_tokens_at_its_text_rates():
     run([attrs], config)
     assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.OVERRIDE.value
     assert attrs[sc.SPANHOUSE_COST_USD] == pytest.approx((2_000 * 1.0 + 1_500 * 2.0) / 1e6)
+
+
+def test_the_readme_override_applies_to_a_call_requesting_its_model():
+    """OpenAI answers a request for gpt-4o with a dated model: the README's override must still apply."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(processors:\n  genai_cost:\n.*?)```", readme, re.S)
+    data = service_config("x", processor_configs=yaml.safe_load(block)["processors"], processors=["genai_cost"])
+    config = next(c for cid, c in parse_config(data).processors.items() if cid.type == "genai_cost")
+    attrs = chat("openai", "gpt-4o", input=1_000, cache_read=400, output=100)
+    attrs[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-2024-08-06"
+    run([attrs], config)
+    assert attrs[sc.SPANHOUSE_COST_PRICE_ID] == "override/enterprise-contract"
+    assert attrs[sc.SPANHOUSE_COST_USD] == pytest.approx((600 * 2.0 + 400 * 1.0 + 100 * 8.0) / 1e6)
+
+
+def test_an_override_of_the_response_model_wins_over_one_of_the_requested_model():
+    requested = PriceOverrideConfig(name="requested", model="gpt-4o", input=2.0, output=8.0)
+    answered = PriceOverrideConfig(name="answered", model="gpt-4o-2024-08-06", input=1.0, output=4.0,
+                                   valid_from="2026-03-01")
+    config = GenAiCostConfig(overrides=[requested, answered])
+    before, after, other = (chat("openai", "gpt-4o", input=1_000, output=100) for _ in range(3))
+    for attrs in (before, after):
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-2024-08-06"
+    other[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"  # answered by another model: still requested
+    run([before, after, other], config, starts=[ns(2026, 1, 10), ns(2026, 6, 1), ns(2026, 6, 1)])
+    # the response model's override is not valid yet in January: the requested model's applies
+    assert [a[sc.SPANHOUSE_COST_PRICE_ID] for a in (before, after, other)] == [
+        "override/requested", "override/answered", "override/requested"]
+    # no override at all: genai-prices prices the response model, never the requested one
+    plain = chat("openai", "gpt-4o", input=1_000, output=100)
+    plain[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"
+    run([plain])
+    assert plain[sc.SPANHOUSE_COST_PRICE_ID] == "openai/gpt-4o-mini"

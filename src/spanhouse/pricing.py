@@ -258,9 +258,10 @@ class _Entry:
 
 
 class PriceBook:
-    """Finds the price of a model call: a matching override valid at the span's start time wins, then
-    the genai-prices snapshot (historic rows chosen by the span's start time). Thread-safe; lookups
-    are cached per (provider, model) and the cache is dropped when the genai-prices snapshot changes."""
+    """Finds the price of a model call: an override valid at the span's start time wins (one matching
+    the response model, then one matching the requested model), then the genai-prices snapshot
+    (historic rows chosen by the span's start time). Thread-safe; lookups are cached per (provider,
+    model) and the cache is dropped when the genai-prices snapshot changes."""
 
     def __init__(self, overrides: Sequence[Override] = (), provider_ids: Mapping[str, str] | None = None):
         # Stable sort: among overrides with the same valid_from, the first configured wins.
@@ -269,6 +270,7 @@ class PriceBook:
         self._registry = UnitRegistry(unit_data)
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._by_request: dict[tuple[str, str], tuple[Override, ...]] = {}
         self._rates: dict[int, tuple[ModelPrice, _Rates | None]] = {}
         self._snapshot = data_snapshot.get_snapshot()
 
@@ -284,13 +286,20 @@ class PriceBook:
     def provider_id(self, provider: str) -> str:
         return self._provider_ids.get(provider, provider.lower())
 
-    def price(self, provider: str, model: str, usage: TokenUsage, start_ns: int) -> Cost | None:
+    def price(
+        self, provider: str, model: str, usage: TokenUsage, start_ns: int, request_model: str = ""
+    ) -> Cost | None:
+        """The cost of a call to `model` (the response model, else the requested one). An override
+        matching `model` wins, then one matching `request_model` (real traffic asks for `gpt-4o` and
+        is answered by `gpt-4o-2024-08-06`), then genai-prices' price of `model`."""
         entry = self._entries.get((provider, model))
         if entry is None:
             entry = self._lookup(provider, model)
-        for override in entry.overrides:
-            if override.valid_from_ns <= start_ns:
-                return override.cost(usage)
+        override = _valid(entry.overrides, start_ns)
+        if override is None and request_model and request_model != model and self._overrides:
+            override = _valid(self._requested_overrides(provider, request_model), start_ns)
+        if override is not None:
+            return override.cost(usage)
         if entry.model is None:
             return None
         rates = entry.static_rates
@@ -301,10 +310,25 @@ class PriceBook:
                 return None
         return rates.cost(usage, entry.price_id)
 
+    def _matching(self, provider: str, model: str) -> tuple[Override, ...]:
+        provider_id = self.provider_id(provider) if provider else ""
+        return tuple(o for o in self._overrides if o.matches(provider, provider_id, model[:_MAX_MODEL_LENGTH]))
+
+    def _requested_overrides(self, provider: str, model: str) -> tuple[Override, ...]:
+        """The overrides matching a requested model (no genai-prices lookup: its price is not used)."""
+        found = self._by_request.get((provider, model))
+        if found is None:
+            found = self._matching(provider, model)
+            with self._lock:
+                if len(self._by_request) >= _MAX_ENTRIES:
+                    self._by_request = {}
+                self._by_request[(provider, model)] = found
+        return found
+
     def _lookup(self, provider: str, model: str) -> _Entry:
         provider_id = self.provider_id(provider) if provider else ""
         ref = model[:_MAX_MODEL_LENGTH]
-        overrides = tuple(o for o in self._overrides if o.matches(provider, provider_id, ref))
+        overrides = self._matching(provider, model)
         found = self._find(provider_id, ref)
         static = None
         price_id = ""
@@ -370,6 +394,14 @@ class PriceBook:
         with self._lock:
             self._rates[key] = (model_price, rates)
         return rates
+
+
+def _valid(overrides: tuple[Override, ...], start_ns: int) -> Override | None:
+    """The first of `overrides` (newest `valid_from` first) that applies at `start_ns`."""
+    for override in overrides:
+        if override.valid_from_ns <= start_ns:
+            return override
+    return None
 
 
 def parse_valid_from(value: Any) -> date:
