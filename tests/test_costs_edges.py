@@ -148,3 +148,37 @@ def test_the_trace_view_shows_a_resent_span_once_and_says_so(stored):
     text = " ".join(result.stdout.split())
     assert "spans 2" in text and text.count("chat once") == 1
     assert "2 span(s) stored more than once" in text
+
+
+def test_top_traces_and_costs_count_a_resent_span_once(stored):
+    svc, ids = stored
+    result = cli(svc, "top-traces", "--since", "1h", "-f", "json")
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.stdout) if r["trace_id"] == ids["resent"])
+    once = svc.rows("SELECT any(CostUsd) FROM genai_spans WHERE TraceId = {t:String} AND CostUsd IS NOT NULL",
+                    {"t": ids["resent"]})[0][0]
+    assert row["spans"] == 2 and row["copies"] == 2 and row["model_calls"] == 1
+    assert row["cost_usd"] == pytest.approx(float(once)) and row["input_tokens"] == 1_000
+    table = cli(svc, "top-traces", "--since", "1h")
+    assert "(+2 copies)" in table.stdout
+    summary = json.loads(cli(svc, "costs", "--since", "1h", "-f", "json").stdout)["summary"]
+    assert summary["successful_tasks"] <= summary["requests"]
+
+
+def test_spans_stamped_in_the_future_stay_out_of_windows_ending_now(stored):
+    """A client whose clock runs a day ahead: its spans would sit in every "last N" window for a day."""
+    svc, _ = stored
+    ahead = time.time_ns() + 86_400 * S
+
+    def build(tracer):
+        tracer.start_span("chat ahead", start_time=ahead, attributes=chat("gpt-4o", 10, 1)).end(end_time=ahead + S)
+
+    spans = sdk_spans(build, resource={"service.name": "skewed"})
+    exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    svc.wait_rows("SELECT 1 FROM genai_spans WHERE ServiceName = 'skewed'", 1)
+    top = json.loads(cli(svc, "top-traces", "--since", "1h", "-f", "json").stdout)
+    assert all(r["service"] != "skewed" for r in top)
+    costs = json.loads(cli(svc, "costs", "--since", "1s", "-f", "json").stdout)
+    assert costs["summary"]["model_calls"] == 0

@@ -47,8 +47,14 @@ DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "service": (("ServiceName",), "service"),
 }
 
+FUTURE_SKEW_S = 300
+"""How far ahead of now a span may be stamped and still count in a window ending now."""
+
 _FRAGMENTS = {
-    "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64})",
+    # spans stamped ahead of this clock (client clock skew) count for FUTURE_SKEW_S; beyond that they
+    # would sit in every "last N" window until their time came
+    "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64}) "
+    f"AND Timestamp <= now64(9) + toIntervalSecond({FUTURE_SKEW_S})",
     "model_call": "(Operation IN ("
     + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
     + ") OR CostSource IN ("
@@ -62,9 +68,10 @@ _FRAGMENTS = {
 }
 
 
-def _sql(template: str, reader: Reader, **values: str) -> str:
-    """`template` with $window, $model_call, $unpriced, $quantiles, the table names and `values`."""
-    return string.Template(template).substitute(_FRAGMENTS, **reader.tables, **values)
+def _sql(template: str, reader: Reader, tables: dict[str, str] | None = None, **values: str) -> str:
+    """`template` with $window, $model_call, $unpriced, $quantiles, the table names (`tables` replaces
+    some) and `values`."""
+    return string.Template(template).substitute(_FRAGMENTS, **{**reader.tables, **(tables or {})}, **values)
 
 
 # Lists travel as one String parameter per value: a spanhouse sql_query endpoint passes parameters on
@@ -187,7 +194,8 @@ SELECT sumIf(retries, kind = 'model'), sumIf(n, kind = 'tool'), sumIf(retries, k
 
 # Roots may start before the window's first GenAI span: look an hour further back for them.
 ROOTS_SQL = """
-SELECT count() AS roots, countIf(StatusCode != 'Error') AS ok, quantiles$quantiles(Duration / 1e6) AS latency
+SELECT uniqExact(TraceId) AS roots, uniqExactIf(TraceId, StatusCode != 'Error') AS ok,
+       quantiles$quantiles(Duration / 1e6) AS latency
 FROM $traces
 WHERE ParentSpanId = '' AND Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64} + 3600)
   AND TraceId IN (SELECT DISTINCT TraceId FROM $genai_spans WHERE $window)
@@ -364,6 +372,18 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
     """The `top` traces of the window with the highest cost or duration."""
     sql = _sql(TOP_TRACES_SQL, reader, order=_ORDER[by])
     rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
+    copies = _copies(reader, seconds, [r[0] for r in rows])
+    if copies:
+        # a client that sent a batch again had its spans stored twice: those traces are summed again
+        # over one copy of each span (few traces, so the deduplicating scan stays small)
+        ids = {f"id{i}": t for i, t in enumerate(copies)}
+        where = "TraceId IN (" + ", ".join(f"{{{k}:String}}" for k in ids) + ")"
+        tables = {name: f"(SELECT * FROM {reader.tables[name]} WHERE {where} LIMIT 1 BY TraceId, SpanId)"
+                  for name in ("genai_spans", "traces")}
+        exact = {r[0]: r for r in reader.query(_sql(TOP_TRACES_SQL, reader, tables, order=_ORDER[by]),
+                                               _params(seconds, top=len(ids), **ids)).result_rows}
+        rows = [exact.get(r[0], r) for r in rows]
+        rows.sort(key=lambda r: (-(r[10] if by == "cost" else r[2]), r[0]))
     return [
         {
             "trace_id": tid,
@@ -378,6 +398,24 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
             "output_tokens": int(tout),
             "cost_usd": float(cost) if priced else None,
             "unpriced_calls": int(unp),
+            "copies": copies.get(tid, 0),
         }
         for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp in rows
     ]
+
+
+COPIES_SQL = """
+SELECT TraceId, count() - uniqExact(SpanId) FROM $traces
+WHERE Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64} + 3600) AND $ids
+GROUP BY TraceId HAVING count() > uniqExact(SpanId)
+"""
+
+
+def _copies(reader: Reader, seconds: int, trace_ids: list[str]) -> dict[str, int]:
+    """Trace id → how many of its spans are stored more than once (only the traces that have some)."""
+    if not trace_ids:
+        return {}
+    ids = {f"id{i}": t for i, t in enumerate(trace_ids)}
+    where = "TraceId IN (" + ", ".join(f"{{{k}:String}}" for k in ids) + ")"
+    rows = reader.query(_sql(COPIES_SQL, reader, ids=where), _params(seconds, **ids)).result_rows
+    return {tid: int(n) for tid, n in rows}

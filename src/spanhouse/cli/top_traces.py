@@ -94,7 +94,7 @@ def command(
             plain(r["service"]),
             f"[{style.get(r['status'], 'dim')}]{r['status']}[/]",
             ms(r["duration_ms"]),
-            str(r["spans"]),
+            str(r["spans"]) + (f" (+{r['copies']} copies)" if r["copies"] else ""),
             str(r["model_calls"]),
             f"{r['input_tokens']:,}→{r['output_tokens']:,}",
             cost,
