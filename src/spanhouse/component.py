@@ -62,12 +62,17 @@ class ComponentID:
 
 
 class ConfigIssue(Exception):
-    """One problem with a config value; `field` is the path below the object that reported it."""
+    """One problem with a config value; `field` is the path below the object that reported it.
 
-    def __init__(self, field: str | None, message: str):
+    `serving_only` marks a problem with something outside the configuration that only the running
+    component reads (a tokens file or variable, a TLS file): a configuration loaded only to find its
+    store (`load_config(..., for_reading=True)`) does not report it."""
+
+    def __init__(self, field: str | None, message: str, *, serving_only: bool = False):
         super().__init__(message)
         self.field = field
         self.message = message
+        self.serving_only = serving_only
 
 
 class Config(Protocol):

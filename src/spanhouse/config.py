@@ -265,25 +265,29 @@ def _build_dataclass(cls: type, value: Any, path: str, problems: list[str]) -> A
         return cls()
 
 
-def validate_tree(obj: Any, path: str, problems: list[str]) -> None:
-    """Call `validate()` on `obj` and on every nested config dataclass, prefixing issues with their path."""
+def validate_tree(obj: Any, path: str, problems: list[str], for_reading: bool = False) -> None:
+    """Call `validate()` on `obj` and on every nested config dataclass, prefixing issues with their path.
+    `for_reading` leaves out the issues marked `serving_only` (files and variables only a running
+    component reads)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, (type, Duration)):
         for f in dataclasses.fields(obj):
-            validate_tree(getattr(obj, f.name), f"{path}::{f.name}", problems)
+            validate_tree(getattr(obj, f.name), f"{path}::{f.name}", problems, for_reading)
         validate = getattr(obj, "validate", None)
         if callable(validate):
             try:
                 for issue in validate() or ():
+                    if for_reading and getattr(issue, "serving_only", False):
+                        continue
                     where = f"{path}::{issue.field}" if issue.field else path
                     problems.append(f"{where}: {issue.message}")
             except ValueError as exc:  # e.g. urllib on a malformed URL: a problem to list, not a traceback
                 problems.append(f"{path}: {exc}")
     elif isinstance(obj, (list, tuple)):
         for i, item in enumerate(obj):
-            validate_tree(item, f"{path}[{i}]", problems)
+            validate_tree(item, f"{path}[{i}]", problems, for_reading)
     elif isinstance(obj, dict):
         for k, item in obj.items():
-            validate_tree(item, f"{path}::{k}", problems)
+            validate_tree(item, f"{path}::{k}", problems, for_reading)
 
 
 # --- the service configuration ------------------------------------------------------------
@@ -312,6 +316,8 @@ class ServiceConfig:
     source: str = ""
     log_level: str = ""
     """`service::telemetry::logs::level` (debug, info, warn, error), as the Collector reads it; "" when unset."""
+    for_reading: bool = False
+    """Loaded only to find the store and endpoints (see `load_config`): not to be served."""
 
     def components(self, kind: Kind) -> dict[ComponentID, Any]:
         return getattr(self, kind.value)
@@ -355,8 +361,9 @@ _TOP_KEYS = {"receivers", "processors", "exporters", "extensions", "service", "c
 
 
 def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[str, str] | None = None,
-                 source: str = "<config>") -> ServiceConfig:
-    """Validate already-parsed YAML data; raises `ConfigError` listing every problem."""
+                 source: str = "<config>", for_reading: bool = False) -> ServiceConfig:
+    """Validate already-parsed YAML data; raises `ConfigError` listing every problem. `for_reading`: see
+    `load_config`."""
     registry = registry or default_registry()
     problems: list[str] = list(registry.load_errors)
     warnings: list[str] = []
@@ -393,7 +400,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
                 problems.append(f"{path}: unknown {kind.singular} type {cid.type!r}; known types: {known}")
                 continue
             cfg = build(factory.config, raw_cfg, path, problems)
-            validate_tree(cfg, path, problems)
+            validate_tree(cfg, path, problems, for_reading)
             built[kind][cid] = cfg
 
     service = data.get("service") or {}
@@ -451,7 +458,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
     return ServiceConfig(
         receivers=built[Kind.RECEIVER], processors=built[Kind.PROCESSOR], exporters=built[Kind.EXPORTER],
         extensions=built[Kind.EXTENSION], service_extensions=service_exts, pipelines=pipelines,
-        warnings=tuple(warnings), source=source, log_level=log_level,
+        warnings=tuple(warnings), source=source, log_level=log_level, for_reading=for_reading,
     )
 
 
@@ -484,8 +491,14 @@ def default_config_path() -> Path:
 
 
 def load_config(path: str | os.PathLike | None = None, *, registry: Registry | None = None,
-                env: Mapping[str, str] | None = None) -> ServiceConfig:
-    """Read, substitute, parse and validate a configuration file; raises `ConfigError` on any problem."""
+                env: Mapping[str, str] | None = None, for_reading: bool = False) -> ServiceConfig:
+    """Read, substitute, parse and validate a configuration file; raises `ConfigError` on any problem.
+
+    `for_reading` is for commands that only look up the store or an endpoint in the configuration
+    (`spanhouse sql`, `trace`, `costs`, `top-traces`, `schema`, `demo`): problems with files and
+    variables that only a running component reads (the receivers' bearer tokens and TLS files, the
+    exporters' client TLS files) are not reported, since those may exist only where `serve` runs. Such
+    a configuration cannot be served."""
     p = Path(path) if path is not None else default_config_path()
     try:
         text = p.read_text(encoding="utf-8")
@@ -495,7 +508,7 @@ def load_config(path: str | os.PathLike | None = None, *, registry: Registry | N
         line = p.read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError([f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} on line {line}); "
                            "save the file as UTF-8"]) from None
-    return parse_config_text(text, registry=registry, env=env, source=str(p))
+    return parse_config_text(text, registry=registry, env=env, source=str(p), for_reading=for_reading)
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -531,11 +544,11 @@ UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeyLoader.c
 
 
 def parse_config_text(text: str, *, registry: Registry | None = None, env: Mapping[str, str] | None = None,
-                      source: str = "<config>") -> ServiceConfig:
+                      source: str = "<config>", for_reading: bool = False) -> ServiceConfig:
     try:
         data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
-    return parse_config(data, registry=registry, env=env, source=source)
+    return parse_config(data, registry=registry, env=env, source=source, for_reading=for_reading)

@@ -109,7 +109,7 @@ def open_reader(config: ServiceConfig | None = None, *, config_path: str | None 
                 database: str | None = None) -> Reader:
     """Open the store for reading; raises `SpanhouseError` with what to do when it cannot."""
     if config is None:
-        config = load_config(config_path)
+        config = load_config(config_path, for_reading=True)
     found = config.first(Kind.EXPORTER, "clickhouse")
     store = settings_from(vars(found[1])) if found else StoreSettings()
     if database:

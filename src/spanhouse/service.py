@@ -155,6 +155,9 @@ class Service:
     """A running configuration. `start()` raises `ConfigError`/`SpanhouseError` with what to fix."""
 
     def __init__(self, config: ServiceConfig, registry: Registry | None = None):
+        if config.for_reading:
+            raise ValueError("a configuration loaded for_reading skipped the checks serving needs; load it "
+                             "without for_reading to serve it")
         self.config = config
         self.registry = registry or default_registry()
         self.host = Host(config)

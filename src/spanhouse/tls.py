@@ -37,7 +37,7 @@ class TlsSettings:
         for name in ("cert_file", "key_file", "client_ca_file"):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
-                yield ConfigIssue(name, f"{path}: no such file")
+                yield ConfigIssue(name, f"{path}: no such file", serving_only=True)
         if self.min_version not in _VERSIONS:
             yield ConfigIssue("min_version", f"{self.min_version!r} is not one of {', '.join(_VERSIONS)}")
 

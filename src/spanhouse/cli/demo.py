@@ -190,7 +190,7 @@ def _exporter(endpoint: str, protocol: str) -> Any:
 
 def _default_endpoint(config_path: str | None, protocol: str | None) -> tuple[str, str]:
     """The config's otlp receiver endpoint and protocol (HTTP when it has both and none is asked for)."""
-    config = load_config(config_path)
+    config = load_config(config_path, for_reading=True)  # the server's tokens and TLS files are not ours
     found = config.first(Kind.RECEIVER, "otlp")
     for proto in (protocol,) if protocol else ("http", "grpc"):
         settings = getattr(found[1].protocols, proto) if found else None

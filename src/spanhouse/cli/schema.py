@@ -32,7 +32,7 @@ from spanhouse.store import apply_retention as store_apply_retention
                    "first when the store is embedded.")
 def command(config_path: str | None, server_version: str, apply_retention: bool) -> None:
     """Print the schema (database, tables, materialized views) as SQL, for `create_schema: false` setups."""
-    config = load_config(config_path)
+    config = load_config(config_path, for_reading=True)
     found = config.first(Kind.EXPORTER, "clickhouse")
     store = settings_from(vars(found[1])) if found else StoreSettings()
     if apply_retention:

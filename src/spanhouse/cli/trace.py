@@ -489,7 +489,7 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     errors."""
     if not _HEX32.match(trace_id):
         raise SpanhouseError(f"{trace_id!r} is not a trace id: expected 32 hexadecimal characters")
-    config = load_config(config_path)
+    config = load_config(config_path, for_reading=True)
     reader = open_reader(config, endpoint=endpoint, database=database)
     try:
         spans = load_trace(reader, trace_id)

@@ -34,7 +34,7 @@ class ClientTLSSettings:
         for name in ("ca_file", "cert_file", "key_file"):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
-                yield ConfigIssue(name, f"file {path!r} does not exist")
+                yield ConfigIssue(name, f"file {path!r} does not exist", serving_only=True)
         if bool(self.cert_file) != bool(self.key_file):
             yield ConfigIssue("cert_file", "cert_file and key_file go together")
 

@@ -58,7 +58,8 @@ class AuthSettings:
         try:
             load_table(self)
         except ValueError as exc:
-            yield ConfigIssue(None, str(exc))
+            # the tokens are read by the running receiver only: reading commands do not need them
+            yield ConfigIssue(None, str(exc), serving_only=True)
 
 
 def hash_token(token: str) -> str:

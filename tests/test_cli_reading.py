@@ -1,0 +1,72 @@
+"""The reading commands (sql, trace, costs, top-traces, schema) find the store a configuration names
+without the receivers' secrets."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+from support import chdb_endpoint, sdk_spans
+
+from spanhouse import semconv as sc
+from spanhouse.cli import main
+from spanhouse.config import load_config
+from spanhouse.service import Service
+
+
+@pytest.fixture
+def stored(running) -> str:
+    """One stored GenAI trace in the running service's database; its id."""
+    spans = sdk_spans(lambda t: t.start_span("chat gpt-4o", attributes={
+        sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 10, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5}).end())
+    exporter = OTLPSpanExporter(endpoint=running.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    running.wait_rows("SELECT 1 FROM genai_spans", 1)
+    return format(spans[0].context.trace_id, "032x")
+
+
+def _write(path, config: dict):
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_reading_commands_do_not_need_the_receivers_tokens_or_tls_files(running, stored, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the relative TLS files and the tokens file do not exist here
+    monkeypatch.delenv("SPANHOUSE_TOKENS", raising=False)
+    tls = {"cert_file": "server.pem", "key_file": "server.key"}
+    config = _write(tmp_path / "cfg.yaml", {
+        "receivers": {"otlp": {
+            "protocols": {"grpc": {"endpoint": "127.0.0.1:0", "tls": tls},
+                          "http": {"endpoint": "127.0.0.1:0", "tls": {**tls, "client_ca_file": "ca.pem"}}},
+            "auth": {"bearer_tokens_env": "SPANHOUSE_TOKENS", "bearer_tokens_file": "tokens.yaml"}}},
+        "exporters": {"clickhouse": {"endpoint": chdb_endpoint(), "database": running.database},
+                      "otlphttp/apm": {"endpoint": "https://apm.invalid:4318", "tls": {"ca_file": "apm-ca.pem"}}},
+        "service": {"pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["clickhouse", "otlphttp/apm"]}}},
+    })
+    runner = CliRunner()
+    for args in (["sql", "SELECT count() FROM otel_traces", "--format", "csv"], ["trace", stored],
+                 ["costs"], ["top-traces"], ["schema"]):
+        result = runner.invoke(main, [*args, "-c", str(config)], terminal_width=200)
+        assert result.exit_code == 0, (args, result.output)
+        assert "configuration has problems" not in result.output
+    assert runner.invoke(main, ["sql", "SELECT count() FROM otel_traces", "--format", "csv", "-c",
+                                str(config)]).output.split() == ['"count()"', "1"]
+
+    # serving needs them all, and still refuses with every one named
+    served = runner.invoke(main, ["serve", "-c", str(config)])
+    assert served.exit_code == 2, served.output
+    for problem in ("receivers::otlp::auth: bearer_tokens_file tokens.yaml: No such file or directory",
+                    "receivers::otlp::protocols::grpc::tls::cert_file: server.pem: no such file",
+                    "receivers::otlp::protocols::http::tls::client_ca_file: ca.pem: no such file",
+                    "exporters::otlphttp/apm::tls::ca_file: file 'apm-ca.pem' does not exist"):
+        assert problem in served.output, served.output
+    config.write_text(config.read_text().replace("bearer_tokens_file: tokens.yaml", "bearer_tokens_file: ''"))
+    served = runner.invoke(main, ["serve", "-c", str(config)])
+    assert served.exit_code == 2
+    assert "bearer_tokens_env: environment variable SPANHOUSE_TOKENS is not set" in served.output
+    with pytest.raises(ValueError, match="loaded for_reading"):
+        Service(load_config(config, for_reading=True))
