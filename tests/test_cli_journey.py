@@ -111,6 +111,15 @@ def test_serve_demo_trace_sql_then_read_after_stop(tmp_path):
 
         refused = _run(["sql", "DROP TABLE otel_traces", "--config", str(config)], tmp_path)
         assert refused.returncode == 1 and "not allowed" in refused.stderr and "Traceback" not in refused.stderr
+
+        # the same config read from another directory names another store (chdb://./data is relative):
+        # the running service's sql_query endpoint serves this one's, and is not read in its place
+        elsewhere = tmp_path / "elsewhere"
+        (elsewhere / "data").mkdir(parents=True)
+        other = _run(["sql", "SELECT count() FROM otel_traces", "--config", str(config)], elsewhere)
+        assert other.returncode == 1 and "Traceback" not in other.stderr, other.stdout
+        assert "nothing has been stored in chdb://./data (database otel)" in other.stderr, other.stderr
+        assert f"serves another store, {(tmp_path / 'data').resolve()}" in other.stderr
     finally:
         serve.send_signal(signal.SIGTERM)
         try:
@@ -140,6 +149,8 @@ def test_trace_rejects_a_malformed_id(tmp_path):
 
 
 def test_reading_where_nothing_was_stored_says_what_to_do_and_creates_nothing(tmp_path):
+    # also while a `spanhouse serve` of another directory answers on the default sql_query endpoint
+    # (127.0.0.1:8124): it serves another store, so it is not read (test_cli_reading covers that case)
     for args in (["sql", "SELECT 1"], ["top-traces"], ["trace", "0" * 31 + "1"]):
         proc = _run(args, tmp_path, timeout=60)
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)

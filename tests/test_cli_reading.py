@@ -1,7 +1,10 @@
-"""The reading commands (sql, trace, costs, top-traces, schema) find the store a configuration names
-without the receivers' secrets."""
+"""The reading commands (sql, trace, costs, top-traces, schema) find the store a configuration names,
+and read only that store: without the receivers' secrets, and never through an endpoint that serves
+another directory's store."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import yaml
@@ -70,3 +73,31 @@ def test_reading_commands_do_not_need_the_receivers_tokens_or_tls_files(running,
     assert "bearer_tokens_env: environment variable SPANHOUSE_TOKENS is not set" in served.output
     with pytest.raises(ValueError, match="loaded for_reading"):
         Service(load_config(config, for_reading=True))
+
+
+def test_the_sql_query_endpoint_is_read_only_for_the_store_it_serves(running, stored, tmp_path):
+    """A `spanhouse serve` of another directory listening on the config's sql_query endpoint (the
+    default 127.0.0.1:8124, say) does not answer for a store that does not exist here."""
+    endpoint = f"127.0.0.1:{running.sql_port}"
+
+    def config(store: str) -> dict:
+        return {"receivers": {"otlp": {"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}},
+                "exporters": {"clickhouse": {"endpoint": store, "database": running.database}},
+                "extensions": {"sql_query": {"endpoint": endpoint}},
+                "service": {"extensions": ["sql_query"],
+                            "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["clickhouse"]}}}}
+
+    here = tmp_path / "spanhouse-data"
+    other = _write(tmp_path / "other.yaml", config(f"chdb://{here}"))
+    runner = CliRunner()
+    result = runner.invoke(main, ["sql", "SELECT count() FROM otel_traces", "-c", str(other)])
+    assert result.exit_code == 1, result.output
+    assert f"nothing has been stored in chdb://{here}" in result.output
+    served = os.path.realpath(chdb_endpoint()[len("chdb://"):])
+    assert f"the sql_query endpoint at {endpoint} serves another store, {served}" in result.output
+    assert not here.exists()
+
+    same = _write(tmp_path / "same.yaml", config(chdb_endpoint()))
+    result = runner.invoke(main, ["sql", "SELECT count() FROM otel_traces", "-c", str(same)])
+    assert result.exit_code == 0, result.output
+    assert f"spanhouse sql_query at {endpoint}" in result.output

@@ -1,25 +1,29 @@
 """Read-only access to the store for the CLI and notebooks, wherever the store is held.
 
 Order of preference: an explicit `--endpoint`; a ClickHouse server named by the config's
-`clickhouse` exporter; the running service's `sql_query` endpoint; the embedded store opened
-directly (possible only while no `spanhouse serve` holds it).
+`clickhouse` exporter; for an embedded store, the config's `sql_query` endpoint when the service
+behind it serves that very store (it says which in its `/ping` answer), else the store opened
+directly (possible only while no `spanhouse serve` holds it). An embedded store whose directory does
+not exist is reported as such: an endpoint serving another directory's store is never read instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
 
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
+from spanhouse.extensions.sql_query import STORE_HEADER
 from spanhouse.sqlguard import CheckedQuery, check_read_only
 from spanhouse.store import StoreError, StoreSettings, chdb_path, connect, settings_from, table_names
 
@@ -64,13 +68,23 @@ def clickhouse_message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _listening(endpoint: str) -> bool:
+_NOT_LISTENING = object()
+
+
+def _served_store(endpoint: str) -> Any:
+    """What the `sql_query` endpoint at `endpoint` (host:port) says it serves: the store's directory
+    or server URL; None when something answers without saying (not spanhouse, or an older one);
+    `_NOT_LISTENING` when nothing answers."""
     host, port = parse_endpoint(endpoint)
+    host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
     try:
-        with socket.create_connection((host if host != "0.0.0.0" else "127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+        with urllib.request.urlopen(f"http://{host}:{port}/ping", timeout=2) as resp:
+            served = resp.headers.get(STORE_HEADER)
+    except urllib.error.HTTPError as exc:
+        served = exc.headers.get(STORE_HEADER)
+    except (OSError, ValueError):
+        return _NOT_LISTENING
+    return unquote(served) if served else None
 
 
 def shown_url(url: str) -> str:
@@ -120,19 +134,28 @@ def open_reader(config: ServiceConfig | None = None, *, config_path: str | None 
     if not store.embedded:
         client = connect(store, readonly=True, use_database=True)
         return Reader(client, store, f"ClickHouse at {store.endpoint}")
+    path = chdb_path(store.endpoint)
     sql_ext = config.first(Kind.EXTENSION, "sql_query")
-    if sql_ext is not None and _listening(sql_ext[1].endpoint):
-        client = _http_client(f"http://{sql_ext[1].endpoint}", store.database)
-        return Reader(client, store, f"spanhouse sql_query at {sql_ext[1].endpoint}")
-    if not os.path.isdir(chdb_path(store.endpoint)):
-        raise SpanhouseError(_nothing_stored(store))
+    elsewhere = ""
+    if sql_ext is not None:
+        served = _served_store(sql_ext[1].endpoint)
+        if isinstance(served, str) and os.path.realpath(served) == os.path.realpath(path):
+            client = _http_client(f"http://{sql_ext[1].endpoint}", store.database)
+            return Reader(client, store, f"spanhouse sql_query at {sql_ext[1].endpoint}")
+        if served is not _NOT_LISTENING:
+            # another directory's store (a `spanhouse serve` started elsewhere): never read in its place
+            elsewhere = (f"; the sql_query endpoint at {sql_ext[1].endpoint} serves "
+                         + (f"another store, {served} (read it with --endpoint http://{sql_ext[1].endpoint})"
+                            if served else "a store it does not name, so it is not read"))
+    if not os.path.isdir(path):
+        raise SpanhouseError(_nothing_stored(store) + elsewhere)
     try:
         client = connect(store, readonly=True, use_database=True)
     except StoreError as exc:
         if "UNKNOWN_DATABASE" in str(exc.__cause__ or exc):
-            raise SpanhouseError(_nothing_stored(store)) from None
+            raise SpanhouseError(_nothing_stored(store) + elsewhere) from None
         hint = "" if sql_ext else " Add the sql_query extension to the service to read while it runs."
-        raise SpanhouseError(f"{exc}.{hint}") from None
+        raise SpanhouseError(f"{exc}{elsewhere}.{hint}") from None
     return Reader(client, store, f"embedded store {store.endpoint}")
 
 

@@ -14,6 +14,10 @@ covered: POST bodies (plain, or with a `Content-Encoding`), multipart form field
 and compressed responses when `enable_http_compression=1` comes with an `Accept-Encoding` the endpoint
 supports (gzip, deflate, zstd, lz4). ClickHouse's own block compression (`compress=1`) and external
 tables are refused with a message saying what to use instead.
+
+`GET /ping` also names the store served, in the `X-Spanhouse-Store` header (the embedded store's
+directory, percent-encoded, or the ClickHouse server's URL), so that the CLI reads through this
+endpoint only the store its own configuration names.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import logging
+import os
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,9 +42,12 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
 from spanhouse.sqlsession import open_session
-from spanhouse.store import StoreSettings, settings_from
+from spanhouse.store import StoreSettings, chdb_path, settings_from
 
 log = logging.getLogger(__name__)
+
+STORE_HEADER = "X-Spanhouse-Store"
+"""Names the store an endpoint serves, in its `/ping` answer."""
 
 # Parameters of the HTTP interface that are not ClickHouse settings.
 _TRANSPORT_PARAMS = frozenset({
@@ -137,7 +146,7 @@ class SqlQuery(Component):
 
     def handle(self, req: Request) -> Response:
         if req.path in ("/ping", "/") and req.method in ("GET", "HEAD") and req.param("query") is None:
-            return Response(200, b"Ok.\n")
+            return Response(200, b"Ok.\n", headers={STORE_HEADER: self._store_name()})
         if req.path != "/":
             return Response(404, b"not found; send queries to /\n")
         query_id = req.param("query_id") or str(uuid.uuid4())
@@ -188,6 +197,14 @@ class SqlQuery(Component):
             data = httpencoding.encode(data, coding)
             headers["Content-Encoding"] = coding
         return Response(200, data, _content_type(checked.format or fmt), headers)
+
+    def _store_name(self) -> str:
+        """The store served, as `X-Spanhouse-Store` gives it: the embedded store's real directory, or the
+        server's URL (which carries no credentials: the config refuses them there)."""
+        if self.store is None:
+            return ""
+        where = os.path.realpath(chdb_path(self.store.endpoint)) if self.store.embedded else self.store.endpoint
+        return urllib.parse.quote(where, safe="/:")
 
     def shutdown(self, timeout: float = 10.0) -> None:
         if self.server is not None:
