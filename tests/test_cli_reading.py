@@ -1,6 +1,6 @@
 """The reading commands (sql, trace, costs, top-traces, schema) find the store a configuration names,
-and read only that store: without the receivers' secrets, and never through an endpoint that serves
-another directory's store."""
+and read only that store: without the receivers' secrets, through `--endpoint chdb://PATH`, and never
+through an endpoint that serves another directory's store."""
 
 from __future__ import annotations
 
@@ -73,6 +73,23 @@ def test_reading_commands_do_not_need_the_receivers_tokens_or_tls_files(running,
     assert "bearer_tokens_env: environment variable SPANHOUSE_TOKENS is not set" in served.output
     with pytest.raises(ValueError, match="loaded for_reading"):
         Service(load_config(config, for_reading=True))
+
+
+def test_endpoint_chdb_reads_the_embedded_store_it_names(running, stored):
+    runner = CliRunner()
+    result = runner.invoke(main, ["sql", "SELECT TraceId FROM otel_traces", "--format", "csv", "--endpoint",
+                                  chdb_endpoint(), "--database", running.database])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ['"TraceId"', f'"{stored}"']
+    shown = runner.invoke(main, ["trace", stored, "--endpoint", chdb_endpoint(), "--database", running.database],
+                          terminal_width=200)
+    assert shown.exit_code == 0 and "chat gpt-4o" in shown.output, shown.output
+    for endpoint, message in (("chdb://", "chdb:// needs the store's directory"),
+                              ("mysql://db:3306", "expected http(s)://host:port (ClickHouse's HTTP interface or "
+                                                  "a spanhouse sql_query endpoint), or chdb://PATH")):
+        refused = runner.invoke(main, ["sql", "SELECT 1", "--endpoint", endpoint])
+        assert refused.exit_code == 1 and message in refused.output, refused.output
+    assert "chdb://PATH" in runner.invoke(main, ["sql", "--help"]).output
 
 
 def test_the_sql_query_endpoint_is_read_only_for_the_store_it_serves(running, stored, tmp_path):

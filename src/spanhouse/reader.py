@@ -1,6 +1,7 @@
 """Read-only access to the store for the CLI and notebooks, wherever the store is held.
 
-Order of preference: an explicit `--endpoint`; a ClickHouse server named by the config's
+Order of preference: an explicit `--endpoint` (an http(s) URL is read as it is; `chdb://PATH` names an
+embedded store, read as below); a ClickHouse server named by the config's
 `clickhouse` exporter; for an embedded store, the config's `sql_query` endpoint when the service
 behind it serves that very store (it says which in its `/ping` answer), else the store opened
 directly (possible only while no `spanhouse serve` holds it). An embedded store whose directory does
@@ -105,6 +106,9 @@ def _http_client(url: str, database: str, username: str = "", password: str = ""
         port = u.port
     except ValueError as exc:
         raise StoreError(f"{shown!r} is not a valid URL ({exc}); expected http(s)://host:port") from None
+    if u.scheme not in ("http", "https"):
+        raise StoreError(f"{shown!r}: expected http(s)://host:port (ClickHouse's HTTP interface or a spanhouse "
+                         "sql_query endpoint), or chdb://PATH for an embedded store")
     try:
         return clickhouse_connect.get_client(
             interface=u.scheme or "http", host=u.hostname or "127.0.0.1",
@@ -128,7 +132,12 @@ def open_reader(config: ServiceConfig | None = None, *, config_path: str | None 
     store = settings_from(vars(found[1])) if found else StoreSettings()
     if database:
         store = settings_from({**vars(store), "database": database})
-    if endpoint:
+    if endpoint and endpoint.startswith("chdb:"):
+        if not chdb_path(endpoint):
+            raise SpanhouseError(f"--endpoint {endpoint!r}: chdb:// needs the store's directory, e.g. "
+                                 "chdb://./spanhouse-data")
+        store = settings_from({**vars(store), "endpoint": endpoint})  # an embedded store: read as below
+    elif endpoint:
         client = _http_client(endpoint, store.database, store.username, store.password)
         return Reader(client, store, f"ClickHouse at {shown_url(endpoint)}")
     if not store.embedded:

@@ -11,8 +11,10 @@ config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False),
     help="Config whose store to read [default: ./otel-collector-config.yaml, else the built-in one].")
 endpoint_option = click.option(
-    "--endpoint", help="Read from this ClickHouse HTTP endpoint instead (http://host:8123 or a spanhouse "
-                       "sql_query endpoint).")
+    "--endpoint", help="Read from this store instead: a ClickHouse HTTP endpoint (http://host:8123 or a "
+                       "spanhouse sql_query endpoint such as http://127.0.0.1:8124), or an embedded store "
+                       "as chdb://PATH (opened directly, or through the config's sql_query endpoint while "
+                       "`spanhouse serve` holds it).")
 database_option = click.option("--database", help="Database to read [default: the exporter's, otel].")
 
 
