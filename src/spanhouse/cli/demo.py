@@ -12,12 +12,13 @@ import random
 import shlex
 import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import click
+import requests
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -178,14 +179,48 @@ def _traces_url(endpoint: str) -> str:
     return url if urllib.parse.urlsplit(url).path.strip("/") else url.rstrip("/") + "/v1/traces"
 
 
-def _exporter(endpoint: str, protocol: str) -> Any:
+class _Refusals:
+    """Remembers the last answer an OTLP/HTTP endpoint gave that was not a success: the exporter's own
+    request (with the headers it sends, from OTEL_EXPORTER_OTLP_HEADERS) is what is reported."""
+
+    def __init__(self) -> None:
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._record)
+        self.last: requests.Response | None = None
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not response.ok:
+            self.last = response
+
+    def why(self) -> str:
+        """What the endpoint answered, e.g. `: it answers HTTP 413: request has 19 spans, ...`, or ""."""
+        response = self.last
+        if response is None:
+            return ""
+        message = ""
+        try:
+            if "json" in response.headers.get("Content-Type", ""):
+                message = str(response.json().get("message", ""))
+            else:
+                message = status_pb2.Status.FromString(response.content).message
+        except (ValueError, AttributeError, DecodeError):
+            pass
+        sent_token = "authorization" in {k.lower() for k in response.request.headers}
+        hint = {401: " (auth is on: the token sent in OTEL_EXPORTER_OTLP_HEADERS was not accepted)" if sent_token
+                else " (auth is on: give the demo a token with "
+                     "OTEL_EXPORTER_OTLP_HEADERS=\"authorization=Bearer%20<token>\")",
+                404: " (not an OTLP/HTTP traces path)"}.get(response.status_code, "")
+        return f": it answers HTTP {response.status_code}{hint}" + (f": {message}" if message else "")
+
+
+def _exporter(endpoint: str, protocol: str, refusals: _Refusals) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         return GrpcExporter(endpoint=endpoint.split("://")[-1], insecure=True, timeout=10)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=_traces_url(endpoint), timeout=10)
+    return HttpExporter(endpoint=_traces_url(endpoint), timeout=10, session=refusals.session)
 
 
 def _default_endpoint(config_path: str | None, protocol: str | None) -> tuple[str, str]:
@@ -200,20 +235,6 @@ def _default_endpoint(config_path: str | None, protocol: str | None) -> tuple[st
             return settings.endpoint, proto
     proto = protocol or "http"
     return ("127.0.0.1:4317" if proto == "grpc" else "127.0.0.1:4318"), proto
-
-
-def _why_refused(endpoint: str) -> str:
-    """What an OTLP/HTTP endpoint answers to an empty export, when that is not a success."""
-    req = urllib.request.Request(_traces_url(endpoint), data=b"", method="POST",
-                                 headers={"Content-Type": "application/x-protobuf"})
-    try:
-        with urllib.request.urlopen(req, timeout=5):
-            return ""
-    except urllib.error.HTTPError as exc:
-        hint = {401: " (auth is on: the demo sends no token)", 404: " (not an OTLP/HTTP traces path)"}
-        return f": it answers HTTP {exc.code}{hint.get(exc.code, '')}"
-    except OSError:
-        return ""
 
 
 def _check_reachable(endpoint: str) -> None:
@@ -255,18 +276,19 @@ def command(endpoint: str | None, protocol: str | None, n_traces: int, environme
         trace_ids.append(_trace(tracer, rng, clock, environment))
         clock.step(rng.uniform(1000, 12000))
     spans = memory.get_finished_spans()
-    exporter = _exporter(endpoint, protocol)
+    refusals = _Refusals()
+    exporter = _exporter(endpoint, protocol, refusals)
     try:
         for i in range(0, len(spans), 512):
             if exporter.export(spans[i:i + 512]) is not SpanExportResult.SUCCESS:
-                why = _why_refused(endpoint) if protocol == "http" else ""
+                why = refusals.why()
                 raise SpanhouseError(f"the OTLP exporter could not deliver spans to {endpoint} over {protocol}"
                                      + (why or "; is `spanhouse serve` running there?"))
     finally:
         exporter.shutdown()
         provider.shutdown()
     click.echo(f"sent {len(spans)} spans in {len(trace_ids)} traces to {endpoint} ({protocol})")
-    for tid in trace_ids[-5:]:
+    for tid in trace_ids:
         click.echo(f"  {tid}")
     config_arg = f"-c {shlex.quote(config_path)} " if config_path else ""
     click.echo(f"try:  spanhouse trace {config_arg}{trace_ids[-1]}   (stored within about a second)")
