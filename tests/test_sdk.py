@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
-from support import free_port
+from support import free_port, service_config, start_service, unique_database
 
 from spanhouse import sdk
 from spanhouse import semconv as sc
@@ -381,3 +381,71 @@ def test_marks_reach_log_events_so_a_feature_rule_covers_their_content():
     (kyc_feature, kyc_body), (own_feature, own_body) = sorted(rows)
     assert kyc_feature == "kyc-onboarding" and "X1234567" not in kyc_body and "Jane Roe" not in kyc_body
     assert own_feature == "own" and "X1234567" in own_body  # its own feature wins; no rule matches it
+
+
+def _send_one(provider) -> str:
+    """One span through `provider`, flushed by its shutdown; its trace id."""
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("chat env", attributes={sc.GEN_AI_OPERATION_NAME: "chat"}) as s:
+        trace_id = format(s.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return trace_id
+
+
+def _stored(svc, trace_id: str) -> bool:
+    return bool(svc.wait_rows("SELECT 1 FROM otel_traces WHERE TraceId = {t:String}", 1, timeout=10,
+                              parameters={"t": trace_id}))
+
+
+@pytest.fixture
+def otlp_env(monkeypatch):
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_configure_follows_the_otlp_endpoint_variables(otlp_env):
+    """OTEL_EXPORTER_OTLP_ENDPOINT is a base URL (HTTP appends v1/traces to its path), the traces
+    variable is used as it is and wins over it, and an explicit endpoint wins over both."""
+    db = unique_database("sdk_env")
+    receiver = {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"},
+                              "http": {"endpoint": "127.0.0.1:0", "traces_url_path": "/otlp/v1/traces"}}}
+    svc = start_service(service_config(db, receiver=receiver), db)
+    dead = f"http://127.0.0.1:{free_port()}"
+    kwargs = {"hash_key": KEY, "schedule_delay": 0.05, "set_global": False}
+    try:
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", svc.http_url + "/otlp")
+        assert _stored(svc, _send_one(sdk.configure(**kwargs)))
+
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", dead)
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", svc.http_url + "/otlp/v1/traces")
+        assert _stored(svc, _send_one(sdk.configure(**kwargs)))
+
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", dead)
+        assert _stored(svc, _send_one(sdk.configure(svc.http_url + "/otlp/v1/traces", **kwargs)))
+
+        otlp_env.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{svc.grpc_endpoint}")
+        otlp_env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        assert _stored(svc, _send_one(sdk.configure(**kwargs)))
+    finally:
+        svc.stop()
+
+
+def test_the_endpoint_rules_of_the_otel_variables():
+    from spanhouse.sdk._configure import resolve_endpoint
+
+    base, traces = "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    assert resolve_endpoint(None, None, {}) == ("http://127.0.0.1:4318/v1/traces", "http/protobuf")
+    assert resolve_endpoint(None, "grpc", {}) == ("http://127.0.0.1:4317", "grpc")
+    assert resolve_endpoint(None, None, {base: "http://c:4318/collector/"})[0] == "http://c:4318/collector/v1/traces"
+    assert resolve_endpoint(None, None, {base: "http://c:4318/v1/traces"})[0] == "http://c:4318/v1/traces/v1/traces"
+    assert resolve_endpoint(None, None, {base: "http://a:1", traces: "http://c:4318/"})[0] == "http://c:4318/"
+    assert resolve_endpoint("http://c:4318", None, {traces: "http://b:1/x"})[0] == "http://c:4318/v1/traces"
+    assert resolve_endpoint(None, None, {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                                         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc", base: "http://c:4317"}) == (
+        "http://c:4317", "grpc")
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_PROTOCOL must be one of http/protobuf, grpc, got "
+                                         "'http/json'"):
+        resolve_endpoint(None, None, {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})

@@ -24,6 +24,11 @@ from spanhouse.sdk._exporter import RedactingSpanExporter
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("http/protobuf", "grpc")
+DEFAULT_ENDPOINTS = {"http/protobuf": "http://127.0.0.1:4318", "grpc": "http://127.0.0.1:4317"}
+# the OpenTelemetry SDKs' variables: the signal-specific one wins over the base one
+ENDPOINT_ENV, TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+PROTOCOL_ENV, TRACES_PROTOCOL_ENV = "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+TRACES_PATH = "v1/traces"
 
 
 class _BoundedBatchSpanProcessor(BatchSpanProcessor):
@@ -61,13 +66,13 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
 
 
 def configure(
-    endpoint: str = "http://127.0.0.1:4318",
+    endpoint: str | None = None,
     *,
     policy: str | Policy | None = "redacted",
     service_name: str | None = None,
     environment: str | None = None,
     resource_attributes: Mapping[str, Any] | None = None,
-    protocol: str = "http/protobuf",
+    protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
     hash_key: str | None = None,
     settings: RedactionSettings | None = None,
@@ -80,6 +85,14 @@ def configure(
 ) -> TracerProvider:
     """Set up a `TracerProvider` that redacts spans in-process and exports them to spanhouse.
 
+    Where to: `endpoint` (a base URL such as http://127.0.0.1:4318, `/v1/traces` appended over HTTP
+    unless it is there; for gRPC `host:port` or a URL) and `protocol` ("http/protobuf" or "grpc") when
+    given; otherwise the OpenTelemetry SDKs' variables, with their rules: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    is used as it is, OTEL_EXPORTER_OTLP_ENDPOINT is a base URL to which HTTP appends `v1/traces`, and
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL choose the protocol; failing those,
+    http://127.0.0.1:4318 over http/protobuf (grpc: http://127.0.0.1:4317). Headers come from `headers`,
+    else from OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, as in the SDK's exporters.
+
     `policy` ("full", "redacted", "metadata_only") applies to every span; None chooses per span with
     the rules of `settings` (by default: production → redacted, staging/development → full, anything
     else → redacted). `hash_key` defaults to the `SPANHOUSE_REDACTION_KEY` environment variable; use
@@ -89,8 +102,7 @@ def configure(
     full new spans are dropped and the SDK logs it) and are redacted and exported on a background
     thread, each export bounded by `timeout` seconds, shutdown by `shutdown_timeout`.
     Returns the provider (also installed as the global one when `set_global`)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    endpoint, protocol = resolve_endpoint(endpoint, protocol)
     if policy is not None:
         try:
             policy = Policy(policy)
@@ -140,6 +152,34 @@ def configure(
     return provider
 
 
+def resolve_endpoint(
+    endpoint: str | None, protocol: str | None, env: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """(where spans go, protocol): the arguments when given, else the OpenTelemetry SDKs' variables
+    (see `configure`). Over HTTP the result is the full traces URL. Raises ValueError naming a bad
+    protocol and where it came from."""
+    env = os.environ if env is None else env
+    source = "protocol"
+    if protocol is None:
+        for name in (TRACES_PROTOCOL_ENV, PROTOCOL_ENV):
+            if env.get(name, "").strip():
+                protocol, source = env[name].strip(), name
+                break
+        else:
+            protocol = "http/protobuf"
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"{source} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    http = protocol == "http/protobuf"
+    if endpoint is not None:
+        url = endpoint.rstrip("/")
+        return (url if url.endswith("/" + TRACES_PATH) else f"{url}/{TRACES_PATH}") if http else endpoint, protocol
+    if env.get(TRACES_ENDPOINT_ENV, "").strip():
+        return env[TRACES_ENDPOINT_ENV].strip(), protocol  # the signal's own URL: used as it is
+    base = env.get(ENDPOINT_ENV, "").strip() or DEFAULT_ENDPOINTS[protocol]
+    # a base URL: HTTP sends each signal to its path relative to it, gRPC to the address itself
+    return (base.rstrip("/") + "/" + TRACES_PATH) if http else base, protocol
+
+
 def _otlp_exporter(
     endpoint: str, protocol: str, headers: Mapping[str, str] | None, timeout: float
 ) -> SpanExporter:
@@ -152,7 +192,4 @@ def _otlp_exporter(
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    url = endpoint.rstrip("/")
-    if not url.endswith("/v1/traces"):
-        url += "/v1/traces"
-    return HttpExporter(endpoint=url, headers=dict(headers or {}), timeout=timeout)
+    return HttpExporter(endpoint=endpoint, headers=dict(headers or {}), timeout=timeout)
