@@ -1,0 +1,47 @@
+"""What the README tells a user to do or to expect, checked against the running code."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_send_spans_says_to_turn_metrics_off_since_spanhouse_refuses_them(running):
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("tests")
+    meter.create_counter("llm.requests").add(1)
+    metrics = reader.get_metrics_data()
+    for exporter in (HttpMetricExporter(endpoint=running.http_url + "/v1/metrics", timeout=5),
+                     GrpcMetricExporter(endpoint=running.grpc_endpoint, insecure=True, timeout=5)):
+        try:
+            assert exporter.export(metrics) is MetricExportResult.FAILURE
+        finally:
+            exporter.shutdown()
+    req = urllib.request.Request(running.http_url + "/v1/metrics", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("spanhouse accepted metrics")
+    except urllib.error.HTTPError as err:
+        assert err.code == 404 and "no OTLP endpoint at /v1/metrics" in json.loads(err.read())["message"]
+
+    send = _section("Send spans")
+    assert "export OTEL_METRICS_EXPORTER=none" in send
+    assert "no OTLP endpoint at /v1/metrics" in send and "`UNIMPLEMENTED`" in send
+
