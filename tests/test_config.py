@@ -263,3 +263,26 @@ service:
     assert any("service::telemetry::logs::encoding: not used by spanhouse" in w for w in cfg.warnings)
     with pytest.raises(ConfigError, match="service::telemetry::logs::level: 'loud' is not one of debug, info"):
         parse_config_text(text.replace("DEBUG", "loud"), env={})
+
+
+def test_a_component_of_an_unknown_type_is_reported_once_where_it_is_configured():
+    text = """
+receivers: {otlp: {protocols: {http: }}}
+processors: {attributes: {actions: []}}
+exporters: {clickhouse: }
+extensions: {pprof: {}, zpages: {}}
+service:
+  extensions: [pprof, zpages, health_check]
+  pipelines:
+    traces: {receivers: [otlp], processors: [attributes], exporters: [clickhouse]}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, env={})
+    # the known types are listed after the ';' (whatever is installed)
+    assert [p.split(";")[0] for p in err.value.problems] == [
+        "processors::attributes: unknown processor type 'attributes'",
+        "extensions::pprof: unknown extension type 'pprof'",
+        "extensions::zpages: unknown extension type 'zpages'",
+        # not configured at all: that one is still reported where it is used
+        "service::extensions[2]: extension 'health_check' is used here but not configured under extensions",
+    ]

@@ -381,6 +381,9 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
                         "exporter and a receiver instead (for example otlp to another spanhouse or Collector)")
 
     built: dict[Kind, dict[ComponentID, Any]] = {}
+    # configured under its section with an unknown type: reported there, so a reference to it is not
+    # reported again as "not configured"
+    failed: dict[Kind, set[ComponentID]] = {kind: set() for kind in Kind}
     for kind in Kind:
         section = data.get(kind.value) or {}
         built[kind] = {}
@@ -398,6 +401,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
             if factory is None:
                 known = ", ".join(registry.types(kind)) or "(none installed)"
                 problems.append(f"{path}: unknown {kind.singular} type {cid.type!r}; known types: {known}")
+                failed[kind].add(cid)
                 continue
             cfg = build(factory.config, raw_cfg, path, problems)
             validate_tree(cfg, path, problems, for_reading)
@@ -411,7 +415,8 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
         if key not in ("extensions", "pipelines", "telemetry"):
             problems.append(f"service::{key}: unknown setting; valid settings are: extensions, pipelines, telemetry")
     log_level = _telemetry(service.get("telemetry"), problems, warnings)
-    service_exts = tuple(_refs(service.get("extensions"), "service::extensions", Kind.EXTENSION, built, problems))
+    service_exts = tuple(_refs(service.get("extensions"), "service::extensions", Kind.EXTENSION, built, problems,
+                               failed))
     pipelines: dict[ComponentID, PipelineConfig] = {}
     raw_pipelines = service.get("pipelines") or {}
     if not isinstance(raw_pipelines, dict) or not raw_pipelines:
@@ -435,9 +440,12 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
             if key not in ("receivers", "processors", "exporters"):
                 problems.append(f"{path}::{key}: unknown setting; valid settings are: receivers, processors, exporters")
         p = PipelineConfig(
-            receivers=tuple(_refs(raw_p.get("receivers"), f"{path}::receivers", Kind.RECEIVER, built, problems)),
-            processors=tuple(_refs(raw_p.get("processors"), f"{path}::processors", Kind.PROCESSOR, built, problems)),
-            exporters=tuple(_refs(raw_p.get("exporters"), f"{path}::exporters", Kind.EXPORTER, built, problems)),
+            receivers=tuple(_refs(raw_p.get("receivers"), f"{path}::receivers", Kind.RECEIVER, built, problems,
+                                   failed)),
+            processors=tuple(_refs(raw_p.get("processors"), f"{path}::processors", Kind.PROCESSOR, built, problems,
+                                   failed)),
+            exporters=tuple(_refs(raw_p.get("exporters"), f"{path}::exporters", Kind.EXPORTER, built, problems,
+                                   failed)),
         )
         # an empty list is its own problem; a list of bad ids has already been reported id by id
         if not p.receivers and not raw_p.get("receivers"):
@@ -463,7 +471,7 @@ def parse_config(data: Any, *, registry: Registry | None = None, env: Mapping[st
 
 
 def _refs(value: Any, path: str, kind: Kind, built: dict[Kind, dict[ComponentID, Any]],
-          problems: list[str]) -> Iterator[ComponentID]:
+          problems: list[str], failed: dict[Kind, set[ComponentID]]) -> Iterator[ComponentID]:
     if value is None:
         return
     if not isinstance(value, list):
@@ -475,6 +483,8 @@ def _refs(value: Any, path: str, kind: Kind, built: dict[Kind, dict[ComponentID,
         except ValueError as exc:
             problems.append(f"{path}[{i}]: {exc}")
             continue
+        if cid in failed[kind]:
+            continue  # configured, and its own problem is reported under its section
         if cid not in built[kind]:
             problems.append(f"{path}[{i}]: {kind.singular} {str(cid)!r} is used here but not configured under "
                             f"{kind.value}")
