@@ -146,3 +146,29 @@ def test_a_password_in_an_endpoint_url_is_never_printed():
     result = CliRunner().invoke(main, ["sql", "SELECT 1", "--endpoint", f"http://reader:S3CR3T@127.0.0.1:{free_port()}"])
     assert result.exit_code == 1 and "cannot reach ClickHouse at http://reader:***@127.0.0.1:" in result.output
     assert "S3CR3T" not in result.output
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ("SELEC 1", "Syntax error: failed at position 7"),
+    ("SELECT 'it''s' FROM\n  nowhere WHERE (", "Unmatched parentheses"),
+    ("SELECT 1; SELECT 2", "Multi-statements are not allowed"),
+])
+def test_a_syntax_error_speaks_of_the_users_query_not_the_check_around_it(running, query, fragment):
+    from click.testing import CliRunner
+    from support import chdb_endpoint
+
+    from spanhouse.cli import main
+
+    # the CLI reading through the endpoint and directly, and the endpoint answering any HTTP client
+    for endpoint in (f"http://127.0.0.1:{running.sql_port}", chdb_endpoint()):
+        result = CliRunner().invoke(main, ["sql", query, "--endpoint", endpoint, "--database", running.database])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert fragment in result.output and "(SYNTAX_ERROR)" in result.output, result.output
+        assert "formatQuerySingleLine" not in result.output and "In scope" not in result.output
+    req = urllib.request.Request(f"http://127.0.0.1:{running.sql_port}/?database={running.database}",
+                                 data=query.encode())
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    body = err.value.read().decode()
+    assert err.value.code == 400 and err.value.headers["X-ClickHouse-Exception-Code"] == "62"
+    assert body.startswith("Code: 62. DB::Exception: ") and fragment in body and "formatQuerySingleLine" not in body

@@ -33,12 +33,24 @@ _FUNCTION_RE = re.compile(r"^ *Function (\w+)", re.M)
 _CACHE_ATTRIBUTE = "_spanhouse_table_functions"
 # on ClickHouse's single-line rendering: a trailing FORMAT clause, possibly followed by SETTINGS
 _FORMAT_RE = re.compile(r" FORMAT (\w+)(?: SETTINGS [^']*)?$")
+# where ClickHouse's error names the query that failed: ours, around the user's text (a string literal)
+_WRAPPER_SCOPE_RE = re.compile(r":? In scope SELECT formatQuerySingleLine\('(?:[^'\\]|\\.|'')*'\)", re.S)
+_CODE_RE = re.compile(r"Code: (\d+)\.")
 
 
 class QueryRefused(SpanhouseError):
     """The query is not allowed on a read-only endpoint; `code` is the ClickHouse error code to report."""
 
     code = READONLY_CODE
+
+
+class QueryError(SpanhouseError):
+    """ClickHouse refused the text of a query (a syntax error, several statements): its message, which
+    speaks of the query as the user wrote it. `code` is ClickHouse's error code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,10 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
     `spanhouse.sqlsession` session; `parameters` are passed to it as they are."""
     if not sql.strip():
         raise QueryRefused("empty query")
-    rendered = client.raw_query(f"SELECT formatQuerySingleLine({quote_literal(sql)})", fmt="TabSeparatedRaw")
+    try:
+        rendered = client.raw_query(f"SELECT formatQuerySingleLine({quote_literal(sql)})", fmt="TabSeparatedRaw")
+    except Exception as exc:
+        raise _without_wrapper(exc) from None
     text = rendered.decode("utf-8", "replace").rstrip("\n")
     keyword = text.lstrip("( ").split(" ", 1)[0].upper()
     if keyword not in READ_STATEMENTS:
@@ -75,6 +90,20 @@ def check_read_only(client: Any, sql: str, parameters: Mapping[str, Any] | None 
                                f"(table functions allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))})")
     fmt = _FORMAT_RE.search(text)
     return CheckedQuery(text, fmt.group(1) if fmt else None)
+
+
+def _without_wrapper(exc: Exception) -> Exception:
+    """ClickHouse's error about the user's query, without the wrapper query it names as its scope
+    (`In scope SELECT formatQuerySingleLine('...')`) and without a client library's wrapping."""
+    text = str(exc)
+    cleaned = _WRAPPER_SCOPE_RE.sub("", text)
+    if cleaned == text:
+        return exc
+    start = cleaned.find("Code: ")
+    message = (cleaned[start:] if start >= 0 else cleaned).strip().splitlines()[0]
+    message = re.sub(r"\.\s+\.(?= \()", ".", message)  # "...; SELECT 2. . (SYNTAX_ERROR)"
+    code = _CODE_RE.match(message)
+    return QueryError(message, int(code.group(1)) if code else 62)
 
 
 def _table_functions(client: Any) -> frozenset[str]:
