@@ -118,3 +118,10 @@ def test_the_sql_query_endpoint_is_read_only_for_the_store_it_serves(running, st
     result = runner.invoke(main, ["sql", "SELECT count() FROM otel_traces", "-c", str(same)])
     assert result.exit_code == 0, result.output
     assert f"spanhouse sql_query at {endpoint}" in result.output
+
+
+def test_an_upper_case_trace_id_finds_the_trace(running, stored):
+    result = CliRunner().invoke(main, ["trace", stored.upper(), "--endpoint", chdb_endpoint(), "--database",
+                                       running.database], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"trace {stored}" in result.output and "chat gpt-4o" in result.output
