@@ -7,6 +7,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+import zlib
 
 import grpc
 import pytest
@@ -61,8 +62,12 @@ def test_invalid_json_is_400_in_json(running):
 def test_wrong_content_type_and_encoding_are_415(running):
     status, _, body = post(running.http_url + "/v1/traces", b"hello", "text/plain")
     assert status == 415 and "unsupported Content-Type" in json.loads(body)["message"]
-    status, _, body = post(running.http_url + "/v1/traces", b"x", "application/json", encoding="br")
-    assert status == 415 and "unsupported Content-Encoding" in json.loads(body)["message"]
+    status, _, body = post(running.http_url + "/v1/traces", b"x", "application/json", encoding="zstd")
+    assert status == 415 and json.loads(body)["message"] == (
+        "unsupported Content-Encoding 'zstd'; send gzip, deflate or no encoding (identity)")
+    # and each one named is taken
+    for encoding, body in (("gzip", gzip.compress(b"{}")), ("deflate", zlib.compress(b"{}")), ("identity", b"{}")):
+        assert post(running.http_url + "/v1/traces", body, "application/json", encoding)[0] == 200, encoding
     assert_still_serving(running)
 
 

@@ -204,7 +204,8 @@ class OtlpReceiver(Component):
             tenant = self.auth.tenant(req.headers.get_all("Authorization")) if self.auth is not None else None
             encoding = req.header("Content-Encoding").strip().lower()
             if encoding not in ("", "identity", "none", "gzip", "deflate"):
-                raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}; send gzip or no encoding")
+                raise UnsupportedMedia(f"unsupported Content-Encoding {encoding!r}; send gzip, deflate or no "
+                                       "encoding (identity)")
             body = req.read_body(limit)
             if encoding in ("gzip", "deflate"):
                 body = inflate(body, encoding, limit)
