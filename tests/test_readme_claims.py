@@ -45,3 +45,19 @@ def test_send_spans_says_to_turn_metrics_off_since_spanhouse_refuses_them(runnin
     assert "export OTEL_METRICS_EXPORTER=none" in send
     assert "no OTLP endpoint at /v1/metrics" in send and "`UNIMPLEMENTED`" in send
 
+
+
+def test_the_ttl_the_readme_states_is_the_shipped_configs():
+    from spanhouse.component import Kind
+    from spanhouse.config import load_config
+
+    shipped = {}
+    for path in (ROOT / "src/spanhouse/otel-collector-config.yaml", ROOT / "deploy/spanhouse/config.yaml"):
+        config = load_config(path, env={}, for_reading=True)
+        shipped[path.name] = str(config.first(Kind.EXPORTER, "clickhouse")[1].ttl)
+    assert set(shipped.values()) == {"720h"}, shipped
+    configure = _section("Configure")
+    start = configure.index("`ttl` is the retention of every table")
+    said = " ".join(configure[start:configure.index("\n\n", start)].split())
+    assert "the built-in configuration sets `ttl: 720h` (30 days), as does `deploy/spanhouse/config.yaml`" in said
+    assert "`0`, the default" not in said
