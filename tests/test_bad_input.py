@@ -162,6 +162,14 @@ def test_a_second_receiver_cannot_take_a_grpc_port_in_use(running):
     """gRPC's default SO_REUSEPORT would let a second process share the port and take part of the traffic."""
     db = unique_database()
     cfg = service_config(db, receiver={"protocols": {"grpc": {"endpoint": running.grpc_endpoint}}})
-    with pytest.raises(SpanhouseError, match=f"cannot listen for gRPC on {running.grpc_endpoint}"):
+    with pytest.raises(SpanhouseError) as err:
         start_service(cfg, db).stop()
+    # said plainly, as the HTTP side does, with the component: not grpcio's "Failed to bind"
+    assert str(err.value).endswith(
+        f"receiver otlp (OTLP/gRPC): cannot listen on {running.grpc_endpoint}: Address already in use")
     assert_still_serving(running)
+    cfg = service_config(db, receiver={"protocols": {"http": {"endpoint": running.http_url.split("//")[1]}}})
+    with pytest.raises(SpanhouseError) as err:
+        start_service(cfg, db).stop()
+    assert str(err.value).endswith(
+        f"receiver otlp (OTLP/HTTP): cannot listen on {running.http_url.split('//')[1]}: Address already in use")

@@ -8,6 +8,7 @@ require a bearer token per tenant (`auth`, see `spanhouse.receivers.auth`).
 from __future__ import annotations
 
 import logging
+import socket
 import zlib
 from collections.abc import Iterator
 from concurrent import futures
@@ -273,9 +274,12 @@ class OtlpReceiver(Component):
             else:
                 self.grpc_port = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint}: {exc}") from None
+            # grpcio says only "Failed to bind"; the reason (address in use, no such address) is the OS's
+            reason = _bind_error(host, port) or str(exc)
+            raise SpanhouseError(f"receiver {self.id} (OTLP/gRPC): cannot listen on {cfg.endpoint}: {reason}") from None
         if not self.grpc_port:
-            raise SpanhouseError(f"receiver {self.id}: cannot listen for gRPC on {cfg.endpoint} (port in use?)")
+            reason = _bind_error(host, port) or "grpcio could not bind it"
+            raise SpanhouseError(f"receiver {self.id} (OTLP/gRPC): cannot listen on {cfg.endpoint}: {reason}")
         server.start()
         self.grpc_server = server
         log.info("receiver %s: OTLP/gRPC%s on %s:%d", self.id, " (TLS)" if cfg.tls else "", host,
@@ -305,6 +309,17 @@ class OtlpReceiver(Component):
         if self.http is not None:
             self.http.shutdown(timeout)
             self.http = None
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why the OS refuses to bind `host:port` (e.g. "Address already in use"), or None if it does not."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no reason
+            sock.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _grpc_abort(context: grpc.ServicerContext, st: WireStatus) -> None:
