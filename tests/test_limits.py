@@ -66,7 +66,8 @@ def test_the_default_body_limit_is_20_mib():
 
 def test_too_many_spans_in_one_request_is_413_and_resource_exhausted(limited):
     status, _, body = post(traces_url(limited), request(*(span(0x100, i) for i in range(1, 7))))
-    assert status == 413 and "over the limit of 5" in json.loads(body)["message"]
+    assert status == 413 and json.loads(body)["message"] == (
+        "request holds 6 spans, over the limit of 5 (limits::max_spans_per_request); send smaller batches")
     msg = trace_service_pb2.ExportTraceServiceRequest()
     ss = msg.resource_spans.add().scope_spans.add()
     for i in range(6):

@@ -175,8 +175,9 @@ class OtlpReceiver(Component):
         n = len(decoded.batch)
         limit = self.config.limits.max_spans_per_request
         if limit and n > limit:
-            raise RequestTooLarge(f"request holds {n} {codec.name} records, over the limit of {limit}; "
-                                  "send smaller batches")
+            items = "spans" if codec.name == "traces" else "log records"
+            raise RequestTooLarge(f"request holds {n} {items}, over the limit of {limit} "
+                                  "(limits::max_spans_per_request); send smaller batches")
         if n:
             if tenant is not None:
                 stamp_tenant(decoded.batch, tenant)
