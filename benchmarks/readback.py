@@ -3,7 +3,9 @@ ClickHouse itself through spanhouse's schema and views, ~300 B of attributes eac
 over the last 24 h), then time what users run:
 
 - `spanhouse trace <id>`'s query (`load_trace`, through the trace-id lookup table), in-process;
-- the most expensive traces of the last 24 h (`genai_spans`, sum of CostUsd per trace, top 10).
+- the most expensive traces of the last 24 h (`genai_spans`, sum of CostUsd per trace, top 10);
+- what the CLI itself runs over the last 24 h: `spanhouse top-traces` by cost and by duration (cost,
+  tokens, root, status and copies of each trace) and the summary of `spanhouse costs`.
 
 Run by hand: `python benchmarks/readback.py --spans 10000000` (prints JSON; needs ~2 GB of disk).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from spanhouse import semconv as sc  # noqa: E402
+from spanhouse.analytics import summary, top_traces  # noqa: E402
 from spanhouse.cli.trace import load_trace  # noqa: E402
 from spanhouse.reader import Reader  # noqa: E402
 from spanhouse.store import StoreSettings, connect, create_schema  # noqa: E402
@@ -96,8 +99,19 @@ def run(spans: int, workdir: Path, repeats: int = 20) -> dict:
         t = time.perf_counter()
         rows = client.query(top_sql).result_rows
         top_ms.append((time.perf_counter() - t) * 1000)
+    cli: dict[str, dict] = {}
+    # what the CLI runs over the last 24 h: `top-traces` (by cost, by duration) and `costs`' summary
+    for name, fn in (("top_traces_cost", lambda: top_traces(reader, 86400, "cost", 10)),
+                     ("top_traces_duration", lambda: top_traces(reader, 86400, "duration", 10)),
+                     ("costs_summary", lambda: summary(reader, 86400))):
+        ms = []
+        for _ in range(5):
+            t = time.perf_counter()
+            fn()
+            ms.append((time.perf_counter() - t) * 1000)
+        cli[name] = {"p50": round(statistics.median(ms), 1), "max": round(max(ms), 1)}
     client.close()
-    return {"name": "readback", "spans": stored, "fill_seconds": round(fill_s, 1),
+    return {"name": "readback", "spans": stored, "fill_seconds": round(fill_s, 1), "cli_24h_ms": cli,
             "trace_lookup_ms": {"p50": round(statistics.median(trace_ms), 1), "max": round(max(trace_ms), 1),
                                 "runs": len(trace_ms)},
             "top_cost_traces_24h_ms": {"p50": round(statistics.median(top_ms), 1), "max": round(max(top_ms), 1),
