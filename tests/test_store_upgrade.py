@@ -14,10 +14,11 @@ from spanhouse.store import StoreSettings, connect, create_schema, quote_ident
 
 
 def _age(client, db: str) -> None:
-    """What a store of an earlier version looks like: no schema comments, a column and a table setting
-    added since missing, and a materialized view with an older query (here: one that writes nothing)."""
+    """What a store of an earlier version looks like: no schema comments, a column, a table setting and an
+    index added since missing, and a materialized view with an older query (here: one that writes nothing)."""
     client.command(f"ALTER TABLE `{db}`.genai_spans DROP COLUMN FinishReasons")
     client.command(f"ALTER TABLE `{db}`.genai_spans RESET SETTING non_replicated_deduplication_window")
+    client.command(f"ALTER TABLE `{db}`.genai_spans DROP INDEX idx_model")
     client.command(f"ALTER TABLE `{db}`.genai_spans_mv MODIFY QUERY SELECT Timestamp, TraceId, SpanId, ServiceName "
                    f"FROM `{db}`.otel_traces WHERE 0")
     for name, in client.query("SELECT name FROM system.tables WHERE database = {db:String} AND comment != ''",
@@ -48,12 +49,17 @@ def test_an_older_store_gets_the_columns_settings_and_view_queries_of_this_versi
         engine, = client.query("SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
                                "name = 'genai_spans'", parameters={"db": db}).result_rows[0]
         assert "non_replicated_deduplication_window = 10000" in engine
+        indexes = [n for (n,) in client.query("SELECT name FROM system.data_skipping_indices WHERE "
+                                              "database = {db:String} AND table = 'genai_spans'",
+                                              parameters={"db": db}).result_rows]
+        assert "idx_model" in indexes
         comments = dict(client.query("SELECT name, comment FROM system.tables WHERE database = {db:String} AND "
                                      "engine NOT IN ('View')", parameters={"db": db}).result_rows)
         assert all(c.startswith(COMMENT_PREFIX) for c in comments.values()), comments
         assert "made by another spanhouse version" in caplog.text
         assert "genai_spans: column FinishReasons" in caplog.text and "genai_spans_mv: query replaced" in caplog.text
-        assert [r for r in client.query("SHOW DATABASES").result_rows if "spanhouse_migrate" in r[0]] == []
+        tables = [name for (name,) in client.query(f"SHOW TABLES FROM `{db}`").result_rows]
+        assert not [name for name in tables if "_spanhouse_upgrade_" in name]  # the scratch copies are gone
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="spanhouse.store"):
             create_schema(client, store)  # up to date now: nothing to do, nothing said

@@ -5,8 +5,10 @@ a hash of its statement (its retention left out: `store.apply_retention` owns th
 whose comment differs was made by another version, or by hand:
 
 - a table gets the columns it lacks, with the type, default and codec of the current statement (read
-  from a copy made in a scratch database), and the engine settings the statement sets
-  (`MODIFY SETTING`); a column whose type differs is reported, never changed;
+  from a scratch copy made beside it and dropped), the engine settings the statement sets
+  (`MODIFY SETTING`) and the skip indexes it lacks (`ADD INDEX`, for parts written from then on); a
+  column whose type differs, or keys that differ, are reported, never changed; columns added are
+  empty (their default) in the rows stored before;
 - a materialized view gets the current query with `ALTER TABLE … MODIFY QUERY`, which swaps it while
   inserts go on, so no row is missed.
 
@@ -18,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +44,12 @@ def with_comment(statement: str, fingerprint_of: str) -> str:
     if not _CREATE.search(statement):
         return statement
     return f"{statement}\nCOMMENT '{COMMENT_PREFIX}{fingerprint(fingerprint_of)}'"
+
+
+def _keys(engine_full: str) -> str:
+    """The PARTITION BY, PRIMARY KEY and ORDER BY clauses of an engine description, as one string."""
+    found = re.search(r"\b(PARTITION BY .*?)(?:\bTTL\b|\bSETTINGS\b|$)", engine_full, re.S)
+    return " ".join(found.group(1).split()) if found else ""
 
 
 def _settings(engine_full: str) -> dict[str, str]:
@@ -72,7 +80,7 @@ def existing_objects(client: Any, database: str) -> dict[str, tuple[str, str]]:
 class Migration:
     """Alters the objects of a database made by another version, one statement at a time, in the order
     of the schema files (tables before the views that read them). `render` makes the schema statements
-    for other settings (the scratch database); `close` drops the scratch database."""
+    for other settings (a scratch copy of a table, created beside it and dropped)."""
 
     def __init__(self, client: Any, settings: Any, render: Callable[[Any], Sequence[tuple[str, str]]]):
         from spanhouse.store import quote_ident
@@ -81,9 +89,6 @@ class Migration:
         self.settings = settings
         self.render = render
         self.on_cluster = f" ON CLUSTER {quote_ident(settings.cluster_name)}" if settings.cluster_name else ""
-        self._scratch: Any = None
-        self._scratch_engines: dict[str, str] = {}
-        self._scratch_columns: dict[str, list] = {}
         self.changes: list[str] = []
         """What was changed, one line each."""
 
@@ -93,42 +98,71 @@ class Migration:
         assert described is not None
         kind, name, comment = described
         if kind == "table":
-            want_engine, want_columns = self._wanted(name)
-            self._add_columns(name, self._columns(self.settings.database, name), want_columns)
-            self._modify_settings(name, engine_full, want_engine)
+            scratch = self._scratch_copy(name)
+            try:
+                want_engine = self._engine(scratch)
+                want_columns = self._columns(self.settings.database, scratch)
+                if not want_columns:
+                    raise RuntimeError(f"the scratch copy {scratch} of {name} has no columns")
+                self._add_columns(name, self._columns(self.settings.database, name), want_columns)
+                self._modify_settings(name, engine_full, want_engine)
+                self._add_indexes(name, scratch)
+                self._report_keys(name, engine_full, want_engine)
+            finally:
+                self._command(f"DROP TABLE IF EXISTS {self._qualified(scratch)} SYNC")
         else:
             self._view(name, statement)
         self._command(f"ALTER TABLE {self._qualified(name)}{self.on_cluster} MODIFY COMMENT '{comment}'")
 
-    def close(self) -> None:
-        if self._scratch is not None:
-            self._command(f"DROP DATABASE IF EXISTS `{self._scratch.database}` SYNC")
-            self._scratch = None
-
     # --- tables ---------------------------------------------------------------------------
 
-    def _wanted(self, table: str) -> tuple[str, list]:
-        """The engine and columns `table` has when this version creates it (in the scratch database)."""
-        if self._scratch is None:
-            self._scratch = self._scratch_settings()
-            self._command(f"CREATE DATABASE IF NOT EXISTS `{self._scratch.database}`")
-            for _, statement in self.render(self._scratch):
-                described = describe(statement)
-                if described is not None and described[0] == "table":
-                    self._command(statement)
-            self._scratch_engines = dict(self.client.query(
-                "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-                parameters={"db": self._scratch.database}).result_rows)
-        return self._scratch_engines.get(table, ""), self._columns(self._scratch.database, table)
-
-    def _scratch_settings(self) -> Any:
+    def _scratch_copy(self, table: str) -> str:
+        """A local copy of `table` as this version creates it, in the same database (no other
+        privilege needed) under a name of its own, with a plain engine: a replicated copy would register
+        itself in the keeper. Returns its name; the caller drops it."""
         from spanhouse.store import StoreSettings, TableEngine
 
         fields = {f.name: getattr(self.settings, f.name) for f in dataclasses.fields(StoreSettings)}
-        # a plain local engine: a replicated scratch table would register itself in the keeper
-        fields.update(database=f"{self.settings.database}_spanhouse_migrate_{os.getpid()}", cluster_name="",
-                      table_engine=TableEngine())
-        return StoreSettings(**fields)
+        fields.update(cluster_name="", table_engine=TableEngine())
+        plain = StoreSettings(**fields)
+        scratch = f"{table}_spanhouse_upgrade_{uuid.uuid4().hex[:12]}"
+        for _, statement in self.render(plain):
+            described = describe(statement)
+            if described is not None and described[:2] == ("table", table):
+                found = _CREATE.search(statement)
+                assert found is not None
+                start, end = found.span(2)
+                self._command(statement[:start] + self._qualified(scratch) + statement[end:])
+                return scratch
+        raise RuntimeError(f"this version has no statement for table {table}")
+
+    def _engine(self, table: str) -> str:
+        rows = self.client.query("SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
+                                 "name = {t:String}", parameters={"db": self.settings.database, "t": table})
+        return rows.result_rows[0][0] if rows.result_rows else ""
+
+    def _indexes(self, table: str) -> dict[str, tuple[str, str, int]]:
+        rows = self.client.query(
+            "SELECT name, expr, type_full, granularity FROM system.data_skipping_indices "
+            "WHERE database = {db:String} AND table = {t:String}",
+            parameters={"db": self.settings.database, "t": table}).result_rows
+        return {name: (expr, type_full, int(granularity)) for name, expr, type_full, granularity in rows}
+
+    def _add_indexes(self, table: str, scratch: str) -> None:
+        have = self._indexes(table)
+        for name, (expr, type_full, granularity) in self._indexes(scratch).items():
+            if name in have:
+                continue
+            self._command(f"ALTER TABLE {self._qualified(table)}{self.on_cluster} ADD INDEX IF NOT EXISTS "
+                          f"`{name}` {expr} TYPE {type_full} GRANULARITY {granularity}")
+            self.changes.append(f"{table}: index {name} added (for parts written from now on)")
+
+    def _report_keys(self, table: str, have_engine: str, want_engine: str) -> None:
+        """What ALTER cannot change (partitioning, sorting and primary keys) is said, not attempted."""
+        have, want = _keys(have_engine), _keys(want_engine)
+        if have != want:
+            log.warning("%s keeps its keys (%s); this version creates it with %s. They cannot be changed in place: "
+                        "create a new table and copy the rows if you need them", table, have, want)
 
     def _columns(self, database: str, table: str) -> list[tuple[str, str, str, str, str]]:
         return [tuple(r) for r in self.client.query(

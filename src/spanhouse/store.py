@@ -306,24 +306,24 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
     version = server_version(client)
     existing = migrate.existing_objects(client, settings.database)
     upgrade = migrate.Migration(client, settings, lambda other: render_schema(other, version))
-    try:
-        for name, sql in render_schema(settings, version):
-            described = migrate.describe(sql)
-            try:
-                if described is not None and described[1] in existing and existing[described[1]][0] != described[2]:
-                    upgrade.upgrade(sql, existing[described[1]][1])
-                else:
-                    client.command(sql)
-            except Exception as exc:
-                raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
-    finally:
+    for name, sql in render_schema(settings, version):
+        described = migrate.describe(sql)
+        stale = described is not None and described[1] in existing and existing[described[1]][0] != described[2]
         try:
-            upgrade.close()
-        except Exception as exc:  # a scratch database left behind is untidy, not a reason to stop
-            log.warning("could not drop the scratch database of the schema upgrade: %s", _short(exc))
+            if stale:
+                upgrade.upgrade(sql, existing[described[1]][1])
+            else:
+                client.command(sql)
+        except Exception as exc:
+            if stale:
+                raise StoreError(f"upgrading {described[1]}, made by another spanhouse version, to this version's "
+                                 f"schema ({name}) failed on {settings.endpoint}: {_short(exc)}. The upgrade needs "
+                                 "ALTER, CREATE TABLE and DROP TABLE in the database; or apply `spanhouse schema` "
+                                 "by hand and set create_schema: false") from exc
+            raise StoreError(f"schema file {name} failed on {settings.endpoint}: {_short(exc)}") from exc
     if upgrade.changes:
-        log.warning("the store in %s was made by another spanhouse version and has been brought to this one: %s",
-                    settings.endpoint, "; ".join(upgrade.changes))
+        log.warning("the store in %s was made by another spanhouse version and has been brought to this one (columns "
+                    "added are empty in the rows stored before): %s", settings.endpoint, "; ".join(upgrade.changes))
     apply_retention(client, settings)
 
 
