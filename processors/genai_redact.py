@@ -28,9 +28,10 @@ from typing import Any
 from spanhouse.batch import Event, Link, Resource, SpanBatch
 from spanhouse.component import Factory, Kind, Processor
 from spanhouse.redact import content
-from spanhouse.redact.engine import BODY, STATUS_MESSAGE, Record, Redactor
+from spanhouse.redact.engine import BODY, SPAN_NAME, STATUS_MESSAGE, Record, Redactor
 from spanhouse.redact.settings import STRICTNESS, Policy, RedactionSettings
 from spanhouse.redact.text import TextMemo
+from spanhouse.semconv import GEN_AI_OPERATION_NAME
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class GenaiRedactProcessor(Processor):
             batch.name[i] = r.span_name(batch.name[i], policy, record, memo)
             return attrs
         except Exception:
-            return self._strip_span(batch, i, record)
+            return self._strip_span(batch, i, record, policy)
 
     def _log_record(self, batch: Any, i: int, policy: Policy, record: Record, memo: TextMemo | None) -> dict:
         """Log record `i`'s body redacted in place; its new attributes."""
@@ -135,9 +136,16 @@ class GenaiRedactProcessor(Processor):
             return k
         return Link(k.trace_id, k.span_id, k.trace_state, new, k.flags, k.dropped_attributes_count)
 
-    def _strip_span(self, batch: SpanBatch, i: int, record: Record) -> dict[str, Any]:
-        """Fail closed: keep only metadata and numbers of a span whose redaction raised."""
+    def _strip_span(self, batch: SpanBatch, i: int, record: Record, policy: Policy) -> dict[str, Any]:
+        """Fail closed: keep only metadata and numbers of a span whose redaction raised; its name is
+        scanned on its own, or replaced by its operation when that fails too."""
         self._failed("span")
+        try:
+            batch.name[i] = self.redactor.span_name(batch.name[i], policy, record)
+        except Exception:
+            op = batch.attributes[i].get(GEN_AI_OPERATION_NAME)
+            batch.name[i] = op if type(op) is str else ""
+            record.dropped[SPAN_NAME] = None
         batch.events[i] = [
             Event(
                 e.time_unix_nano,

@@ -419,9 +419,11 @@ def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
             }
         ],
     )
+    batch.name[0] = f"chat for {EMAIL}"
     with caplog.at_level(logging.ERROR):
         out = proc.process(batch)
     attrs = out.attributes[0]
+    assert out.name[0] == "chat" and "span:name" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
     assert sc.GEN_AI_INPUT_MESSAGES not in attrs and "note" not in attrs
     assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120
     assert f"event:{sc.EXCEPTION_MESSAGE}" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
