@@ -182,3 +182,27 @@ def test_spans_stamped_in_the_future_stay_out_of_windows_ending_now(stored):
     assert all(r["service"] != "skewed" for r in top)
     costs = json.loads(cli(svc, "costs", "--since", "1s", "-f", "json").stdout)
     assert costs["summary"]["model_calls"] == 0
+
+
+def test_top_traces_ranks_by_the_cost_counted_once(stored):
+    """A trace sent twice sums to twice its cost in the table; ranked on that, it would push out a
+    trace that really costs more, then be shown at its true cost."""
+    svc, _ = stored
+    now = time.time_ns()
+    ids = {}
+
+    def build(tracer):
+        for name, tokens in (("twice", 10_000), ("more", 15_000)):
+            s = tracer.start_span(f"chat {name}", start_time=now - 5 * S, attributes=chat("gpt-4o-mini", tokens, 0))
+            s.end(end_time=now - 4 * S)
+            ids[name] = format(s.get_span_context().trace_id, "032x")
+
+    spans = sdk_spans(build, resource={"service.name": "ranked"})
+    exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    twice = [s for s in spans if format(s.context.trace_id, "032x") == ids["twice"]]
+    assert exporter.export(twice) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    svc.wait_rows("SELECT 1 FROM genai_spans WHERE ServiceName = 'ranked'", 3)
+    (top,) = json.loads(cli(svc, "top-traces", "--since", "60s", "--top", "1", "-f", "json").stdout)
+    assert top["trace_id"] == ids["more"]

@@ -394,13 +394,14 @@ _ORDER = {"cost": "g.cost", "duration": "t.ms"}
 def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str, Any]]:
     """The `top` traces of the window with the highest cost or duration."""
     sql = _sql(_sql(TOP_TRACES_SQL, reader, top=_TOP_BY[by]), reader, order=_ORDER[by])
-    rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
+    # more candidates than asked for: a trace whose copies inflated its sum may drop below the cut
+    # once counted once, and the next one must then be at hand
+    rows = reader.query(sql, _params(seconds, top=int(top) + max(10, int(top)))).result_rows
     copies = _copies(reader, seconds, [r[0] for r in rows])
     if copies:
         # a client that sent a batch again had its spans stored twice: those traces are summed again
         # over one copy of each span (few traces, so the deduplicating scan stays small)
-        ids = {f"id{i}": t for i, t in enumerate(copies)}
-        where = "TraceId IN (" + ", ".join(f"{{{k}:String}}" for k in ids) + ")"
+        ids, where = _trace_ids(list(copies))
         tables = {name: f"(SELECT * FROM {reader.tables[name]} WHERE {where} LIMIT 1 BY TraceId, SpanId)"
                   for name in ("genai_spans", "traces")}
         again = _sql(_sql(TOP_TRACES_SQL, reader, tables, top="SELECT TraceId FROM $traces"),
@@ -409,6 +410,7 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
                                                _params(seconds, top=len(ids), **ids)).result_rows}
         rows = [exact.get(r[0], r) for r in rows]
         rows.sort(key=lambda r: (-(r[10] if by == "cost" else r[2]), r[0]))
+    rows = rows[: int(top)]
     return [
         {
             "trace_id": tid,
@@ -436,11 +438,16 @@ GROUP BY TraceId HAVING count() > uniqExact(SpanId)
 """
 
 
+def _trace_ids(trace_ids: list[str]) -> tuple[dict[str, str], str]:
+    """Query parameters for `trace_ids` and the condition `TraceId IN (...)` that binds them."""
+    ids = {f"id{i}": t for i, t in enumerate(trace_ids)}
+    return ids, "TraceId IN (" + ", ".join(f"{{{k}:String}}" for k in ids) + ")"
+
+
 def _copies(reader: Reader, seconds: int, trace_ids: list[str]) -> dict[str, int]:
     """Trace id → how many of its spans are stored more than once (only the traces that have some)."""
     if not trace_ids:
         return {}
-    ids = {f"id{i}": t for i, t in enumerate(trace_ids)}
-    where = "TraceId IN (" + ", ".join(f"{{{k}:String}}" for k in ids) + ")"
+    ids, where = _trace_ids(trace_ids)
     rows = reader.query(_sql(COPIES_SQL, reader, ids=where), _params(seconds, **ids)).result_rows
     return {tid: int(n) for tid, n in rows}
