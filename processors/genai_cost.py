@@ -46,7 +46,7 @@ from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
-from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, NOT_MODEL_CALL_OPERATIONS
+from spanhouse.modelcalls import COST_PARTS, MODEL_CALL_OPERATIONS, NOT_MODEL_CALL_OPERATIONS
 from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ _MODEL_CALLS = frozenset(MODEL_CALL_OPERATIONS)
 _SOURCE = sc.SpanhouseCostSourceValues
 _MAX_LOGGED_MODELS = 1000
 MAX_TOKENS_PER_CALL = 10**10
+"""A larger token count in one call is taken as corrupt (`invalid_usage`), never priced."""
 # the token counts of a span: the input and output totals, then their parts, in TokenUsage's field order
 _USAGE_KEYS = (
     sc.GEN_AI_USAGE_INPUT_TOKENS,
@@ -69,16 +70,9 @@ _USAGE_KEYS = (
     sc.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS,
     sc.GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
 )
-"""A larger token count in one call is taken as corrupt (`invalid_usage`), never priced."""
-_COST_PARTS = (
-    sc.SPANHOUSE_COST_INPUT_USD,
-    sc.SPANHOUSE_COST_OUTPUT_USD,
-    sc.SPANHOUSE_COST_CACHE_USD,
-    sc.SPANHOUSE_COST_REASONING_USD,
-)
 # a reported cost with its parts: removed together from a span that is not a model call, or when the
 # total is not a cost
-_COST_KEYS = (sc.SPANHOUSE_COST_USD, *_COST_PARTS, sc.SPANHOUSE_COST_PRICE_ID)
+_COST_KEYS = (sc.SPANHOUSE_COST_USD, *COST_PARTS, sc.SPANHOUSE_COST_PRICE_ID)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -318,7 +312,7 @@ class GenAiCost(Processor):
             return False
         if usd is not sent:
             attrs[sc.SPANHOUSE_COST_USD] = usd
-        for key in _COST_PARTS:
+        for key in COST_PARTS:
             part = attrs.get(key)
             if part is not None and _usd(part) is None:
                 del attrs[key]

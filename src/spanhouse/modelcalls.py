@@ -31,6 +31,14 @@ MODEL_CALL_OPERATIONS: tuple[str, ...] = (
 )
 NOT_MODEL_CALL_OPERATIONS: frozenset[str] = frozenset(op.value for op in _OP) - frozenset(MODEL_CALL_OPERATIONS)
 
+COST_PARTS: tuple[str, ...] = (
+    sc.SPANHOUSE_COST_INPUT_USD,
+    sc.SPANHOUSE_COST_OUTPUT_USD,
+    sc.SPANHOUSE_COST_CACHE_USD,
+    sc.SPANHOUSE_COST_REASONING_USD,
+)
+"""The parts of a model call's `spanhouse.cost.usd`, as genai_normalize maps and genai_cost writes them."""
+
 PRICED_SOURCES: tuple[str, ...] = (_SRC.COMPUTED.value, _SRC.OVERRIDE.value, _SRC.REPORTED.value)
 """Model calls with a cost."""
 UNPRICED_SOURCES: tuple[str, ...] = (

@@ -22,6 +22,7 @@ from typing import Any
 
 from spanhouse import semconv as sc
 from spanhouse.batch import Event
+from spanhouse.modelcalls import COST_PARTS
 from spanhouse.normalize import formats as fm
 from spanhouse.normalize.coerce import COERCERS, CURRENT, INVALID, to_int
 from spanhouse.normalize.events import convert_events
@@ -54,13 +55,7 @@ _OP = sc.GEN_AI_OPERATION_NAME
 _INPUT = sc.GEN_AI_USAGE_INPUT_TOKENS
 _CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 _CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
-_COST_PARTS = (
-    sc.SPANHOUSE_COST_INPUT_USD,
-    sc.SPANHOUSE_COST_OUTPUT_USD,
-    sc.SPANHOUSE_COST_CACHE_USD,
-    sc.SPANHOUSE_COST_REASONING_USD,
-)
-_COST_KEYS = (sc.SPANHOUSE_COST_USD,) + _COST_PARTS
+_COST_KEYS = (sc.SPANHOUSE_COST_USD,) + COST_PARTS
 _NOT_DROPPABLE = CURRENT  # general and canonical names stay even with drop_original
 _MISS = object()
 
@@ -505,7 +500,7 @@ class Normalizer:
         if not any(k in out for k in _COST_KEYS):
             return
         if sc.SPANHOUSE_COST_USD not in out and sc.SPANHOUSE_COST_USD not in attrs:
-            parts = [out[k] for k in _COST_PARTS if k in out]
+            parts = [out[k] for k in COST_PARTS if k in out]
             if parts:
                 out[sc.SPANHOUSE_COST_USD] = round(sum(parts), 12)
         if sc.SPANHOUSE_COST_SOURCE not in attrs:
