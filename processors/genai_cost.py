@@ -23,7 +23,8 @@ What a priced span gets: `spanhouse.cost.usd` (the total) with `spanhouse.cost.i
 input, audio and image input included), `spanhouse.cost.output_usd`, `spanhouse.cost.cache_usd`
 (when the span has cache tokens), `spanhouse.cost.reasoning_usd` (when the price has a reasoning
 rate), `spanhouse.cost.source` (`computed` or `override`) and `spanhouse.cost.price_id`. Every other
-model call gets the reason it has no cost, never $0: `unknown_model` (no price), `no_model` (token
+model call gets the reason it has no cost, never $0: `unknown_model` (no price; also every call served by a
+self-hosted runtime such as `ollama` or `vllm` that no override prices), `no_model` (token
 counts but no model), `no_usage` (no token counts) or `invalid_usage` (a count that is not a whole
 number from 0 to 10^10, or parts that add up to more than their total). A count sent as text
 (`" 1000 "`) or as a float is written back as the int it was priced on, so the stored count and the
@@ -47,7 +48,7 @@ from typing import Any
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.modelcalls import COST_PARTS, MODEL_CALL_OPERATIONS, NOT_MODEL_CALL_OPERATIONS
-from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from
+from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from, self_hosted
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +368,14 @@ class GenAiCost(Processor):
         if key in self._logged or len(self._logged) >= _MAX_LOGGED_MODELS:
             return
         self._logged.add(key)
+        if provider not in self.config.providers and self_hosted(provider):
+            log.warning(
+                "genai_cost: model %r is served by %r, a self-hosted runtime, which has no list price; its "
+                "spans are marked unknown_model and listed by `spanhouse costs --unpriced`. Price it under "
+                "processors::genai_cost::overrides (with provider: %s; 0 if it costs nothing per token).",
+                model, provider, provider,
+            )
+            return
         log.warning(
             "genai_cost: no price for model %r (provider %r); its spans are marked unknown_model and "
             "listed by `spanhouse costs --unpriced`. Add a price under processors::genai_cost::overrides.",

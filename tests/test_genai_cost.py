@@ -251,6 +251,34 @@ def test_unknown_model_gets_no_cost_and_is_counted(caplog):
     assert sum("acme-large-7" in r.getMessage() for r in caplog.records) == 1
 
 
+@pytest.mark.parametrize("provider", ["ollama", "vLLM", "llama.cpp", "lm-studio"])
+def test_a_self_hosted_runtime_is_never_given_a_cloud_price(provider, caplog):
+    """genai-prices matches `deepseek-r1:8b` by name to DeepSeek's API; served by Ollama on the
+    application's own hardware it has no list price, unless an override gives it one."""
+    local = chat(provider, "deepseek-r1:8b", input=1_000, output=100)
+    cloud = chat("", "deepseek-r1:8b", input=1_000, output=100)
+    with caplog.at_level("WARNING"):
+        proc = run([local, cloud])
+    assert local[sc.SPANHOUSE_COST_SOURCE] == SRC.UNKNOWN_MODEL.value and sc.SPANHOUSE_COST_USD not in local
+    assert cloud[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value  # the guess self-hosted calls used to get
+    assert proc.counts[SRC.UNKNOWN_MODEL.value] == 1
+    assert [r.getMessage() for r in caplog.records if "self-hosted" in r.getMessage()] == [
+        f"genai_cost: model 'deepseek-r1:8b' is served by {provider!r}, a self-hosted runtime, which has no "
+        "list price; its spans are marked unknown_model and listed by `spanhouse costs --unpriced`. Price it "
+        f"under processors::genai_cost::overrides (with provider: {provider}; 0 if it costs nothing per token)."
+    ]
+
+    priced = chat(provider, "deepseek-r1:8b", input=1_000_000, output=0)
+    run([priced], GenAiCostConfig(overrides=[PriceOverrideConfig(model="deepseek-r1:8b", provider=provider,
+                                                                 input=0.05, output=0.1)]))
+    assert priced[sc.SPANHOUSE_COST_SOURCE] == SRC.OVERRIDE.value
+    assert priced[sc.SPANHOUSE_COST_USD] == pytest.approx(0.05)
+
+    mapped = chat(provider, "deepseek-reasoner", input=1_000, output=100)
+    run([mapped], GenAiCostConfig(providers={provider: "deepseek"}))  # "it is really DeepSeek's API"
+    assert mapped[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+
+
 def test_a_model_without_a_provider_is_priced_when_the_providers_listing_it_agree():
     """MLflow and Langfuse spans often carry no provider; genai-prices' name patterns miss models such
     as text-embedding-3-small, which OpenAI and Azure list at the same price."""

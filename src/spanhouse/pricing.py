@@ -62,6 +62,23 @@ PROVIDER_IDS: Mapping[str, str] = {
     _P.MOONSHOT_AI.value: "moonshotai",
 }
 
+# `gen_ai.provider.name` (or `gen_ai.system`) values of runtimes that serve models on the application's
+# own hardware. Their calls have no list price: a model name such as `deepseek-r1:8b` would otherwise be
+# matched to a cloud API's price (DeepSeek's own, for a distilled 8B model run locally), so only price
+# overrides apply to them. Compared lower-cased, with `-`, ` ` and `.` read as `_`.
+SELF_HOSTED_PROVIDERS = frozenset({
+    "ollama", "vllm", "lm_studio", "lmstudio", "llama_cpp", "llamacpp", "llamafile", "localai", "local_ai",
+    "tgi", "text_generation_inference", "sglang", "triton", "xinference", "koboldcpp", "gpt4all", "mlx",
+    "mlx_lm", "openllm",
+})
+_SEPARATORS = str.maketrans({"-": "_", " ": "_", ".": "_"})
+
+
+def self_hosted(provider: str) -> bool:
+    """True for a provider name that is a self-hosted model runtime (`ollama`, `vllm`, `llama.cpp`, ...)."""
+    return provider.strip().lower().translate(_SEPARATORS) in SELF_HOSTED_PROVIDERS
+
+
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _MAX_ENTRIES = 20_000
@@ -260,8 +277,10 @@ class _Entry:
 class PriceBook:
     """Finds the price of a model call: an override valid at the span's start time wins (one matching
     the response model, then one matching the requested model), then the genai-prices snapshot
-    (historic rows chosen by the span's start time). Thread-safe; lookups are cached per (provider,
-    model) and the cache is dropped when the genai-prices snapshot changes."""
+    (historic rows chosen by the span's start time). A call served by a self-hosted runtime
+    (`SELF_HOSTED_PROVIDERS`, unless `provider_ids` maps that name) is priced by overrides only.
+    Thread-safe; lookups are cached per (provider, model) and the cache is dropped when the
+    genai-prices snapshot changes."""
 
     def __init__(self, overrides: Sequence[Override] = (), provider_ids: Mapping[str, str] | None = None):
         # Stable sort: among overrides with the same valid_from, the first configured wins.
@@ -329,7 +348,8 @@ class PriceBook:
         provider_id = self.provider_id(provider) if provider else ""
         ref = model[:_MAX_MODEL_LENGTH]
         overrides = self._matching(provider, model)
-        found = self._find(provider_id, ref)
+        local = provider not in self._provider_ids and self_hosted(provider)
+        found = None if local else self._find(provider_id, ref)
         static = None
         price_id = ""
         if found is not None:
