@@ -71,6 +71,7 @@ class Event:
     deprecated: dict | None = None
     attributes: list[tuple[str, str]] = field(default_factory=list)  # (key, requirement level)
     constant: str = ""
+    body: list[dict] = field(default_factory=list)  # {field, type, requirement, brief}, in order
 
 
 @dataclass
@@ -180,7 +181,8 @@ def load_registry(root: Path = ROOT) -> Registry:
                 continue
             refs = [(k, "—") for k in spec.get("attributes", [])]
             reg.events[event_name] = Event(event_name, spec["brief"], spec.get("stability", "development"),
-                                           True, deprecated=spec.get("deprecated"), attributes=refs)
+                                           True, deprecated=spec.get("deprecated"), attributes=refs,
+                                           body=spec.get("body") or [])
     errors += [f"{k} is defined but no group references it" for k in local.keys() - reg.attributes.keys()]
     errors += check_names(reg)
     if errors:
@@ -353,7 +355,9 @@ def render_page(reg: Registry, title: str, keep) -> str:
 
 def render_events(reg: Registry) -> str:
     out = [f"<!-- {HEADER} -->", "# Events", "", "[Index](README.md)", "",
-           "Events arrive as log records (`event_name`) or as span events; spanhouse reads both.", "",
+           "Events arrive as log records (`event_name`) or as span events; spanhouse reads both. "
+           "`genai_normalize` turns the deprecated message events into the content attributes that "
+           "replaced them (named under Deprecation) when the span does not carry those already.", "",
            "| Event | Constant | Brief | Stability | Defined by | Deprecation |", "|---|---|---|---|---|---|"]
     for e in reg.events.values():
         origin = "upstream (imported)" if e.upstream else "spanhouse (accepted input)"
@@ -363,6 +367,11 @@ def render_events(reg: Registry) -> str:
     for e in reg.events.values():
         out += ["", f"## `{e.name}`", "", e.brief, ""] + ([e.note, ""] if e.note else [])
         out += [f"- `{k}`" + (f" ({req})" if req != "—" else "") for k, req in e.attributes]
+        if e.body:
+            out += ["", "Body (a map; on a span event, the JSON text of `gen_ai.event.content` or the event's "
+                    "attributes):", "", "| Field | Type | Requirement | Brief |", "|---|---|---|---|"]
+            out += ["| " + " | ".join(map(cell, (f"`{f['field']}`", f"`{f['type']}`", f["requirement"],
+                                                  f["brief"]))) + " |" for f in e.body]
     return "\n".join(out) + "\n"
 
 
