@@ -112,6 +112,8 @@ def test_metadata_only_drops_content_canonical_and_foreign():
             sc.GEN_AI_PROMPT_VERSION: "v17",
             "input.value": "raw prompt",
             "llm.input_messages.0.message.content": "hello",
+            "gen_ai.task.input": '{"messages": ["Weather in Paris?"]}',  # OpenLLMetry langchain 0.62
+            "gen_ai.task.output": '{"messages": ["It is sunny in Paris."]}',
             "ticket.note": f"call {EMAIL}",
         }
     )
@@ -150,6 +152,8 @@ def test_metadata_only_drops_content_canonical_and_foreign():
         f"{sc.GEN_AI_PROMPT}.0.content",
         "input.value",
         "llm.input_messages.0.message.content",
+        "gen_ai.task.input",
+        "gen_ai.task.output",
     }
     assert not gone & set(out)
     assert set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) >= gone

@@ -215,6 +215,17 @@ def test_tool_span():
     assert sc.GEN_AI_INPUT_MESSAGES not in out
 
 
+def test_a_tool_span_keeps_its_arguments_beside_the_parameter_schema():
+    """openinference-instrumentation-openai-agents sends the call's arguments in input.value and the
+    tool's parameter schema in tool.parameters; the arguments are what was called with."""
+    schema = {"properties": {"city": {"title": "City", "type": "string"}}, "required": ["city"], "type": "object"}
+    span = {"openinference.span.kind": "TOOL", "tool.name": "get_weather", "input.value": '{"city": "Paris"}',
+            "tool.parameters": json.dumps(schema), "output.value": "sunny"}
+    assert json.loads(normalize(span)[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"city": "Paris"}
+    del span["input.value"]  # @arizeai/openinference-genai writes the arguments in tool.parameters alone
+    assert json.loads(normalize(span)[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == schema
+
+
 def test_retriever_span():
     out = normalize(
         {
