@@ -5,7 +5,8 @@ whose `gen_ai.operation.name` is `chat`, `text_completion`, `generate_content` o
 span with no operation or one the conventions do not define (`responses`, `rerank`, ...) that carries
 token counts or a cost. A model call is priced from the model it names (`gen_ai.response.model`, else
 `gen_ai.request.model`) and its token counts; a price override may match either (one for the response
-model wins, then one for the requested model, then genai-prices' price of the response model).
+model wins, then one for the requested model, then genai-prices' price of the response model, then its
+price of the requested model when it lists no price for the response model).
 
 Agent, workflow, tool and the other operations of the conventions are not model calls: usage or a
 cost they carry was summed from the calls below them, so they are marked
@@ -30,7 +31,9 @@ number from 0 to 10^10, or parts that add up to more than their total). A count 
 (`" 1000 "`) or as a float is written back as the int it was priced on, so the stored count and the
 cost agree. A model call that already has a cost (reported by the SDK, or mapped by genai_normalize)
 keeps it, marked `reported`, when it is a finite number >= 0; any other value (NaN, infinity, a
-negative amount, text) is removed with a warning and the call priced as if none was sent.
+negative amount, text) is removed with a warning and the call priced as if none was sent. So is a
+reported 0 for a call with tokens to a model that has a price: SDKs report 0 when they could not price
+a call.
 """
 
 from __future__ import annotations
@@ -253,7 +256,7 @@ class GenAiCost(Processor):
             if op in NOT_MODEL_CALL_OPERATIONS:
                 return self._aggregated(attrs, op, has_cost, batch, i)
         if has_cost:
-            if self._reported(attrs, batch, i):
+            if self._reported(attrs, batch, i) and not (has_usage and self._unpriced_zero(attrs, start_ns, batch, i)):
                 attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.REPORTED.value
                 return _SOURCE.REPORTED.value
             attrs.pop(sc.SPANHOUSE_COST_SOURCE, None)
@@ -320,6 +323,33 @@ class GenAiCost(Processor):
                 self._warn(batch, i, "invalid-cost-part",
                            "%s = %r is not a cost (a finite number >= 0 of US dollars); it is removed, the "
                            "reported total is kept", key, part)
+        return True
+
+    def _unpriced_zero(self, attrs: dict[str, Any], start_ns: int, batch: Any, i: int) -> bool:
+        """A reported cost of 0 for a call with tokens to a model that has a price is what an SDK
+        reports when it could not price the call (LiteLLM for some Anthropic calls): the reported cost
+        is removed, to be priced from the tokens. Other reported costs stay as sent."""
+        if attrs[sc.SPANHOUSE_COST_USD] != 0:
+            return False
+        usage = self._usage(dict(attrs), batch, i)
+        if usage is None or not (usage.input or usage.output):
+            return False
+        requested = attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or requested
+        if not model or not isinstance(model, str):
+            return False
+        provider = str(attrs.get(sc.GEN_AI_PROVIDER_NAME) or attrs.get(sc.GEN_AI_SYSTEM) or "")
+        try:
+            cost = self.book.price(provider, model, usage, start_ns, requested if type(requested) is str else "")
+        except ValueError:
+            return False
+        if cost is None or cost.total == 0:
+            return False
+        for key in _COST_KEYS:
+            attrs.pop(key, None)
+        self._warn(batch, i, "zero-cost",
+                   "a %r call with token counts was reported to cost 0 (%s), though the model has a price; "
+                   "such calls are priced from their tokens", model, sc.SPANHOUSE_COST_USD)
         return True
 
     def _aggregated(self, attrs: dict[str, Any], op: str, has_cost: bool, batch: Any, i: int) -> str:

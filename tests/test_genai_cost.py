@@ -308,6 +308,42 @@ def test_reported_costs_are_kept():
     assert proc.counts == {SRC.REPORTED.value: 2}  # a mapped cost is checked, and kept, too
 
 
+def test_a_reported_zero_for_a_priced_model_is_priced_from_its_tokens(caplog):
+    """LiteLLM reports llm.cost.total = 0 for Anthropic calls it could not price; kept, such calls read
+    as free and never show among the unpriced ones."""
+    tokens = dict(input=350, cache_read=200, cache_write=50, output=20)
+    zero = chat("anthropic", "claude-sonnet-4-20250514", **tokens)
+    zero.update({sc.SPANHOUSE_COST_USD: 0.0, sc.SPANHOUSE_COST_INPUT_USD: 0.0,
+                 sc.SPANHOUSE_COST_SOURCE: SRC.REPORTED.value})
+    free = chat("ollama", "llama3.1:8b", input=350, output=20)  # no price: the reported 0 is all there is
+    free[sc.SPANHOUSE_COST_USD] = 0
+    empty = chat("anthropic", "claude-sonnet-4-20250514")  # no tokens: nothing to price it from
+    empty[sc.SPANHOUSE_COST_USD] = 0
+    with caplog.at_level("WARNING"):
+        run([zero, free, empty])
+    expected = float(reference("anthropic", "claude-sonnet-4-20250514", **tokens).total_price)
+    assert expected > 0
+    assert zero[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert zero[sc.SPANHOUSE_COST_USD] == pytest.approx(expected)
+    assert zero[sc.SPANHOUSE_COST_INPUT_USD] > 0
+    assert free[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value and free[sc.SPANHOUSE_COST_USD] == 0
+    assert empty[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value and empty[sc.SPANHOUSE_COST_USD] == 0
+    assert sum("was reported to cost 0" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_response_model_without_a_price_is_priced_as_the_model_requested():
+    """Gemini may answer `gemini-2.5-flash` with a variant genai-prices does not list."""
+    variant = chat("gcp.gemini", "gemini-2.5-flash", input=1_000, output=100)
+    variant[sc.GEN_AI_RESPONSE_MODEL] = "gemini-2.5-flash-acme-variant"
+    neither = chat("gcp.gemini", "acme-flash", input=1_000, output=100)
+    neither[sc.GEN_AI_RESPONSE_MODEL] = "acme-flash-001"
+    run([variant, neither])
+    assert variant[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert variant[sc.SPANHOUSE_COST_USD] == pytest.approx(
+        float(reference("google", "gemini-2.5-flash", input=1_000, output=100).total_price))
+    assert neither[sc.SPANHOUSE_COST_SOURCE] == SRC.UNKNOWN_MODEL.value
+
+
 def test_aggregated_usage_is_not_priced():
     agent = chat("openai", "gpt-4o", op=OP.INVOKE_AGENT.value, input=3_000, output=300)
     workflow = chat("openai", "gpt-4o", op=OP.INVOKE_WORKFLOW.value, input=3_000, output=300)
@@ -541,7 +577,7 @@ def test_a_reported_cost_that_is_not_a_cost_is_replaced_by_the_computed_one(sent
 def test_a_reported_cost_sent_as_text_is_stored_as_a_number_and_bad_parts_are_removed():
     attrs = {**chat("openai", "gpt-4o", input=1_000, output=100), sc.SPANHOUSE_COST_USD: " 0.25 ",
              sc.SPANHOUSE_COST_INPUT_USD: float("nan"), sc.SPANHOUSE_COST_OUTPUT_USD: 0.2}
-    zero = {**chat("openai", "gpt-4o", input=1_000, output=100), sc.SPANHOUSE_COST_USD: 0}
+    zero = {**chat("openai", "gpt-4o"), sc.SPANHOUSE_COST_USD: 0}  # no tokens to price it from instead
     run([attrs, zero])
     assert attrs[sc.SPANHOUSE_COST_USD] == 0.25 and attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.REPORTED.value
     assert sc.SPANHOUSE_COST_INPUT_USD not in attrs and attrs[sc.SPANHOUSE_COST_OUTPUT_USD] == 0.2

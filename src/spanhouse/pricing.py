@@ -310,7 +310,8 @@ class PriceBook:
     ) -> Cost | None:
         """The cost of a call to `model` (the response model, else the requested one). An override
         matching `model` wins, then one matching `request_model` (real traffic asks for `gpt-4o` and
-        is answered by `gpt-4o-2024-08-06`), then genai-prices' price of `model`."""
+        is answered by `gpt-4o-2024-08-06`), then genai-prices' price of `model`, then its price of
+        `request_model`."""
         entry = self._entries.get((provider, model))
         if entry is None:
             entry = self._lookup(provider, model)
@@ -319,6 +320,10 @@ class PriceBook:
             override = _valid(self._requested_overrides(provider, request_model), start_ns)
         if override is not None:
             return override.cost(usage)
+        if entry.model is None and request_model and request_model != model:
+            # a response model genai-prices does not list (a dated or regional variant) is priced as
+            # the model asked for, when that one has a price
+            entry = self._entries.get((provider, request_model)) or self._lookup(provider, request_model)
         if entry.model is None:
             return None
         rates = entry.static_rates
