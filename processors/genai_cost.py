@@ -15,6 +15,11 @@ is the sum over its model calls. A remote `invoke_agent` (CLIENT) span is treate
 whether it has priced descendants is only known once the whole trace is stored, which a processor
 that sees batches cannot know.
 
+One model call reported by two nested spans (an agent framework's instrumentation and the provider SDK's,
+both on: each span a model call, the inner one the child of the outer, with the same token counts) is
+priced once: the span seen second, normally the outer one, is marked `aggregated` and is not a model call
+(see `spanhouse.modelcalls`).
+
 Priced token kinds: uncached input, cache reads, cache writes, output and reasoning, plus audio and
 image input, output and cache reads (`gen_ai.usage.audio.*`, `gen_ai.usage.image.*`), each at its own
 rate where the price has one and at the rate of its total otherwise, exactly as genai-prices'
@@ -42,7 +47,7 @@ import logging
 import math
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -194,6 +199,10 @@ def _usd(value: Any) -> Any:
 
 
 _ABSENT = object()
+_WITH_USAGE = frozenset((_SOURCE.COMPUTED.value, _SOURCE.OVERRIDE.value, _SOURCE.REPORTED.value,
+                         _SOURCE.UNKNOWN_MODEL.value))
+_RECENT_CALLS = 20_000
+"""Model calls remembered to find a call reported twice across batches (a few MB)."""
 
 
 class GenAiCost(Processor):
@@ -213,6 +222,11 @@ class GenAiCost(Processor):
         self._lock = threading.Lock()
         self._logged: set[tuple[str, str]] = set()
         self._updater: Any = None
+        # recent model calls with usage, to find one call reported by two nested spans:
+        # (trace id, span id) → (parent span id, token counts), and (trace id, parent span id, token
+        # counts) → span id
+        self._calls: OrderedDict[tuple[str, str], tuple[str, tuple[int, int]]] = OrderedDict()
+        self._children: dict[tuple[str, str, tuple[int, int]], str] = {}
 
     def start(self, host: Any) -> None:
         if self.config.update_prices:
@@ -235,6 +249,8 @@ class GenAiCost(Processor):
             if attrs:
                 outcome = self._price(attrs, starts[i], batch, i)
                 if outcome:
+                    if outcome in _WITH_USAGE:
+                        outcome = self._once(attrs, outcome, batch, i)
                     counts[outcome] += 1
         if counts:
             with self._lock:
@@ -324,6 +340,41 @@ class GenAiCost(Processor):
                            "%s = %r is not a cost (a finite number >= 0 of US dollars); it is removed, the "
                            "reported total is kept", key, part)
         return True
+
+    def _once(self, attrs: dict[str, Any], outcome: str, batch: Any, i: int) -> str:
+        """One model call reported by two nested spans (an agent framework's and the provider SDK's
+        instrumentation, both on): the span whose parent or child is a model call with the same token
+        counts is marked `aggregated`, so the call is priced and counted once. The outer span is marked
+        when the inner one came first (spans end, and are exported, inner first); otherwise the later."""
+        tokens = (attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0), attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
+        if not (tokens[0] or tokens[1]):
+            return outcome
+        trace, span, parent = batch.trace_id[i], batch.span_id[i], batch.parent_span_id[i]
+        with self._lock:
+            twin = (trace, span, tokens) in self._children or (
+                parent and self._calls.get((trace, parent), ("", None))[1] == tokens)
+            if not twin:
+                self._remember(trace, span, parent, tokens)
+        if not twin:
+            return outcome
+        for key in _COST_KEYS:
+            attrs.pop(key, None)
+        attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value
+        self._warn(batch, i, "nested-call",
+                   "a model call is reported by two nested spans with the same token counts, as when an agent "
+                   "framework and the provider SDK are both instrumented; one of them is marked aggregated so the "
+                   "call is priced and counted once")
+        return _SOURCE.AGGREGATED.value
+
+    def _remember(self, trace: str, span: str, parent: str, tokens: tuple[int, int]) -> None:
+        calls = self._calls
+        calls[(trace, span)] = (parent, tokens)
+        if parent:
+            self._children[(trace, parent, tokens)] = span
+        while len(calls) > _RECENT_CALLS:
+            (old_trace, old_span), (old_parent, old_tokens) = calls.popitem(last=False)
+            if old_parent and self._children.get((old_trace, old_parent, old_tokens)) == old_span:
+                del self._children[(old_trace, old_parent, old_tokens)]
 
     def _unpriced_zero(self, attrs: dict[str, Any], start_ns: int, batch: Any, i: int) -> bool:
         """A reported cost of 0 for a call with tokens to a model that has a price is what an SDK

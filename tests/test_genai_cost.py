@@ -14,6 +14,7 @@ from spanhouse import semconv as sc
 from spanhouse.batch import Resource, Scope, SpanBatch
 from spanhouse.config import parse_config
 from spanhouse.errors import ConfigError
+from spanhouse.modelcalls import is_model_call
 
 OP = sc.GenAiOperationNameValues
 SRC = sc.SpanhouseCostSourceValues
@@ -342,6 +343,53 @@ def test_a_response_model_without_a_price_is_priced_as_the_model_requested():
     assert variant[sc.SPANHOUSE_COST_USD] == pytest.approx(
         float(reference("google", "gemini-2.5-flash", input=1_000, output=100).total_price))
     assert neither[sc.SPANHOUSE_COST_SOURCE] == SRC.UNKNOWN_MODEL.value
+
+
+def _call_batch(spans: list[tuple[str, str, dict]]) -> SpanBatch:
+    """A batch of (span id, parent span id, attributes) in one trace."""
+    batch = SpanBatch()
+    batch.resources.append(Resource({}))
+    batch.scopes.append(Scope())
+    for span_id, parent, attrs in spans:
+        batch.append(resource=0, scope=0, trace_id="b" * 32, span_id=span_id, parent_span_id=parent,
+                     name="response", start_time_unix_nano=NOW_NS, end_time_unix_nano=NOW_NS + 1,
+                     attributes=attrs)
+    return batch
+
+
+def test_one_call_reported_by_two_nested_spans_is_priced_and_counted_once(caplog):
+    """openinference-instrumentation-openai-agents' `response` span with -openai's `Response` span under
+    it, for one HTTP call: inner first (it ends first), then the outer one, in one batch or two."""
+    def pair():
+        return (chat("openai", "gpt-4o-mini", input=42, output=7, cache_read=16),
+                chat("openai", "gpt-4o-mini", input=42, output=7, cache_read=16))
+
+    proc = GenAiCost(GenAiCostConfig())
+    inner, outer = pair()
+    other = chat("openai", "gpt-4o-mini", input=42, output=8)  # a child with other counts: a call of its own
+    with caplog.at_level("WARNING"):
+        proc.process(_call_batch([("00000000000000a2", "00000000000000a1", inner),
+                                  ("00000000000000a3", "00000000000000a1", other),
+                                  ("00000000000000a1", "", outer)]))
+    assert inner[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value and inner[sc.SPANHOUSE_COST_USD] > 0
+    assert other[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert outer[sc.SPANHOUSE_COST_SOURCE] == SRC.AGGREGATED.value and sc.SPANHOUSE_COST_USD not in outer
+    assert not is_model_call(outer[sc.GEN_AI_OPERATION_NAME], outer[sc.SPANHOUSE_COST_SOURCE])
+    assert is_model_call(inner[sc.GEN_AI_OPERATION_NAME], inner[sc.SPANHOUSE_COST_SOURCE])
+    assert proc.counts == {SRC.COMPUTED.value: 2, SRC.AGGREGATED.value: 1}
+    assert sum("two nested spans" in r.getMessage() for r in caplog.records) == 1
+
+    inner, outer = pair()  # the outer span exported first, in an earlier batch
+    proc.process(_call_batch([("00000000000000b1", "", outer)]))
+    proc.process(_call_batch([("00000000000000b2", "00000000000000b1", inner)]))
+    assert outer[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value
+    assert inner[sc.SPANHOUSE_COST_SOURCE] == SRC.AGGREGATED.value
+
+
+def test_the_model_call_rule_counts_spans_without_a_cost_source_by_their_operation():
+    assert is_model_call(OP.CHAT.value, "") and is_model_call("", SRC.UNKNOWN_MODEL.value)
+    assert not is_model_call(OP.CHAT.value, SRC.AGGREGATED.value)
+    assert not is_model_call(OP.INVOKE_AGENT.value, "")
 
 
 def test_aggregated_usage_is_not_priced():

@@ -55,11 +55,11 @@ _FRAGMENTS = {
     # would sit in every "last N" window until their time came
     "window": "Timestamp >= now64(9) - toIntervalSecond({seconds:UInt64}) "
     f"AND Timestamp <= now64(9) + toIntervalSecond({FUTURE_SKEW_S})",
-    "model_call": "(Operation IN ("
-    + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
-    + ") OR CostSource IN ("
+    "model_call": "(CostSource IN ("
     + ", ".join(f"{{source{i}:String}}" for i in range(len(MODEL_CALL_SOURCES)))
-    + "))",
+    + ") OR (CostSource = '' AND Operation IN ("
+    + ", ".join(f"{{op{i}:String}}" for i in range(len(MODEL_CALL_OPERATIONS)))
+    + ")))",
     "unpriced": "CostSource IN ("
     + ", ".join(f"{{unpriced{i}:String}}" for i in range(len(UNPRICED_SOURCES)))
     + ")",

@@ -10,10 +10,15 @@
   `rerank`) is a model call when it carries token counts or a cost, and otherwise neither priced nor
   unpriced: a Vercel AI SDK `ai.generateText` or an OpenInference CHAIN span that only names its model.
 
+- A model call that only wraps another one (its child in the trace reports the same token counts: an
+  agent framework and the provider SDK both instrumented, as OpenInference's openai-agents and openai
+  instrumentations do) is not counted again: genai_cost marks the outer one `aggregated`.
+
 genai_cost gives every model call a priced or an unpriced `spanhouse.cost.source`
-(`MODEL_CALL_SOURCES`), so a stored span is a model call when its operation is one of
-`MODEL_CALL_OPERATIONS` or its cost source is one of `MODEL_CALL_SOURCES` (`is_model_call`,
-`model_call_sql`). Without genai_cost in the pipeline only the first half applies.
+(`MODEL_CALL_SOURCES`), so a stored span is a model call when its cost source is one of
+`MODEL_CALL_SOURCES`, or, when it has no cost source, its operation is one of
+`MODEL_CALL_OPERATIONS` (`is_model_call`, `model_call_sql`). Without genai_cost in the pipeline only
+the second half applies.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ _MODEL_CALL_SOURCES = frozenset(MODEL_CALL_SOURCES)
 
 def is_model_call(operation: str, source: str) -> bool:
     """Whether a stored span, by its `gen_ai.operation.name` and `spanhouse.cost.source`, is a model call."""
-    return operation in _MODEL_CALL_OPERATIONS or source in _MODEL_CALL_SOURCES
+    return source in _MODEL_CALL_SOURCES or (not source and operation in _MODEL_CALL_OPERATIONS)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -65,7 +70,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 def model_call_sql(prefix: str = "") -> str:
     """The rule as a ClickHouse condition on `genai_spans` columns (`prefix` qualifies them, e.g. `s.`)."""
-    return f"({_in(prefix + 'Operation', MODEL_CALL_OPERATIONS)} OR {_in(prefix + 'CostSource', MODEL_CALL_SOURCES)})"
+    return (f"({_in(prefix + 'CostSource', MODEL_CALL_SOURCES)} OR ({prefix}CostSource = '' AND "
+            f"{_in(prefix + 'Operation', MODEL_CALL_OPERATIONS)}))")
 
 
 def unpriced_sql(prefix: str = "") -> str:
