@@ -355,6 +355,9 @@ class GenAiCost(Processor):
                 parent and self._calls.get((trace, parent), ("", None))[1] == tokens)
             if not twin:
                 self._remember(trace, span, parent, tokens)
+            elif parent:
+                # a third span of the same call above this one (framework → library → SDK) is a twin too
+                self._children[(trace, parent, tokens)] = span
         if not twin:
             return outcome
         for key in _COST_KEYS:

@@ -379,6 +379,14 @@ def test_one_call_reported_by_two_nested_spans_is_priced_and_counted_once(caplog
     assert proc.counts == {SRC.COMPUTED.value: 2, SRC.AGGREGATED.value: 1}
     assert sum("two nested spans" in r.getMessage() for r in caplog.records) == 1
 
+    inner, middle = pair()  # framework → library → provider SDK, three spans of one call
+    outer = chat("openai", "gpt-4o-mini", input=42, output=7, cache_read=16)
+    proc.process(_call_batch([("00000000000000c3", "00000000000000c2", inner),
+                              ("00000000000000c2", "00000000000000c1", middle),
+                              ("00000000000000c1", "", outer)]))
+    assert [a[sc.SPANHOUSE_COST_SOURCE] for a in (inner, middle, outer)] == [
+        SRC.COMPUTED.value, SRC.AGGREGATED.value, SRC.AGGREGATED.value]
+
     inner, outer = pair()  # the outer span exported first, in an earlier batch
     proc.process(_call_batch([("00000000000000b1", "", outer)]))
     proc.process(_call_batch([("00000000000000b2", "00000000000000b1", inner)]))
