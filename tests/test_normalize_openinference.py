@@ -435,3 +435,147 @@ def test_the_end_user_named_in_the_request_parameters_becomes_user_id(params):
     for value in (json.dumps(params), params):
         out = normalize({"openinference.span.kind": "LLM", "llm.invocation_parameters": value})
         assert out[sc.USER_ID] == "customer-8812"
+
+
+# --- LangChain-serialized messages in input.value / output.value (openinference-instrumentation-langchain)
+
+
+def lc_dict(kind, content, **fields):
+    """A message as LangChain's `messages_to_dict` writes it (the graph state of a LangGraph span)."""
+    data = {"content": content, "additional_kwargs": {}, "response_metadata": {}, "type": kind, "name": None,
+            "id": None, **fields}
+    return {"type": kind, "data": data}
+
+
+def lc_constructor(cls, content, **fields):
+    """A message in LangChain's `lc` serialization (`dumpd`), as on the instrumented model call."""
+    kwargs = {"content": content, "type": fields.pop("type", None), **fields}
+    return {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", cls],
+            "kwargs": {k: v for k, v in kwargs.items() if v is not None}}
+
+
+WEATHER_CALL = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
+WEATHER_STATE = {
+    "messages": [
+        lc_dict("human", "Weather in Paris?", id="71ac8609"),
+        lc_dict("ai", "", name="weather_agent", tool_calls=[WEATHER_CALL], invalid_tool_calls=[],
+                response_metadata={"finish_reason": "tool_calls", "model_name": "gpt-4o-mini"}),
+        lc_dict("tool", "sunny, 24 C in Paris", name="get_weather", tool_call_id="call_1", artifact=None,
+                status="success"),
+        lc_dict("ai", "It is sunny in Paris.", name="weather_agent", tool_calls=[], invalid_tool_calls=[]),
+    ],
+    "remaining_steps": 10006,
+}
+USER_ASKS = {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}
+AGENT_CALLS = {
+    "role": "assistant",
+    "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
+    "name": "weather_agent",
+}
+TOOL_ANSWERS = {
+    "role": "tool",
+    "parts": [{"type": "tool_call_response", "id": "call_1", "response": "sunny, 24 C in Paris"}],
+}
+AGENT_ANSWERS = {
+    "role": "assistant",
+    "parts": [{"type": "text", "content": "It is sunny in Paris."}],
+    "name": "weather_agent",
+}
+
+
+def agent_span(input_value, output_value=None):
+    attrs = {"openinference.span.kind": "AGENT", "input.value": json.dumps(input_value),
+             "input.mime_type": "application/json"}
+    if output_value is not None:
+        attrs["output.value"] = json.dumps(output_value)
+        attrs["output.mime_type"] = "application/json"
+    return normalize(attrs)
+
+
+def test_langgraph_state_messages_keep_their_roles_tool_calls_and_answer():
+    """The graph's AGENT span: `(role, text)` tuples in, `messages_to_dict` messages out."""
+    out = agent_span({"messages": [["user", "Weather in Paris?"]]}, WEATHER_STATE)
+    assert out[sc.GEN_AI_OPERATION_NAME] == "invoke_agent"
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [USER_ASKS]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [USER_ASKS, AGENT_CALLS, TOOL_ANSWERS, AGENT_ANSWERS]
+    assert sc.GEN_AI_RESPONSE_FINISH_REASONS not in out
+
+
+def test_langgraph_node_span_output_is_the_tool_call_not_an_empty_message():
+    """The `agent` node's AGENT span: its update holds the one AI message that calls the tool."""
+    node_in = {"messages": WEATHER_STATE["messages"][:1], "remaining_steps": 10006}
+    out = agent_span(node_in, {"messages": [WEATHER_STATE["messages"][1]]})
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [USER_ASKS]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [AGENT_CALLS]
+
+
+def test_langchain_lc_constructor_messages():
+    """`{"lc": 1, "type": "constructor", ...}` messages, in a batch (a list of lists) as on model calls;
+    the type comes from kwargs, else from the class name (`AIMessageChunk` is an AI message)."""
+    batch = [[
+        lc_constructor("SystemMessage", "You are a weather bot.", type="system"),
+        lc_constructor("HumanMessage", "Weather in Paris?", type="human", id="71ac8609"),
+        lc_constructor("AIMessage", "", type="ai", name="weather_agent", tool_calls=[WEATHER_CALL]),
+        lc_constructor("ToolMessage", "sunny, 24 C in Paris", type="tool", tool_call_id="call_1",
+                       name="get_weather"),
+    ]]
+    out = agent_span({"messages": batch}, {"messages": [lc_constructor("AIMessageChunk", "It is sunny in Paris.",
+                                                                       name="weather_agent")]})
+    assert messages(out[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "You are a weather bot."}]
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [USER_ASKS, AGENT_CALLS, TOOL_ANSWERS]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [AGENT_ANSWERS]
+
+
+def test_langchain_plain_dict_messages_and_a_single_message():
+    plain = [
+        {"type": "system", "content": "Be brief."},
+        {"type": "human", "content": "Weather in Paris?"},
+        {"type": "ai", "content": "", "name": "weather_agent", "tool_calls": [WEATHER_CALL]},
+        {"type": "tool", "content": "sunny, 24 C in Paris", "tool_call_id": "call_1"},
+    ]
+    out = agent_span({"messages": plain}, WEATHER_STATE["messages"][3])  # one message, not in a list
+    assert messages(out[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [USER_ASKS, AGENT_CALLS, TOOL_ANSWERS]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [AGENT_ANSWERS]
+
+
+def test_langchain_chat_messages_chunks_and_older_tool_calls():
+    """A ChatMessage has its own role; a chunk type is its message's; tool calls only in
+    `additional_kwargs` (older LangChain) are read; a call both in the content and in `tool_calls` is
+    one call."""
+    anthropic_call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    openai_call = {"id": "call_2", "type": "function",
+                   "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}
+    out = agent_span(
+        {"messages": [lc_dict("chat", "Weather in Paris?", role="human"),
+                      {"type": "HumanMessageChunk", "data": {"content": "And in Rome?"}}]},
+        {"messages": [
+            lc_dict("ai", "", additional_kwargs={"tool_calls": [openai_call]}),
+            lc_dict("AIMessageChunk", [{"type": "text", "text": "Checking."}, anthropic_call],
+                    tool_calls=[{**WEATHER_CALL, "id": "toolu_1"}]),
+        ]},
+    )
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [
+        USER_ASKS, {"role": "user", "parts": [{"type": "text", "content": "And in Rome?"}]}]
+    assert messages(out[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [
+            {"type": "tool_call", "id": "call_2", "name": "get_weather", "arguments": {"city": "Rome"}}]},
+        {"role": "assistant", "parts": [
+            {"type": "text", "content": "Checking."},
+            {"type": "tool_call", "id": "toolu_1", "name": "get_weather", "arguments": {"city": "Paris"}}]},
+    ]
+
+
+@pytest.mark.parametrize("unreadable", [
+    {"type": "remove", "data": {"content": "", "id": "71ac8609"}},  # LangGraph's RemoveMessage
+    {"type": "critique", "data": {"content": "looks fine"}},  # a type that names no role
+    {"type": "chat", "data": {"content": "no role given"}},
+    {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "document", "Document"],
+     "kwargs": {"page_content": "Paris"}},
+])
+def test_langchain_values_that_name_no_role_invent_no_message(unreadable):
+    """Dropped from a conversation; a value with nothing else is left as sent, not made a message."""
+    out = agent_span({"messages": [WEATHER_STATE["messages"][0], unreadable]}, {"messages": [unreadable]})
+    assert messages(out[sc.GEN_AI_INPUT_MESSAGES]) == [USER_ASKS]
+    assert sc.GEN_AI_OUTPUT_MESSAGES not in out
+    assert out["output.value"] == json.dumps({"messages": [unreadable]})

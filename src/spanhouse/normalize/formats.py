@@ -7,7 +7,7 @@ OTLP array or kvlist), never raises on odd input (it returns None or a best-effo
 never mutates what it was given.
 
 The shapes recognised here are payload shapes (OpenAI, Anthropic, Gemini, Vercel AI SDK, Pydantic
-AI, OpenInference), not attribute names; which attribute holds which shape is mapping data.
+AI, OpenInference, LangChain), not attribute names; which attribute holds which shape is mapping data.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ _CANONICAL_TYPES = frozenset(
 )
 _MODALITIES = ("image", "video", "audio")
 _PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+_ROLES = frozenset({"user", "assistant", "system", "tool"})
+# LangChain's ChatMessage: a message whose role is its own `role` field, not its type.
+_LC_CHAT = "chat"
+_LC_SUFFIXES = ("messagechunk", "message")
 # Vercel AI SDK v5 tool outputs whose `value` is the result itself; `content` (parts) and the rest are
 # kept as sent.
 _VERCEL_VALUE_OUTPUTS = frozenset({"text", "json", "error-text", "error-json"})
@@ -166,6 +170,8 @@ class Formats:
                 fixed["response"] = item["result"]
                 return fixed
             return item
+        if t == "tool_call" and "args" in item and "arguments" not in item:
+            return self.tool_call(item)  # a LangChain standard content block
         if t in _CANONICAL_TYPES:
             return item
         if t in ("tool-call", "tool_use", "function_call"):
@@ -259,9 +265,68 @@ class Formats:
 
     # --- messages -------------------------------------------------------------------------------
 
+    def _role_word(self, word: Any) -> bool:
+        """Whether `word` names a role (a canonical one or one of the `role` map's)."""
+        return isinstance(word, str) and ((low := word.lower()) in _ROLES or low in self._roles)
+
+    def _langchain(self, obj: dict) -> tuple[str, dict] | None:
+        """(type, fields) of a LangChain-serialized message, without a `role`: `{"type", "data":
+        {"content", ...}}` (`messages_to_dict`), `{"lc": 1, "type": "constructor", "id": [...,
+        "AIMessage"], "kwargs"}`, or a plain `{"type": "human", "content"}`. The type is lower case,
+        without a `Message` or `MessageChunk` suffix (`AIMessageChunk` → `ai`). None for any other
+        shape."""
+        kind = obj.get("type")
+        if obj.get("lc") == 1 and kind == "constructor":
+            ids, body = obj.get("id"), obj.get("kwargs")
+            if not isinstance(body, dict) or not isinstance(ids, list) or not ids:
+                return None
+            kind = body.get("type") if isinstance(body.get("type"), str) else ids[-1]
+        elif isinstance(kind, str) and isinstance(obj.get("data"), dict) and "content" in obj["data"]:
+            body = obj["data"]
+        elif "content" in obj and (self._role_word(kind) or kind == _LC_CHAT):
+            body = obj
+        else:
+            return None
+        if not isinstance(kind, str):
+            return ("", body)
+        low = kind.lower()
+        for suffix in _LC_SUFFIXES:
+            if low.endswith(suffix) and len(low) > len(suffix):
+                low = low[: -len(suffix)]
+                break
+        return (low, body)
+
+    def _langchain_message(self, kind: str, body: dict) -> dict | None:
+        """The message fields of a LangChain message with its role, or None for a type that names no
+        role (`RemoveMessage`, a non-message object): nothing is guessed."""
+        if kind == _LC_CHAT:
+            role = body.get("role")
+            if not isinstance(role, str) or not role:
+                return None
+        elif self._role_word(kind):
+            role = kind
+        else:
+            return None
+        fields = {**body, "role": role}
+        extra = body.get("additional_kwargs")
+        if isinstance(extra, dict) and not body.get("tool_calls"):  # before LangChain's own tool_calls
+            fields["tool_calls"] = extra.get("tool_calls")
+            fields["function_call"] = extra.get("function_call")
+        return fields
+
+    def _is_pair(self, obj: Any) -> bool:
+        """Whether `obj` is LangChain's `(role, content)` message tuple, sent as a two-item list."""
+        return (
+            type(obj) is list
+            and len(obj) == 2
+            and self._role_word(obj[0])
+            and isinstance(obj[1], (str, list))
+        )
+
     def message(self, obj: Any, default_role: str) -> Message | None:
-        """One canonical message from an OpenAI, Anthropic, Gemini, Vercel, Pydantic AI, OpenInference
-        or already-canonical message; a bare string is a text message in `default_role`."""
+        """One canonical message from an OpenAI, Anthropic, Gemini, Vercel, Pydantic AI, OpenInference,
+        LangChain or already-canonical message; a bare string is a text message in `default_role`. A
+        LangChain message whose type names no role gives None."""
         if type(obj) is dict and type(obj.get("content")) is str and obj.keys() <= _PLAIN_MESSAGE_KEYS:
             # the common {role, content: text} shape, without the general path's checks
             role = self.role(obj.get("role"), default_role)
@@ -271,8 +336,14 @@ class Formats:
         if obj is None:
             return None
         if not isinstance(obj, dict):
+            if self._is_pair(obj):
+                return self.message({"role": obj[0], "content": obj[1]}, default_role)
             text = obj if isinstance(obj, str) else dumps(obj)
             return {"role": default_role, "parts": [{"type": "text", "content": text}]}
+        if "role" not in obj and (lc := self._langchain(obj)) is not None:
+            obj = self._langchain_message(*lc)
+            if obj is None:
+                return None
         if "role" not in obj and obj.get("type") in ("function_call", "function_call_output", "reasoning"):
             part = self.part(obj)
             role = "tool" if obj.get("type") == "function_call_output" else "assistant"
@@ -286,9 +357,10 @@ class Formats:
             if role == "tool" and not any(p.get("type") == "tool_call_response" for p in parts):
                 call_id = obj.get("tool_call_id", obj.get("id", obj.get("tool_use_id")))
                 parts = [self.tool_response(call_id, loads(content))]
+        called = {p.get("id") for p in parts if p.get("type") == "tool_call"}
         for tc in obj.get("tool_calls") or ():
             part = self.tool_call(tc)
-            if part:
+            if part and (part.get("id") is None or part["id"] not in called):  # not twice, as content too
                 parts.append(part)
         if isinstance(obj.get("function_call"), dict):
             part = self.tool_call({"function": obj["function_call"]})
@@ -321,7 +393,7 @@ class Formats:
             else:
                 if output and isinstance(v.get("output"), list) and "role" not in v:
                     v = [x for x in v["output"] if isinstance(x, dict)]
-                elif any(k in v for k in ("role", "parts", "content")):
+                elif any(k in v for k in ("role", "parts", "content")) or self._langchain(v):
                     m = self.message(v, default_role)
                     return [m] if m else None
                 elif isinstance(v.get("prompt"), str):
@@ -329,8 +401,8 @@ class Formats:
                 else:
                     return [{"role": default_role, "parts": [{"type": "text", "content": dumps(v)}]}]
         if isinstance(v, list):
-            if v and all(isinstance(x, list) for x in v):
-                v = [x for sub in v for x in sub]
+            if v and all(isinstance(x, list) and not self._is_pair(x) for x in v):
+                v = [x for sub in v for x in sub]  # a batch of message lists
             out = [m for m in (self.message(x, default_role) for x in v) if m]
             return out or None
         m = self.message(v, default_role)
