@@ -6,7 +6,7 @@ Field rules, content rules and detectors then apply to the span's attributes, it
 attributes and its resource's attributes, for every span kind; detectors also scan the span's
 status message. A resource shared by spans of different policies is redacted under the strictest
 of them. In a logs pipeline it does the same to log records: attributes, resource and body (under
-metadata_only, the body of a message event keeps only its metadata).
+metadata_only, the body of a GenAI event keeps only its metadata).
 
 Fails closed: a value that cannot be scanned is dropped; if redacting a span fails unexpectedly,
 everything but its metadata is dropped and an error is logged. Either way the span records what was

@@ -307,6 +307,25 @@ def test_openinference_embedding_text_and_request_parameters_are_content():
     assert not set(attrs) & set(out) and set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == set(attrs)
 
 
+def test_logfire_request_and_response_vercel_embedded_text_and_reranker_query_are_content():
+    """Logfire's OpenAI and Anthropic spans carry the whole request and reply in `request_data` and
+    `response_data`, Vercel's embed spans the embedded text in `ai.value` / `ai.values`, OpenInference's
+    reranker spans the query in `reranker.query`: nothing a detector finds, all dropped under metadata_only."""
+    phrase = "patient reports chest pain"
+    attrs = {
+        "request_data": json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": phrase}]}),
+        "response_data": json.dumps({"message": {"role": "assistant", "content": phrase}}),
+        "ai.value": json.dumps(phrase),
+        "ai.values": [json.dumps(phrase), json.dumps("second text")],
+        "reranker.query": phrase,
+    }
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])
+    out = run(batch, rules=rules).attributes[0]
+    assert not set(attrs) & set(out) and set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == set(attrs)
+    assert phrase not in repr(out)
+
+
 FOREIGN_USER_IDS = ["langfuse.user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId",
                     "mlflow.trace.user", "gen_ai.user", "llm.user"]
 
@@ -586,6 +605,41 @@ def test_log_records_bodies_attributes_and_resources_are_redacted():
         "body"
     ]
     assert EMAIL not in repr(out.body) + repr(out.attributes)
+
+
+def test_metadata_only_keeps_only_metadata_in_the_body_of_any_genai_event():
+    """The semantic conventions put the messages of `operation.details` and the explanation of
+    `evaluation.result` in attributes; a sender that puts them in the body instead is not let
+    through: under metadata_only the body of every GenAI event keeps only its metadata members."""
+    phrase = "patient reports chest pain"
+    messages = [{"role": "user", "parts": [{"type": "text", "content": phrase}]}]
+    logs = log_records(
+        [{**env("production"), sc.SPANHOUSE_FEATURE: "kyc-onboarding"}],
+        [
+            {
+                "event_name": sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+                "body": {sc.GEN_AI_INPUT_MESSAGES: messages, sc.GEN_AI_REQUEST_MODEL: "gpt-4o"},
+                "attributes": {sc.GEN_AI_OPERATION_NAME: "chat"},
+            },
+            {
+                "event_name": sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                "body": {"explanation": phrase, sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.4},
+                "attributes": {sc.GEN_AI_EVALUATION_NAME: "relevance"},
+            },
+            {"event_name": sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS, "body": phrase},
+            {"body": f"{phrase}, mail {EMAIL}"},  # an application's log line: not content, scanned
+        ],
+    )
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    out = run(logs, rules=rules)
+    details, evaluation, text, app = range(4)
+    assert out.body[details] == {sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}
+    assert out.body[evaluation] == {sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.4}
+    assert out.body[text] is None
+    for i in (details, evaluation, text):
+        assert out.attributes[i][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["body"]
+    assert out.body[app].startswith(f"{phrase}, mail <EMAIL:")
+    assert phrase not in repr(out.body[:3]) + repr(out.attributes)
 
 
 def test_genai_redact_is_accepted_in_a_logs_pipeline():

@@ -61,6 +61,12 @@ MESSAGE_EVENTS: frozenset[str] = frozenset(
 )
 """Events whose body is a message: under metadata_only only their metadata attributes stay."""
 
+GENAI_EVENT_PREFIX = sc.EVENT_GEN_AI_CHOICE.split(".", 1)[0] + "."
+"""Every GenAI event name starts with this. Apart from the message events above, the GenAI events
+(`gen_ai.client.inference.operation.details`, `gen_ai.evaluation.result`, ...) define no log body:
+what a sender puts there anyway (the messages, an evaluation's explanation) is content, so under
+metadata_only such a body keeps only its metadata members too."""
+
 METADATA_KEYS: frozenset[str] = frozenset(
     {
         sc.SERVICE_NAME,
@@ -136,6 +142,11 @@ def message_event_metadata() -> frozenset[str]:
         sc.GEN_AI_SYSTEM,
         sc.GEN_AI_PROVIDER_NAME,
     }
+
+
+def is_genai_event(name: str) -> bool:
+    """True for a message event or any other GenAI event (see `GENAI_EVENT_PREFIX`)."""
+    return name in MESSAGE_EVENTS or name.startswith(GENAI_EVENT_PREFIX)
 
 
 def is_metadata(key: str) -> bool:

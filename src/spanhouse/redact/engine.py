@@ -261,14 +261,16 @@ class Redactor:
 
     def body(self, event_name: str, body: Any, policy: Policy, record: Record, memo: TextMemo | None = None) -> Any:
         """A log record's body (any value; None when absent). Under metadata_only the body of a
-        message event keeps only its metadata fields; other bodies are scanned like attributes."""
+        GenAI event (a message event, or another GenAI event that carries messages or an
+        explanation there) keeps only its metadata members; other bodies are scanned like attributes."""
         if body is None or policy is Policy.FULL:
             return body
-        if policy is Policy.METADATA_ONLY and event_name in content.MESSAGE_EVENTS:
+        if policy is Policy.METADATA_ONLY and content.is_genai_event(event_name):
             kept = None
             if isinstance(body, dict):
                 kept = {
-                    k: v for k, v in body.items() if k in self._event_meta or type(v) in (int, float, bool)
+                    k: v for k, v in body.items()
+                    if k in self._event_meta or content.is_metadata(k) or type(v) in (int, float, bool)
                 }
             if kept != body:
                 record.dropped[BODY] = None
