@@ -563,6 +563,53 @@ def test_application_chosen_ids_are_scanned_and_stay_joinable():
     assert out[0][sc.GEN_AI_CONVERSATION_ID] == "conv-42"
 
 
+@pytest.mark.parametrize("policy", ["redacted", "metadata_only"])
+def test_a_metadata_copy_of_a_foreign_key_a_detector_changed_gets_the_same_token(policy):
+    """genai_normalize copies foreign ids and names into metadata keys, which detectors skip; when a
+    detector tokenizes the foreign key, the copy must not keep the clear value beside it (the record
+    would list the foreign key as masked while the value sits in the copy)."""
+    from normalize_support import batch_of, processor
+
+    vercel = {"ai.model.id": "gpt-4o", "ai.model.provider": "openai.chat",
+              "ai.operationId": "ai.generateText.doGenerate", "ai.response.id": f"resp {EMAIL}",
+              "ai.toolCall.id": EMAIL, "ai.toolCall.name": f"lookup-{EMAIL}"}
+    langfuse = {"langfuse.observation.type": "generation", "langfuse.observation.prompt.name": EMAIL}
+    logfire = {"logfire.msg": "agent run", "agent_name": EMAIL}
+    mlflow = {"mlflow.spanType": '"CHAT_MODEL"', "mlflow.llm.model": json.dumps(EMAIL),  # a JSON-encoded copy
+              "mlflow.linkedPrompts": json.dumps([{"name": EMAIL, "version": "3"}])}  # a member copy
+    batch = batch_of(*({"attributes": a} for a in (vercel, langfuse, logfire, mlflow)),
+                     resource={**env("production"), sc.SPANHOUSE_FEATURE: "kyc-onboarding"})
+    batch = processor().process(batch)
+    copies = [
+        (0, "ai.response.id", sc.GEN_AI_RESPONSE_ID),
+        (0, "ai.toolCall.id", sc.GEN_AI_TOOL_CALL_ID),
+        (0, "ai.toolCall.name", sc.GEN_AI_TOOL_NAME),
+        (1, "langfuse.observation.prompt.name", sc.GEN_AI_PROMPT_NAME),
+        (2, "agent_name", sc.GEN_AI_AGENT_NAME),
+        (3, "mlflow.llm.model", sc.GEN_AI_REQUEST_MODEL),
+        (3, "mlflow.linkedPrompts", sc.GEN_AI_PROMPT_NAME),
+    ]
+    for i, _, copy in copies:
+        assert EMAIL in batch.attributes[i][copy]  # the copies are made
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy=policy)]
+    out = run(batch, rules=rules).attributes
+    assert EMAIL not in repr(out)
+    for i, foreign, copy in copies:
+        assert "<EMAIL:" in out[i][copy]
+        assert {foreign, copy} <= set(out[i][sc.SPANHOUSE_REDACTION_MASKED_KEYS])
+    assert out[0][sc.GEN_AI_TOOL_CALL_ID] == out[0]["ai.toolCall.id"]  # the same token: still joinable
+    assert out[2][sc.GEN_AI_AGENT_NAME] == out[2]["agent_name"]
+    assert out[0][sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and out[0][sc.GEN_AI_PROVIDER_NAME] == "openai"
+
+
+def test_a_metadata_key_is_left_alone_when_its_foreign_source_had_nothing_to_find():
+    attrs = {"agent_name": "triage", sc.GEN_AI_AGENT_NAME: "triage", "ticket.note": f"call {EMAIL}",
+             sc.GEN_AI_RESPONSE_ID: f"resp {EMAIL}"}  # sent by the application: metadata, not a copy
+    out = run(make_batch([env("production")], [{"attributes": attrs}])).attributes[0]
+    assert out[sc.GEN_AI_AGENT_NAME] == "triage" and out[sc.GEN_AI_RESPONSE_ID] == f"resp {EMAIL}"
+    assert out[sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["ticket.note"]
+
+
 def log_records(resources: list[dict], records: list[dict]) -> LogBatch:
     """A real `LogBatch` (the logs pipeline's unit of work) with these resources and records."""
     batch = LogBatch()

@@ -10,6 +10,11 @@ drop, mask or hash rule naming the canonical attribute that the key is a foreign
 metadata keys stay as sent → under `metadata_only`, content keys are dropped (documents keep ids and
 scores) → under `redacted` and `metadata_only`, detectors replace sensitive values in what is left →
 `truncate` cuts the result. Under `full` only field rules act.
+
+Then, per map: when a detector changed a key, the metadata keys that are its copy get the same
+treatment (`genai_normalize` copies `ai.response.id` into `gen_ai.response.id`, `agent_name` into
+`gen_ai.agent.name`, ...): one holding the same value gets the same replacement, one the mappings
+fill from that key in another form (decoded, read from a member) is scanned. Both are recorded.
 """
 
 from __future__ import annotations
@@ -108,8 +113,9 @@ class Redactor:
     """Applies `RedactionSettings` to attribute maps. Thread-safe; compiled once.
 
     Guarantees: under `redacted` and `metadata_only` every string value outside the metadata keys is
-    scanned, or dropped when it cannot be (fails closed); metadata keys and numbers are never
-    altered by detectors; maps are never changed in place — a changed map is a new dict.
+    scanned, or dropped when it cannot be (fails closed); numbers, and metadata keys, are never
+    altered by detectors, except a metadata key that is a copy of a key a detector changed (see
+    the module's docstring); maps are never changed in place — a changed map is a new dict.
 
     The methods that scan take an optional `memo` (`memo()`, one per batch): a text seen before in
     the batch is then not scanned again. Results are the same with or without it."""
@@ -134,6 +140,7 @@ class Redactor:
         self._content = content.content_matcher()
         self._doc_fields = content.document_metadata_fields()
         self._event_meta = content.message_event_metadata()
+        self._copies = copy_targets()
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
         self._by_alias: set[tuple[Policy, str]] = set()
         self._plans: dict[tuple[Policy, tuple[str, ...]], Any] = {}
@@ -159,6 +166,7 @@ class Redactor:
     ) -> dict[str, Any]:
         """`attrs` redacted under `policy` (the same dict when nothing changed)."""
         changed: dict[str, Any] | None = None
+        detected: list[str] | None = None  # keys a detector changed
         moved = False
         for key, decision, rule in self._plan(attrs, policy):
             value = attrs[key]
@@ -175,6 +183,10 @@ class Redactor:
                         record.masked[where + key] = None
                 else:
                     new = self._one(key, value, policy, record, where, memo)
+                if new is not value:
+                    if detected is None:
+                        detected = []
+                    detected.append(key)
             else:
                 new = self._one(key, value, policy, record, where, memo)
             if new is not value:
@@ -184,6 +196,8 @@ class Redactor:
                 moved = moved or isinstance(new, _Moved)
         if changed is None:
             return attrs
+        if detected is not None:
+            self._copied(attrs, changed, detected, policy, record, where, memo)
         if not moved:
             out = dict(attrs)
             for key, new in changed.items():
@@ -207,6 +221,31 @@ class Redactor:
             elif new is not DROP:
                 out[key] = new
         return out
+
+    def _copied(self, attrs: dict[str, Any], changed: dict[str, Any], detected: list[str], policy: Policy,
+                record: Record, where: str, memo: TextMemo | None) -> None:
+        """Add to `changed` the metadata keys of `attrs` that copy a key a detector changed: the same
+        value gets the same replacement; a key the mappings fill from it in another form is scanned."""
+        for meta, value in attrs.items():
+            if meta in changed or type(value) in (bool, float) or not content.is_metadata(meta):
+                continue
+            if self._decide(meta, policy) != (_KEEP, None):
+                continue  # a field rule names it: that rule alone decides
+            for key in detected:
+                if attrs[key] == value:
+                    new = changed[key]
+                elif meta in self._copies.get(key, ()) and type(value) is not int:
+                    new = self._scan(value, record, memo)
+                else:
+                    continue
+                if new is DROP:
+                    record.dropped[where + meta] = None
+                elif new is not value:
+                    record.masked[where + meta] = None
+                else:
+                    continue
+                changed[meta] = new
+                break
 
     def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None], ...]:
         """The keys of `attrs` that may change under `policy`, with their decisions, in map order.
@@ -442,6 +481,23 @@ def canonical_names() -> dict[str, tuple[str, ...]]:
     for old, new in sc.RENAMED.items():
         out.setdefault(old, {})[new] = None
     return {key: tuple(names) for key, names in out.items() if key not in names}
+
+
+@lru_cache(maxsize=1)
+def copy_targets() -> dict[str, frozenset[str]]:
+    """Foreign attribute → the metadata attributes the shipped mappings copy it, or a member of it,
+    into (`ai.toolCall.id` → `gen_ai.tool.call.id`; `mlflow.linkedPrompts` → `gen_ai.prompt.name`).
+    Hashes and constants are left out: they hold none of the value."""
+    out: dict[str, set[str]] = {}
+    for source in load_mappings().sources:
+        for rule in source.rules + source.resource_rules:
+            if content.is_metadata(rule.to) and not rule.hash and rule.const is None:
+                out.setdefault(rule.key, set()).add(rule.to)
+        for obj in source.objects:
+            for fld in obj.fields:
+                if content.is_metadata(fld.to):
+                    out.setdefault(obj.key, set()).add(fld.to)
+    return {key: frozenset(names) for key, names in out.items()}
 
 
 def _as_list(value: Any) -> list[str]:
