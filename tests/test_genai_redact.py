@@ -326,6 +326,31 @@ def test_logfire_request_and_response_vercel_embedded_text_and_reranker_query_ar
     assert phrase not in repr(out)
 
 
+def test_the_prompt_template_hash_is_kept_under_metadata_only_as_documented():
+    """A decision, not an accident: the template is dropped under metadata_only, its plain SHA-256
+    stays (it identifies a template version; templates are application code, not user data), and
+    the README's metadata_only row and the attribute's own documentation say so, with the risk (a
+    guessed template can be confirmed)."""
+    import hashlib
+    from pathlib import Path
+
+    from normalize_support import batch_of, processor
+
+    template = "Answer {question} for {customer} politely"
+    spans = [{"attributes": {"openinference.span.kind": "LLM", "llm.prompt_template.template": template}},
+             {"attributes": {"traceloop.span.kind": "task", "traceloop.prompt.template": template}}]
+    batch = processor().process(batch_of(*spans, resource={**env("production"), sc.SPANHOUSE_FEATURE: "kyc-x"}))
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    for out in run(batch, rules=rules).attributes:
+        assert out[sc.SPANHOUSE_PROMPT_TEMPLATE_HASH] == hashlib.sha256(template.encode()).hexdigest()
+        assert template not in repr(out)
+    root = Path(__file__).resolve().parent.parent
+    row = next(line for line in (root / "README.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `metadata_only` |"))
+    assert sc.SPANHOUSE_PROMPT_TEMPLATE_HASH in row and "guessed" in row
+    assert "confirmed against the hash" in (root / "semconv" / "docs" / "spanhouse.md").read_text(encoding="utf-8")
+
+
 FOREIGN_USER_IDS = ["langfuse.user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId",
                     "mlflow.trace.user", "gen_ai.user", "llm.user"]
 

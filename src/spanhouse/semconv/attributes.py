@@ -498,7 +498,11 @@ One entry per source convention that contributed, in the order they were applied
 SPANHOUSE_PROMPT_TEMPLATE_HASH: Final = "spanhouse.prompt.template_hash"
 """Hex-encoded SHA-256 of the prompt template text.
 
-Makes a changed template visible even when its version label did not change.
+Makes a changed template visible even when its version label did not change. Not keyed, so one
+template has one hash in every process and deployment. genai_redact keeps it under every policy,
+metadata_only included, while the template itself is dropped there: a template is the application's
+own text, not user data, and identifying its version is the point; a template someone can guess
+whole can be confirmed against the hash.
 """
 
 SPANHOUSE_REDACTION_DETECTIONS: Final = "spanhouse.redaction.detections"
