@@ -475,7 +475,9 @@ def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
     assert sc.GEN_AI_INPUT_MESSAGES not in attrs and "note" not in attrs
     assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 120
     assert f"event:{sc.EXCEPTION_MESSAGE}" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
-    assert "content was dropped" in caplog.text and proc.failed_spans == 1
+    # the scope's name cannot be scanned either: it is dropped too (and counted as a failure)
+    assert out.scopes[0].name == "" and "scope:name" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
+    assert "content was dropped" in caplog.text and proc.failed_spans == 2
 
 
 def test_the_default_pipelines_run_genai_redact_last_on_traces_and_logs():
@@ -772,3 +774,112 @@ def test_span_names_are_scanned_under_redacting_policies():
     assert out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS] == ["span:name"]
     assert out.name[1] == "chat gpt-4o" and sc.SPANHOUSE_REDACTION_MASKED_KEYS not in out.attributes[1]
     assert out.name[2] == f"GET /users/{EMAIL}"  # staging: full
+
+
+def _spans_with_a_secret_in_every_slot() -> SpanBatch:
+    batch = make_batch(
+        [{**env("production"), f"owner {EMAIL}": "v"}],
+        [
+            {
+                "attributes": {
+                    **chat_attrs(),
+                    f"app {EMAIL}": f"to {EMAIL}",
+                    "app.kvlist": {f"inner {EMAIL}": "v", "plain": "v"},
+                    "app.note": "nothing here",
+                },
+                "events": [
+                    Event(1, f"evt {EMAIL}", {f"ev {EMAIL}": 1}),
+                    Event(2, f"evt {EMAIL}", {}),
+                    Event(3, "exception", {sc.EXCEPTION_MESSAGE: "boom"}),
+                ],
+                "links": [Link("ab" * 16, "cd" * 8, f"k3={EMAIL}", {f"link {EMAIL}": True})],
+            }
+        ],
+    )
+    batch.trace_state[0] = f"vendor={EMAIL}"
+    batch.resources[0].schema_url = f"https://schemas.example/{EMAIL}"
+    batch.scopes[0] = Scope(f"scope {EMAIL}", f"1.0 {EMAIL}", {f"scope {EMAIL}": EMAIL, "scope.ok": "ok"},
+                            f"https://schemas.example/{EMAIL}")
+    return batch
+
+
+@pytest.mark.parametrize("policy", ["redacted", "metadata_only"])
+def test_names_keys_trace_states_scopes_and_schema_urls_are_scanned(policy):
+    """Every string the sender chose is scanned, not only attribute values: event names, trace states,
+    the scope's name, version and attributes, schema URLs and attribute keys at every level. A key in
+    which a detector fires is replaced by its redacted form; every other key stays exact."""
+    out = run(_spans_with_a_secret_in_every_slot(), default_policy=policy,
+              rules=[PolicyRule(when={sc.SERVICE_NAME: "*"}, policy=policy)])
+    attrs, event, link = out.attributes[0], out.events[0][0], out.links[0][0]
+    everything = repr((out.attributes, out.events, out.links, out.trace_state, out.resources, out.scopes))
+    assert EMAIL not in everything
+    assert out.events[0][0].name.startswith("evt <EMAIL:") and out.events[0][1].name == event.name
+    assert out.events[0][2].name == "exception"
+    assert out.trace_state[0].startswith("vendor=<EMAIL:") and link.trace_state.startswith("k3=<EMAIL:")
+    scope = out.scopes[0]
+    assert scope.name.startswith("scope <EMAIL:") and scope.version.startswith("1.0 <EMAIL:")
+    assert scope.schema_url.startswith("https://schemas.example/<EMAIL:") and scope.attributes["scope.ok"] == "ok"
+    assert out.resources[0].schema_url.startswith("https://schemas.example/<EMAIL:")
+    token = event.name.removeprefix("evt ")
+    assert f"app {token}" in attrs and f"ev {token}" in event.attributes and f"link {token}" in link.attributes
+    assert f"owner {token}" in out.resources[0].attributes
+    # known names, and keys no detector fires in, are exact and keep their place
+    assert list(attrs)[:4] == list(chat_attrs())[:4] and attrs["app.note"] == "nothing here"
+    assert out.resources[0].attributes[sc.SERVICE_NAME] == "support-copilot"
+    if policy == "redacted":
+        assert attrs[f"app {token}"] == f"to {token}"
+        assert attrs["app.kvlist"] == {f"inner {token}": "v", "plain": "v"}
+        assert scope.attributes[f"scope {token}"] == token
+    masked = attrs[sc.SPANHOUSE_REDACTION_MASKED_KEYS]
+    for label in ("event:name", "span:trace_state", "link:trace_state", "scope:name", "scope:version",
+                  "scope:schema_url", "resource:schema_url", f"key:app {token}", f"event:key:ev {token}",
+                  f"link:key:link {token}", f"resource:key:owner {token}", f"scope:key:scope {token}"):
+        assert label in masked, label
+    assert EMAIL not in repr(masked) + repr(attrs.get(sc.SPANHOUSE_REDACTION_DROPPED_KEYS))
+
+
+def test_names_and_keys_stay_as_sent_under_full():
+    batch = _spans_with_a_secret_in_every_slot()
+    batch.resources[0].attributes[sc.DEPLOYMENT_ENVIRONMENT_NAME] = "staging"
+    out = run(batch)
+    assert out.events[0][0].name == f"evt {EMAIL}" and out.scopes[0].name == f"scope {EMAIL}"
+    assert f"app {EMAIL}" in out.attributes[0] and out.trace_state[0] == f"vendor={EMAIL}"
+
+
+def test_a_name_repeated_across_a_batch_is_scanned_once(monkeypatch):
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+    seen = []
+    text = proc.redactor.text.text
+
+    def counting(s, counts):
+        seen.append(s)
+        return text(s, counts)
+
+    monkeypatch.setattr(proc.redactor.text, "text", counting)
+    spans = [{"attributes": {}, "events": [Event(1, f"evt {EMAIL}", {})]} for _ in range(20)]
+    out = proc.process(make_batch([env("production")], spans))
+    assert seen.count(f"evt {EMAIL}") == 1 and seen.count("tests") == 1
+    assert all(a[DETECTIONS + "email"] == 1 for a in out.attributes)
+
+
+def test_log_record_severity_text_event_name_scope_and_keys_are_scanned():
+    logs = log_records(
+        [env("production")],
+        [
+            {"body": {"content": "hi", f"note {EMAIL}": "v", "role": "user"}, "event_name": f"app {EMAIL}",
+             "attributes": {f"app {EMAIL}": "v", "app.x": "y"}},
+        ],
+    )
+    logs.severity_text[0] = f"INFO {EMAIL}"
+    logs.scopes[0] = Scope(f"lscope {EMAIL}", f"v {EMAIL}", {f"k {EMAIL}": "v"})
+    out = run(logs)
+    everything = repr((out.body, out.attributes, out.event_name, out.severity_text, out.scopes))
+    assert EMAIL not in everything
+    token = out.severity_text[0].removeprefix("INFO ")
+    assert token.startswith("<EMAIL:") and out.event_name[0] == f"app {token}"
+    assert out.body[0] == {"content": "hi", f"note {token}": "v", "role": "user"}
+    assert out.attributes[0]["app.x"] == "y" and out.attributes[0][f"app {token}"] == "v"
+    masked = out.attributes[0][sc.SPANHOUSE_REDACTION_MASKED_KEYS]
+    for label in ("log:severity_text", "log:event_name", "body", f"key:app {token}", "scope:name",
+                  "scope:version", f"scope:key:k {token}"):
+        assert label in masked, label

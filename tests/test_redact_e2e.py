@@ -77,6 +77,9 @@ def trace_with_secrets(tracer):
         "exception",
         {sc.EXCEPTION_TYPE: "ValueError", sc.EXCEPTION_MESSAGE: f"card {SECRETS['card']} declined"},
     )
+    # senders put values in names and keys too: an event named after a user, a key holding an address
+    chat.add_event(f"retry for {SECRETS['ssn']}", {f"peer {SECRETS['ipv4']}": 1})
+    chat.set_attribute(f"app.reply_to {SECRETS['email']}", True)
     chat.end()
     tool = tracer.start_span(
         "execute_tool refund",
@@ -196,6 +199,7 @@ def test_production_is_redacted_everywhere(service, transport):
         "resource:host.owner",
     } <= set(masked)
     assert resource["host.owner"].startswith("<EMAIL:")
+    assert any(k.startswith("app.reply_to <EMAIL:") for k in attrs) and "event:name" in masked
 
     _, tool_attrs, _, _, links, status = rows["execute_tool refund"]
     assert json.loads(tool_attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS])["iban"].startswith("<IBAN:")

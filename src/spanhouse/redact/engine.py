@@ -58,6 +58,24 @@ SPAN_NAME = "span:name"
 """How a span's name appears in the record's key lists."""
 BODY = "body"
 """How a log record's body appears in the record's key lists."""
+EVENT_NAME = "event:name"
+"""How a span event's name appears in the record's key lists."""
+SPAN_TRACE_STATE = "span:trace_state"
+LINK_TRACE_STATE = "link:trace_state"
+RESOURCE_SCHEMA_URL = "resource:schema_url"
+SCOPE_NAME = "scope:name"
+SCOPE_VERSION = "scope:version"
+SCOPE_SCHEMA_URL = "scope:schema_url"
+LOG_SEVERITY_TEXT = "log:severity_text"
+LOG_EVENT_NAME = "log:event_name"
+KEY = "key:"
+"""Prefix of an attribute key in which a detector fired: `key:` + the key as redacted (after `resource:`,
+`event:`, ... for keys outside the span's own attributes). The key lists never hold a key as sent
+unless no detector fired in it."""
+UNSCANNABLE_KEY = "key:<UNSCANNABLE>"
+"""How a key that cannot be scanned (and so was dropped with its value) appears in the key lists."""
+# known attribute names are never rewritten (a detector cannot fire in them; this keeps them exact)
+_KNOWN_KEYS = frozenset(sc.ATTRIBUTE_TYPES) | frozenset(sc.RENAMED) | content.METADATA_KEYS
 # deprecated names of an attribute, so a rule on the current name also sees older senders
 _OLD_NAMES: dict[str, tuple[str, ...]] = {}
 for _old, _new in sc.RENAMED.items():
@@ -66,8 +84,9 @@ for _old, _new in sc.RENAMED.items():
 
 class Record:
     """What redaction did to one span: its policy, detections by detector, and the keys dropped,
-    masked, hashed or truncated (names only, never values). Keys outside the span's own attributes
-    are prefixed with where they were: `resource:`, `event:`, `link:`."""
+    masked, hashed or truncated (names only, never values; a key in which a detector fired is named
+    as redacted). Keys outside the span's own attributes are prefixed with where they were:
+    `resource:`, `scope:`, `event:`, `link:`."""
 
     __slots__ = ("policy", "counts", "dropped", "masked", "hashed", "truncated")
 
@@ -113,9 +132,12 @@ class Redactor:
     """Applies `RedactionSettings` to attribute maps. Thread-safe; compiled once.
 
     Guarantees: under `redacted` and `metadata_only` every string value outside the metadata keys is
-    scanned, or dropped when it cannot be (fails closed); numbers, and metadata keys, are never
-    altered by detectors, except a metadata key that is a copy of a key a detector changed (see
-    the module's docstring); maps are never changed in place — a changed map is a new dict.
+    scanned, or dropped when it cannot be (fails closed), and so is every key that is not a known
+    attribute name (a key in which a detector fires is replaced by its redacted form, others stay
+    exact; the record never lists a key as sent in which a detector fired); numbers, and metadata
+    values, are never altered by detectors, except a metadata value that is a copy of a key a
+    detector changed (see the module's docstring); maps are never changed in place — a changed map
+    is a new dict.
 
     The methods that scan take an optional `memo` (`memo()`, one per batch): a text seen before in
     the batch is then not scanned again. Results are the same with or without it."""
@@ -144,6 +166,7 @@ class Redactor:
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
         self._by_alias: set[tuple[Policy, str]] = set()
         self._plans: dict[tuple[Policy, tuple[str, ...]], Any] = {}
+        self._keys: dict[str, tuple[Any, Counter | None]] = {}
 
     def memo(self) -> TextMemo | None:
         """A memo for the texts of one batch (None when no detector is configured)."""
@@ -167,9 +190,26 @@ class Redactor:
         """`attrs` redacted under `policy` (the same dict when nothing changed)."""
         changed: dict[str, Any] | None = None
         detected: list[str] | None = None  # keys a detector changed
+        renamed: dict[str, str] | None = None
         moved = False
-        for key, decision, rule in self._plan(attrs, policy):
+        for key, decision, rule, new_key in self._plan(attrs, policy):
             value = attrs[key]
+            name = key
+            if new_key is not None:
+                # a detector fired in the key itself: the value goes under the redacted key
+                if new_key[0] is DROP:
+                    record.dropped[where + UNSCANNABLE_KEY] = None
+                    if changed is None:
+                        changed = {}
+                    changed[key] = DROP
+                    continue
+                name = new_key[0]
+                for detector, n in new_key[1].items():
+                    record.counts[detector] += n
+                record.masked[where + KEY + name] = None
+                if renamed is None:
+                    renamed = {}
+                renamed[key] = name
             if decision is _SCAN and rule is None:
                 t = type(value)
                 # numbers that cannot hold a detector's value, inline: most scanned keys are counts
@@ -178,27 +218,29 @@ class Redactor:
                 if t is str and memo is not None:
                     new = memo.text(value, record.counts)
                     if new is DROP:
-                        record.dropped[where + key] = None
+                        record.dropped[where + name] = None
                     elif new is not value:
-                        record.masked[where + key] = None
+                        record.masked[where + name] = None
                 else:
-                    new = self._one(key, value, policy, record, where, memo)
+                    new = self._one(key, value, policy, record, where, memo, name)
                 if new is not value:
                     if detected is None:
                         detected = []
                     detected.append(key)
             else:
-                new = self._one(key, value, policy, record, where, memo)
+                new = self._one(key, value, policy, record, where, memo, name)
             if new is not value:
                 if changed is None:
                     changed = {}
                 changed[key] = new
                 moved = moved or isinstance(new, _Moved)
-        if changed is None:
+        if changed is None and renamed is None:
             return attrs
+        if changed is None:
+            changed = {}
         if detected is not None:
             self._copied(attrs, changed, detected, policy, record, where, memo)
-        if not moved:
+        if not moved and renamed is None:
             out = dict(attrs)
             for key, new in changed.items():
                 if new is DROP:
@@ -219,7 +261,7 @@ class Redactor:
                 if new.target not in attrs and new.target not in out:
                     out[new.target] = named.get(new.target, new.value)
             elif new is not DROP:
-                out[key] = new
+                out[renamed.get(key, key) if renamed else key] = new
         return out
 
     def _copied(self, attrs: dict[str, Any], changed: dict[str, Any], detected: list[str], policy: Policy,
@@ -247,22 +289,53 @@ class Redactor:
                 changed[meta] = new
                 break
 
-    def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None], ...]:
-        """The keys of `attrs` that may change under `policy`, with their decisions, in map order.
-        Spans of one instrumentation share their key set, so a plan is made once per key set."""
+    def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None, Any], ...]:
+        """The keys of `attrs` that may change under `policy`, with their decisions and, for a key in
+        which a detector fires, (the redacted key or DROP, its detections), in map order. Spans of
+        one instrumentation share their key set, so a plan (and the scan of its keys) is made once
+        per key set."""
         keys = tuple(attrs)
         plan = self._plans.get((policy, keys))
         if plan is None:
-            plan = tuple(
-                (key, decision, rule)
-                for key in keys
-                for decision, rule in (self._decide(key, policy),)
-                if decision != _KEEP or rule is not None
-            )
+            scan_keys = policy is not Policy.FULL and self.text is not None
+            entries = []
+            for key in keys:
+                decision, rule = self._decide(key, policy)
+                new_key = self.scan_key(key) if scan_keys else None
+                if new_key is not None and new_key[1] is None:
+                    new_key = None
+                if decision != _KEEP or rule is not None or new_key is not None:
+                    entries.append((key, decision, rule, new_key))
+            plan = tuple(entries)
             if len(self._plans) >= 4096:
                 self._plans.clear()
             self._plans[(policy, keys)] = plan
         return plan
+
+    def scan_key(self, key: str) -> tuple[Any, Counter | None]:
+        """What the detectors make of an attribute key: `(key, None)` when none fires (or the key is a
+        known attribute name), else `(redacted key or DROP, detections)`. Remembered per key, like
+        the decisions: keys repeat across spans and batches."""
+        done = self._keys.get(key)
+        if done is None:
+            done = (key, None)
+            if self.text is not None and key not in _KNOWN_KEYS:
+                found: Counter = Counter()
+                new = self.text.text(key, found) if type(key) is str else DROP
+                if new is DROP or new != key:
+                    done = (new, found)
+            if len(self._keys) >= 65536:
+                self._keys.clear()
+            self._keys[key] = done
+        return done
+
+    def key_label(self, key: str, policy: Policy) -> str:
+        """How `key` is named in the record's key lists: as sent, or as redacted when a detector fires
+        in it (under redacting policies), or `UNSCANNABLE_KEY`."""
+        if policy is Policy.FULL:
+            return key
+        new = self.scan_key(key)[0]
+        return UNSCANNABLE_KEY if new is DROP else new
 
     def event(self, name: str, attrs: dict[str, Any], policy: Policy, record: Record,
               memo: TextMemo | None = None) -> dict[str, Any]:
@@ -273,21 +346,28 @@ class Redactor:
                 if key in self._event_meta or type(value) in (int, float, bool):
                     kept[key] = value
                 else:
-                    record.dropped["event:" + key] = None
+                    record.dropped["event:" + self.key_label(key, policy)] = None
             attrs = kept
         return self.attributes(attrs, policy, record, "event:", memo)
 
     def status_message(self, message: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
         """A span's status message, scanned like an attribute under redacting policies (error
         messages often quote user input)."""
-        return self._text_field(message, STATUS_MESSAGE, policy, record, memo)
+        return self.text_field(message, STATUS_MESSAGE, policy, record, memo)
 
     def span_name(self, name: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
         """A span's name, scanned like an attribute under redacting policies: instrumentations put
         URLs, queries and file names there, which may hold an e-mail or a card number."""
-        return self._text_field(name, SPAN_NAME, policy, record, memo)
+        return self.text_field(name, SPAN_NAME, policy, record, memo)
 
-    def _text_field(self, text: str, label: str, policy: Policy, record: Record, memo: TextMemo | None) -> str:
+    def event_name(self, name: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
+        """A span event's name, scanned like an attribute under redacting policies."""
+        return self.text_field(name, EVENT_NAME, policy, record, memo)
+
+    def text_field(self, text: str, label: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
+        """A string field outside the attribute maps (a name, a version, a trace state, a schema URL),
+        scanned under redacting policies and listed in the record as `label` when it changed ("" when
+        it cannot be scanned)."""
         if not text or policy is Policy.FULL or self.text is None:
             return text
         new = self._scan(text, record, memo)
@@ -372,34 +452,38 @@ class Redactor:
                 return _DROP, rule
         return _SCAN, rule
 
-    def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None) -> Any:
+    def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None,
+             name: str | None = None) -> Any:
+        """`key`'s value redacted; `name` is how the key appears in the record (the key as redacted)."""
         decision, rule = self._decide(key, policy)
+        if name is None:
+            name = key
         if decision == _MEMBERS:
             actions, members, decision = self._members[(policy, key)]
             value, done = rewrite(value, actions)
             for path in done:
                 action = members[path].action
                 kept = {FieldAction.DROP: record.dropped, FieldAction.MASK: record.masked}.get(action, record.hashed)
-                kept[where + key + "." + ".".join(path)] = None
+                kept[where + name + "." + ".".join(path)] = None
         if rule is not None and rule.action is not FieldAction.TRUNCATE:
-            return self._field_rule(key, value, rule, record, where, (policy, key) in self._by_alias)
+            return self._field_rule(name, value, rule, record, where, (policy, key) in self._by_alias)
         if decision == _KEEP:
-            return value if rule is None else self._truncate(key, value, rule, record, where)
+            return value if rule is None else self._truncate(name, value, rule, record, where)
         if decision == _DROP:
-            record.dropped[where + key] = None
+            record.dropped[where + name] = None
             return DROP
         if decision == _DOCS:
             value = self._documents(value)
-            record.dropped[where + key] = None
+            record.dropped[where + name] = None
             if value is DROP:
                 return DROP
         new = self._scan(value, record, memo)
         if new is DROP:
-            record.dropped[where + key] = None
+            record.dropped[where + name] = None
             return DROP
         if new is not value:
-            record.masked[where + key] = None
-        return new if rule is None else self._truncate(key, new, rule, record, where)
+            record.masked[where + name] = None
+        return new if rule is None else self._truncate(name, new, rule, record, where)
 
     def _scan(self, value: Any, record: Record, memo: TextMemo | None) -> Any:
         if self.text is None:

@@ -1,4 +1,5 @@
-"""Replace detected values inside attribute values: plain text, JSON text and structured values.
+"""Replace detected values inside attribute values: plain text, JSON text and structured values (the
+keys of a map value are scanned like its values).
 
 JSON text (message lists, tool arguments, documents) is redacted without breaking it. When the raw
 text has no escape sequence at all and shows no candidate, it is returned as sent (escapes such as
@@ -130,10 +131,18 @@ class TextRedactor:
                 return DROP
             return v if all(a is b for a, b in zip(items, v)) else items
         if t is dict:
-            new = {k: self.value(x, counts, depth + 1) for k, x in v.items()}
-            if any(x is DROP for x in new.values()):
-                return DROP
-            return v if all(new[k] is x for k, x in v.items()) else new
+            # keys of a map (an OTLP kvlist) are scanned too: they are text the sender chose
+            new = {}
+            same = True
+            for k, x in v.items():
+                nk = self.text(k, counts) if type(k) is str else DROP
+                nx = self.value(x, counts, depth + 1)
+                if nk is DROP or nx is DROP:
+                    return DROP
+                if nx is not x or nk != k:
+                    same = False
+                new[nk] = nx
+            return v if same else new
         return DROP
 
     def text(self, s: str, counts: Counter) -> Any:
