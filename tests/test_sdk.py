@@ -70,6 +70,23 @@ def test_spans_are_redacted_before_they_leave_the_process():
     assert out.resource.attributes[sc.SERVICE_NAME] == "app"
 
 
+def test_span_and_event_names_are_redacted_before_a_wrapped_exporter_sees_them():
+    """A vendor exporter wrapped by the redacting one receives names as the server would store them."""
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory)
+    with provider.get_tracer("tests").start_as_current_span(f"lookup {EMAIL}") as span:
+        span.add_event(f"evt {EMAIL}", {"m": "x"})
+        span.add_event("exception", {sc.EXCEPTION_TYPE: "ValueError"})
+    with provider.get_tracer("tests").start_as_current_span("chat gpt-4o"):
+        pass
+    provider.shutdown()
+    named, plain = memory.get_finished_spans()
+    assert named.name.startswith("lookup <EMAIL:") and EMAIL not in named.name
+    assert [e.name for e in named.events] == [f"evt {named.name.removeprefix('lookup ')}", "exception"]
+    assert list(named.attributes[sc.SPANHOUSE_REDACTION_MASKED_KEYS]) == ["span:name", "event:name"]
+    assert plain.name == "chat gpt-4o" and sc.SPANHOUSE_REDACTION_MASKED_KEYS not in plain.attributes
+
+
 def test_metadata_only_in_app_and_rules_when_no_policy_is_fixed():
     memory = InMemorySpanExporter()
     provider = provider_with(memory, policy=None, resource={sc.DEPLOYMENT_ENVIRONMENT_NAME: "staging"})

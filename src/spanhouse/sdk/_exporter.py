@@ -21,7 +21,9 @@ MIN_SHUTDOWN_WAIT = 2.0
 
 
 class RedactingSpanExporter(SpanExporter):
-    """Redacts each span with the shared core, then hands the copies to `exporter`.
+    """Redacts each span with the shared core, then hands the copies to `exporter`: attributes (keys
+    included), events (names included), links, resource, status message and the span's name, as the
+    `genai_redact` processor does.
 
     `policy` fixes the policy for every span; None chooses it per span from the settings' rules (the
     resource's `deployment.environment.name` with the default rules). Fails closed: if redaction
@@ -78,7 +80,9 @@ class RedactingSpanExporter(SpanExporter):
         policy = self._policy or r.policy_for(attrs, resource.attributes)
         record = Record(policy)
         new_attrs = r.attributes(attrs, policy, record)
+        name = r.span_name(span.name, policy, record)
         new_events = [r.event(e.name, dict(e.attributes or {}), policy, record) for e in span.events]
+        event_names = [r.event_name(e.name, policy, record) for e in span.events]
         new_links = [r.attributes(dict(k.attributes or {}), policy, record, "link:") for k in span.links]
         new_resource, resource_record = self._resource(resource, policy)
         record.extend(resource_record)
@@ -89,12 +93,12 @@ class RedactingSpanExporter(SpanExporter):
                 status = Status(status.status_code, description or None)
         record.write(new_attrs)
         return ReadableSpan(
-            name=span.name,
+            name=name,
             context=span.context,
             parent=span.parent,
             resource=new_resource,
             attributes=new_attrs,
-            events=[Event(e.name, a, e.timestamp) for e, a in zip(span.events, new_events)],
+            events=[Event(n, a, e.timestamp) for e, n, a in zip(span.events, event_names, new_events)],
             links=[Link(k.context, a) for k, a in zip(span.links, new_links)],
             kind=span.kind,
             status=status,
