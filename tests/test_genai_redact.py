@@ -449,6 +449,19 @@ def test_unscannable_values_are_dropped_and_recorded():
     assert out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["blob", "huge"]
 
 
+@pytest.mark.parametrize("policy", ["redacted", "metadata_only"])
+def test_bytes_that_are_not_utf8_text_are_dropped_though_they_decode(policy):
+    """UTF-16 text of ASCII decodes as UTF-8 (with NULs between its letters, where no detector sees an
+    e-mail): it is binary to the detectors and dropped, like bytes that do not decode."""
+    attrs = {"utf16": EMAIL.encode("utf-16-le"), "utf32": EMAIL.encode("utf-32"),
+             "utf8": f"to {EMAIL}".encode(), "plain": b"ok"}
+    out = run(make_batch([env("production")], [{"attributes": attrs}]), default_policy=policy,
+              rules=[PolicyRule(when={sc.SERVICE_NAME: "*"}, policy=policy)]).attributes[0]
+    assert "utf16" not in out and "utf32" not in out and out["plain"] == b"ok"
+    assert out["utf8"].startswith("to <EMAIL:")
+    assert out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["utf16", "utf32"]
+
+
 def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
     proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
 

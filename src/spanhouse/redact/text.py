@@ -17,9 +17,9 @@ result) is redacted as JSON of its own, so an escape there hides nothing either.
 JSON but does not parse (for example cut by a length limit) is scanned through a same-length view in
 which escape sequences are blanked, so positions map back one to one.
 
-Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, nested too deep, JSON inside
-JSON more than `_MAX_NESTED_JSON` levels down, or broken JSON whose escapes could hide a value) is
-reported as `DROP`, never passed on.
+Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, bytes holding a NUL, nested
+too deep, JSON inside JSON more than `_MAX_NESTED_JSON` levels down, or broken JSON whose escapes could
+hide a value) is reported as `DROP`, never passed on.
 
 `TextMemo` remembers, for one batch, what `text()` made of each distinct text, so a text repeated
 across spans (a system prompt, a conversation history sent again with every call) is scanned once,
@@ -119,6 +119,11 @@ class TextRedactor:
         if depth >= _MAX_DEPTH:
             return DROP
         if t is bytes:
+            # only bytes that are UTF-8 text are scanned; anything else is binary to the detectors.
+            # A NUL marks it too: UTF-16 or UTF-32 text of ASCII decodes as UTF-8 with a NUL between
+            # its letters, where no detector sees an e-mail
+            if b"\x00" in v:
+                return DROP
             try:
                 decoded = v.decode("utf-8")
             except UnicodeDecodeError:
