@@ -56,6 +56,7 @@ from typing import Any
 from spanhouse import semconv as sc
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.modelcalls import COST_PARTS, MODEL_CALL_OPERATIONS, NOT_MODEL_CALL_OPERATIONS
+from spanhouse.otlp.values import describe
 from spanhouse.pricing import Override, PriceBook, TokenUsage, parse_valid_from, self_hosted
 
 log = logging.getLogger(__name__)
@@ -327,8 +328,8 @@ class GenAiCost(Processor):
             for key in _COST_KEYS:
                 attrs.pop(key, None)
             self._warn(batch, i, "invalid-cost",
-                       "%s = %r is not a cost (a finite number >= 0 of US dollars); it is not kept: such spans "
-                       "are priced from their token counts, or marked unpriced", sc.SPANHOUSE_COST_USD, sent)
+                       "%s = %s is not a cost (a finite number >= 0 of US dollars); it is not kept: such spans "
+                       "are priced from their token counts, or marked unpriced", sc.SPANHOUSE_COST_USD, describe(sent))
             return False
         if usd is not sent:
             attrs[sc.SPANHOUSE_COST_USD] = usd
@@ -337,8 +338,8 @@ class GenAiCost(Processor):
             if part is not None and _usd(part) is None:
                 del attrs[key]
                 self._warn(batch, i, "invalid-cost-part",
-                           "%s = %r is not a cost (a finite number >= 0 of US dollars); it is removed, the "
-                           "reported total is kept", key, part)
+                           "%s = %s is not a cost (a finite number >= 0 of US dollars); it is removed, the "
+                           "reported total is kept", key, describe(part))
         return True
 
     def _once(self, attrs: dict[str, Any], outcome: str, batch: Any, i: int) -> str:
@@ -413,8 +414,8 @@ class GenAiCost(Processor):
             for key in _COST_KEYS:
                 attrs.pop(key, None)
             self._warn(batch, i, "aggregated-cost",
-                       "a cost was reported on a %r span (here %r); it is removed and the span marked aggregated, "
-                       "since a trace's cost is the sum over its model calls", op, reported)
+                       "a cost was reported on a %r span (here %s); it is removed and the span marked aggregated, "
+                       "since a trace's cost is the sum over its model calls", op, describe(reported))
         attrs[sc.SPANHOUSE_COST_SOURCE] = _SOURCE.AGGREGATED.value
         return _SOURCE.AGGREGATED.value
 
@@ -469,8 +470,8 @@ class GenAiCost(Processor):
 
     def _log_bad(self, key: str, value: Any, batch: Any, i: int) -> None:
         self._warn(batch, i, f"bad-count {key}",
-                   "%s = %r is not a token count (a whole number from 0 to %d); spans with such values are "
-                   "marked invalid_usage and not priced", key, value, MAX_TOKENS_PER_CALL)
+                   "%s = %s is not a token count (a whole number from 0 to %d); spans with such values are "
+                   "marked invalid_usage and not priced", key, describe(value), MAX_TOKENS_PER_CALL)
 
     def _warn(self, batch: Any, i: int, reason: str, message: str, *args: Any) -> None:
         """Log `message` once per (service, reason): a problem is said once, not for every span."""

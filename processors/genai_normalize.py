@@ -16,6 +16,7 @@ from spanhouse import semconv as sc
 from spanhouse.batch import STATUS_CODE_ERROR, SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind, Processor
 from spanhouse.normalize import MappingError, Normalizer, load_mappings
+from spanhouse.otlp.values import exception_without_message
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,14 @@ class NormalizeProcessor(Processor):
                 added = norm.normalize(
                     attributes[i], names[i], starts[i], ends[i], resources[res_index[i]].attributes, events[i]
                 )
-            except Exception:  # a bug must not cost the span; it goes on as sent
+            except Exception as exc:  # a bug must not cost the span; it goes on as sent
                 self.failed_spans += 1
                 if not self._warned:
                     self._warned = True
-                    log.exception(
+                    # not log.exception: the message may quote a value, and redaction has not run yet
+                    log.error(
                         "genai_normalize: a span could not be normalized and was passed on as sent "
-                        "(reported once; see failed_spans)"
+                        "(reported once; see failed_spans): %s", exception_without_message(exc)
                     )
                 continue
             if added is not None:

@@ -23,6 +23,7 @@ system prompts or the conversation history sent again with every model call, cos
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
 from spanhouse.component import Factory, Kind, Processor
+from spanhouse.otlp.values import exception_without_message
 from spanhouse.redact import content
 from spanhouse.redact.engine import (
     BODY,
@@ -263,10 +265,12 @@ class GenaiRedactProcessor(Processor):
             if now - self._last_error_log < 60:
                 return
             self._last_error_log = now
-        log.exception(
-            "genai_redact: redacting a %s failed; its content was dropped (%d so far)",
+        # not log.exception: the message may quote the value that was being redacted
+        log.error(
+            "genai_redact: redacting a %s failed; its content was dropped (%d so far): %s",
             what,
             self.failed_spans,
+            exception_without_message(sys.exc_info()[1]),
         )
 
 

@@ -15,6 +15,7 @@ from spanhouse.batch import Resource, Scope, SpanBatch
 from spanhouse.config import parse_config
 from spanhouse.errors import ConfigError
 from spanhouse.modelcalls import is_model_call
+from spanhouse.otlp.values import describe
 
 OP = sc.GenAiOperationNameValues
 SRC = sc.SpanhouseCostSourceValues
@@ -606,7 +607,8 @@ def test_a_cost_reported_on_an_aggregating_span_is_removed(caplog):
         assert not any(key.startswith("spanhouse.cost.") and key != sc.SPANHOUSE_COST_SOURCE for key in span)
     assert proc.counts == {SRC.AGGREGATED.value: 2, SRC.COMPUTED.value: 2}
     warnings = [r.getMessage() for r in caplog.records if "reported on" in r.getMessage()]
-    assert len(warnings) == 1 and "0.00135" in warnings[0] and "invoke_agent" in warnings[0]
+    assert len(warnings) == 1 and "here a float" in warnings[0] and "invoke_agent" in warnings[0]
+    assert "0.00135" not in warnings[0]  # a value is described, never quoted
 
 
 @pytest.mark.parametrize("sent", [float("nan"), float("inf"), -5.0, -1, "abc", "", True, [0.5]])
@@ -627,7 +629,8 @@ def test_a_reported_cost_that_is_not_a_cost_is_replaced_by_the_computed_one(sent
     assert no_usage == {sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.SPANHOUSE_COST_SOURCE: SRC.NO_USAGE.value}
     assert proc.counts == {SRC.COMPUTED.value: 2, SRC.NO_USAGE.value: 1}
     warnings = [r.getMessage() for r in caplog.records if "is not a cost" in r.getMessage()]
-    assert len(warnings) == 1 and repr(sent) in warnings[0]
+    assert len(warnings) == 1 and describe(sent) in warnings[0]
+    assert sent in ("", True) or repr(sent) not in warnings[0]
 
 
 def test_a_reported_cost_sent_as_text_is_stored_as_a_number_and_bad_parts_are_removed():
@@ -661,7 +664,7 @@ def test_a_count_beyond_ten_billion_is_invalid_usage_never_a_made_up_cost(count,
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == count  # kept as sent, for the record
     assert proc.counts == {SRC.INVALID_USAGE.value: 1, SRC.COMPUTED.value: 1}  # 10^10 itself is priced
     (warning,) = [r.getMessage() for r in caplog.records if "not a token count" in r.getMessage()]
-    assert repr(count) in warning and "invalid_usage" in warning
+    assert describe(count) in warning and str(count) not in warning and "invalid_usage" in warning
 
 
 @pytest.mark.parametrize(
@@ -754,3 +757,17 @@ def test_an_override_of_the_response_model_wins_over_one_of_the_requested_model(
     plain[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"
     run([plain])
     assert plain[sc.SPANHOUSE_COST_PRICE_ID] == "openai/gpt-4o-mini"
+
+
+def test_a_count_that_is_text_is_logged_by_type_and_length_never_quoted(caplog):
+    """genai_cost runs before genai_redact: a value it logs has not been redacted yet, so the log says
+    what the value is, not what it says (here an e-mail and a card number in a token count)."""
+    sent = "user maria.garcia@example.com card 4111 1111 1111 1111"
+    attrs = chat("openai", "gpt-4o", output=100)
+    attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = sent
+    with caplog.at_level("WARNING"):
+        run([attrs])
+    assert attrs[sc.SPANHOUSE_COST_SOURCE] == SRC.INVALID_USAGE.value
+    (warning,) = [r.getMessage() for r in caplog.records if "not a token count" in r.getMessage()]
+    assert f"= a string of {len(sent)} characters is not a token count" in warning
+    assert "maria" not in caplog.text and "4111" not in caplog.text

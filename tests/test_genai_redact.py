@@ -466,7 +466,7 @@ def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
     proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
 
     def broken(*args, **kwargs):
-        raise RuntimeError("bug")
+        raise RuntimeError(f"bug while scanning {EMAIL!r}")  # messages may quote the value
 
     # both ways into the text redactor: structured values, and strings (through the batch's memo)
     monkeypatch.setattr(proc.redactor.text, "value", broken)
@@ -491,6 +491,7 @@ def test_a_failure_inside_redaction_fails_closed(caplog, monkeypatch):
     # the scope's name cannot be scanned either: it is dropped too (and counted as a failure)
     assert out.scopes[0].name == "" and "scope:name" in attrs[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
     assert "content was dropped" in caplog.text and proc.failed_spans == 2
+    assert "RuntimeError" in caplog.text and EMAIL not in caplog.text
 
 
 def test_the_default_pipelines_run_genai_redact_last_on_traces_and_logs():

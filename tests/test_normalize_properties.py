@@ -130,3 +130,19 @@ def has_type(value, kind: str) -> bool:
     if kind == "string[]":
         return type(value) is list and all(type(v) is str for v in value)
     return False
+
+
+def test_a_span_that_cannot_be_normalized_is_logged_without_the_exception_message(caplog, monkeypatch):
+    """genai_normalize runs before genai_redact: an exception's message may quote a value (`invalid
+    literal for int(): '<the value>'`), so the log names the exception and where, never its message."""
+    proc = processor()
+    value = "maria.garcia@example.com"
+
+    def broken(*args, **kwargs):
+        raise ValueError(f"invalid literal for int() with base 10: {value!r}")
+
+    monkeypatch.setattr(proc.normalizer, "normalize", broken)
+    with caplog.at_level("ERROR"):
+        proc.process(batch_of({"attributes": {sc.GEN_AI_USAGE_INPUT_TOKENS: value}}))
+    assert proc.failed_spans == 1 and "could not be normalized" in caplog.text and "ValueError" in caplog.text
+    assert "maria.garcia" not in caplog.text

@@ -112,10 +112,10 @@ def test_metadata_only_in_app_and_rules_when_no_policy_is_fixed():
     assert list(out.attributes[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) == [sc.GEN_AI_INPUT_MESSAGES]
 
 
-def test_a_redaction_failure_exports_nothing():
+def test_a_redaction_failure_exports_nothing(caplog):
     class Broken(Redactor):
-        def attributes(self, *args, **kwargs):
-            raise RuntimeError("bug")
+        def attributes(self, attrs, *args, **kwargs):
+            raise RuntimeError(f"bug at {attrs[sc.GEN_AI_INPUT_MESSAGES]}")  # messages may quote values
 
     memory = InMemorySpanExporter()
     exporter = sdk.RedactingSpanExporter(memory, Broken(RedactionSettings(hash_key=KEY)), None)
@@ -125,8 +125,10 @@ def test_a_redaction_failure_exports_nothing():
         .start_span("chat", attributes={sc.GEN_AI_INPUT_MESSAGES: MESSAGES})
     )
     span.end()
-    assert exporter.export([span]) is SpanExportResult.FAILURE
+    with caplog.at_level("ERROR"):
+        assert exporter.export([span]) is SpanExportResult.FAILURE
     assert memory.get_finished_spans() == () and exporter.failed_batches == 1
+    assert "RuntimeError" in caplog.text and EMAIL not in caplog.text
 
 
 def test_marks_stamp_spans_started_inside_the_block():

@@ -92,3 +92,39 @@ def typed_value(type_name: str | None, text: str) -> Any:
     except (ValueError, orjson.JSONDecodeError):
         return text
     return text
+
+
+def describe(v: Any) -> str:
+    """What a value is, never the value: its type and size (`a string of 52 characters`). For log
+    messages about values that may be content (prompts, e-mails, card numbers) and that are logged
+    before, or instead of, being redacted."""
+    t = type(v)
+    if t is str:
+        return f"a string of {len(v)} characters"
+    if t is bytes:
+        return f"{len(v)} bytes"
+    if t is bool:
+        return "a boolean"
+    if t is int:
+        n = len(str(abs(v)))
+        return f"{'a negative' if v < 0 else 'an'} integer of {n} digit{'s' if n > 1 else ''}"
+    if t is float:
+        if not math.isfinite(v):
+            return "a float that is not finite"
+        return "a negative float" if v < 0 else "a float"
+    if t is list or t is tuple:
+        return f"an array of {len(v)} values"
+    if t is dict:
+        return f"a map of {len(v)} entries"
+    if v is None:
+        return "no value"
+    return f"a {t.__name__}"
+
+
+def exception_without_message(exc: BaseException) -> str:
+    """An exception's type and where it was raised, without its message: messages quote values
+    (`invalid literal for int(): '<the value>'`, a KeyError's key) that may be content."""
+    import traceback
+
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    return f"{type(exc).__name__} (message not logged: it may quote content)\n{frames}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
+from spanhouse.otlp.values import exception_without_message
 from spanhouse.redact.engine import Record, Redactor
 from spanhouse.redact.settings import Policy
 
@@ -129,4 +131,6 @@ class RedactingSpanExporter(SpanExporter):
             if now - self._last_error < 60:
                 return
             self._last_error = now
-        log.exception("in-app redaction failed; the batch was not exported (%d so far)", self.failed_batches)
+        # not log.exception: the message may quote the value that was being redacted
+        log.error("in-app redaction failed; the batch was not exported (%d so far): %s", self.failed_batches,
+                  exception_without_message(sys.exc_info()[1]))
