@@ -777,3 +777,21 @@ def test_a_full_disk_at_start_still_replays_and_deletes_nothing(tmp_path, monkey
     h2.shutdown()
     assert len(sink.delivered()) == 2 and "deleting none" in caplog.text
     assert sorted(p.name for p in (tmp_path / "queue").iterdir() if p.suffix == ".log") == before
+
+
+def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(tmp_path, monkeypatch):
+    """Spans at rest (the embedded store, the sending queue) hold prompts and completions: a directory
+    spanhouse creates for them is 0700, whatever the umask, so other users cannot read their way in."""
+    import types
+
+    from spanhouse import store
+
+    monkeypatch.setattr(store.clickhouse_connect, "get_client", lambda **kwargs: types.SimpleNamespace())
+    old = os.umask(0o022)
+    try:
+        store.connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'new' / 'spanhouse-data'}"))
+        helper(Sink(), tmp_path / "q", storage=QueueStorage.FILE).shutdown()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "q" / "queue").stat().st_mode & 0o777 == 0o700

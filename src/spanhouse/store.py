@@ -160,7 +160,9 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
             if os.path.exists(path) and not os.path.isdir(path):
                 raise StoreError(f"the store path {path} of {settings.endpoint} is a file, not a directory: "
                                  "move it away, or point the endpoint at a directory")
-            os.makedirs(path, exist_ok=True)
+            # the store holds prompts and completions: a directory spanhouse creates is its owner's
+            # alone (0700), so other users cannot traverse to the files chDB writes with its own umask
+            os.makedirs(path, mode=0o700, exist_ok=True)
             client = clickhouse_connect.get_client(interface="chdb", path=path,
                                                    database=settings.database if use_database else None,
                                                    settings=params)

@@ -352,7 +352,7 @@ class FileQueue(BaseQueue):
         self.directory = os.path.abspath(directory)
         self.max_disk_bytes = max_disk_bytes
         try:
-            os.makedirs(self.directory, exist_ok=True)
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)  # like its segments (0600): owner only
             self._lock_fd = os.open(os.path.join(self.directory, "LOCK"), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SpanhouseError(f"exporter {name}: cannot use the queue directory {self.directory}: "
