@@ -157,3 +157,34 @@ def test_canonical_usage_wins_over_langfuse_usage():
     )
     assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 2350
     assert sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED not in out
+
+
+# The usage object Langfuse's OpenAI wrapper sends (langfuse 5.2, openai chat completions): OpenAI's own
+# shape, totals with nested details.
+OPENAI_USAGE = {
+    "completion_tokens": 7,
+    "prompt_tokens": 42,
+    "total_tokens": 49,
+    "completion_tokens_details": {
+        "accepted_prediction_tokens": 0, "audio_tokens": 0, "reasoning_tokens": 3, "rejected_prediction_tokens": 0,
+    },
+    "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 16},
+}
+
+
+def test_openai_usage_details_read_cached_and_reasoning_tokens_as_parts_of_the_totals():
+    out = normalize(generation(**{"langfuse.observation.usage_details": json.dumps(OPENAI_USAGE)}))
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 42  # prompt_tokens already includes the cached 16
+    assert out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 16
+    assert sc.SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED not in out
+    assert out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3
+    assert out[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] == 0
+
+
+def test_responses_api_usage_details():
+    usage = {"input_tokens": 42, "output_tokens": 7, "total_tokens": 49,
+             "input_tokens_details": {"cached_tokens": 16}, "output_tokens_details": {"reasoning_tokens": 3}}
+    out = normalize(generation(**{"langfuse.observation.usage_details": usage}))
+    assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 42 and out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 16
+    assert out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3
