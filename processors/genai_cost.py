@@ -5,8 +5,9 @@ whose `gen_ai.operation.name` is `chat`, `text_completion`, `generate_content` o
 span with no operation or one the conventions do not define (`responses`, `rerank`, ...) that carries
 token counts or a cost. A model call is priced from the model it names (`gen_ai.response.model`, else
 `gen_ai.request.model`) and its token counts; a price override may match either (one for the response
-model wins, then one for the requested model, then genai-prices' price of the response model, then its
-price of the requested model when it lists no price for the response model).
+model wins, then one for the requested model, then one for the model genai-prices identifies the response
+model as, then genai-prices' price of the response model, then its price of the requested model when it
+lists no price for the response model).
 
 Agent, workflow, tool and the other operations of the conventions are not model calls: usage or a
 cost they carry was summed from the calls below them, so they are marked
@@ -89,7 +90,8 @@ _COST_KEYS = (sc.SPANHOUSE_COST_USD, *COST_PARTS, sc.SPANHOUSE_COST_PRICE_ID)
 class PriceOverrideConfig:
     """One user price, in USD per million tokens. Set `model` (exact, case-insensitive) or `regex`
     (Python syntax, must match the whole model name); a span's response model is tried first, then
-    its requested model."""
+    its requested model, then the model genai-prices identifies the response model as (`gpt-4o-mini` for
+    `gpt-4o-mini-2024-07-18`; a span that names no provider is then of the provider genai-prices finds)."""
 
     name: str = ""
     """Label recorded in `spanhouse.cost.price_id` as `override/<name>` [default: the model or regex]."""

@@ -771,3 +771,25 @@ def test_a_count_that_is_text_is_logged_by_type_and_length_never_quoted(caplog):
     (warning,) = [r.getMessage() for r in caplog.records if "not a token count" in r.getMessage()]
     assert f"= a string of {len(sent)} characters is not a token count" in warning
     assert "maria" not in caplog.text and "4111" not in caplog.text
+
+
+def test_an_override_applies_to_the_model_genai_prices_identifies_the_response_model_as():
+    """Langfuse's OpenAI wrapper sends only the dated response model and no provider: the override for
+    `gpt-4o-mini` of provider openai applies to it as it does to a call that requested gpt-4o-mini."""
+    config = GenAiCostConfig(overrides=[
+        PriceOverrideConfig(name="contract", model="gpt-4o-mini", provider="openai", input=1.0, output=1.0)])
+    langfuse = {sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 42, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 7}
+    traceloop = chat("openai", "gpt-4o-mini", input=42, output=7)
+    traceloop[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"
+    other = chat("anthropic", "gpt-4o-mini", input=42, output=7)  # another provider's span: not this override
+    other[sc.GEN_AI_RESPONSE_MODEL] = "gpt-4o-mini-2024-07-18"
+    run([langfuse, traceloop, other], config)
+    assert langfuse[sc.SPANHOUSE_COST_PRICE_ID] == traceloop[sc.SPANHOUSE_COST_PRICE_ID] == "override/contract"
+    assert langfuse[sc.SPANHOUSE_COST_USD] == pytest.approx(49 / 1e6)
+    assert other[sc.SPANHOUSE_COST_PRICE_ID] != "override/contract"
+    # another snapshot genai-prices lists as a model of its own is not the override's model
+    gpt4o = {sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+            sc.GEN_AI_USAGE_INPUT_TOKENS: 42, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 7}
+    run([gpt4o], config)
+    assert gpt4o[sc.SPANHOUSE_COST_SOURCE] == SRC.COMPUTED.value

@@ -48,7 +48,7 @@ def generation(**extra):
 def test_generation_maps_usage_cost_prompt_and_io():
     out = normalize(generation(), start=T0)
     assert out[sc.GEN_AI_OPERATION_NAME] == "chat"
-    assert out[sc.GEN_AI_REQUEST_MODEL] == "claude-sonnet-4"
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "claude-sonnet-4" and sc.GEN_AI_REQUEST_MODEL not in out
     assert out[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.7 and out[sc.GEN_AI_REQUEST_MAX_TOKENS] == 800
     assert out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 2000
     assert out[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 300  # 5m + 1h
@@ -188,3 +188,16 @@ def test_responses_api_usage_details():
     out = normalize(generation(**{"langfuse.observation.usage_details": usage}))
     assert out[sc.GEN_AI_USAGE_INPUT_TOKENS] == 42 and out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 16
     assert out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3
+
+
+def test_model_name_is_the_response_model():
+    """Langfuse's OpenAI wrapper overwrites the requested model with the response's; the requested one
+    is sent nowhere."""
+    out = normalize(generation(**{"langfuse.observation.model.name": "gpt-4o-mini-2024-07-18"}))
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert sc.GEN_AI_REQUEST_MODEL not in out
+    # a canonical request model sent beside it is kept
+    out = normalize(generation(**{"langfuse.observation.model.name": "gpt-4o-mini-2024-07-18",
+                                  sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}))
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"

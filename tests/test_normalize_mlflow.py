@@ -150,3 +150,56 @@ def test_session_and_user():
     assert out[sc.GEN_AI_CONVERSATION_ID] == "s-1" and out[sc.USER_ID] == "u"
     root = normalize({"mlflow.spanType": enc("AGENT"), "session.id": "s-2"})
     assert root[sc.GEN_AI_CONVERSATION_ID] == "s-2"
+
+
+def autolog_span(**extra):
+    """An OpenAI autolog span as mlflow 3.17 sends it: the request's keyword arguments as attributes, the
+    response's model in mlflow.llm.model, no mlflow.llm.provider."""
+    return {
+        "mlflow.traceRequestId": enc("tr-51d9d541"),
+        "mlflow.spanType": enc("CHAT_MODEL"),
+        "mlflow.spanInputs": enc({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+                                  "user": "enduser-99"}),
+        "model": enc("gpt-4o-mini"),
+        "user": enc("enduser-99"),
+        "mlflow.message.format": enc("openai"),
+        "mlflow.llm.model": enc("gpt-4o-mini-2024-07-18"),
+        "mlflow.chat.tokenUsage": enc({"input_tokens": 42, "output_tokens": 7, "total_tokens": 49,
+                                       "cache_read_input_tokens": 16}),
+        **extra,
+    }
+
+
+def test_autolog_request_and_response_models_and_provider():
+    out = normalize(autolog_span())
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert out[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    # the request model from the span inputs alone
+    span = autolog_span()
+    del span["model"]
+    out = normalize(span)
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    # no request model anywhere (a dspy span): mlflow.llm.model is the only model named
+    span = autolog_span(**{"mlflow.message.format": enc("dspy"), "mlflow.spanInputs": enc({"q": "x"})})
+    del span["model"]
+    out = normalize(span)
+    assert out[sc.GEN_AI_REQUEST_MODEL] == out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert sc.GEN_AI_PROVIDER_NAME not in out  # a framework's format names no provider
+    # mlflow.llm.provider, when sent, wins over the format
+    out = normalize(autolog_span(**{"mlflow.llm.provider": enc("azure")}))
+    assert out[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+
+
+@pytest.mark.parametrize("fmt, provider", [("anthropic", "anthropic"), ("gemini", "gcp.gemini"),
+                                            ("openai-agent", None), ("langchain", None)])
+def test_message_format_names_a_provider_only_for_provider_clients(fmt, provider):
+    out = normalize(autolog_span(**{"mlflow.message.format": enc(fmt)}))
+    assert out.get(sc.GEN_AI_PROVIDER_NAME) == provider
+
+
+def test_failed_autolog_call_has_its_requested_model():
+    span = autolog_span()
+    del span["mlflow.llm.model"], span["mlflow.chat.tokenUsage"]
+    out = normalize(span | {"model": enc("broken-model")})
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "broken-model" and sc.GEN_AI_RESPONSE_MODEL not in out

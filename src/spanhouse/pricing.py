@@ -261,22 +261,27 @@ def _part(dimensions: Mapping[str, str]) -> str:
 
 class _Entry:
     """What is known about one (provider, model) pair: the overrides that may apply (newest
-    `valid_from` first) and the genai-prices model, if any."""
+    `valid_from` first), those that name the model as genai-prices identifies it (`identified`: tried
+    after the requested model's), and the genai-prices model, if any."""
 
-    __slots__ = ("overrides", "model", "price_id", "static_rates")
+    __slots__ = ("overrides", "model", "price_id", "static_rates", "identified")
 
     def __init__(
-        self, overrides: tuple[Override, ...], model: Any, price_id: str, static_rates: _Rates | None
+        self, overrides: tuple[Override, ...], model: Any, price_id: str, static_rates: _Rates | None,
+        identified: tuple[Override, ...] = (),
     ):
         self.overrides = overrides
         self.model = model
         self.price_id = price_id
         self.static_rates = static_rates
+        self.identified = identified
 
 
 class PriceBook:
     """Finds the price of a model call: an override valid at the span's start time wins (one matching
-    the response model, then one matching the requested model), then the genai-prices snapshot
+    the response model, then one matching the requested model, then one matching the model genai-prices
+    identifies the response model as: `gpt-4o-mini` for `gpt-4o-mini-2024-07-18`, of the provider
+    genai-prices finds when the span names none), then the genai-prices snapshot
     (historic rows chosen by the span's start time). A call served by a self-hosted runtime
     (`SELF_HOSTED_PROVIDERS`, unless `provider_ids` maps that name) is priced by overrides only.
     Thread-safe; lookups are cached per (provider, model) and the cache is dropped when the
@@ -311,13 +316,16 @@ class PriceBook:
         """The cost of a call to `model` (the response model, else the requested one). An override
         matching `model` wins, then one matching `request_model` (real traffic asks for `gpt-4o` and
         is answered by `gpt-4o-2024-08-06`), then genai-prices' price of `model`, then its price of
-        `request_model`."""
+        `request_model`. Last among the overrides, one for the model genai-prices identifies `model` as
+        (Langfuse's OpenAI wrapper sends only the dated response model, and no provider)."""
         entry = self._entries.get((provider, model))
         if entry is None:
             entry = self._lookup(provider, model)
         override = _valid(entry.overrides, start_ns)
         if override is None and request_model and request_model != model and self._overrides:
             override = _valid(self._requested_overrides(provider, request_model), start_ns)
+        if override is None and entry.identified:
+            override = _valid(entry.identified, start_ns)
         if override is not None:
             return override.cost(usage)
         if entry.model is None and request_model and request_model != model:
@@ -357,14 +365,17 @@ class PriceBook:
         found = None if local else self._find(provider_id, ref)
         static = None
         price_id = ""
+        identified: tuple[Override, ...] = ()
         if found is not None:
             gp_provider, gp_model = found
             price_id = f"{gp_provider.id}/{gp_model.id}"
+            if not overrides and self._overrides:
+                identified = self._matching(provider or gp_provider.id, gp_model.id)
             if isinstance(gp_model.prices, ModelPrice):
                 static = self._prepared(gp_model.prices)
                 if static is None:
                     found = None
-        entry = _Entry(overrides, found[1] if found else None, price_id, static)
+        entry = _Entry(overrides, found[1] if found else None, price_id, static, identified)
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
                 self._entries = {}

@@ -161,6 +161,8 @@ def lookup(vmap: ValueMap, value: Any) -> tuple[bool, Any]:
     if vmap.unmapped == "first_segment" and "." in value:
         head = low.split(".", 1)[0]
         return True, table.get(head, value.split(".", 1)[0])
+    if vmap.unmapped == "drop":
+        return True, None
     return False, value
 
 

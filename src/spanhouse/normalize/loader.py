@@ -274,8 +274,8 @@ class _Parser:
                 continue
             table[str(k).lower()] = v
         unmapped = spec.get("unmapped", known[base].unmapped if base in known else "keep")
-        if unmapped not in ("keep", "first_segment"):
-            self.bad(f"{path}::unmapped", "expected keep or first_segment")
+        if unmapped not in ("keep", "first_segment", "drop"):
+            self.bad(f"{path}::unmapped", "expected keep, first_segment or drop")
         by_prefix = self.flag(spec, "by_prefix", path, known[base].by_prefix if base in known else False)
         return ValueMap(name, table, by_prefix, unmapped)
 

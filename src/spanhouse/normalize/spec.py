@@ -17,7 +17,8 @@ class ValueMap:
     by_prefix: bool = False
     """When the whole value is unknown, try its dot-separated prefixes, longest first."""
     unmapped: str = "keep"
-    """What an unknown value becomes: `keep` it as sent, or its `first_segment` (before the first dot)."""
+    """What an unknown value becomes: `keep` it as sent, its `first_segment` (before the first dot), or
+    nothing (`drop`: the rule is skipped)."""
 
 
 @dataclass(frozen=True)
