@@ -352,7 +352,8 @@ def test_the_prompt_template_hash_is_kept_under_metadata_only_as_documented():
 
 
 FOREIGN_USER_IDS = ["langfuse.user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId",
-                    "mlflow.trace.user", "gen_ai.user", "llm.user"]
+                    "mlflow.trace.user", "gen_ai.user", "llm.user", "gen_ai.request.user", "user",
+                    "safety_identifier"]
 
 
 def test_the_user_id_rule_hashes_the_foreign_forms_of_user_id_too():
@@ -897,3 +898,40 @@ def test_log_record_severity_text_event_name_scope_and_keys_are_scanned():
     for label in ("log:severity_text", "log:event_name", "body", f"key:app {token}", "scope:name",
                   "scope:version", f"scope:key:k {token}"):
         assert label in masked, label
+
+
+def test_end_users_the_sdks_send_in_request_attributes_are_hashed_after_normalization():
+    """The end user OpenAI's `user=` names, as real SDKs record it: OpenLIT 1.45 in gen_ai.request.user,
+    MLflow 3.17 autolog as the `user` attribute and inside mlflow.spanInputs (values JSON-encoded),
+    OpenInference's OpenAI instrumentation inside the request body in input.value of the LLM span. After
+    genai_normalize and the default rules, no copy is left in clear and user.hash is filled."""
+    from normalize_support import processor as normalizer
+
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "user": "enduser-99"}
+    openlit = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
+               sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", "telemetry.sdk.name": "openlit",
+               "gen_ai.request.user": "enduser-99"}
+    mlflow = {"mlflow.traceRequestId": '"tr-1"', "mlflow.spanType": '"CHAT_MODEL"',
+              "mlflow.spanInputs": json.dumps(body), "model": '"gpt-4o-mini"', "user": '"enduser-99"',
+              "mlflow.message.format": '"openai"', "mlflow.llm.model": '"gpt-4o-mini-2024-07-18"'}
+    oi_llm = {"openinference.span.kind": "LLM", "llm.system": "openai", "input.value": json.dumps(body),
+              "input.mime_type": "application/json", "llm.invocation_parameters": '{"model":"gpt-4o-mini"}'}
+    chain_input = json.dumps({"user": "alice-the-bot", "question": "hi"})
+    oi_chain = {"openinference.span.kind": "CHAIN", "input.value": chain_input}
+    openlit_no_user = {**openlit, "gen_ai.request.user": ""}
+    batch = make_batch([env("production")], [{"attributes": a} for a in
+                                             (openlit, mlflow, oi_llm, oi_chain, openlit_no_user)])
+    out = run(normalizer().process(batch)).attributes
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+    digest = proc.redactor.hasher.hex("enduser-99")
+    for attrs in out[:3]:
+        assert "enduser-99" not in repr(attrs), attrs
+        assert attrs[sc.USER_HASH] == digest
+    assert json.loads(out[1]["mlflow.spanInputs"])["user"] == digest
+    assert json.loads(out[2]["input.value"])["user"] == digest
+    assert json.loads(out[2]["input.value"])["messages"] == body["messages"]  # the rest as sent
+    assert "input.value.user" in out[2][sc.SPANHOUSE_REDACTION_HASHED_KEYS]
+    # a chain's input is the application's own object: its `user` is not read as the end user
+    assert out[3]["input.value"] == chain_input and sc.USER_HASH not in out[3]
+    # OpenLIT sends an empty gen_ai.request.user when the request names no user
+    assert sc.USER_HASH not in out[4] and sc.USER_ID not in out[4]

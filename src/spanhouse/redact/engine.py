@@ -192,6 +192,7 @@ class Redactor:
         detected: list[str] | None = None  # keys a detector changed
         renamed: dict[str, str] | None = None
         moved = False
+        op = attrs.get(sc.GEN_AI_OPERATION_NAME)
         for key, decision, rule, new_key in self._plan(attrs, policy):
             value = attrs[key]
             name = key
@@ -222,13 +223,13 @@ class Redactor:
                     elif new is not value:
                         record.masked[where + name] = None
                 else:
-                    new = self._one(key, value, policy, record, where, memo, name)
+                    new = self._one(key, value, policy, record, where, memo, name, op)
                 if new is not value:
                     if detected is None:
                         detected = []
                     detected.append(key)
             else:
-                new = self._one(key, value, policy, record, where, memo, name)
+                new = self._one(key, value, policy, record, where, memo, name, op)
             if new is not value:
                 if changed is None:
                     changed = {}
@@ -424,13 +425,12 @@ class Redactor:
         decision, rule = self._decide_value(key, policy, rule)
         no_rule = rule is None or rule.action is FieldAction.TRUNCATE
         if key in self._objects and decision in (_KEEP, _SCAN) and no_rule:
-            members = {
-                path: found
-                for name, path in self._objects[key]
-                if (found := self._removing_rule((name,), policy)) is not None
-            }
+            members, only = {}, {}
+            for name, path, ops in self._objects[key]:
+                if (found := self._removing_rule((name,), policy)) is not None:
+                    members[path], only[path] = found, ops
             if members:
-                actions = tuple((path, self._member_action(r)) for path, r in members.items())
+                actions = tuple((path, self._member_action(r), only[path]) for path, r in members.items())
                 self._members[(policy, key)] = (actions, members, decision)
                 return _MEMBERS, rule
         return decision, rule
@@ -453,14 +453,16 @@ class Redactor:
         return _SCAN, rule
 
     def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None,
-             name: str | None = None) -> Any:
-        """`key`'s value redacted; `name` is how the key appears in the record (the key as redacted)."""
+             name: str | None = None, op: Any = None) -> Any:
+        """`key`'s value redacted; `name` is how the key appears in the record (the key as redacted);
+        `op` is the span's operation (members some mappings read only on some operations)."""
         decision, rule = self._decide(key, policy)
         if name is None:
             name = key
         if decision == _MEMBERS:
             actions, members, decision = self._members[(policy, key)]
-            value, done = rewrite(value, actions)
+            # a member the mappings read only on some operations is rewritten only on spans of those
+            value, done = rewrite(value, tuple((path, act) for path, act, ops in actions if ops is None or op in ops))
             for path in done:
                 action = members[path].action
                 kept = {FieldAction.DROP: record.dropped, FieldAction.MASK: record.masked}.get(action, record.hashed)
@@ -503,6 +505,8 @@ class Redactor:
         if action is FieldAction.MASK:
             record.masked[where + key] = None
             return MASK
+        if value == "":  # nothing to hide (OpenLIT sends gen_ai.request.user = "" when no user is named),
+            return value  # and the hash of nothing would count as one user
         record.hashed[where + key] = None
         digest = self.hasher.hex(value if type(value) is str else as_string(value))
         return _Moved(rule.to, digest, by_alias) if rule.to else digest

@@ -4,8 +4,10 @@ Some instrumentations send a whole request as one JSON object (`llm.invocation_p
 normalization mappings read canonical attributes out of its members (`user` → `user.id`). A drop, mask
 or hash rule on such a canonical attribute must reach the member too, or the hashed `user.id` stands
 beside the same id in clear inside the object. The members are those the shipped mappings read
-(`objects:` sections); the object keeps its shape, with the member removed, masked or replaced by its
-hash in place.
+(`objects:` sections), on the spans they read them on: an object read only on some operations
+(`only: [model_call]`, e.g. the request body OpenInference records in `input.value` of an LLM span) is
+rewritten only on spans of those operations. The object keeps its shape, with the member removed, masked
+or replaced by its hash in place.
 """
 
 from __future__ import annotations
@@ -26,17 +28,26 @@ REMOVE = object()
 
 
 @lru_cache(maxsize=1)
-def object_members() -> dict[str, tuple[tuple[str, Path], ...]]:
-    """Object attribute → (canonical attribute, member path) for every plain member path the shipped
-    mappings read (sums of several members are counts, never identifiers, and are left out)."""
-    out: dict[str, dict[tuple[str, Path], None]] = {}
+def object_members() -> dict[str, tuple[tuple[str, Path, frozenset[str] | None], ...]]:
+    """Object attribute → (canonical attribute, member path, operations) for every plain member path the
+    shipped mappings read (sums of several members are counts, never identifiers, and are left out);
+    operations is None when the mappings read the member on any span, else the operations they read it
+    on (the union when several mappings read it)."""
+    out: dict[str, dict[tuple[str, Path], frozenset[str] | None]] = {}
     for source in load_mappings().sources:
         for obj in source.objects:
             for fld in obj.fields:
                 for p in fld.paths:
                     if isinstance(p, str):
-                        out.setdefault(obj.key, {})[(fld.to, tuple(p.split(".")))] = None
-    return {key: tuple(members) for key, members in out.items()}
+                        members = out.setdefault(obj.key, {})
+                        member = (fld.to, tuple(p.split(".")))
+                        if member in members:
+                            before = members[member]
+                            only = None if before is None or obj.only is None else before | obj.only
+                        else:
+                            only = obj.only
+                        members[member] = only
+    return {key: tuple((to, path, only) for (to, path), only in members.items()) for key, members in out.items()}
 
 
 def _locate(node: Any, path: Path) -> tuple[dict, str] | None:
