@@ -350,3 +350,16 @@ def test_ai_sdk_otel_spec_spans_are_fixed_not_rebuilt():
         "id": "c1",
         "response": "ok",
     }
+
+
+def test_function_id_names_the_workflow_of_every_span_of_the_run():
+    """ai 6.0: telemetry.functionId is on the outer call, its provider calls and its tool calls."""
+    spans = [
+        {"name": "ai.generateText", "attributes": {"ai.operationId": "ai.generateText",
+                                                   "ai.telemetry.functionId": "weather-fn"}},
+        {"name": "ai.toolCall", "attributes": {"ai.operationId": "ai.toolCall", "ai.telemetry.functionId": "weather-fn",
+                                               "ai.toolCall.name": "get_weather"}},
+    ]
+    out = processor().process(batch_of(*spans)).attributes
+    assert [a[sc.GEN_AI_WORKFLOW_NAME] for a in out] == ["weather-fn", "weather-fn"]
+    assert all(sc.SPANHOUSE_FEATURE not in a for a in out)
