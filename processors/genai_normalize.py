@@ -103,25 +103,34 @@ class NormalizeProcessor(Processor):
                 continue
             if added is not None:
                 events[i] = added
-            if statuses[i] == STATUS_CODE_ERROR and events[i]:
-                _error_type_from_exception(attributes[i], events[i])
+            if statuses[i] == STATUS_CODE_ERROR:
+                _error_type_of_failure(attributes[i], events[i])
         return batch
 
 
 _OPERATION = sc.GEN_AI_OPERATION_NAME
 
 
-def _error_type_from_exception(attrs: dict, events: list) -> None:
+_OTHER_ERROR = "_OTHER"
+"""`error.type`'s fallback value in the OpenTelemetry conventions, for an error the instrumentation
+names no type of."""
+
+
+def _error_type_of_failure(attrs: dict, events: list | None) -> None:
     """A failed GenAI span without `error.type` (OpenInference sets none) takes the type of its last
-    recorded exception, as the GenAI conventions ask `error.type` of failed calls."""
+    recorded exception, as the GenAI conventions ask `error.type` of failed calls; one that recorded
+    no exception with a type (Langfuse's OpenAI wrapper sets only the status and its level ERROR) takes
+    the conventions' fallback `_OTHER`, so every failed call has one."""
     if _OPERATION not in attrs or sc.ERROR_TYPE in attrs:
         return
-    for event in reversed(events):
+    for event in reversed(events or ()):
         if event.name == sc.EVENT_EXCEPTION:
             kind = event.attributes.get(sc.EXCEPTION_TYPE)
             if isinstance(kind, str) and kind:
                 attrs[sc.ERROR_TYPE] = kind
-            return
+                return
+            break
+    attrs[sc.ERROR_TYPE] = _OTHER_ERROR
 
 
 def new_factory() -> Factory:

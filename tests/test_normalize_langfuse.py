@@ -201,3 +201,28 @@ def test_model_name_is_the_response_model():
                                   sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}))
     assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
     assert out[sc.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+
+
+def failed_generation():
+    """Langfuse 5.2's OpenAI wrapper on an API error: status ERROR, level ERROR, no exception event."""
+    return {"langfuse.observation.type": "generation", "langfuse.observation.model.name": "broken-model",
+            "langfuse.observation.level": "ERROR",
+            "langfuse.observation.status_message": "Error code: 500 - upstream exploded",
+            "langfuse.observation.cost_details": json.dumps({"input": 0, "output": 0, "total": 0})}
+
+
+def test_a_failed_generation_has_an_error_type():
+    from normalize_support import normalize_span
+
+    failed, _, _ = normalize_span(failed_generation(), status=2)
+    assert failed[sc.ERROR_TYPE] == "_OTHER"  # the conventions' fallback: Langfuse names no error type
+    ok, _, _ = normalize_span(failed_generation(), status=1)
+    assert sc.ERROR_TYPE not in ok
+    # not a GenAI span: left alone
+    plain, _, _ = normalize_span({"http.method": "POST"}, status=2)
+    assert sc.ERROR_TYPE not in plain
+
+
+def test_streamed_generation_finish_reason_from_metadata():
+    out = normalize(generation(**{"langfuse.observation.metadata.finish_reason": json.dumps("stop")}))
+    assert out[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
