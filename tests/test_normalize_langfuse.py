@@ -226,3 +226,15 @@ def test_a_failed_generation_has_an_error_type():
 def test_streamed_generation_finish_reason_from_metadata():
     out = normalize(generation(**{"langfuse.observation.metadata.finish_reason": json.dumps("stop")}))
     assert out[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+
+
+@pytest.mark.parametrize("sent, arguments", [
+    ({"args": [], "kwargs": {"city": "Paris"}}, {"city": "Paris"}),  # @observe(as_type="tool") get_weather(city=...)
+    ({"args": [], "kwargs": {}}, {}),
+    ({"args": ["Paris"], "kwargs": {"unit": "C"}}, {"args": ["Paris"], "kwargs": {"unit": "C"}}),  # names unknown
+    ({"city": "Paris"}, {"city": "Paris"}),
+])
+def test_tool_arguments_of_a_decorated_function_are_its_keyword_arguments(sent, arguments):
+    out = normalize({"langfuse.observation.type": "tool", "langfuse.observation.input": json.dumps(sent)})
+    assert json.loads(out[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == arguments
+    assert json.loads(out["langfuse.observation.input"]) == sent  # the original as sent

@@ -120,7 +120,7 @@ def test_workflow_task_agent_and_tool_spans():
     )
     assert tool[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
     assert tool[sc.GEN_AI_TOOL_NAME] == "lookup_order"
-    assert json.loads(tool[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"args": [], "kwargs": {"id": 42}}
+    assert json.loads(tool[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"id": 42}  # the keyword arguments of the call
     assert json.loads(tool[sc.GEN_AI_TOOL_CALL_RESULT]) == {"status": "shipped"}
     assert sc.GEN_AI_AGENT_NAME not in tool
 
@@ -155,3 +155,15 @@ def test_embedding_and_rerank_request_types():
     assert sc.GEN_AI_OPERATION_NAME not in normalize(
         {"llm.request.type": "rerank", "gen_ai.request.model": "r"}
     )
+
+
+def test_tool_arguments_keep_the_call_shape_when_it_has_positional_arguments():
+    """traceloop-sdk 0.62 records a @tool's call as {"args": [...], "kwargs": {...}}: without positional
+    arguments the kwargs are the arguments; with them (their names unknown) the call is kept as sent."""
+    def tool_args(call):
+        out = normalize({"traceloop.span.kind": "tool", "traceloop.entity.name": "get_weather",
+                         "traceloop.entity.input": json.dumps(call)})
+        return json.loads(out[sc.GEN_AI_TOOL_CALL_ARGUMENTS])
+
+    assert tool_args({"args": [], "kwargs": {"city": "Paris"}}) == {"city": "Paris"}
+    assert tool_args({"args": ["Paris"], "kwargs": {}}) == {"args": ["Paris"], "kwargs": {}}

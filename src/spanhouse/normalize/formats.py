@@ -551,6 +551,18 @@ class Formats:
             out.append(d)
         return dumps(out) if out else None
 
+    def call_arguments(self, value: Any) -> str | None:
+        """Tool-call arguments as JSON text. A decorated Python function's call recorded as
+        `{"args": [...], "kwargs": {...}}` (OpenLLMetry's traceloop.entity.input, Langfuse's @observe
+        input) is its keyword-argument object when it has no positional arguments; with positional
+        ones (whose names are unknown here), and any other value, it is kept as sent."""
+        v = loads(value)
+        if (isinstance(v, dict) and len(v) == 2 and v.get("args") == [] and isinstance(v.get("kwargs"), dict)):
+            return dumps(v["kwargs"])
+        if value is None or value == "":
+            return None
+        return value if isinstance(value, str) else dumps(value)
+
     def documents(self, value: Any) -> str | None:
         """`[{id, content?, score?, metadata?}]` from retriever outputs (OpenInference documents,
         LangChain/MLflow `page_content` documents, plain dicts)."""

@@ -48,6 +48,7 @@ FORMATS = frozenset(
         "events",
         "tool_definitions",
         "documents",
+        "call_arguments",
         "since_start",
         "evaluation_score",
     }

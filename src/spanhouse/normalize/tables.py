@@ -267,6 +267,8 @@ class Tables:
             return lambda v, ctx: f.tool_definitions(v)
         if rule.format == "documents":
             return lambda v, ctx: f.documents(v)
+        if rule.format == "call_arguments":
+            return lambda v, ctx: f.call_arguments(v)
         if rule.format == "since_start":
             return _since_start
         coerce = COERCERS[sc.ATTRIBUTE_TYPES.get(to, "any")]
