@@ -463,3 +463,29 @@ def test_card_and_phone_numbers_held_as_floats(redactor):
     assert out == {"card": token, "price": 123456789.5}
     for written in ("4.111111111111111E15", "4.111111111111111e+15"):  # as Java and others write doubles
         assert json.loads(redact(redactor, f'{{"card": {written}}}')) == {"card": token}
+
+
+def test_every_value_of_a_repeated_json_key_is_scanned(redactor):
+    """Parsers keep only the last value of a repeated key; the first one must not pass unscanned."""
+    args = ('{"email": "k3dup@canarymail.com", "card": "4111 1111 1111 1111", "key": '
+            '"sk-proj-AbC123dEf456GhI789jKl012MnO", "email": "n/a", "card": "n/a", "key": "n/a", "note": "line\\n"}')
+    e2e = ('{"email": "k3dupe2e@canarymail.com", "card": "4111 1111 1111 1111", "email": "n/a", "card": "n/a", '
+           '"note": "a\\nb"}')
+    secrets = ("k3dup", "4111", "sk-proj-AbC123")
+    for raw in (args, e2e):
+        counts = Counter()
+        out = redactor.text.text(raw, counts)
+        assert not any(x in out for x in secrets), out
+        assert counts["email"] == 1 and counts["card"] == 1
+        # every pair is kept, in order, and the text is still JSON
+        pairs = json.loads(out, object_pairs_hook=list)
+        assert [k for k, _ in pairs] == [k for k, _ in json.loads(raw, object_pairs_hook=list)]
+        assert pairs[0][1].startswith("<EMAIL:") and pairs[1][1].startswith("<CARD:")
+        msgs = json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "charge",
+                                                            "arguments": raw}]}])
+        out = redact(redactor, msgs)
+        inner = json.loads(out)[0]["parts"][0]["arguments"]
+        assert not any(x in inner for x in secrets) and json.loads(inner, object_pairs_hook=list)[0][0] == "email"
+    # a repeated key with nothing to find is still returned as sent
+    plain = '{"a": "x", "a": "y\\n", "b": [{"c": 1, "c": "\\u00e9"}]}'
+    assert redact(redactor, plain) is plain

@@ -1,21 +1,23 @@
 """Replace detected values inside attribute values: plain text, JSON text and structured values (the
 keys of a map value are scanned like its values).
 
-JSON text (message lists, tool arguments, documents) is redacted without breaking it. When the raw
-text has no escape sequence at all and shows no candidate, it is returned as sent (escapes such as
-`\\"`, `\\/` or `\\u0040` could hide a value from a raw scan). Valid JSON without any escape
-sequence is redacted in place: it is scanned through a same-length view in which every byte
-outside a string, digits aside, is a NUL (what the parsed path below puts between two strings), and
-the values found inside strings are replaced in the raw text (tokens need no escaping). Otherwise
-(escapes, a value found outside a string, custom detectors) it is parsed, every string (keys
-included) and every long integer is scanned in one joined pass, and the document is re-serialized
-only if something was replaced. Both ways find the same values. In both views a key and its value
-are joined by NULs around a colon (`KEY_VALUE`), so the detectors that need a label (`"phone":
-"..."`, `"SecretAccessKey": "..."`) see it, while no other pattern can match across two strings. A
-string inside the document that is itself JSON with escape sequences (tool-call arguments, a tool's
-result) is redacted as JSON of its own, so an escape there hides nothing either. Text that looks like
-JSON but does not parse (for example cut by a length limit) is scanned through a same-length view in
-which escape sequences are blanked, so positions map back one to one.
+JSON text (message lists, tool arguments, documents) is redacted without breaking it. When the raw text
+has no escape sequence at all and shows no candidate, it is returned as sent (escapes such as `\\"`,
+`\\/` or `\\u0040` could hide a value from a raw scan). Valid JSON without any escape sequence is
+redacted in place: it is scanned through a same-length view in which every byte outside a string, digits
+aside, is a NUL (what the parsed path below puts between two strings), and the values found inside
+strings are replaced in the raw text (tokens need no escaping). Otherwise (escapes, a value found
+outside a string, custom detectors) it is parsed, every string (keys included) and every long integer is
+scanned in one joined pass, and the document is re-serialized only if something was replaced; a document
+that repeats a key in an object (parsers keep its last value only) is told by its strings outnumbering
+the parsed ones, and is parsed again keeping every pair, so each value is scanned and every pair is
+written back. Both ways find the same values. In both views a key and its value are joined by NULs
+around a colon (`KEY_VALUE`), so the detectors that need a label (`"phone": "..."`, `"SecretAccessKey":
+"..."`) see it, while no other pattern can match across two strings. A string inside the document that
+is itself JSON with escape sequences (tool-call arguments, a tool's result) is redacted as JSON of its
+own, so an escape there hides nothing either. Text that looks like JSON but does not parse (for example
+cut by a length limit) is scanned through a same-length view in which escape sequences are blanked, so
+positions map back one to one.
 
 Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, bytes holding a NUL, nested
 too deep, JSON inside JSON more than `_MAX_NESTED_JSON` levels down, or broken JSON whose escapes could
@@ -216,6 +218,17 @@ class TextRedactor:
             _collect(doc, leaves, 0)
         except _TooDeep:
             return self._broken_json(data, counts)
+        if len(leaves.items) - leaves.longs != _strings_in(data):
+            # a repeated key: the parsers keep its last value only, so keep every pair instead
+            try:
+                doc = json.loads(s, object_pairs_hook=_Pairs)
+            except (ValueError, RecursionError):
+                return self._broken_json(data, counts)
+            leaves = _Leaves()
+            try:
+                _collect(doc, leaves, 0)
+            except _TooDeep:
+                return self._broken_json(data, counts)
         if not leaves.items:
             return s
         replaced = list(leaves.items)
@@ -258,6 +271,8 @@ class TextRedactor:
                 counts[det.name] += len(fs)
                 replaced[i] = self.hasher.token(det.token, det.normalize(_digits_of(leaf)))
         new_doc = _rebuild(doc, iter(replaced))
+        if leaves.pairs:
+            return _dumps_pairs(new_doc)
         try:
             return orjson.dumps(new_doc).decode("utf-8")
         except (orjson.JSONEncodeError, TypeError):
@@ -365,11 +380,13 @@ class _Leaves:
     each with what the joined view puts before it: a NUL, `KEY_VALUE` after a key, and a newline when
     a number that is not scanned lay in between."""
 
-    __slots__ = ("items", "before", "_after_key", "_number")
+    __slots__ = ("items", "before", "longs", "pairs", "_after_key", "_number")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.before: list[str] = []
+        self.longs = 0  # how many of `items` are numbers
+        self.pairs = False  # an object is held as `_Pairs`
         self._after_key = False
         self._number = False
 
@@ -399,6 +416,7 @@ def _collect(node: Any, leaves: _Leaves, depth: int) -> None:
     elif t is int or t is float:
         if long_number(node):
             leaves.leaf(node)
+            leaves.longs += 1
         else:
             leaves.number()
     elif t is list:
@@ -406,6 +424,11 @@ def _collect(node: Any, leaves: _Leaves, depth: int) -> None:
             _collect(x, leaves, depth + 1)
     elif t is dict:
         for k, x in node.items():
+            leaves.key(k)
+            _collect(x, leaves, depth + 1)
+    elif t is _Pairs:
+        leaves.pairs = True
+        for k, x in node:
             leaves.key(k)
             _collect(x, leaves, depth + 1)
 
@@ -425,4 +448,62 @@ def _rebuild(node: Any, leaves: Any) -> Any:
             key = next(leaves)
             out[key] = _rebuild(x, leaves)
         return out
+    if t is _Pairs:
+        pairs = _Pairs()
+        for _k, x in node:
+            key = next(leaves)
+            pairs.append((key, _rebuild(x, leaves)))
+        return pairs
     return node
+
+
+class _Pairs(list):
+    """A JSON object as the list of its (key, value) pairs: what `json.loads` makes of an object with
+    `object_pairs_hook=_Pairs`, for a document that repeats a key (a dict keeps its last value only)."""
+
+    __slots__ = ()
+
+
+def _strings_in(data: bytes) -> int:
+    """How many strings (keys included) valid JSON text holds: its quotes that no backslash escapes,
+    by two. Pairs of backslashes are escaped backslashes (JSON has backslashes inside strings only)."""
+    data = data.replace(b"\\\\", b"")
+    return (data.count(b'"') - data.count(b'\\"')) // 2
+
+
+def _dumps_pairs(node: Any) -> Any:
+    """JSON text of a document whose objects may be `_Pairs`, every pair written, or `DROP`."""
+    for ensure_ascii in (False, True):
+        out: list[str] = []
+        try:
+            _write_pairs(node, out, ensure_ascii)
+            text = "".join(out)
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            continue  # a lone surrogate: written as an escape instead
+        except (ValueError, TypeError):
+            return DROP
+        return text
+    return DROP
+
+
+def _write_pairs(node: Any, out: list[str], ensure_ascii: bool) -> None:
+    t = type(node)
+    if t is _Pairs or t is dict:
+        out.append("{")
+        for i, (k, x) in enumerate(node if t is _Pairs else node.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(k, ensure_ascii=ensure_ascii))
+            out.append(":")
+            _write_pairs(x, out, ensure_ascii)
+        out.append("}")
+    elif t is list:
+        out.append("[")
+        for i, x in enumerate(node):
+            if i:
+                out.append(",")
+            _write_pairs(x, out, ensure_ascii)
+        out.append("]")
+    else:
+        out.append(json.dumps(node, ensure_ascii=ensure_ascii))
