@@ -489,3 +489,30 @@ def test_every_value_of_a_repeated_json_key_is_scanned(redactor):
     # a repeated key with nothing to find is still returned as sent
     plain = '{"a": "x", "a": "y\\n", "b": [{"c": 1, "c": "\\u00e9"}]}'
     assert redact(redactor, plain) is plain
+
+
+@pytest.mark.parametrize("text", [
+    # as the red-team tester sent them: `\n` written out (a repr), a PGP armor header with dots
+    "key='-----BEGIN RSA PRIVATE KEY-----\\nMIIEowK3PEMBODYcanarySECRETmaterialAAAAB3NzaC1yc2E\\n"
+    "-----END RSA PRIVATE KEY-----'",
+    "key='-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAcanarypemBODYxyz\\n-----END RSA PRIVATE KEY-----'",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2.0.22\n\nlQOYBFK3PGPBODYcanarySECRETmaterial\n=abcd\n"
+    "-----END PGP PRIVATE KEY BLOCK-----",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2.0.22\n\nlQOYBFcanaryPGPbody\n"
+    "-----END PGP PRIVATE KEY BLOCK-----",
+    "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\ncanaryBODY\n"
+    "-----END RSA PRIVATE KEY-----",
+])
+def test_a_private_key_block_is_replaced_from_header_to_end_line(redactor, text):
+    key = text[text.index("-----BEGIN"):text.index("-----", text.index("-----END") + 5) + 5]
+    token = redact(redactor, key)
+    assert re.fullmatch(r"<PRIVATE_KEY:[0-9a-f]+>", token)
+    assert redact(redactor, f"before {text} after") == f"before {text.replace(key, token)} after"
+    # cut before its END line (a length limit): everything from BEGIN on goes
+    cut = text[: text.index("-----END") - 3]
+    out = redact(redactor, f"log: {cut}")
+    assert re.fullmatch(r"log: (key=')?<PRIVATE_KEY:[0-9a-f]+>", out), out
+    # inside JSON, the block ends with its string, cut or not, and the JSON still parses
+    for raw in (json.dumps({"k": text, "n": "next"}), json.dumps({"k": cut, "n": "next\n"})):
+        out = json.loads(redact(redactor, raw))
+        assert re.fullmatch(r"(key=')?<PRIVATE_KEY:[0-9a-f]+>'?", out["k"]) and out["n"].startswith("next")

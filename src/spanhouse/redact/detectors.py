@@ -192,7 +192,11 @@ BEARER_TOKEN = Detector(
 
 PRIVATE_KEY = Detector(
     "private_key",
-    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s,:]|-[A-Za-z0-9])*"
+    # the whole block, header to END line, whatever lies between: armor headers (`Version: GnuPG
+    # v2.0.22`, `Proc-Type: 4,ENCRYPTED`), line breaks written as `\n` escapes; without an END line
+    # (a cut value) everything to the end of the text. Only a run of five dashes (the next armor line)
+    # or a NUL (the next value of a joined scan) ends it early.
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?:[^\x00\-]|-{1,4}[^\x00\-])*"
     r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)?",
     priority=100,
 )
