@@ -516,3 +516,31 @@ def test_a_private_key_block_is_replaced_from_header_to_end_line(redactor, text)
     for raw in (json.dumps({"k": text, "n": "next"}), json.dumps({"k": cut, "n": "next\n"})):
         out = json.loads(redact(redactor, raw))
         assert re.fullmatch(r"(key=')?<PRIVATE_KEY:[0-9a-f]+>'?", out["k"]) and out["n"].startswith("next")
+
+
+def test_json_escapes_hide_nothing_wherever_the_json_starts(redactor):
+    """After a byte order mark or more than 64 blanks, or inside plain text, JSON escapes written out
+    (`\\u0040`, `\\u002e`, `\\u0020`, `\\/`) must not hide a value."""
+    email, card = redact(redactor, "k3bom@canarymail.com"), redact(redactor, "4111 1111 1111 1111")
+    bom = "\ufeff" + '{"customer": "k3bom\\u0040canarymail\\u002ecom", "card": "4111\\u00201111\\u00201111\\u00201111"}'
+    out = redact(redactor, bom)
+    assert out.startswith("\ufeff") and json.loads(out[1:]) == {"customer": email, "card": card}
+    for blanks in (" " * 70 + '{"email": "k3wsjson\\u0040canarymail\\u002ecom"}',
+                   " " * 70 + '{"email": "k3wsjson\\u0040canarymail\\u002ecom", "card": '
+                   '"4111\\u00201111\\u00201111\\u00201111"}'):
+        out = json.loads(redact(redactor, blanks))
+        assert out["email"] == redact(redactor, "k3wsjson@canarymail.com") and out.get("card", card) == card
+    for text, secret in [
+        ('upstream error {"dsn":"postgres:\\/\\/app:K3PhpEscPw77@db:5432\\/main"}', "K3PhpEscPw77"),
+        ('request failed: {"url":"https:\\/\\/admin:K3EscapedPw99@db.internal\\/x"}', "K3EscapedPw99"),
+    ]:
+        out = redact(redactor, text)
+        assert secret not in out and out.startswith(text[: text.index(secret)]), out
+    # plain text: each value gets the token of the value itself, escapes around it stay as they were
+    text = "note\\n4111 1111 1111 1111, mail k3bom\\u0040canarymail\\u002ecom \\ud83d\\ude00 C:\\Users\\x"
+    assert redact(redactor, text) == f"note\\n{card}, mail {email} \\ud83d\\ude00 C:\\Users\\x"
+    # the same text as a string inside JSON
+    out = json.loads(redact(redactor, json.dumps({"msg": text, "dsn": "postgres:\\/\\/app:K3PhpEscPw77@db"})))
+    assert out["msg"] == f"note\\n{card}, mail {email} \\ud83d\\ude00 C:\\Users\\x" and "K3Php" not in out["dsn"]
+    plain = "no value here \\n \\u0040 C:\\temp"
+    assert redact(redactor, plain) is plain

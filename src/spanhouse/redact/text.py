@@ -17,7 +17,12 @@ around a colon (`KEY_VALUE`), so the detectors that need a label (`"phone": "...
 is itself JSON with escape sequences (tool-call arguments, a tool's result) is redacted as JSON of its
 own, so an escape there hides nothing either. Text that looks like JSON but does not parse (for example
 cut by a length limit) is scanned through a same-length view in which escape sequences are blanked, so
-positions map back one to one.
+positions map back one to one. JSON text may start after any blanks and a byte order mark (kept as
+sent). Other text holding a backslash, at the top or as a string of a document, is scanned both as it is
+and with its JSON escapes decoded (a value found there is replaced in the raw text, escapes included,
+by the token of the decoded value), so escapes written out in plain text (`postgres:\\/\\/app:pw@db`,
+`bob\\u0040x\\u002ecom`, `\\n4111 1111 1111 1111`) hide nothing either; text without a backslash is
+scanned once.
 
 Fails closed: a value that cannot be scanned (over `max_bytes`, not UTF-8, bytes holding a NUL, nested
 too deep, JSON inside JSON more than `_MAX_NESTED_JSON` levels down, or broken JSON whose escapes could
@@ -33,6 +38,7 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -40,7 +46,7 @@ import orjson
 
 from spanhouse.redact.detectors import BUILTIN
 from spanhouse.redact.keys import Hasher
-from spanhouse.redact.scanner import Finding, Scanner, compile_pattern
+from spanhouse.redact.scanner import Finding, Scanner, compile_pattern, merge
 
 
 class _Drop:
@@ -163,20 +169,47 @@ class TextRedactor:
             return DROP
         if len(data) > self.max_bytes:
             return DROP
-        head = s[:64].lstrip()
-        if head[:1] in ("{", "["):
+        head = s[:64].lstrip()[:1]  # `_json_at`, its common cases inline
+        if head == "{" or head == "[":
             return self._json(s, data, counts, nested)
+        if head == "\ufeff" or (not head and len(s) > 64):
+            at = _json_at(s)
+            if at == 0:
+                return self._json(s, data, counts, nested)
+            if at > 0:  # after a byte order mark, which the parsers refuse: kept as it was
+                body = s[at:]
+                out = self._json(body, body.encode("utf-8"), counts, nested)
+                return s if out is body else out if out is DROP else s[:at] + out
         found = self.scanner.find(data)
+        if b"\\" in data:
+            return self._escaped_text(s, data, found, counts)
         if not found:
             return s
         return self._replace(data, found, counts).decode("utf-8")
 
+    def _escaped_text(self, s: str, data: bytes, found: list[Finding], counts: Counter) -> Any:
+        """Plain text with backslashes: JSON escapes written out in it (`postgres:\\/\\/app:pw@db`,
+        `bob\\u0040x\\u002ecom`, `\\n4111 1111 1111 1111`) could hide a value from the raw scan, so
+        the text is also scanned with them decoded and what either scan finds is replaced."""
+        decoded = _unescape_bytes(data)
+        # most such text decodes to nothing to find; the way back is worked out only when needed
+        if decoded is not data and self.scanner.any(decoded):
+            view = _Unescaped(data)
+            more = self.scanner.find(view.data)
+            if more:
+                found = merge(found + [view.raw(f) for f in more])
+        if not found:
+            return s
+        return self._replace(data, found, counts, unescape=True).decode("utf-8")
+
     # --- pieces -----------------------------------------------------------------------------
 
-    def _replace(self, data: bytes, found: list[Finding], counts: Counter) -> bytes:
+    def _replace(self, data: bytes, found: list[Finding], counts: Counter, unescape: bool = False) -> bytes:
         out, pos = [], 0
         for f in found:
             raw = data[f.start : f.end].decode("utf-8", "replace")
+            if unescape:
+                raw = _unescape(raw)  # the token of the value, not of how it was escaped
             det = f.detector
             out.append(data[pos : f.start])
             out.append(self.hasher.token(det.token, det.normalize(raw)).encode())
@@ -235,7 +268,9 @@ class TextRedactor:
         texts = [_digits_of(x) for x in replaced]
         changed = False
         for i, t in enumerate(texts):
-            if "\\" in t and t[:64].lstrip()[:1] in ("{", "["):
+            if "\\" not in t:
+                continue
+            if _json_at(t) >= 0:
                 # JSON inside a string: its own escapes could hide a value from the joined view
                 if nested >= _MAX_NESTED_JSON:
                     return DROP
@@ -246,6 +281,13 @@ class TextRedactor:
                     replaced[i] = inner
                     changed = True
                 texts[i] = ""
+            else:
+                # text with escapes written out in it (`postgres:\\/\\/app:pw@db`): scanned with them
+                # decoded too, then what is left stays in the joined view, next to its key
+                inner = self._text(t, counts, nested + 1)
+                if inner is not t and inner is not DROP:  # DROP: a lone surrogate, scanned as before
+                    replaced[i] = texts[i] = inner
+                    changed = True
         joined = "".join(x for pair in zip(leaves.before, texts) for x in pair).encode("utf-8", "surrogatepass")
         found = self.scanner.find(joined)
         if not found and not changed:
@@ -363,6 +405,102 @@ class _TokenMemo:
         if token is None:
             token = self._tokens[key] = self._hasher.token(label, value)
         return token
+
+
+def _json_at(s: str) -> int:
+    """Where the JSON text `s` starts: 0 when it opens with `{` or `[` after blanks (JSON's own
+    whitespace, which the parser takes), the position after a byte order mark before it, or -1 when
+    `s` is no JSON text."""
+    head = s[:64].lstrip()[:1]
+    if head == "{" or head == "[":
+        return 0
+    if head != "\ufeff" and (head or len(s) <= 64):
+        return -1
+    rest = s.lstrip()  # rare: a byte order mark, or more than 64 blanks
+    cut = 0
+    if rest[:1] == "\ufeff":
+        rest = rest[1:]
+        cut = len(s) - len(rest)
+    return cut if rest.lstrip()[:1] in ("{", "[") else -1
+
+
+# the standard `re` (a literal backslash then one fixed-length alternative: linear), whose `finditer` and
+# `sub` cost far less per match than the RE2 binding's
+_JSON_ESCAPE = re.compile(rb"\\(?:u[0-9A-Fa-f]{4}|[\"\\/bfnrt])")
+_SIMPLE_ESCAPES = {b'\\"': b'"', b"\\\\": b"\\", b"\\/": b"/", b"\\b": b"\b", b"\\f": b"\f", b"\\n": b"\n",
+                   b"\\r": b"\r", b"\\t": b"\t"}
+
+
+def _decode_escape(escape: bytes) -> bytes:
+    """The UTF-8 of what one JSON escape stands for; a blank for a NUL or half a surrogate pair (so the
+    view never holds a NUL, the joined scan's separator, nor bytes that are not UTF-8)."""
+    if len(escape) == 2:
+        return _SIMPLE_ESCAPES[escape]
+    cp = int(escape[2:], 16)
+    if cp == 0 or 0xD800 <= cp < 0xE000:
+        return b" "
+    return chr(cp).encode("utf-8")
+
+
+def _unescape(text: str) -> str:
+    """`text` with its JSON escapes decoded, as `_Unescaped` shows them to the scanner."""
+    if "\\" not in text:
+        return text
+    return _unescape_bytes(text.encode("utf-8")).decode("utf-8", "replace")
+
+
+def _unescape_bytes(data: bytes) -> bytes:
+    """`_Unescaped(data).data` without the way back (`data` itself when it has no escape)."""
+    view, n = _JSON_ESCAPE.subn(_decode_match, data)
+    return view if n else data
+
+
+def _decode_match(m: Any) -> bytes:
+    escape = m.group()
+    return _SIMPLE_ESCAPES.get(escape) or _decode_escape(escape)
+
+
+class _Unescaped:
+    """Plain text with its JSON escapes decoded (`data`; the text itself when it has none), and the way
+    back: a finding in the decoded text maps to the raw bytes it came from, whole escapes included."""
+
+    __slots__ = ("data", "_at", "_raw_at")
+
+    def __init__(self, raw: bytes):
+        parts: list[bytes] = []
+        # breakpoints: at[i] in the decoded text is raw_at[i] in the raw text; odd i starts an escape,
+        # even i > 0 ends one
+        at, raw_at = [0], [0]
+        pos = out = 0
+        for m in _JSON_ESCAPE.finditer(raw):
+            start, end = m.span()
+            parts.append(raw[pos:start])
+            out += start - pos
+            char = _decode_escape(m.group())
+            at.append(out)
+            raw_at.append(start)
+            parts.append(char)
+            out += len(char)
+            at.append(out)
+            raw_at.append(end)
+            pos = end
+        if pos == 0:
+            self.data = raw
+        else:
+            parts.append(raw[pos:])
+            self.data = b"".join(parts)
+        self._at, self._raw_at = at, raw_at
+
+    def raw(self, f: Finding) -> Finding:
+        return Finding(self._raw_pos(f.start, False), self._raw_pos(f.end - 1, True), f.detector)
+
+    def _raw_pos(self, x: int, end: bool) -> int:
+        """Where byte `x` of the decoded text comes from in the raw text: its start, or with `end` the
+        position after it (an escape is taken whole)."""
+        i = bisect.bisect_right(self._at, x) - 1
+        if i % 2:
+            return self._raw_at[i + 1] if end else self._raw_at[i]
+        return self._raw_at[i] + x - self._at[i] + end
 
 
 def _blank_escape(m: Any) -> bytes:
