@@ -318,6 +318,13 @@ def test_logfire_request_and_response_vercel_embedded_text_and_reranker_query_ar
         "ai.value": json.dumps(phrase),
         "ai.values": [json.dumps(phrase), json.dumps("second text")],
         "reranker.query": phrase,
+        "prompt": phrase,  # pydantic-ai's agent run
+        "logfire.msg": f"running agent on {phrase}",
+        "mlflow.traceInputs": json.dumps({"question": phrase}),
+        "mlflow.traceOutputs": json.dumps(phrase),
+        "gen_ai.content.prompt": phrase,  # older OpenLIT, as a span attribute
+        "gen_ai.content.completion": phrase,
+        "retrieval.documents.0.document.metadata": json.dumps({"title": phrase}),
     }
     rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
     batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])
