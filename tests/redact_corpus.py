@@ -632,6 +632,15 @@ HANDWRITTEN: list[tuple[str, str, str]] = [
     ),
     ("url_password", "redis://:hunter2hunter2@cache:6379", "hunter2hunter2"),
     ("url_password", "amqps://guest:Sup3r%21Secret@rabbit.internal/vhost", "Sup3r%21Secret"),
+    ("url_password", "REDIS_URL=redis://:s3cr#t^99@cache:6379/0", "s3cr#t^99"),
+    ("password", "jdbc:mysql://db.internal/shop?user=app&password=K3Secret99&ssl=true", "K3Secret99"),
+    ("password", "Server=db;Database=shop;User Id=sa;Password=My$ecretPw1;", "My$ecretPw1"),
+    ("password", "Driver={ODBC Driver 18};Uid=report;Pwd=Q7!vR2xw;Encrypt=yes", "Q7!vR2xw"),
+    ("password", 'the tool returned {"username": "svc", "client_secret": "c9Fq2LmX0pWz"}', "c9Fq2LmX0pWz"),
+    ("password", "SMTP settings: host=mail.internal port=587 password=Winter2024!", "Winter2024!"),
+    ("basic_auth", "curl -H 'Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l' https://api.internal/v1",
+     "YWxhZGRpbjpvcGVuc2VzYW1l"),
+    ("basic_auth", "proxy-authorization: basic c3ZjLWJvdDpTM2NyZXQh", "c3ZjLWJvdDpTM2NyZXQh"),
 ]
 
 HANDWRITTEN_NEGATIVES = [
@@ -654,6 +663,11 @@ HANDWRITTEN_NEGATIVES = [
     "ratio 1:2:3 and time 23:59:59.999",
     "ticket DEV-12345 and PR #6789",
     "https://example.com/search?q=hello+world&page=2",
+    "The form says password: required, and api_key=None until setup finishes.",
+    "cd $(pwd) && ls; pwd=/home/app/current",
+    "secret: ${DB_SECRET} is read from the vault at start",
+    "A basic understanding of SQL helps; Basic plan costs $10.",
+    "max_tokens=512 temperature=0.2 top_p=0.9",
 ]
 
 

@@ -6,6 +6,8 @@ narrowed) or None to reject the candidate. All of them are linear in the candida
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 
@@ -340,5 +342,31 @@ def url_password(data: bytes, start: int, end: int) -> Span:
     """Skips placeholders (`${PASSWORD}`, `****`, `<password>`) that hold no secret."""
     body = data[start:end]
     if body.startswith((b"${", b"{{", b"<", b"%s")) or set(body) <= {ord("*"), ord("x"), ord("X")}:
+        return None
+    return start, end
+
+
+_NOT_SECRETS = frozenset({
+    b"true", b"false", b"null", b"none", b"nil", b"required", b"optional", b"string", b"empty",
+    b"redacted", b"hidden", b"masked", b"changeme", b"undefined", b"unset", b"default",
+})
+
+
+def labelled_secret(data: bytes, start: int, end: int) -> Span:
+    """The value after a `password=` style label, unless it is a placeholder, a path or a word that
+    stands for no value (`password: required`, `api_key=None`, `secret: ${SECRET}`)."""
+    value = data[start:end]
+    if value.lower() in _NOT_SECRETS or value.startswith(b"/"):  # `pwd=/home/app` is a directory
+        return None
+    return url_password(data, start, end)
+
+
+def basic_credentials(data: bytes, start: int, end: int) -> Span:
+    """HTTP Basic credentials: base64 that decodes to printable `user:password`."""
+    try:
+        decoded = base64.b64decode(data[start:end], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if b":" not in decoded or not all(32 <= c < 127 for c in decoded):
         return None
     return start, end

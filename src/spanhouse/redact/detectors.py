@@ -204,7 +204,32 @@ PRIVATE_KEY = Detector(
 _USERINFO = r"[A-Za-z0-9\-._~%!$&*+,;=]"  # RFC 3986 userinfo characters (ASCII, percent-encoded)
 
 URL_PASSWORD = Detector(
-    "url_password", rf"://{_USERINFO}*:({_USERINFO}+)@", priority=75, group=1, validators=(v.url_password,)
+    "url_password",
+    # a password may hold `#` or `^` unencoded (`redis://:s3cr#t@cache`): not valid in a URL, yet written
+    rf"://{_USERINFO}*:((?:{_USERINFO}|[#^])+)@",
+    priority=75,
+    group=1,
+    validators=(v.url_password,),
+)
+
+PASSWORD = Detector(
+    "password",
+    # the value after a label that names a secret: `password=…` in a connection or query string,
+    # `"client_secret": "…"` in JSON, `API_KEY: …` in a config file
+    r"(?i:\b(?:password|passwd|passwort|pwd|client_?secret|secret_?key|api_?key|apikey|access_?token|"
+    r"auth_?token|secret))"
+    rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([^\s\"'&;,\x00]{{4,}})",
+    priority=60,
+    group=1,
+    validators=(v.labelled_secret,),
+)
+
+BASIC_AUTH = Detector(
+    "basic_auth",
+    r"\b(?i:basic)\s+([A-Za-z0-9+/]{8,}={0,2})",
+    priority=70,
+    group=1,
+    validators=(v.basic_credentials,),
 )
 
 BUILTIN: tuple[Detector, ...] = (
@@ -229,6 +254,8 @@ BUILTIN: tuple[Detector, ...] = (
     BEARER_TOKEN,
     PRIVATE_KEY,
     URL_PASSWORD,
+    PASSWORD,
+    BASIC_AUTH,
 )
 """Every built-in detector, in no particular order (priority decides overlaps)."""
 
