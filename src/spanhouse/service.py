@@ -34,6 +34,7 @@ from spanhouse.component import (
 )
 from spanhouse.config import ServiceConfig
 from spanhouse.errors import ConfigError, RetryableError, SpanhouseError
+from spanhouse.otlp.values import exception_without_message
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ class Pipeline:
                 batch = proc.process(batch)
             except Exception as exc:  # resolve, never leave a receiver waiting on a lost batch
                 if not isinstance(exc, SpanhouseError):
-                    log.exception("pipeline %s: processor %s failed", self.id, pid)
+                    # processors see spans before redaction: the message may quote a value
+                    log.error("pipeline %s: processor %s failed: %s", self.id, pid, exception_without_message(exc))
                     # the client sees which component failed, not Python's message about its internals
                     exc = RetryableError(f"processor {pid} failed on this request ({type(exc).__name__}); "
                                          "the spanhouse log has the details", retry_after=5)

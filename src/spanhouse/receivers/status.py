@@ -18,6 +18,7 @@ from spanhouse.errors import (
     Unauthenticated,
     UnsupportedMedia,
 )
+from spanhouse.otlp.values import exception_without_message
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def wire_status(exc: BaseException) -> WireStatus:
     if isinstance(exc, RetryableError):
         return WireStatus(503, grpc.StatusCode.UNAVAILABLE, msg, exc.retry_after or 1.0)
     if not isinstance(exc, SpanhouseError):
-        log.error("unexpected error while receiving: %s: %s", type(exc).__name__, exc)
+        # what failed was reading data not yet redacted: the message may quote it
+        log.error("unexpected error while receiving: %s", exception_without_message(exc))
         msg = f"spanhouse could not store the data right now ({type(exc).__name__}); retry later"
     return WireStatus(503, grpc.StatusCode.UNAVAILABLE, msg, 5.0)
