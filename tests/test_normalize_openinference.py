@@ -226,6 +226,17 @@ def test_a_tool_span_keeps_its_arguments_beside_the_parameter_schema():
     assert json.loads(normalize(span)[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == schema
 
 
+def test_a_langchain_tool_span_gives_the_tool_message_content_as_the_result():
+    """openinference-instrumentation-langchain records a tool's output as the ToolMessage it made."""
+    message = {"type": "tool", "data": {"content": "sunny, 24 C in Paris", "type": "tool", "name": "get_weather",
+                                        "tool_call_id": "call_1", "status": "success"}}
+    span = {"openinference.span.kind": "TOOL", "tool.name": "get_weather", "input.value": '{"city": "Paris"}',
+            "output.value": json.dumps(message), "output.mime_type": "application/json"}
+    assert normalize(span)[sc.GEN_AI_TOOL_CALL_RESULT] == "sunny, 24 C in Paris"
+    span["output.value"] = '{"status": "shipped"}'  # any other result as sent
+    assert normalize(span)[sc.GEN_AI_TOOL_CALL_RESULT] == '{"status": "shipped"}'
+
+
 def test_retriever_span():
     out = normalize(
         {

@@ -563,6 +563,16 @@ class Formats:
             return None
         return value if isinstance(value, str) else dumps(value)
 
+    def tool_result(self, value: Any) -> Any:
+        """A tool's result. LangChain's ToolMessage (what OpenInference's LangChain instrumentation
+        records as a tool span's output: `{"type": "tool", "data": {"content": ..., "tool_call_id"}}`
+        or its `lc` constructor form) is its content; any other value is kept as sent."""
+        v = loads(value)
+        if isinstance(v, dict) and (lc := self._langchain(v)) is not None and lc[0] == "tool":
+            content = lc[1].get("content")
+            return content if isinstance(content, str) else dumps(content)
+        return value
+
     def documents(self, value: Any) -> str | None:
         """`[{id, content?, score?, metadata?}]` from retriever outputs (OpenInference documents,
         LangChain/MLflow `page_content` documents, plain dicts)."""

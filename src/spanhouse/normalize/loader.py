@@ -49,6 +49,7 @@ FORMATS = frozenset(
         "tool_definitions",
         "documents",
         "call_arguments",
+        "tool_result",
         "since_start",
         "evaluation_score",
     }

@@ -272,6 +272,8 @@ class Tables:
         if rule.format == "since_start":
             return _since_start
         coerce = COERCERS[sc.ATTRIBUTE_TYPES.get(to, "any")]
+        if rule.format == "tool_result":
+            return lambda v, ctx: coerce(f.tool_result(v))
         if rule.const is not None:
             const = coerce(rule.const)
             return lambda v, ctx: const if v not in (None, "", False) else None
