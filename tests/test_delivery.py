@@ -791,7 +791,13 @@ def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(
     try:
         store.connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'new' / 'spanhouse-data'}"))
         helper(Sink(), tmp_path / "q", storage=QueueStorage.FILE).shutdown()
+        # the shipped layout: the queue (made first, at start) inside the store's directory
+        helper(Sink(), tmp_path / "default" / "spanhouse-data", storage=QueueStorage.FILE).shutdown()
+        store.connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'default' / 'spanhouse-data'}"))
     finally:
         os.umask(old)
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "new" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "q" / "queue").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "default" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "default" / "spanhouse-data" / "queue").stat().st_mode & 0o777 == 0o700
