@@ -724,18 +724,25 @@ def test_metadata_only_keeps_only_metadata_in_the_body_of_any_genai_event():
             },
             {"event_name": sc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS, "body": phrase},
             {"body": f"{phrase}, mail {EMAIL}"},  # an application's log line: not content, scanned
+            # a role or finish reason is kept only when it is one: free text there may be content
+            {"event_name": sc.EVENT_GEN_AI_CHOICE,
+             "body": {"index": 0, "finish_reason": "STOP", "role": "bot", "message": {"content": phrase}}},
+            {"event_name": sc.EVENT_GEN_AI_CHOICE,
+             "body": {"index": 1, "finish_reason": phrase, "role": phrase, "message": {"content": phrase}}},
         ],
     )
     rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
     out = run(logs, rules=rules)
-    details, evaluation, text, app = range(4)
+    details, evaluation, text, app, choice, odd = range(6)
+    assert out.body[choice] == {"index": 0, "finish_reason": "STOP", "role": "bot"}
+    assert out.body[odd] == {"index": 1}
     assert out.body[details] == {sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}
     assert out.body[evaluation] == {sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.4}
     assert out.body[text] is None
     for i in (details, evaluation, text):
         assert out.attributes[i][sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == ["body"]
     assert out.body[app].startswith(f"{phrase}, mail <EMAIL:")
-    assert phrase not in repr(out.body[:3]) + repr(out.attributes)
+    assert phrase not in repr(out.body[:3] + out.body[4:]) + repr(out.attributes)
 
 
 def test_genai_redact_is_accepted_in_a_logs_pipeline():

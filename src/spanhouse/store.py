@@ -30,6 +30,7 @@ from spanhouse import migrate, semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
+from spanhouse.fsprivate import make_private_dirs
 from spanhouse.modelcalls import model_call_sql, unpriced_sql
 from spanhouse.normalize import load_mappings
 
@@ -162,7 +163,7 @@ def connect(settings: StoreSettings, *, readonly: bool = False, use_database: bo
                                  "move it away, or point the endpoint at a directory")
             # the store holds prompts and completions: a directory spanhouse creates is its owner's
             # alone (0700), so other users cannot traverse to the files chDB writes with its own umask
-            os.makedirs(path, mode=0o700, exist_ok=True)
+            make_private_dirs(path)
             client = clickhouse_connect.get_client(interface="chdb", path=path,
                                                    database=settings.database if use_database else None,
                                                    settings=params)

@@ -48,6 +48,7 @@ from typing import Any
 from spanhouse import cpu
 from spanhouse.errors import Overloaded, RetryableError, SpanhouseError
 from spanhouse.exporters.queue import QUEUE_FULL_RETRY_AFTER_S, BaseQueue, Encoded, Item, Unit
+from spanhouse.fsprivate import make_private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ class FileQueue(BaseQueue):
         self.directory = os.path.abspath(directory)
         self.max_disk_bytes = max_disk_bytes
         try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)  # like its segments (0600): owner only
+            make_private_dirs(self.directory)  # like its segments (0600): owner only
             self._lock_fd = os.open(os.path.join(self.directory, "LOCK"), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SpanhouseError(f"exporter {name}: cannot use the queue directory {self.directory}: "

@@ -162,6 +162,7 @@ class Redactor:
         self._content = content.content_matcher()
         self._doc_fields = content.document_metadata_fields()
         self._event_meta = content.message_event_metadata()
+        self._meta_words = _metadata_words()
         self._copies = copy_targets()
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
         self._by_alias: set[tuple[Policy, str]] = set()
@@ -344,12 +345,18 @@ class Redactor:
         if policy is Policy.METADATA_ONLY and name in content.MESSAGE_EVENTS:
             kept = {}
             for key, value in attrs.items():
-                if key in self._event_meta or type(value) in (int, float, bool):
+                if (key in self._event_meta and self._meta_value(key, value)) or type(value) in (int, float, bool):
                     kept[key] = value
                 else:
                     record.dropped["event:" + self.key_label(key, policy)] = None
             attrs = kept
         return self.attributes(attrs, policy, record, "event:", memo)
+
+    def _meta_value(self, key: str, value: Any) -> bool:
+        """Whether a message event's metadata member is metadata indeed: a role or finish reason is one
+        of the known words (any other text there may be content), others any value."""
+        words = self._meta_words.get(key)
+        return words is None or (isinstance(value, str) and value.lower() in words)
 
     def status_message(self, message: str, policy: Policy, record: Record, memo: TextMemo | None = None) -> str:
         """A span's status message, scanned like an attribute under redacting policies (error
@@ -390,7 +397,8 @@ class Redactor:
             if isinstance(body, dict):
                 kept = {
                     k: v for k, v in body.items()
-                    if k in self._event_meta or content.is_metadata(k) or type(v) in (int, float, bool)
+                    if (k in self._event_meta and self._meta_value(k, v)) or content.is_metadata(k)
+                    or type(v) in (int, float, bool)
                 }
             if kept != body:
                 record.dropped[BODY] = None
@@ -600,3 +608,17 @@ def _holds(key: str, matcher: KeyMatcher, attrs: Mapping[str, Any], resource: Ma
             if value is not None:
                 return matcher(value if type(value) is str else as_string(value))
     return False
+
+
+def _metadata_words() -> dict[str, frozenset[str]]:
+    """The words a message event's `role` and `finish_reason` may hold and stay under metadata_only:
+    the canonical ones and the other SDKs' words the shared value maps translate."""
+    maps = load_mappings().value_maps
+    roles = {"user", "assistant", "system", "tool"}
+    reasons: set[str] = set()
+    for name, words in (("role", roles), ("finish_reason", reasons)):
+        vmap = maps.get(name)
+        if vmap is not None:
+            words.update(k.lower() for k in vmap.map)
+            words.update(v.lower() for v in vmap.map.values() if v)
+    return {"role": frozenset(roles), "finish_reason": frozenset(reasons)}
