@@ -167,6 +167,7 @@ class Redactor:
         self._decisions: dict[tuple[Policy, str], tuple[str, FieldRule | None]] = {}
         self._by_alias: set[tuple[Policy, str]] = set()
         self._plans: dict[tuple[Policy, tuple[str, ...]], Any] = {}
+        self._metas: dict[tuple[Policy, tuple[str, ...]], tuple[str, ...]] = {}
         self._keys: dict[str, tuple[Any, Counter | None]] = {}
 
     def memo(self) -> TextMemo | None:
@@ -270,26 +271,44 @@ class Redactor:
                 record: Record, where: str, memo: TextMemo | None) -> None:
         """Add to `changed` the metadata keys of `attrs` that copy a key a detector changed: the same
         value gets the same replacement; a key the mappings fill from it in another form is scanned."""
-        for meta, value in attrs.items():
-            if meta in changed or type(value) in (bool, float) or not content.is_metadata(meta):
+        by_value: dict[Any, str] = {}
+        copies: set[str] = set()
+        for key in detected:
+            sent = attrs[key]
+            if type(sent) is str or type(sent) is int:
+                by_value.setdefault(sent, key)
+            copies.update(self._copies.get(key, ()))
+        for meta in self._metadata_keys(attrs, policy):
+            value = attrs[meta]
+            t = type(value)
+            if meta in changed or t is bool or t is float:
                 continue
-            if self._decide(meta, policy) != (_KEEP, None):
-                continue  # a field rule names it: that rule alone decides
-            for key in detected:
-                if attrs[key] == value:
-                    new = changed[key]
-                elif meta in self._copies.get(key, ()) and type(value) is not int:
-                    new = self._scan(value, record, memo)
-                else:
-                    continue
-                if new is DROP:
-                    record.dropped[where + meta] = None
-                elif new is not value:
-                    record.masked[where + meta] = None
-                else:
-                    continue
-                changed[meta] = new
-                break
+            key = by_value.get(value) if t is str or t is int else None
+            if key is not None:
+                new = changed[key]
+            elif meta in copies and t is not int:
+                new = self._scan(value, record, memo)
+            else:
+                continue
+            if new is DROP:
+                record.dropped[where + meta] = None
+            elif new is not value:
+                record.masked[where + meta] = None
+            else:
+                continue
+            changed[meta] = new
+
+    def _metadata_keys(self, attrs: dict[str, Any], policy: Policy) -> tuple[str, ...]:
+        """The metadata keys of `attrs` that no field rule names (a rule naming one alone decides it),
+        once per key set, as plans are."""
+        keys = tuple(attrs)
+        metas = self._metas.get((policy, keys))
+        if metas is None:
+            metas = tuple(k for k in keys if content.is_metadata(k) and self._decide(k, policy) == (_KEEP, None))
+            if len(self._metas) >= 4096:
+                self._metas.clear()
+            self._metas[(policy, keys)] = metas
+        return metas
 
     def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None, Any], ...]:
         """The keys of `attrs` that may change under `policy`, with their decisions and, for a key in
