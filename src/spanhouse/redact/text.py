@@ -246,22 +246,16 @@ class TextRedactor:
                 doc = json.loads(s)
             except (ValueError, RecursionError):
                 return self._broken_json(data, counts)
-        leaves = _Leaves()
-        try:
-            _collect(doc, leaves, 0)
-        except _TooDeep:
-            return self._broken_json(data, counts)
-        if len(leaves.items) - leaves.longs != _strings_in(data):
+        leaves = _leaves_of(doc)
+        if leaves is not None and len(leaves.items) - leaves.longs != _strings_in(data):
             # a repeated key: the parsers keep its last value only, so keep every pair instead
             try:
                 doc = json.loads(s, object_pairs_hook=_Pairs)
             except (ValueError, RecursionError):
                 return self._broken_json(data, counts)
-            leaves = _Leaves()
-            try:
-                _collect(doc, leaves, 0)
-            except _TooDeep:
-                return self._broken_json(data, counts)
+            leaves = _leaves_of(doc)
+        if leaves is None:
+            return self._broken_json(data, counts)
         if not leaves.items:
             return s
         replaced = list(leaves.items)
@@ -542,6 +536,16 @@ class _Leaves:
 
     def number(self) -> None:
         self._number = True
+
+
+def _leaves_of(doc: Any) -> _Leaves | None:
+    """The leaves of a parsed JSON document, or None when it nests deeper than can be scanned."""
+    leaves = _Leaves()
+    try:
+        _collect(doc, leaves, 0)
+    except _TooDeep:
+        return None
+    return leaves
 
 
 def _collect(node: Any, leaves: _Leaves, depth: int) -> None:
