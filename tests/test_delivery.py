@@ -779,23 +779,31 @@ def test_a_full_disk_at_start_still_replays_and_deletes_nothing(tmp_path, monkey
     assert sorted(p.name for p in (tmp_path / "queue").iterdir() if p.suffix == ".log") == before
 
 
-def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(tmp_path, monkeypatch):
+def _open_store_elsewhere(path) -> None:
+    """Open an embedded store at `path` in a process of its own (chDB serves one path per process, and
+    this one's is the test store), with the umask 022 of most machines."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.umask(0o022)\n"
+            "from spanhouse.exporters.clickhouse import ClickHouseConfig\n"
+            "from spanhouse.store import connect\n"
+            "connect(ClickHouseConfig(endpoint='chdb://' + sys.argv[1])).query('SELECT 1')\n")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+
+
+def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(tmp_path):
     """Spans at rest (the embedded store, the sending queue) hold prompts and completions: a directory
     spanhouse creates for them is 0700, whatever the umask, so other users cannot read their way in."""
-    import types
-
-    from spanhouse import store
-
-    monkeypatch.setattr(store.clickhouse_connect, "get_client", lambda **kwargs: types.SimpleNamespace())
+    _open_store_elsewhere(tmp_path / "new" / "spanhouse-data")
     old = os.umask(0o022)
     try:
-        store.connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'new' / 'spanhouse-data'}"))
         helper(Sink(), tmp_path / "q", storage=QueueStorage.FILE).shutdown()
         # the shipped layout: the queue (made first, at start) inside the store's directory
         helper(Sink(), tmp_path / "default" / "spanhouse-data", storage=QueueStorage.FILE).shutdown()
-        store.connect(ClickHouseConfig(endpoint=f"chdb://{tmp_path / 'default' / 'spanhouse-data'}"))
     finally:
         os.umask(old)
+    _open_store_elsewhere(tmp_path / "default" / "spanhouse-data")
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "new" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "q" / "queue").stat().st_mode & 0o777 == 0o700
