@@ -482,7 +482,8 @@ def test_trace_command_shows_log_content_and_log_evaluations(svc):
     ctx = span_context(trace_id, span_id)
     send_logs(http_logs(svc), deprecated_events(ctx) + [
         {"event_name": sc.EVENT_GEN_AI_EVALUATION_RESULT, "context": ctx,
-         "attributes": {sc.GEN_AI_EVALUATION_NAME: "helpfulness", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.9}}])
+         "attributes": {sc.GEN_AI_EVALUATION_NAME: "helpfulness", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.9,
+                        sc.GEN_AI_EVALUATION_EXPLANATION: "quotes the forecast for Paris"}}])
     send_spans(svc, [span])
     full_row(svc, trace_id, span_id)
     args = [format(trace_id, "032x"), "--endpoint", f"http://127.0.0.1:{svc.sql_port}",
@@ -491,11 +492,13 @@ def test_trace_command_shows_log_content_and_log_evaluations(svc):
     assert result.exit_code == 0, result.output
     out = result.output
     for text in ("system Be brief.", "user Weather in Paris?", 'assistant → get_weather({"city":"Paris"})',
-                 "tool ← sunny", "assistant It is sunny.", "helpfulness=0.9"):
+                 "tool ← sunny", "assistant It is sunny.", "helpfulness=0.9 (quotes the forecast for Paris)"):
         assert text in out, out
+    # an explanation can quote the conversation: --no-content hides it and keeps the score
     hidden = CliRunner().invoke(trace_cli.command, args + ["--no-content"], terminal_width=200)
     assert hidden.exit_code == 0
-    assert "Weather in Paris?" not in hidden.output and "helpfulness=0.9" in hidden.output
+    assert "Weather in Paris?" not in hidden.output and "forecast" not in hidden.output
+    assert "helpfulness=0.9" in hidden.output
 
 
 def test_content_lines_summarize_long_conversations():

@@ -81,7 +81,7 @@ class Span:
     children: list[Span] = field(default_factory=list)
     log_content: tuple[str, str, str] = ("", "", "")
     """System instructions, input and output messages that arrived as log records."""
-    log_evaluations: list[tuple[str, str]] = field(default_factory=list)
+    log_evaluations: list[dict[str, str]] = field(default_factory=list)
     copies: int = 0
     """On a trace's first span: how many extra copies of its spans the store holds (re-sent batches)."""
 
@@ -98,12 +98,11 @@ class Span:
         except (KeyError, ValueError):
             return None
 
-    def evaluations(self) -> list[tuple[str, str]]:
-        out = []
-        for _, name, attrs in self.events:
-            if name == sc.EVENT_GEN_AI_EVALUATION_RESULT:
-                out.append(evaluation(attrs))
-        return out + self.log_evaluations
+    def evaluations(self, explained: bool = True) -> list[tuple[str, str]]:
+        """The span's evaluation results, from its events and from log records; an explanation can
+        quote the conversation, so it is left out when content is not shown."""
+        found = [attrs for _, name, attrs in self.events if name == sc.EVENT_GEN_AI_EVALUATION_RESULT]
+        return [evaluation(attrs, explained) for attrs in found + self.log_evaluations]
 
     def content(self) -> tuple[str, str, str]:
         """(system instructions, input messages, output messages) as JSON text: the span's own
@@ -112,12 +111,14 @@ class Span:
         return tuple(a or b for a, b in zip(own, self.log_content))  # type: ignore[return-value]
 
 
-def evaluation(attrs: dict[str, str]) -> tuple[str, str]:
-    """(name, result): the score, with its label and a start of the explanation when there are."""
+def evaluation(attrs: dict[str, str], explained: bool = True) -> tuple[str, str]:
+    """(name, result): the score, with its label and (when `explained`) a start of the explanation
+    when there are."""
     value = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, "")
     label = attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "")
     result = value or label or "?"
-    notes = [x for x in (label if value else "", _one_line(attrs.get(sc.GEN_AI_EVALUATION_EXPLANATION, ""), 60)) if x]
+    explanation = attrs.get(sc.GEN_AI_EVALUATION_EXPLANATION, "") if explained else ""
+    notes = [x for x in (label if value else "", _one_line(explanation, 60)) if x]
     if notes:
         result += f" ({': '.join(notes)})"
     return attrs.get(sc.GEN_AI_EVALUATION_NAME, "evaluation"), result
@@ -163,7 +164,7 @@ def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
             by_id[sid].log_content = (system, inp, out)
     for sid, attrs in evaluations:
         if sid in by_id:
-            by_id[sid].log_evaluations.append(evaluation(dict(attrs)))
+            by_id[sid].log_evaluations.append(dict(attrs))
 
 
 def _part_text(part: Any) -> str:
@@ -339,7 +340,7 @@ def span_label(s: Span, trace_start: int, show_content: bool = True, full: bool 
     if dropped:
         t.append("\n    redaction ", style="dim")
         t.append(f"dropped {', '.join(dropped)}", style="yellow")
-    evals = s.evaluations()
+    evals = s.evaluations(explained=show_content)
     if evals:
         t.append("\n    evals ", style="dim")
         t.append(clean("  ".join(f"{n}={v}" for n, v in evals)), style="magenta")
@@ -479,7 +480,8 @@ def view_links(config: ServiceConfig, trace_id: str, grafana_url: str) -> list[s
 @click.option("--grafana-url", envvar="SPANHOUSE_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
               help="Grafana to link to (env SPANHOUSE_GRAFANA_URL).")
 @click.option("--content/--no-content", default=True, show_default=True,
-              help="Show the messages of model calls (from span attributes or log records).")
+              help="Show the messages of model calls (from span attributes or log records), tool arguments "
+                   "and results, and evaluation explanations.")
 @click.option("--full", is_flag=True,
               help="Print every message, tool argument, result and error whole, line by line, instead of the "
                    "last few messages cut to one line each.")
