@@ -172,6 +172,43 @@ def test_metadata_only_drops_content_canonical_and_foreign():
     assert EMAIL not in repr(batch.attributes) + repr(batch.events)
 
 
+@pytest.mark.parametrize("environment, feature", [("production", "support"), ("production", "kyc-onboarding")])
+def test_an_evaluation_score_label_is_scanned_under_redacted_and_metadata_only(environment, feature):
+    """SDKs accept any text as a score label (OpenLIT's `log_score(name, "<text>")`): a reviewer's
+    verdict quoting the user is scanned like other text, and a plain label stays as it was."""
+    verdict = f"wrong answer, email me at {EMAIL} card {CARD}"
+    events = [Event(4, sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                    {sc.GEN_AI_EVALUATION_NAME: "review", sc.GEN_AI_EVALUATION_SCORE_LABEL: verdict}),
+              Event(5, sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                    {sc.GEN_AI_EVALUATION_NAME: "relevance", sc.GEN_AI_EVALUATION_SCORE_LABEL: "relevant"})]
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    batch = run(make_batch([env(environment)], [{"attributes": chat_attrs(**{sc.SPANHOUSE_FEATURE: feature}),
+                                                  "events": events}]), rules=rules)
+    review, relevance = batch.events[0]
+    label = review.attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL]
+    assert EMAIL not in label and "4111" not in label and label.startswith("wrong answer, email me at <EMAIL:")
+    assert relevance.attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL] == "relevant"
+
+
+def test_openinference_explanations_are_content_in_every_scope():
+    """OpenInference evaluations and annotations explain themselves in free text that can quote the
+    conversation (span-, trace- and session-scoped): dropped under metadata_only like
+    `gen_ai.evaluation.explanation`; their names, scores and labels stay."""
+    attrs = {
+        "evaluations.0.evaluation.name": "faithfulness", "evaluations.0.evaluation.score": 0.2,
+        "evaluations.0.evaluation.explanation": "the reply repeats the customer's diagnosis",
+        "annotations.0.annotation.explanation": "the user said her husband left",
+        "trace.evaluations.0.evaluation.explanation": "asked about the divorce papers",
+        "session.annotations.1.annotation.explanation": "mentions the pregnancy",
+    }
+    rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
+    batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])
+    out = run(batch, rules=rules).attributes[0]
+    explained = {k for k in attrs if k.endswith("explanation")}
+    assert not explained & set(out) and set(out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]) >= explained
+    assert out["evaluations.0.evaluation.name"] == "faithfulness" and out["evaluations.0.evaluation.score"] == 0.2
+
+
 def test_rules_see_span_attributes_globs_and_deprecated_environment_names():
     rules = [
         PolicyRule(
@@ -280,13 +317,22 @@ def test_every_foreign_content_attribute_of_the_mappings_is_dropped_under_metada
     from spanhouse.normalize import load_mappings
     from spanhouse.redact import content
 
-    foreign = sorted({
+    sources = load_mappings().sources
+    foreign = {
         rule.key
-        for source in load_mappings().sources
+        for source in sources
         for rule in source.rules
         if content.content_matcher()(rule.to) and not content.is_metadata(rule.to)
-    })
-    assert {"gen_ai.tool.input", "ai.toolCall.output", "mlflow.chat.messages", "input.value"} <= set(foreign)
+    }
+    # indexed families: every member of one rebuilt into a content attribute, and the member an
+    # evaluation family reads its explanation from (rebuilt into events, not attributes)
+    for family in (f for source in sources for f in source.families):
+        members = family.item.values() if content.content_matcher()(family.to) else (
+            [family.item["explanation"]] if "explanation" in family.item else [])
+        foreign.update(f"{family.prefix}.0.{member}" for member in members)
+    foreign = sorted(foreign)
+    assert {"gen_ai.tool.input", "ai.toolCall.output", "mlflow.chat.messages", "input.value",
+            "evaluations.0.evaluation.explanation", "llm.input_messages.0.message.content"} <= set(foreign)
     attrs = {key: f"Passport P1234567 of Jane Roe, {n}" for n, key in enumerate(foreign)}
     rules = [PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]
     batch = make_batch([env("production")], [{"attributes": {**attrs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"}}])

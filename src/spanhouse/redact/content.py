@@ -99,7 +99,6 @@ METADATA_KEYS: frozenset[str] = frozenset(
         sc.GEN_AI_MEMORY_STORE_ID,
         sc.GEN_AI_MEMORY_RECORD_ID,
         sc.GEN_AI_EVALUATION_NAME,
-        sc.GEN_AI_EVALUATION_SCORE_LABEL,
         sc.OPENAI_API_TYPE,
         sc.OPENAI_REQUEST_SERVICE_TIER,
         sc.OPENAI_RESPONSE_SERVICE_TIER,
@@ -116,7 +115,8 @@ METADATA_KEYS: frozenset[str] = frozenset(
 )
 """Metadata attributes besides spanhouse's own (every `spanhouse.*` key is metadata too).
 Conversation and session ids are not here: applications choose them, sometimes an email, so they
-are scanned (a token keeps them joinable)."""
+are scanned (a token keeps them joinable). Nor is an evaluation's score label: SDKs take any string
+there (a reviewer's free-text verdict), so it is scanned."""
 
 SPANHOUSE_PREFIX = sc.SPANHOUSE_FEATURE.split(".", 1)[0] + "."
 
