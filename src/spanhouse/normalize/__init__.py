@@ -46,5 +46,6 @@ def messages_from_events(
     spec = next((s.events for s in mappings.sources if s.events is not None), None)
     if spec is None:
         return EventContent()
-    formats = Formats(mappings.value_maps.get("role"), mappings.value_maps.get("finish_reason"))
+    formats = Formats(mappings.value_maps.get("role"), mappings.value_maps.get("finish_reason"),
+                      mappings.value_maps.get("provider"))
     return convert_events(events, spec, formats)

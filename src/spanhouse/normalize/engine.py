@@ -169,12 +169,14 @@ class Normalizer:
         if fams is None and name_op is None and evs is None and self._is_light(attrs, hits):
             return self._apply_light(attrs, hits)
         st = _Span(attrs, start_unix_nano, resource or {}, self.drop_original)
-        self._take_hits(st, hits or (), fams, name_op)
+        self._take_hits(st, hits or (), fams, name_op, name)
         self._decide_operation(st)
         self._offer_grouped(st, evs)
         if st.op is None and not st.explicit_none:
             self._infer_operation(st)
         self._offer_conditional(st)
+        if name and self.tables.span_name_rules:
+            self._offer_span_name(st, name)
         self._resolve(st)
         self._fix(st)
         self._cost(attrs, st.out)
@@ -214,7 +216,7 @@ class Normalizer:
             self._commit(attrs, out, used, None)
         return None
 
-    def _take_hits(self, st: _Span, hits: Any, fams: dict | None, name_op: Any) -> None:
+    def _take_hits(self, st: _Span, hits: Any, fams: dict | None, name_op: Any, name: str) -> None:
         """One loop over the matched keys: the files present, operation rules, fixes, and the
         candidates of every rule that applies. Weak rules wait until presence is known."""
         present, cands = st.present, st.cands
@@ -244,13 +246,13 @@ class Normalizer:
                 present.add(families[fi].file)
         if name_op is not None:
             present.add(name_op[3])
-            if name_op[1] is NONE:
-                st.explicit_none = True
-            else:
-                st.op_cands.append(name_op[:3])
+            st.op_cands.append(name_op[:3])
         for key, value, h in weak:
             if h.file in present:
                 self._take(st, key, value, h)
+        for prefix, rank, op, src, fi in self.tables.span_prefixes:  # loose: only on the file's own spans
+            if fi in present and name.startswith(prefix):
+                st.op_cands.append((rank, op, src))
         for fi, pairs in (fams or {}).items():
             fam = families[fi]
             if fam.rule.weak and fam.file not in present:
@@ -265,10 +267,8 @@ class Normalizer:
         if k == OPER:
             v = decode(value) if h.decode else value
             if isinstance(v, str) and (low := v.lower()) in h.data:
-                if h.data[low] is None:
-                    st.explicit_none = True
-                else:
-                    st.op_cands.append((h.rank, h.data[low], h.src))
+                op = h.data[low]
+                st.op_cands.append((h.rank, NONE if op is None else op, h.src))
             return
         if k == PRESENT:
             if value not in (None, ""):
@@ -288,7 +288,8 @@ class Normalizer:
         st.consumed(key, h.drop)
 
     def _decide_operation(self, st: _Span) -> None:
-        """A canonical operation wins (after its spelling fix); else the best-ranked foreign rule."""
+        """A canonical operation wins (after its spelling fix); else the best-ranked foreign rule, which
+        may say "no GenAI operation" (and so stop inference)."""
         st.op = st.attrs.get(_OP)
         if st.op is not None and not isinstance(st.op, str):
             st.op, st.explicit_none = None, True  # malformed: left as sent, and nothing is inferred over it
@@ -298,9 +299,12 @@ class Normalizer:
                     st.out[_OP] = st.op = new
                     st.used.add(h.src)
         elif st.op_cands:
-            _, st.op, src = min(st.op_cands, key=_first)
-            st.out[_OP] = st.op
-            st.used.add(src)
+            _, op, src = min(st.op_cands, key=_first)
+            if op is NONE:
+                st.explicit_none = True
+            else:
+                st.out[_OP] = st.op = op
+                st.used.add(src)
 
     def _offer_grouped(self, st: _Span, evs: list | None) -> None:
         """Candidates that read several attributes at once: compositions, combinations, span events."""
@@ -340,6 +344,14 @@ class Normalizer:
         for fam, pairs in st.deferred_fams:
             if op in fam.rule.only:
                 self._offer_family(st, fam, pairs)
+
+    def _offer_span_name(self, st: _Span, name: str) -> None:
+        """The span's name, as the last resort for the attributes its convention names only there."""
+        rules = self.tables.span_name_rules
+        for fi in st.present:
+            for target, only, rank, src in rules.get(fi, ()):
+                if only is None or st.op in only:
+                    _push(st.cands, target, rank, src, _identity, name)
 
     def _resolve(self, st: _Span) -> None:
         """For each target absent from the span and its resource, the best candidate whose value converts."""

@@ -95,9 +95,21 @@ def _media(kind: str, ref: Any, mime: Any = None, modality: str | None = None) -
 class Formats:
     """The converters, parameterised by the shared value maps (message roles, finish reasons)."""
 
-    def __init__(self, roles: ValueMap | None = None, finish_reasons: ValueMap | None = None):
+    def __init__(self, roles: ValueMap | None = None, finish_reasons: ValueMap | None = None,
+                 providers: ValueMap | None = None):
         self._roles = roles.map if roles else {}
         self._finish = finish_reasons.map if finish_reasons else {}
+        self._providers = providers.map if providers else {}
+
+    def provider_model(self, value: Any) -> Any:
+        """A LiteLLM-style `provider/model` name (`anthropic/claude-sonnet-4`) → the model alone, when
+        the first segment is a provider the `provider` map knows; any other value as sent
+        (`meta-llama/Llama-3-8b` names an organisation on a hub, not who served the call)."""
+        if isinstance(value, str) and "/" in value:
+            head, _, model = value.partition("/")
+            if model and self._providers.get(head.lower()):
+                return model
+        return value
 
     # --- parts ----------------------------------------------------------------------------------
 
@@ -373,6 +385,8 @@ class Formats:
         reason = obj.get("finish_reason", obj.get("stop_reason"))
         if reason is not None:
             msg["finish_reason"] = reason
+        elif not parts and "name" not in msg:
+            return None  # a bare role (OpenInference's output of a failed call): no message was sent
         return msg
 
     def messages(self, value: Any, default_role: str, *, output: bool = False) -> list[Message] | None:
@@ -386,6 +400,9 @@ class Formats:
                 return [m for m in (self._choice(c) for c in v["choices"]) if m]
             if output and isinstance(v.get("candidates"), list):
                 return [m for m in (self._candidate(c) for c in v["candidates"]) if m]
+            if output and isinstance(v.get("generations"), list):  # LangChain's LLMResult
+                gens = [g for sub in v["generations"] for g in (sub if isinstance(sub, list) else [sub])]
+                return [m for m in (self._generation(g) for g in gens) if m] or None
             for key in ("messages", "contents"):
                 if isinstance(v.get(key), list):
                     v = v[key]
@@ -415,6 +432,16 @@ class Formats:
         msg = self.message(body if body is not None else choice.get("text", ""), "assistant")
         if msg is not None and choice.get("finish_reason") is not None:
             msg["finish_reason"] = choice["finish_reason"]
+        return msg
+
+    def _generation(self, gen: Any) -> Message | None:
+        if not isinstance(gen, dict):
+            return self.message(gen, "assistant")
+        body = gen.get("message")
+        msg = self.message(body if body is not None else gen.get("text", ""), "assistant")
+        info = gen.get("generation_info")
+        if msg is not None and isinstance(info, dict) and info.get("finish_reason") is not None:
+            msg["finish_reason"] = info["finish_reason"]
         return msg
 
     def _candidate(self, cand: Any) -> Message | None:

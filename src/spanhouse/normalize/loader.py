@@ -33,6 +33,7 @@ from spanhouse.normalize.spec import (
     OperationRule,
     Rule,
     Source,
+    SpanNameRule,
     SumRule,
     ValueMap,
 )
@@ -50,6 +51,7 @@ FORMATS = frozenset(
         "documents",
         "call_arguments",
         "tool_result",
+        "provider_model",
         "since_start",
         "evaluation_score",
     }
@@ -318,6 +320,7 @@ class _Parser:
                 "sum",
                 "compose",
                 "fix",
+                "span_name",
                 "resource_attributes",
                 "events",
                 "keep",
@@ -353,6 +356,7 @@ class _Parser:
             combines=combines,
             composes=self.composes(doc.get("compose"), ctx),
             fixes=self.fixes(doc.get("fix"), ctx),
+            span_name=self.span_name(doc.get("span_name"), ctx),
             resource_rules=self.rules(doc.get("resource_attributes"), f"{path}::resource_attributes", ctx),
             events=self.events(doc.get("events"), ctx),
             keep=self.str_list(doc.get("keep"), f"{path}::keep"),
@@ -608,6 +612,26 @@ class _Parser:
                 SumRule(
                     target,
                     keys,
+                    ctx.next(),
+                    self.source_name(spec, spath, ctx.source),
+                    self.only(spec.get("only"), f"{spath}::only", ctx.groups),
+                )
+            )
+        return tuple(out)
+
+    def span_name(self, node: Any, ctx: _FileContext) -> tuple[SpanNameRule, ...]:
+        path = f"{ctx.path}::span_name"
+        out = []
+        for to, spec in self.mapping(node, path).items():
+            spath = f"{path}::{to}"
+            spec = self.mapping(spec, spath)
+            self.keys(spec, {"only", "source"}, spath)
+            target = self.target(to, spath)
+            if target and sc.ATTRIBUTE_TYPES.get(target) != "string":
+                self.bad(spath, f"{target!r} is not a string attribute")
+            out.append(
+                SpanNameRule(
+                    target,
                     ctx.next(),
                     self.source_name(spec, spath, ctx.source),
                     self.only(spec.get("only"), f"{spath}::only", ctx.groups),

@@ -55,6 +55,17 @@ class OperationRule:
 
 
 @dataclass(frozen=True)
+class SpanNameRule:
+    """The span's name as a canonical value, on spans of the file's convention whose operation is in
+    `only`: the last resort for that attribute (Langfuse and MLflow name a tool only in its span name)."""
+
+    to: str
+    order: int
+    source: str
+    only: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class InferRule:
     operation: str
     any_of: tuple[str, ...]
@@ -189,6 +200,7 @@ class Source:
     sums: tuple[SumRule, ...] = ()
     composes: tuple[ComposeRule, ...] = ()
     fixes: tuple[FixRule, ...] = ()
+    span_name: tuple[SpanNameRule, ...] = ()
     resource_rules: tuple[Rule, ...] = ()
     events: EventSpec | None = None
     keep: tuple[str, ...] = ()

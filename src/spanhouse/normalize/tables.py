@@ -4,7 +4,7 @@ Every rule becomes a `Handler` filed under the exact foreign key it reads (`Tabl
 `Family` for indexed keys (`<prefix>.<i>.<sub.path>`), whose layout is precompiled so that one cached
 lookup per key says where its value goes. Value conversions are functions built here (a plain rename
 calls the registry type's coercer directly). Ranks order candidates: (tier, file precedence, rule
-order), lower wins; tier 0 is an attribute, 1 a fallback I/O attribute, 2 a span event.
+order), lower wins; tier 0 is an attribute, 1 a fallback I/O attribute, 2 a span event, 3 the span name.
 """
 
 from __future__ import annotations
@@ -121,11 +121,16 @@ class Tables:
                  span_events: bool = True):
         wanted = set(conventions) if conventions else None
         self.sources: list[Source] = [s for s in mappings.sources if wanted is None or s.name in wanted]
-        self.formats = fm.Formats(mappings.value_maps.get("role"), mappings.value_maps.get("finish_reason"))
+        self.formats = fm.Formats(mappings.value_maps.get("role"), mappings.value_maps.get("finish_reason"),
+                                  mappings.value_maps.get("provider"))
         self.src_names: list[str] = []
         self.exact: dict[str, list[Handler]] = {}
         self.families: list[Family] = []
         self.span_ops: dict[str, tuple[int, Any, int, int]] = {}
+        # `name*` span-name operation rules: (prefix, rank, operation or NONE, src, file)
+        self.span_prefixes: list[tuple[str, int, Any, int, int]] = []
+        # file index → [(target, only, rank, src)]: the span's name as a canonical value
+        self.span_name_rules: dict[int, list[tuple[str, frozenset[str] | None, int, int]]] = {}
         self.infer: list[tuple[str, tuple[str, ...]]] = []
         self.infer_src = -1
         self.composes: list[tuple[ComposeRule, int, int, bool]] = []
@@ -218,6 +223,9 @@ class Tables:
         for fix in src.fixes:
             self._add(fix.key, Handler(FIX, fi, self._src(fix.source), 0, weak=True, drop=False,
                                        target=fix.key, fn=self._fix_fn(fix.values, fix.format)))
+        for sn in src.span_name:
+            self.span_name_rules.setdefault(fi, []).append(
+                (sn.to, sn.only, self._rank(src, sn.order, tier=3), self._src(sn.source)))
         self.resource_rules += [(rr.key, rr.to) for rr in src.resource_rules]
         if src.events is not None and src.events is self.event_spec:
             self.event_src = self._src(src.events.source)
@@ -229,9 +237,12 @@ class Tables:
             if op.key:
                 self._add(op.key, Handler(OPER, fi, s, rank, decode=src.decode_json, data=op.values))
             elif op.present:
-                self._add(op.present, Handler(PRESENT, fi, s, rank, data=op.operation))
+                self._add(op.present, Handler(PRESENT, fi, s, rank,
+                                               data=op.operation if op.operation is not None else NONE))
             for name, value in op.span_names.items():
-                if name not in self.span_ops or rank < self.span_ops[name][0]:
+                if name.endswith("*"):
+                    self.span_prefixes.append((name[:-1], rank, value if value is not None else NONE, s, fi))
+                elif name not in self.span_ops or rank < self.span_ops[name][0]:
                     self.span_ops[name] = (rank, value if value is not None else NONE, s, fi)
         for inf in src.infer:
             self.infer.append((inf.operation, inf.any_of))
@@ -274,6 +285,8 @@ class Tables:
         coerce = COERCERS[sc.ATTRIBUTE_TYPES.get(to, "any")]
         if rule.format == "tool_result":
             return lambda v, ctx: coerce(f.tool_result(v))
+        if rule.format == "provider_model":
+            return lambda v, ctx: coerce(f.provider_model(v))
         if rule.const is not None:
             const = coerce(rule.const)
             return lambda v, ctx: const if v not in (None, "", False) else None
@@ -362,6 +375,8 @@ class _FieldReader:
                 continue
             if fld.format == "tool_definitions":
                 val = self.formats.tool_definitions(raw)
+            elif fld.format == "provider_model":
+                val = coerce(self.formats.provider_model(raw))
             elif fld.values is not None:
                 val = map_then(fld.values, raw, coerce)
             else:
