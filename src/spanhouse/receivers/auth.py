@@ -18,6 +18,7 @@ without one is refused with 401 / UNAUTHENTICATED.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from spanhouse.errors import Unauthenticated
 log = logging.getLogger(__name__)
 
 _HASH_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 _ONE_LINE_ENTRY = re.compile(r"^(.+?)\s*:\s*((?:sha256:)?[0-9a-fA-F]{64})$")
 _RELOAD_CHECK_S = 2.0
 
@@ -133,7 +134,7 @@ def parse_table(text: str, source: str) -> dict[str, str]:
     for tenant, hashes in data.items():
         # a malformed entry may be a token pasted where its tenant belongs: name its line, not its text
         entry = f"{source}: {where.get(str(tenant), 'an entry')} ({_prefix(str(tenant))})"
-        if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
+        if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
             raise ValueError(f"{entry}: a tenant name must be 1-128 letters, digits or _.:@- characters")
         for h in hashes if isinstance(hashes, list) else [hashes]:
             m = _HASH_RE.match(h.strip()) if isinstance(h, str) else None
@@ -231,11 +232,21 @@ class BearerAuth:
         scheme, _, token = values[0].strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-        self._maybe_reload()
-        tenant = self._table.get(hash_token(token.strip()))
+        tenant = self.tenant_of(token.strip())
         if tenant is None:
             raise Unauthenticated("the bearer token is not valid")
         return tenant
+
+    def tenant_of(self, token: str) -> str | None:
+        """The tenant of `token`, or None. Its hash is compared with every stored hash in constant time,
+        so how long the answer takes says nothing about how close a guess came."""
+        self._maybe_reload()
+        digest = hash_token(token).encode()
+        found = None
+        for stored, tenant in self._table.items():
+            if hmac.compare_digest(digest, stored.encode()):
+                found = tenant
+        return found
 
 
 def stamp_tenant(batch: Any, tenant: str) -> None:
