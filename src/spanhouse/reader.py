@@ -6,6 +6,9 @@ embedded store, read as below); a ClickHouse server named by the config's
 behind it serves that very store (it says which in its `/ping` answer), else the store opened
 directly (possible only while no `spanhouse serve` holds it). An embedded store whose directory does
 not exist is reported as such: an endpoint serving another directory's store is never read instead.
+
+A `sql_query` endpoint with `auth` takes a token: `SPANHOUSE_READ_TOKEN`, sent as the basic-auth password,
+unless an `--endpoint` URL carries a password of its own (`http://reader:TOKEN@host:8124`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.extensions.sql_query import STORE_HEADER
 from spanhouse.sqlguard import CheckedQuery, check_read_only
 from spanhouse.store import StoreError, StoreSettings, chdb_path, connect, settings_from, table_names
+
+READ_TOKEN_ENV = "SPANHOUSE_READ_TOKEN"
+"""The environment variable holding the token for a `sql_query` endpoint that requires one."""
 
 
 @dataclass
@@ -112,11 +118,17 @@ def _http_client(url: str, database: str, username: str = "", password: str = ""
     try:
         return clickhouse_connect.get_client(
             interface=u.scheme or "http", host=u.hostname or "127.0.0.1",
-            port=port or (8443 if u.scheme == "https" else 8123), username=username or u.username or "default",
-            password=password or u.password or "", database=database, compress=False,
-            autogenerate_session_id=False)
+            port=port or (8443 if u.scheme == "https" else 8123), username=u.username or username or "default",
+            password=u.password or os.environ.get(READ_TOKEN_ENV) or password or "", database=database,
+            compress=False, autogenerate_session_id=False)
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "AUTHENTICATION_FAILED" in str(exc) or "ACCESS_DENIED" in str(exc):
+            given = ("the password in the URL" if u.password else f"the token in {READ_TOKEN_ENV}"
+                     if os.environ.get(READ_TOKEN_ENV) else "no token")
+            raise StoreError(f"{shown} refused the request made with {given}: {clickhouse_message(exc)}. A spanhouse "
+                             f"sql_query endpoint with auth takes the token of an operator tenant: set {READ_TOKEN_ENV}"
+                             "=<token>, or give it in the URL (http://reader:<token>@host:port)") from None
         if "UNKNOWN_DATABASE" in str(exc):
             raise StoreError(f"ClickHouse at {shown} has no database {database!r}: pass --database, or send spans "
                              "first") from None

@@ -8,6 +8,10 @@ v3 (OTLP JSON): `/api/v3/services`, `/api/v3/operations`, `/api/v3/traces`, `/ap
 Bad parameters answer 400, unknown traces 404, store failures 500, each with a message in the API's
 own error shape. `/trace/{traceID}` (Jaeger UI's trace page) redirects to the trace's JSON when no
 Jaeger UI is in front of the API (deploy/compose.yaml puts one there).
+
+With `auth`, every request needs a token (`spanhouse.extensions.readauth`), else 401 with
+`WWW-Authenticate`; a tenant's token sees only that tenant's services, operations, traces and
+dependencies, and a token of a tenant listed in `auth.all_tenants` sees every tenant's.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from spanhouse import semconv as sc
 from spanhouse.batch import STATUS_CODE_ERROR
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import endpoint_issues
-from spanhouse.errors import SpanhouseError
+from spanhouse.errors import SpanhouseError, Unauthenticated
+from spanhouse.extensions.readauth import CHALLENGE, ReadAuth, ReadAuthSettings
 from spanhouse.extensions.sql_query import store_settings_for
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.jaeger import params as p
@@ -39,7 +44,8 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 DEFAULT_LIMIT = 100
 DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86400 * 1000
-_V3_HTTP_STATUS = {400: ("Bad Request", 3), 404: ("Not Found", 5), 500: ("Internal Server Error", 13)}
+_V3_HTTP_STATUS = {400: ("Bad Request", 3), 401: ("Unauthorized", 16), 404: ("Not Found", 5),
+                   500: ("Internal Server Error", 13)}
 
 
 # how each API names the search window's bounds and durations, for error messages
@@ -54,6 +60,8 @@ class JaegerQueryConfig:
     """The `clickhouse` exporter whose store to read; default: the first one the pipelines use."""
     max_traces: int = 1500
     """Most traces one search returns, whatever `limit` asks for."""
+    auth: ReadAuthSettings | None = None
+    """Require a token; a tenant's token reads only that tenant's traces (see `readauth`)."""
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
@@ -79,6 +87,7 @@ class JaegerQuery(Component):
 
     def __init__(self, config: JaegerQueryConfig):
         self.config = config
+        self.auth = ReadAuth(config.auth) if config.auth is not None else None
         self.server: HttpServer | None = None
         self.reader: TraceReader | None = None
         self._store: Any = None
@@ -114,7 +123,7 @@ class JaegerQuery(Component):
     def _connect(self) -> TraceReader:
         if self.reader is None:
             self._client = connect(self._store, readonly=True)
-            self.reader = TraceReader(self._client, self._store)
+            self.reader = TraceReader.of(self._client, self._store)
         return self.reader
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -132,6 +141,13 @@ class JaegerQuery(Component):
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
+        error = self._v3_error if path.startswith("/api/v3/") else self._v1_error
+        try:
+            req.read_tenant = self.auth.reader(req).tenant if self.auth is not None else None  # type: ignore[attr-defined]
+        except Unauthenticated as exc:
+            resp = error(401, str(exc))
+            resp.headers["WWW-Authenticate"] = CHALLENGE
+            return resp
         if path.startswith("/trace/") and path.count("/") == 2 and req.method in ("GET", "HEAD"):
             # Jaeger UI's trace page; without the UI in front, show the trace's JSON instead
             return Response(302, b"", headers={"Location": f"/api/traces/{path[7:]}?prettyPrint=true"})
@@ -142,7 +158,6 @@ class JaegerQuery(Component):
                 wild = [unquote(b) for a, b in zip(pat, parts) if a == "*"]
                 break
         else:
-            error = self._v3_error if path.startswith("/api/v3/") else self._v1_error
             return error(404, f"no Jaeger API at {req.path}")
         v3 = path.startswith("/api/v3/")
         searches = ("/api/v3/traces", "/api/v3/trace-summaries")
@@ -166,11 +181,11 @@ class JaegerQuery(Component):
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return (self._v3_error if v3 else self._v1_error)(500, f"the store could not answer: {text}")
 
-    @property
-    def _reader(self) -> TraceReader:
+    def _reader(self, req: Request) -> TraceReader:
+        """The store's reader, limited to what the request's token may read."""
         if self._store is None:
             raise RuntimeError("jaeger_query is not started")
-        return self._connect()
+        return self._connect().scoped(req.read_tenant)  # type: ignore[attr-defined]
 
     # --- v1 ---------------------------------------------------------------------------------
 
@@ -187,22 +202,23 @@ class JaegerQuery(Component):
         return Response(status, orjson.dumps(body), JSON)
 
     def services(self, req: Request, _: list[str]) -> Response:
-        return self._v1(self._reader.services(), req)
+        return self._v1(self._reader(req).services(), req)
 
     def service_operations(self, req: Request, wild: list[str]) -> Response:
-        names = sorted({name for name, _ in self._reader.operations(wild[0])})
+        names = sorted({name for name, _ in self._reader(req).operations(wild[0])})
         return self._v1(names, req)
 
     def operations(self, req: Request, _: list[str]) -> Response:
         service = req.param("service", "")
         if not service:
             raise p.BadParameter("parameter 'service' is required")
-        ops = self._reader.operations(service, req.param("spanKind", "") or "")
+        ops = self._reader(req).operations(service, req.param("spanKind", "") or "")
         return self._v1([{"name": name, "spanKind": _kind_name(kind)} for name, kind in ops], req)
 
     def trace(self, req: Request, wild: list[str]) -> Response:
         tid = p.trace_id(wild[0])
-        batch = self._reader.traces([tid], p.epoch_ns(req.query, "start"), p.epoch_ns(req.query, "end", upper=True))
+        batch = self._reader(req).traces([tid], p.epoch_ns(req.query, "start"),
+                                         p.epoch_ns(req.query, "end", upper=True))
         if not len(batch):
             raise NotFound("trace not found")
         return self._v1(to_traces(batch), req)
@@ -211,7 +227,7 @@ class JaegerQuery(Component):
         q = req.query
         ids = [p.trace_id(t) for t in q.get("traceID", []) if t]
         if ids:
-            batch = self._reader.traces(ids)
+            batch = self._reader(req).traces(ids)
             found = set(batch.trace_id)
             errors = [{"msg": "trace not found", "traceID": t} for t in ids if t not in found]
             return self._v1(to_traces(batch), req, errors)
@@ -221,8 +237,8 @@ class JaegerQuery(Component):
             min_d=p.duration_ns(q, "minDuration"), max_d=p.duration_ns(q, "maxDuration"),
             limit=p.integer(q, "limit", DEFAULT_LIMIT, minimum=0) or DEFAULT_LIMIT, service_required=True,
             names=_V1_NAMES)
-        trace_ids = self._reader.find_trace_ids(query)
-        batch = self._reader.traces(trace_ids)
+        trace_ids = self._reader(req).find_trace_ids(query)
+        batch = self._reader(req).traces(trace_ids)
         traces = {t["traceID"]: t for t in to_traces(batch)}
         return self._v1([traces[t] for t in trace_ids if t in traces], req)
 
@@ -245,7 +261,7 @@ class JaegerQuery(Component):
         end_ms = p.integer(q, "endTs")
         lookback_ms = p.integer(q, "lookback", DEFAULT_DEPENDENCIES_LOOKBACK_MS) or DEFAULT_DEPENDENCIES_LOOKBACK_MS
         end_ns = end_ms * 10**6 if end_ms is not None else p.now_ns()
-        edges = self._reader.dependencies(end_ns - lookback_ms * 10**6, end_ns, req.param("service", "") or "")
+        edges = self._reader(req).dependencies(end_ns - lookback_ms * 10**6, end_ns, req.param("service", "") or "")
         return self._v1([{"parent": a, "child": b, "callCount": n} for a, b, n in edges], req)
 
     # --- v3 ---------------------------------------------------------------------------------
@@ -261,20 +277,20 @@ class JaegerQuery(Component):
         return Response(status, orjson.dumps(body), JSON)
 
     def v3_services(self, req: Request, _: list[str]) -> Response:
-        return self._v3({"services": self._reader.services()})
+        return self._v3({"services": self._reader(req).services()})
 
     def v3_operations(self, req: Request, _: list[str]) -> Response:
         service = req.param("service", "") or ""
         if not service:
             raise p.BadParameter("parameter 'service' is required")
-        ops = self._reader.operations(service, req.param("spanKind", "") or req.param("span_kind", "") or "")
+        ops = self._reader(req).operations(service, req.param("spanKind", "") or req.param("span_kind", "") or "")
         return self._v3({"operations": [{"name": n, "spanKind": _kind_name(k)} for n, k in ops]})
 
     def v3_trace(self, req: Request, wild: list[str]) -> Response:
         tid = p.trace_id(wild[0])
         start = p.rfc3339_ns(req.param("startTime") or req.param("start_time"), "startTime")
         end = p.rfc3339_ns(req.param("endTime") or req.param("end_time"), "endTime")
-        batch = self._reader.traces([tid], start, end)
+        batch = self._reader(req).traces([tid], start, end)
         if not len(batch):
             raise NotFound(f"trace {tid} not found")
         return self._v3({"result": encode_traces_json(batch)})
@@ -312,7 +328,7 @@ class JaegerQuery(Component):
             max_d=p.go_duration_ns(get("durationMax", "duration_max"), "query.durationMax"),
             limit=depth or DEFAULT_LIMIT, service_required=False,
             names=_V3_NAMES)
-        return self._reader.traces(self._reader.find_trace_ids(query))
+        return self._reader(req).traces(self._reader(req).find_trace_ids(query))
 
 
 _MAX_QUERY_BODY = 64 << 10

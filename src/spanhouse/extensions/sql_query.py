@@ -10,14 +10,17 @@ errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`. Ever
 What Grafana's ClickHouse data source (clickhouse-go, protocol `http`) and clickhouse-connect send is
 covered: POST bodies (plain, or with a `Content-Encoding`), multipart form fields (`query`,
 `param_*`), `default_format=Native`, settings such as `max_execution_time` as parameters, credentials
-(basic auth, `X-ClickHouse-User`/`-Key`; not checked: the endpoint listens on loopback by default),
-and compressed responses when `enable_http_compression=1` comes with an `Accept-Encoding` the endpoint
-supports (gzip, deflate, zstd, lz4). ClickHouse's own block compression (`compress=1`) and external
-tables are refused with a message saying what to use instead.
+(basic auth, `X-ClickHouse-User`/`-Key`, `Authorization: Bearer`; checked only with `auth`, else the
+endpoint relies on listening on loopback), and compressed responses when `enable_http_compression=1`
+comes with an `Accept-Encoding` the endpoint supports (gzip, deflate, zstd, lz4). ClickHouse's own block
+compression (`compress=1`) and external tables are refused with a message saying what to use instead.
 
 `GET /ping` also names the store served, in the `X-Spanhouse-Store` header (the embedded store's
 directory, percent-encoded, or the ClickHouse server's URL), so that the CLI reads through this
-endpoint only the store its own configuration names.
+endpoint only the store its own configuration names. `/ping` answers without a token, as ClickHouse's
+does; with `auth`, every query needs one (`spanhouse.extensions.readauth`), and since SQL cannot be
+limited to one tenant's rows, only tokens of the tenants listed in `auth.all_tenants` are accepted:
+another tenant's valid token gets 403.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import orjson
 from spanhouse import httpencoding
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import Duration, endpoint_issues
-from spanhouse.errors import SpanhouseError
+from spanhouse.errors import SpanhouseError, Unauthenticated
+from spanhouse.extensions.readauth import CHALLENGE, ReadAuth, ReadAuthSettings
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
 from spanhouse.sqlsession import open_session
@@ -77,6 +81,8 @@ class SqlQueryConfig:
     and its `memory_limiter`, so one large query must not starve it. 0: no limit."""
     max_result_mib: int = 256
     """Per query (`max_result_bytes`): the result is held in memory before it is sent. 0: no limit."""
+    auth: ReadAuthSettings | None = None
+    """Require a token of a tenant in `auth.all_tenants` (SQL reads every tenant's rows)."""
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
@@ -90,6 +96,9 @@ class SqlQueryConfig:
                 ComponentID.parse(self.exporter)
             except ValueError as exc:
                 yield ConfigIssue("exporter", str(exc))
+        if self.auth is not None and not self.auth.all_tenants:
+            yield ConfigIssue("auth::all_tenants", "list the tenants (operators) whose tokens may run SQL: a query "
+                                                   "reads every tenant's data, so no other token is accepted")
 
     def query_limits(self) -> dict[str, str]:
         """ClickHouse settings applied to every query that does not set them itself."""
@@ -118,6 +127,7 @@ class SqlQuery(Component):
 
     def __init__(self, config: SqlQueryConfig):
         self.config = config
+        self.auth = ReadAuth(config.auth) if config.auth is not None else None
         self.store: StoreSettings | None = None
         self.server: HttpServer | None = None
         self._clients: dict[str, Any] = {}
@@ -150,6 +160,10 @@ class SqlQuery(Component):
         if req.path != "/":
             return Response(404, b"not found; send queries to /\n")
         query_id = req.param("query_id") or str(uuid.uuid4())
+        if self.auth is not None:
+            refused = self._refused(req, query_id)
+            if refused is not None:
+                return refused
         fields = {k: v[-1] for k, v in req.query.items()}
         query = fields.get("query", "")
         if req.method == "POST":
@@ -198,6 +212,21 @@ class SqlQuery(Component):
             headers["Content-Encoding"] = coding
         return Response(200, data, _content_type(checked.format or fmt), headers)
 
+    def _refused(self, req: Request, query_id: str) -> Response | None:
+        """The answer to a request whose token may not run SQL, or None when it may."""
+        try:
+            reader = self.auth.reader(req)  # type: ignore[union-attr]
+        except Unauthenticated as exc:
+            resp = _error(_AuthenticationFailed(str(exc)), query_id)
+            resp.headers["WWW-Authenticate"] = CHALLENGE
+            return resp
+        if reader.tenant is not None:
+            return _error(_AccessDenied(
+                f"a token of tenant {reader.tenant!r} cannot run SQL, which reads every tenant's data; use a token "
+                "of a tenant in sql_query's auth::all_tenants, or read this tenant's traces through jaeger_query"),
+                query_id)
+        return None
+
     def _store_name(self) -> str:
         """The store served, as `X-Spanhouse-Store` gives it: the embedded store's real directory, or the
         server's URL (which carries no credentials: the config refuses them there)."""
@@ -223,6 +252,18 @@ class _BadArguments(QueryRefused):
     """A request the endpoint cannot serve as sent (ClickHouse's BAD_ARGUMENTS)."""
 
     code = 36
+
+
+class _AuthenticationFailed(QueryRefused):
+    """No valid token (ClickHouse's AUTHENTICATION_FAILED, HTTP 401)."""
+
+    code = 516
+
+
+class _AccessDenied(QueryRefused):
+    """A valid token that may not run SQL (ClickHouse's ACCESS_DENIED, HTTP 403)."""
+
+    code = 497
 
 
 def _body_fields(body: bytes, content_type: str) -> tuple[str, dict[str, str]]:
@@ -254,7 +295,8 @@ def _error(exc: BaseException, query_id: str = "") -> Response:
     code = getattr(exc, "code", None) or 1002
     text = str(exc).strip() or type(exc).__name__
     if not text.startswith("Code:"):
-        name = {164: "READONLY", 36: "BAD_ARGUMENTS"}.get(code, "UNKNOWN_EXCEPTION")
+        name = {164: "READONLY", 36: "BAD_ARGUMENTS", 516: "AUTHENTICATION_FAILED",
+                497: "ACCESS_DENIED"}.get(code, "UNKNOWN_EXCEPTION")
         text = f"Code: {code}. DB::Exception: {text}. ({name})"
     headers = {"X-ClickHouse-Exception-Code": str(code), "X-ClickHouse-Server-Display-Name": "spanhouse"}
     if query_id:

@@ -8,6 +8,7 @@ with attribute types restored for the attributes the schema registry knows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +67,31 @@ class SearchQuery:
     max_duration_ns: int | None = None
 
 
+@dataclass(frozen=True)
 class TraceReader:
-    """Queries the store through a read-only clickhouse-connect client (one query at a time per client)."""
+    """Queries the store through a read-only clickhouse-connect client (one query at a time per client).
+    With a `tenant`, every answer holds only spans and log records stamped with that tenant
+    (`spanhouse.tenant.id` on their resource): other tenants' services, operations and traces do not
+    exist for it, even under a trace id they share."""
 
-    def __init__(self, client: Any, store: StoreSettings):
-        self.client = client
-        self.tables = table_names(store)
+    client: Any
+    tables: dict[str, str]
+    tenant: str | None = None
+
+    @classmethod
+    def of(cls, client: Any, store: StoreSettings) -> TraceReader:
+        return cls(client, table_names(store))
+
+    def scoped(self, tenant: str | None) -> TraceReader:
+        """This reader limited to `tenant`'s data (None: every tenant's)."""
+        return dataclasses.replace(self, tenant=tenant)
+
+    def _only_tenant(self, params: dict[str, Any], alias: str = "") -> str:
+        """The SQL condition (` AND ...`) that keeps only the tenant's rows, or "" for every tenant."""
+        if self.tenant is None:
+            return ""
+        params["tenant_key"], params["tenant"] = sc.SPANHOUSE_TENANT_ID, self.tenant
+        return f" AND {alias}ResourceAttributes[{{tenant_key:String}}] = {{tenant:String}}"
 
     def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         return self.client.query(sql, parameters=parameters or None).result_rows
@@ -79,8 +99,9 @@ class TraceReader:
     # --- services and operations ----------------------------------------------------------
 
     def services(self) -> list[str]:
+        params: dict[str, Any] = {}
         rows = self._rows(f"SELECT DISTINCT ServiceName FROM {self.tables['traces']} "
-                          "WHERE ServiceName != '' ORDER BY ServiceName")
+                          f"WHERE ServiceName != ''{self._only_tenant(params)} ORDER BY ServiceName", params)
         return [r[0] for r in rows]
 
     def operations(self, service: str, span_kind: str = "") -> list[tuple[str, str]]:
@@ -90,6 +111,7 @@ class TraceReader:
         if span_kind:
             where += " AND SpanKind IN {kinds:Array(String)}"
             params["kinds"] = KIND_COLUMN_VALUES.get(span_kind.lower(), [span_kind])
+        where += self._only_tenant(params)
         rows = self._rows(f"SELECT DISTINCT SpanName, SpanKind FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY SpanName, SpanKind", params)
         return [(r[0], r[1]) for r in rows]
@@ -123,6 +145,7 @@ class TraceReader:
         if end_ns is not None:
             where += " AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')"
             params["end"] = end_ns
+        where += self._only_tenant(params)
         rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY TraceId, Timestamp, SpanId", params)
         batch = rows_to_batch(rows)
@@ -135,15 +158,16 @@ class TraceReader:
         the last span ended count; a store created before spanhouse stored logs has none."""
         if not len(batch):
             return
+        log_params = {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME}
+        only_tenant = self._only_tenant(log_params)
         try:
             rows = self._rows(
                 f"SELECT TraceId, SpanId, toUnixTimestamp64Nano(Timestamp), "
                 f"if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]), LogAttributes, Body "
                 f"FROM {self.tables['logs']} WHERE TraceId IN {{ids:Array(String)}} AND SpanId != '' "
                 f"AND Timestamp >= toDateTime({{lo:UInt32}}, 'UTC') "
-                f"AND Timestamp <= toDateTime({{hi:UInt32}} + 60, 'UTC') "
-                f"ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}",
-                {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME})
+                f"AND Timestamp <= toDateTime({{hi:UInt32}} + 60, 'UTC'){only_tenant} "
+                f"ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}", log_params)
         except Exception as exc:
             if "UNKNOWN_TABLE" in str(exc):
                 return
@@ -179,7 +203,8 @@ class TraceReader:
         for n, (key, value) in enumerate(q.tags.items()):
             where.append(_tag_condition(key, value, n, params))
         rows = self._rows(
-            f"SELECT TraceId, max(Timestamp) AS last FROM {self.tables['traces']} WHERE {' AND '.join(where)} "
+            f"SELECT TraceId, max(Timestamp) AS last FROM {self.tables['traces']} "
+            f"WHERE {' AND '.join(where)}{self._only_tenant(params)} "
             "GROUP BY TraceId ORDER BY last DESC LIMIT {limit:UInt32}", params)
         return [r[0] for r in rows]
 
@@ -187,7 +212,7 @@ class TraceReader:
         """(parent service, child service, calls) for parent/child spans of different services."""
         params: dict[str, Any] = {"start": start_ns, "end": end_ns}
         window = ("Timestamp >= fromUnixTimestamp64Nano({start:Int64}, 'UTC') "
-                  "AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')")
+                  "AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')" + self._only_tenant(params))
         only = ""
         if service:
             only = " AND (p.ServiceName = {service:String} OR c.ServiceName = {service:String})"
