@@ -112,8 +112,8 @@ def service():
     svc.stop()
 
 
-def _send(service, transport: str, resource: dict) -> str:
-    spans = sdk_spans(trace_with_secrets, resource)
+def _send(service, transport: str, resource: dict, build=trace_with_secrets) -> str:
+    spans = sdk_spans(build, resource)
     exporter = (
         GrpcExporter(endpoint=service.grpc_endpoint, insecure=True, timeout=10)
         if transport == "grpc"
@@ -261,3 +261,35 @@ def test_regulated_feature_stores_metadata_only(service):
         {"t": trace_id},
     )
     assert genai == [("", "gpt-4o", 812)]
+
+
+# the red team's misses, each sent as an application sends it and looked for in every stored column
+LABELLED = {"db.password": "Tr0ub4dor-Example", "x-api-key": "k3y-0f-the-Api-9182", "client_secret": "c9Fq2LmX0pWz"}
+PHONE = "5551234567"
+PRODUCTION = {sc.SERVICE_NAME: "support", sc.DEPLOYMENT_ENVIRONMENT_NAME: "production"}
+
+
+def _one_span(attributes: dict, event: dict | None = None):
+    def build(tracer):
+        span = tracer.start_span("execute_tool lookup", kind=SpanKind.INTERNAL, attributes=attributes)
+        if event:
+            span.add_event("tool.call", event)
+        span.end()
+
+    return build
+
+
+def test_keys_that_name_a_secret_or_a_phone_label_their_values_end_to_end(service):
+    attributes = {**LABELLED, sc.GEN_AI_OPERATION_NAME: "execute_tool",
+                  "http.request.header.authorization": ["Token tok-7Hq2Lr9Wx4Zp"]}
+    event = {"user.phone": PHONE}
+    trace_id = _send(service, "http", PRODUCTION, _one_span(attributes, event))
+    stored = _stored_text(service, trace_id)
+    assert [v for v in [*LABELLED.values(), "tok-7Hq2Lr9Wx4Zp", PHONE] if v in stored] == []
+    (attrs,) = [r[1] for r in _rows_of(service, trace_id)]
+    assert attrs["db.password"].startswith("<PASSWORD:") and attrs[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
+
+
+def _rows_of(service, trace_id: str) -> list[tuple]:
+    return service.wait_rows("SELECT SpanName, SpanAttributes FROM otel_traces WHERE TraceId = {t:String}", 1,
+                             parameters={"t": trace_id})

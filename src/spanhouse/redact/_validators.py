@@ -361,6 +361,19 @@ def labelled_secret(data: bytes, start: int, end: int) -> Span:
     return url_password(data, start, end)
 
 
+_NOT_KEY_SECRETS = _NOT_SECRETS | {b"bearer", b"basic", b"token", b"n/a"}
+_AFTER_KEY = re.compile(rb"\x00+:")
+
+
+def key_secret(data: bytes, start: int, end: int) -> Span:
+    """The value of a key that names a secret, unless it is a placeholder (`none`, `${TOKEN}`, `****`)
+    or the next key of a map (the secret's value was a map or a number, which holds no such text)."""
+    value = data[start:end]
+    if value.lower() in _NOT_KEY_SECRETS or _AFTER_KEY.match(data, end) is not None:
+        return None
+    return url_password(data, start, end)
+
+
 def basic_credentials(data: bytes, start: int, end: int) -> Span:
     """HTTP Basic credentials: base64 that decodes to printable `user:password`."""
     try:

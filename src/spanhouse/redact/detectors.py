@@ -55,7 +55,22 @@ def _phone_norm(s: str) -> str:
 _L = r"\p{Latin}0-9"  # letters of Latin-script languages (accents included) and digits
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _H = r"[0-9A-Fa-f]{1,4}"
-_KEY_VALUE = r"\x00+:\x00+"  # a JSON key and its value, as spanhouse.redact.text joins them
+_KEY_VALUE = r"\x00+:\x00+"  # a key and its value, as spanhouse.redact.text joins them
+# a label starts a word or follows `_` (`DB_PASSWORD=`, `customer_phone`); CJK labels need no boundary
+_LABEL_START = r"(?:\b|_)"
+_PHONE_WORDS = (
+    rf"(?:{_LABEL_START}(?i:phone|tel|telephone|mobile|cell|whatsapp|fax|sms|handy|telefon|telefone|teléfono|"
+    r"téléphone)|电话|手机|電話|携帯|전화|휴대폰|телефон)"
+)
+_SECRET_WORDS = (
+    r"password|passwd|passwort|pwd|client_?secret|secret_?key|api_?key|apikey|access_?token|auth_?token|secret"
+)
+# words that name a secret only as a key: in prose `authorization` or `credentials` is a word like another
+_SECRET_KEY_WORDS = (
+    _SECRET_WORDS + r"|passphrase|api-key|private[_\-]?key|client[_\-]secret|"
+    r"(?:access|refresh|id|auth|session|bearer|api|oauth|csrf|xsrf)[_\-]?token|authorization|credentials?"
+)
+_AWS_SECRET_WORDS = r"aws_?secret_?access_?key|secret_?access_?key|aws_?secret"
 
 EMAIL = Detector(
     "email",
@@ -99,8 +114,7 @@ PHONE_TRUNK = Detector(
 
 PHONE_CONTEXT = Detector(
     "phone",
-    r"(?:\b(?i:phone|tel|telephone|mobile|cell|whatsapp|fax|sms|handy|telefon|telefone|teléfono|téléphone)"
-    r"|电话|手机|電話|携帯|전화|휴대폰|телефон)"
+    _PHONE_WORDS +
     rf"(?:[^0-9\n\x00]|{_KEY_VALUE}){{0,12}}(\+?[0-9]{{8,15}})\b",
     priority=30,
     group=1,
@@ -154,7 +168,7 @@ AWS_KEY = Detector(
 AWS_SECRET = Detector(
     "aws_key",
     # a secret access key is 40 base64 characters, told apart from hashes only by its label
-    r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)"
+    rf"(?i:{_AWS_SECRET_WORDS})"
     rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([A-Za-z0-9/+]{{40}})",
     priority=80,
     group=1,
@@ -216,12 +230,43 @@ PASSWORD = Detector(
     "password",
     # the value after a label that names a secret: `password=…` in a connection or query string,
     # `"client_secret": "…"` in JSON, `API_KEY: …` in a config file
-    r"(?i:\b(?:password|passwd|passwort|pwd|client_?secret|secret_?key|api_?key|apikey|access_?token|"
-    r"auth_?token|secret))"
+    rf"{_LABEL_START}(?i:{_SECRET_WORDS})"
     rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([^\s\"'&;,\x00]{{4,}})",
     priority=60,
     group=1,
     validators=(v.labelled_secret,),
+)
+
+PASSWORD_QUOTED = Detector(
+    "password",
+    # a quoted value is whole, blanks included: `DB_PASSWORD='correct horse battery staple'`
+    rf"{_LABEL_START}(?i:{_SECRET_WORDS})[\"']?[ \t]*[:=][ \t]*[\"']([^\"'\n\x00]{{4,}})[\"']",
+    priority=60,
+    group=1,
+    validators=(v.labelled_secret,),
+)
+
+_AUTH_SCHEME = r"(?:(?i:bearer|basic|token|digest|apikey)[ \t]+)?"  # of an Authorization header
+
+PASSWORD_KEY = Detector(
+    "password",
+    # the whole value of a key that names a secret (an attribute, map or JSON key: `db.password`,
+    # `x-api-key`, `authorization`, `refresh_token`), after the scheme of an Authorization header; a
+    # value is all of a string, so it may hold blanks (`correct horse battery staple`)
+    rf"{_LABEL_START}(?i:{_SECRET_KEY_WORDS}){_KEY_VALUE}{_AUTH_SCHEME}([^\x00\n][^\x00]{{3,}})",
+    priority=60,
+    group=1,
+    validators=(v.key_secret,),
+)
+
+PASSWORD_KEY_QUOTED = Detector(
+    "password",
+    # the same written as JSON (`"x-api-key": "…"`): what the raw text of a document shows, so that a
+    # document whose raw text matches nothing is known to hold nothing
+    rf"{_LABEL_START}(?i:{_SECRET_KEY_WORDS})\"[ \t\r\n]*:[ \t\r\n]*\"{_AUTH_SCHEME}([^\x00\n\"][^\x00\"]{{3,}})",
+    priority=60,
+    group=1,
+    validators=(v.key_secret,),
 )
 
 BASIC_AUTH = Detector(
@@ -255,12 +300,20 @@ BUILTIN: tuple[Detector, ...] = (
     PRIVATE_KEY,
     URL_PASSWORD,
     PASSWORD,
+    PASSWORD_QUOTED,
+    PASSWORD_KEY,
+    PASSWORD_KEY_QUOTED,
     BASIC_AUTH,
 )
 """Every built-in detector, in no particular order (priority decides overlaps)."""
 
 BUILTIN_NAMES: tuple[str, ...] = tuple(dict.fromkeys(d.name for d in BUILTIN))
 """The names accepted in the `detectors` setting."""
+
+LABEL_KEY = re.compile(rf"{_LABEL_START}(?i:{_SECRET_KEY_WORDS}|{_AWS_SECRET_WORDS})|{_PHONE_WORDS}")
+"""Finds, in a key, a word that the label detectors read as the label of the key's value: only the
+values of keys it finds need scanning with their key before them (what it finds beyond the labels is
+harmless: the detectors decide)."""
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

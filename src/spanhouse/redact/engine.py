@@ -37,7 +37,7 @@ from spanhouse.redact.keys import Hasher
 from spanhouse.redact.members import REMOVE, object_members, rewrite
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
-from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, long_number
+from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, is_label, long_number
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Redactor:
         renamed: dict[str, str] | None = None
         moved = False
         op = attrs.get(sc.GEN_AI_OPERATION_NAME)
-        for key, decision, rule, new_key in self._plan(attrs, policy):
+        for key, decision, rule, new_key, label in self._plan(attrs, policy):
             value = attrs[key]
             name = key
             if new_key is not None:
@@ -219,19 +219,19 @@ class Redactor:
                 if t is bool or (t is int and -LONG_INT < value < LONG_INT) or (t is float and not long_number(value)):
                     continue
                 if t is str and memo is not None:
-                    new = memo.text(value, record.counts)
+                    new = memo.text(value, record.counts, label)
                     if new is DROP:
                         record.dropped[where + name] = None
                     elif new is not value:
                         record.masked[where + name] = None
                 else:
-                    new = self._one(key, value, policy, record, where, memo, name, op)
+                    new = self._one(key, value, policy, record, where, memo, name, op, label)
                 if new is not value:
                     if detected is None:
                         detected = []
                     detected.append(key)
             else:
-                new = self._one(key, value, policy, record, where, memo, name, op)
+                new = self._one(key, value, policy, record, where, memo, name, op, label)
             if new is not value:
                 if changed is None:
                     changed = {}
@@ -310,11 +310,11 @@ class Redactor:
             self._metas[(policy, keys)] = metas
         return metas
 
-    def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None, Any], ...]:
-        """The keys of `attrs` that may change under `policy`, with their decisions and, for a key in
-        which a detector fires, (the redacted key or DROP, its detections), in map order. Spans of
-        one instrumentation share their key set, so a plan (and the scan of its keys) is made once
-        per key set."""
+    def _plan(self, attrs: dict[str, Any], policy: Policy) -> tuple[tuple[str, str, FieldRule | None, Any, Any], ...]:
+        """The keys of `attrs` that may change under `policy`, with their decisions, for a key in
+        which a detector fires (the redacted key or DROP, its detections), and the key when it may be
+        the label of its value (else None), in map order. Spans of one instrumentation share their
+        key set, so a plan (and the scan of its keys) is made once per key set."""
         keys = tuple(attrs)
         plan = self._plans.get((policy, keys))
         if plan is None:
@@ -326,7 +326,8 @@ class Redactor:
                 if new_key is not None and new_key[1] is None:
                     new_key = None
                 if decision != _KEEP or rule is not None or new_key is not None:
-                    entries.append((key, decision, rule, new_key))
+                    label = key if scan_keys and type(key) is str and is_label(key) else None
+                    entries.append((key, decision, rule, new_key, label))
             plan = tuple(entries)
             if len(self._plans) >= 4096:
                 self._plans.clear()
@@ -480,9 +481,10 @@ class Redactor:
         return _SCAN, rule
 
     def _one(self, key: str, value: Any, policy: Policy, record: Record, where: str, memo: TextMemo | None,
-             name: str | None = None, op: Any = None) -> Any:
+             name: str | None = None, op: Any = None, label: str | None = None) -> Any:
         """`key`'s value redacted; `name` is how the key appears in the record (the key as redacted);
-        `op` is the span's operation (members some mappings read only on some operations)."""
+        `op` is the span's operation (members some mappings read only on some operations); `label`
+        the key when detectors read it as the label of the value."""
         decision, rule = self._decide(key, policy)
         if name is None:
             name = key
@@ -506,7 +508,7 @@ class Redactor:
             record.dropped[where + name] = None
             if value is DROP:
                 return DROP
-        new = self._scan(value, record, memo)
+        new = self._scan(value, record, memo, label)
         if new is DROP:
             record.dropped[where + name] = None
             return DROP
@@ -514,12 +516,12 @@ class Redactor:
             record.masked[where + name] = None
         return new if rule is None else self._truncate(name, new, rule, record, where)
 
-    def _scan(self, value: Any, record: Record, memo: TextMemo | None) -> Any:
+    def _scan(self, value: Any, record: Record, memo: TextMemo | None, label: str | None = None) -> Any:
         if self.text is None:
             return value
         if memo is not None and type(value) is str:
-            return memo.text(value, record.counts)
-        return self.text.value(value, record.counts)
+            return memo.text(value, record.counts, label)
+        return self.text.value(value, record.counts, 0, label)
 
     def _field_rule(self, key: str, value: Any, rule: FieldRule, record: Record, where: str,
                     by_alias: bool = False) -> Any:

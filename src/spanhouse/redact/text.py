@@ -40,11 +40,12 @@ import copy
 import json
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from spanhouse.redact.detectors import BUILTIN
+from spanhouse.redact.detectors import BUILTIN, LABEL_KEY
 from spanhouse.redact.keys import Hasher
 from spanhouse.redact.scanner import Finding, Scanner, compile_pattern, merge
 
@@ -71,10 +72,19 @@ _EXPONENT = compile_pattern(r"[0-9][eE][+\-]?[0-9]")
 _OUTSIDE_STRINGS = bytes(b if 0x30 <= b <= 0x39 or b == 0x3A else 0 for b in range(256))
 KEY_VALUE = "\x00:\x00"
 """What the parsed path puts between a key and what follows it; the in-place view shows a key and its
-value as NULs around the colon too. Label detectors accept `\x00+:\x00+` between label and value."""
+value as NULs around the colon too, and so does a labelled scan (`TextRedactor.text` with a label).
+Label detectors accept `\x00+:\x00+` between label and value."""
+_KEY_VALUE_BYTES = KEY_VALUE.encode()
 # between two strings of the parsed path when a number not scanned lay between them: in the in-place
 # view its digits stand there, and a label detector's gap cannot cross a digit (nor a newline)
 _NUMBER_BETWEEN = "\x00\n\x00"
+
+
+@lru_cache(maxsize=4096)
+def is_label(key: str) -> bool:
+    """Whether `key` may be the label of its value for a detector (`password`, `x-api-key`, `phone`):
+    only then is the value scanned after its key. Keys repeat, so the answer is remembered."""
+    return LABEL_KEY.search(key) is not None
 
 
 def long_number(v: Any) -> bool:
@@ -115,13 +125,14 @@ class TextRedactor:
 
     # --- any attribute value ----------------------------------------------------------------
 
-    def value(self, v: Any, counts: Counter, depth: int = 0) -> Any:
-        """The redacted value (the same object when nothing changed), or `DROP`."""
+    def value(self, v: Any, counts: Counter, depth: int = 0, label: str | None = None) -> Any:
+        """The redacted value (the same object when nothing changed), or `DROP`. `label` is the key
+        the value is held under when `is_label` found a label in it (see `text`)."""
         t = type(v)
         if t is str:
-            return self.text(v, counts)
+            return self.text(v, counts, label)
         if t is int or t is float:
-            return self._number(v, counts) if long_number(v) else v
+            return self._number(v, counts, label) if long_number(v) else v
         if t is bool or v is None:
             return v
         if depth >= _MAX_DEPTH:
@@ -139,7 +150,7 @@ class TextRedactor:
             out = self.text(decoded, counts)
             return v if out is decoded else out
         if t is list or t is tuple:
-            items = [self.value(x, counts, depth + 1) for x in v]
+            items = [self.value(x, counts, depth + 1, label) for x in v]
             if any(x is DROP for x in items):
                 return DROP
             return v if all(a is b for a, b in zip(items, v)) else items
@@ -149,7 +160,7 @@ class TextRedactor:
             same = True
             for k, x in v.items():
                 nk = self.text(k, counts) if type(k) is str else DROP
-                nx = self.value(x, counts, depth + 1)
+                nx = self.value(x, counts, depth + 1, k if nk is not DROP and is_label(k) else None)
                 if nk is DROP or nx is DROP:
                     return DROP
                 if nx is not x or nk != k:
@@ -158,11 +169,14 @@ class TextRedactor:
             return v if same else new
         return DROP
 
-    def text(self, s: str, counts: Counter) -> Any:
-        """Redacted text, the same `s` when nothing was found, or `DROP`."""
-        return self._text(s, counts, 0)
+    def text(self, s: str, counts: Counter, label: str | None = None) -> Any:
+        """Redacted text, the same `s` when nothing was found, or `DROP`. With `label` (the attribute
+        or map key the text is the value of) the text is scanned after its key, as a JSON value is
+        (`KEY_VALUE` between them), so the key is the label the detectors that need one read:
+        `db.password`, `x-api-key`, `user.phone`. JSON text is scanned as before: its own keys label."""
+        return self._text(s, counts, 0, label)
 
-    def _text(self, s: str, counts: Counter, nested: int) -> Any:
+    def _text(self, s: str, counts: Counter, nested: int, label: str | None = None) -> Any:
         try:
             data = s.encode("utf-8")
         except UnicodeEncodeError:
@@ -180,7 +194,7 @@ class TextRedactor:
                 body = s[at:]
                 out = self._json(body, body.encode("utf-8"), counts, nested)
                 return s if out is body else out if out is DROP else s[:at] + out
-        found = self.scanner.find(data)
+        found = self.scanner.find(data) if label is None else self._find_labelled(label, data)
         if b"\\" in data:
             return self._escaped_text(s, data, found, counts)
         if not found:
@@ -218,9 +232,17 @@ class TextRedactor:
         out.append(data[pos:])
         return b"".join(out)
 
-    def _number(self, n: int | float, counts: Counter) -> Any:
+    def _find_labelled(self, label: str, data: bytes) -> list[Finding]:
+        """The findings in `data` scanned after `label` and `KEY_VALUE`, at their places in `data`
+        (those in the label are left out: a key is scanned on its own)."""
+        head = label.encode("utf-8", "surrogatepass") + _KEY_VALUE_BYTES
+        n = len(head)
+        return [Finding(f.start - n, f.end - n, f.detector) for f in self.scanner.find(head + data) if f.start >= n]
+
+    def _number(self, n: int | float, counts: Counter, label: str | None = None) -> Any:
         digits = _digits_of(n)
-        found = self.scanner.find(digits.encode())
+        data = digits.encode()
+        found = self.scanner.find(data) if label is None else self._find_labelled(label, data)
         if not found:
             return n
         det = found[0].detector
@@ -356,22 +378,23 @@ class TextRedactor:
 class TextMemo:
     """`TextRedactor.text` for the texts of one batch, each distinct text computed once.
 
-    Guarantees: `text(s, counts)` returns what `TextRedactor.text(s, counts)` returns — `s` itself
-    when nothing changed, the same redacted text or `DROP` otherwise — and adds the same detections
-    to `counts`, in the same order. Meant to live no longer than the batch whose values it holds."""
+    Guarantees: `text(s, counts, label)` returns what `TextRedactor.text(s, counts, label)` returns —
+    `s` itself when nothing changed, the same redacted text or `DROP` otherwise — and adds the same
+    detections to `counts`, in the same order. Meant to live no longer than the batch whose values it holds."""
 
     __slots__ = ("redactor", "_done")
 
     def __init__(self, redactor: TextRedactor):
         self.redactor = redactor.for_batch()
-        self._done: dict[str, tuple[Any, Counter]] = {}
+        self._done: dict[Any, tuple[Any, Counter]] = {}  # text, or (label, text)
 
-    def text(self, s: str, counts: Counter) -> Any:
-        done = self._done.get(s)
+    def text(self, s: str, counts: Counter, label: str | None = None) -> Any:
+        memo_key: Any = s if label is None else (label, s)
+        done = self._done.get(memo_key)
         if done is None:
             found: Counter = Counter()
-            out = self.redactor.text(s, found)
-            done = self._done[s] = (_SAME if out is s else out, found)
+            out = self.redactor.text(s, found) if label is None else self.redactor.text(s, found, label)
+            done = self._done[memo_key] = (_SAME if out is s else out, found)
         out, found = done
         if found:
             # Counter.update checks for a Mapping through the ABC machinery on every call
