@@ -429,6 +429,26 @@ def test_the_user_id_rule_hashes_the_foreign_forms_of_user_id_too():
     assert all(out[k] == "customer-8812" for k in FOREIGN_USER_IDS)
 
 
+def test_end_user_ids_and_names_of_the_otel_registry_are_hashed_by_default():
+    proc = GenaiRedactProcessor(GenaiRedactConfig(hash_key=KEY))
+    hexof = proc.redactor.hasher.hex
+    users = {sc.ENDUSER_ID: "alice.w-4471", sc.USER_NAME: "awonder", sc.USER_FULL_NAME: "Alice Wonderland",
+             sc.USER_EMAIL: "alice.wonder@example.org"}
+    out = proc.process(make_batch([env("production")], [{"attributes": dict(users)}])).attributes[0]
+    assert not any(v in repr(out) for v in users.values())
+    assert out[sc.USER_HASH] == hexof("alice.w-4471") and sc.ENDUSER_ID not in out
+    assert out[sc.USER_NAME] == hexof("awonder") and out[sc.USER_FULL_NAME] == hexof("Alice Wonderland")
+    assert out[sc.USER_EMAIL].startswith("<EMAIL:")  # the email detector's token, joinable with the text's
+    assert set(out[sc.SPANHOUSE_REDACTION_HASHED_KEYS]) == {sc.ENDUSER_ID, sc.USER_NAME, sc.USER_FULL_NAME}
+    # user.id wins over enduser.id, whichever comes first
+    for attrs in ({sc.ENDUSER_ID: "e-1", sc.USER_ID: "u-1"}, {sc.USER_ID: "u-1", sc.ENDUSER_ID: "e-1"}):
+        out = proc.process(make_batch([env("production")], [{"attributes": attrs}])).attributes[0]
+        assert out[sc.USER_HASH] == hexof("u-1") and "e-1" not in repr(out)
+    # under full they stay, as user.id does
+    out = proc.process(make_batch([env("staging")], [{"attributes": dict(users)}])).attributes[0]
+    assert all(out[k] == v for k, v in users.items())
+
+
 def test_the_user_id_rule_reaches_the_end_user_inside_request_parameters():
     """OpenInference records the whole request in `llm.invocation_parameters`, with the end user as
     OpenAI's `user` or Anthropic's `metadata.user_id`; genai_normalize reads `user.id` from there, so

@@ -265,6 +265,8 @@ def test_regulated_feature_stores_metadata_only(service):
 
 # the red team's misses, each sent as an application sends it and looked for in every stored column
 LABELLED = {"db.password": "Tr0ub4dor-Example", "x-api-key": "k3y-0f-the-Api-9182", "client_secret": "c9Fq2LmX0pWz"}
+END_USER = {sc.ENDUSER_ID: "alice.w-4471", sc.USER_NAME: "awonder", sc.USER_FULL_NAME: "Alice Wonderland",
+            sc.USER_EMAIL: "alice.wonder@example.org"}
 PHONE = "5551234567"
 PRODUCTION = {sc.SERVICE_NAME: "support", sc.DEPLOYMENT_ENVIRONMENT_NAME: "production"}
 
@@ -288,6 +290,14 @@ def test_keys_that_name_a_secret_or_a_phone_label_their_values_end_to_end(servic
     assert [v for v in [*LABELLED.values(), "tok-7Hq2Lr9Wx4Zp", PHONE] if v in stored] == []
     (attrs,) = [r[1] for r in _rows_of(service, trace_id)]
     assert attrs["db.password"].startswith("<PASSWORD:") and attrs[sc.GEN_AI_OPERATION_NAME] == "execute_tool"
+
+
+def test_end_user_names_and_ids_are_hashed_end_to_end(service):
+    trace_id = _send(service, "grpc", PRODUCTION, _one_span(dict(END_USER)))
+    assert [v for v in END_USER.values() if v in _stored_text(service, trace_id)] == []
+    (attrs,) = [r[1] for r in _rows_of(service, trace_id)]
+    assert len(attrs[sc.USER_HASH]) == 64 and len(attrs[sc.USER_NAME]) == 64
+    assert attrs[sc.USER_EMAIL].startswith("<EMAIL:") and sc.ENDUSER_ID not in attrs
 
 
 def _rows_of(service, trace_id: str) -> list[tuple]:

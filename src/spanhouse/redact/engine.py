@@ -251,18 +251,21 @@ class Redactor:
                 else:
                     out[key] = new
             return out
-        # a value moved to another key takes the place of the key it came from; the value of a key
-        # the rule names wins over that of a foreign form (which may be encoded differently)
-        named = {}
+        # a value moved to another key takes the place of the key it came from; the value of the key
+        # the rule names first wins over those of keys it names later and of foreign forms (which may
+        # be encoded differently)
+        named: dict[str, _Moved] = {}
         for new in changed.values():
-            if isinstance(new, _Moved) and not new.by_alias:
-                named.setdefault(new.target, new.value)
+            if isinstance(new, _Moved):
+                best = named.get(new.target)
+                if best is None or new.rank < best.rank:
+                    named[new.target] = new
         out = {}
         for key, value in attrs.items():
             new = changed.get(key, value)
             if isinstance(new, _Moved):
                 if new.target not in attrs and new.target not in out:
-                    out[new.target] = named.get(new.target, new.value)
+                    out[new.target] = named[new.target].value
             elif new is not DROP:
                 out[renamed.get(key, key) if renamed else key] = new
         return out
@@ -538,7 +541,10 @@ class Redactor:
             return value  # and the hash of nothing would count as one user
         record.hashed[where + key] = None
         digest = self.hasher.hex(value if type(value) is str else as_string(value))
-        return _Moved(rule.to, digest, by_alias) if rule.to else digest
+        if not rule.to:
+            return digest
+        n = len(rule.keys)
+        return _Moved(rule.to, digest, n + 1 if by_alias else rule.keys.index(key) if key in rule.keys else n)
 
     def _member_action(self, rule: FieldRule) -> Any:
         """What a drop, mask or hash rule does to a member of an object value (a hash stays in place:
@@ -576,14 +582,15 @@ class Redactor:
 
 class _Moved:
     """A hash written under another key (`user.id` → `user.hash`); the original key goes away.
-    `by_alias`: the rule named the canonical form of the key, not the key itself."""
+    `rank`: where the rule names the key (a glob's match after the exact names, a foreign form of a
+    key the rule names last); of several keys moved to one target, the lowest rank's value is kept."""
 
-    __slots__ = ("target", "value", "by_alias")
+    __slots__ = ("target", "value", "rank")
 
-    def __init__(self, target: str, value: str, by_alias: bool = False):
+    def __init__(self, target: str, value: str, rank: int):
         self.target = target
         self.value = value
-        self.by_alias = by_alias
+        self.rank = rank
 
 
 @lru_cache(maxsize=1)

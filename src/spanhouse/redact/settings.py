@@ -12,7 +12,7 @@ genai_redact:
     - when: {spanhouse.feature: "kyc-*"}
       policy: metadata_only
   fields:                             # first rule that names the key wins
-    - keys: [user.id]
+    - keys: [user.id, enduser.id]
       action: hash
       to: user.hash
       policies: [redacted, metadata_only]
@@ -150,13 +150,13 @@ def default_rules() -> list[PolicyRule]:
 
 
 def default_fields() -> list[FieldRule]:
+    redacting = [Policy.REDACTED, Policy.METADATA_ONLY]
     return [
-        FieldRule(
-            keys=[sc.USER_ID],
-            action=FieldAction.HASH,
-            to=sc.USER_HASH,
-            policies=[Policy.REDACTED, Policy.METADATA_ONLY],
-        )
+        # enduser.id is the older attribute for the same end user; user.id wins when both are sent
+        FieldRule(keys=[sc.USER_ID, sc.ENDUSER_ID], action=FieldAction.HASH, to=sc.USER_HASH, policies=redacting),
+        # names identify a person as an id does; hashed in place, they stay joinable. user.email is
+        # left to the email detector, whose token matches the address's token everywhere else
+        FieldRule(keys=[sc.USER_NAME, sc.USER_FULL_NAME], action=FieldAction.HASH, policies=redacting),
     ]
 
 
@@ -175,8 +175,9 @@ class RedactionSettings:
     rules: list[PolicyRule] = field(default_factory=default_rules)
     """Policy rules, first match wins. Default: production → redacted, staging/development → full."""
     fields: list[FieldRule] = field(default_factory=default_fields)
-    """Field rules. Default: `user.id` is hashed into `user.hash` under redacted and metadata_only.
-    Setting `fields` replaces the default; list the rule again to keep it."""
+    """Field rules. Default: `user.id` (or else `enduser.id`) is hashed into `user.hash`, and
+    `user.name` and `user.full_name` are hashed in place, under redacted and metadata_only. Setting
+    `fields` replaces the default; list the rules again to keep them."""
     detectors: list[str] = field(default_factory=lambda: list(BUILTIN_NAMES))
     """Built-in detectors to run under redacting policies (default: all)."""
     patterns: list[PatternSpec] = field(default_factory=list)

@@ -28,6 +28,11 @@ Deprecated: renamed to `deployment.environment.name`. Renamed upstream.
 DEPLOYMENT_ENVIRONMENT_NAME: Final = "deployment.environment.name"
 """Deployment environment the service runs in; redaction policies and retention are chosen by it."""
 
+ENDUSER_ID: Final = "enduser.id"
+"""Identifier of the end user, as older instrumentations send it; hashed into `user.hash` like
+`user.id`.
+"""
+
 ERROR_TYPE: Final = "error.type"
 """The class of error the operation ended with."""
 
@@ -553,11 +558,20 @@ Set when reasoning tokens exceed the reported output tokens, the sign of a sourc
 reasoning outside the output count. The stored output count is then the total.
 """
 
+USER_EMAIL: Final = "user.email"
+"""E-mail address of the end user; replaced by an e-mail token under redacting policies."""
+
+USER_FULL_NAME: Final = "user.full_name"
+"""Full name of the end user; hashed in place by the default redaction rules."""
+
 USER_HASH: Final = "user.hash"
 """Hash of the user identifier, when the raw identifier must not leave the application."""
 
 USER_ID: Final = "user.id"
 """Identifier of the end user, as the application knows it."""
+
+USER_NAME: Final = "user.name"
+"""Short name or login of the end user; hashed in place by the default redaction rules."""
 
 # Events
 
@@ -870,6 +884,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     AWS_BEDROCK_KNOWLEDGE_BASE_ID: "string",
     DEPLOYMENT_ENVIRONMENT: "string",
     DEPLOYMENT_ENVIRONMENT_NAME: "string",
+    ENDUSER_ID: "string",
     ERROR_TYPE: "string",
     EVENT_NAME: "string",
     EXCEPTION_MESSAGE: "string",
@@ -990,8 +1005,11 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     SPANHOUSE_TENANT_ID: "string",
     SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED: "boolean",
     SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED: "boolean",
+    USER_EMAIL: "string",
+    USER_FULL_NAME: "string",
     USER_HASH: "string",
     USER_ID: "string",
+    USER_NAME: "string",
 }
 """Semconv type of every attribute (enums by the type of their values); templates by prefix."""
 
@@ -1020,6 +1038,7 @@ __all__ = [
     "AWS_BEDROCK_KNOWLEDGE_BASE_ID",
     "DEPLOYMENT_ENVIRONMENT",
     "DEPLOYMENT_ENVIRONMENT_NAME",
+    "ENDUSER_ID",
     "ERROR_TYPE",
     "EVENT_EXCEPTION",
     "EVENT_GEN_AI_ASSISTANT_MESSAGE",
@@ -1153,8 +1172,11 @@ __all__ = [
     "SPANHOUSE_TENANT_ID",
     "SPANHOUSE_USAGE_INPUT_INCLUDES_CACHE_ADJUSTED",
     "SPANHOUSE_USAGE_OUTPUT_INCLUDES_REASONING_ADJUSTED",
+    "USER_EMAIL",
+    "USER_FULL_NAME",
     "USER_HASH",
     "USER_ID",
+    "USER_NAME",
     "GenAiOpenaiRequestResponseFormatValues",
     "GenAiOpenaiRequestServiceTierValues",
     "GenAiOperationNameValues",
