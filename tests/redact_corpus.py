@@ -546,6 +546,7 @@ def positives(per_detector: int = 120) -> list[tuple[str, list[tuple[str, str]]]
         )
         out.append((text, [("email", e), ("phone", p), ("card", c), ("ipv4", ip)]))
     out += [(text, [(det, value)]) for det, text, value in HANDWRITTEN]
+    out += later_positives(per_detector // 4)
     return out
 
 
@@ -799,7 +800,118 @@ NEGATIVE_TEMPLATES = [
 def hard_negatives(count: int = 500) -> list[str]:
     rng = random.Random(SEED + 1)
     generated = [NEGATIVE_TEMPLATES[i % len(NEGATIVE_TEMPLATES)](rng) for i in range(count)]
-    return generated + HANDWRITTEN_NEGATIVES
+    later = random.Random(SEED + 3)
+    near = [LATER_NEGATIVE_TEMPLATES[i % len(LATER_NEGATIVE_TEMPLATES)](later) for i in range(count // 5)]
+    return generated + HANDWRITTEN_NEGATIVES + near + LATER_HANDWRITTEN_NEGATIVES
+
+
+# --- added after the red team's misses: keys as labels, dotted cards, labelled phone numbers without
+# separators, AWS secret keys beside their key id (own seeds, so the corpus above is unchanged) ---------
+
+
+def _dotted_card(rng: random.Random) -> str:
+    prefix, length = rng.choice(CARD_KINDS)
+    num = luhn_complete(prefix, length, rng)
+    if length in (14, 15):
+        return ".".join((num[:4], num[4:10], num[10:]))
+    return ".".join(num[i : i + 4] for i in range(0, length, 4))
+
+
+def _aws_secret_mixed(rng: random.Random) -> str:
+    while True:
+        value = aws_secret(rng)
+        if any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value):
+            return value
+
+
+def _plain_phone(rng: random.Random) -> str:
+    d = lambda n: _digits(rng, n)  # noqa: E731
+    return rng.choice([
+        lambda: f"{rng.randint(2, 9)}{d(2)}{rng.randint(2, 9)}{d(6)}",
+        lambda: f"+1{rng.randint(2, 9)}{d(2)}{rng.randint(2, 9)}{d(6)}",
+        lambda: f"+447{d(9)}",
+        lambda: f"+4915{d(9)}",
+        lambda: f"0{rng.randint(6, 7)}{d(8)}",
+    ])()
+
+
+_SECRET_VALUES = [
+    lambda r: _rand(r, ALNUM + "-_", r.randint(12, 40)),
+    lambda r: " ".join(r.choice(["correct", "horse", "battery", "staple", "orange", "violin", "pepper"])
+                       for _ in range(4)),
+    lambda r: f"{r.choice(['Winter', 'Summer', 'Sunny'])}-{r.randint(1000, 9999)}!{r.choice('xyzq')}",
+]
+_KEY_LABEL_TEMPLATES = [
+    '{{"x-api-key": "{v}", "accept": "application/json"}}',
+    'request headers: {{"Authorization": "Token {v}", "User-Agent": "httpx/0.27"}}',
+    '{{"grant_type": "refresh_token", "refresh_token": "{v}"}}',
+    '{{"db": {{"host": "db.internal", "port": 5432, "passphrase": "{v}"}}}}',
+    '{{"client-secret": "{v}"}}',
+    '{{"session_token": "{v}", "expires_in": 3600}}',
+    "export DB_PASSWORD='{v}'",
+]
+_PHONE_LABEL_TEMPLATES = [
+    "phone: {v}",
+    '{{"mobile": "{v}"}}',
+    '{{"customer": {{"name": "A. Smith", "phone_number": "{v}"}}}}',
+    "customer_phone={v}&plan=pro",
+    "Tel {v}",
+]
+_AWS_PAIR_TEMPLATES = [
+    "Access key ID,Secret access key\n{k},{s}",
+    "{k} {s}",
+    "creds: {k}:{s}",
+    "the leaked pair was '{k}', '{s}' in the build log",
+    "{k}\t{s}\tactive",
+]
+
+
+def later_positives(n: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    rng = random.Random(SEED + 2)
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for _ in range(n):
+        value = _dotted_card(rng)
+        out.append((rng.choice(TEMPLATES["card"]).format(v=value), [("card", value)]))
+        value = _plain_phone(rng)
+        out.append((rng.choice(_PHONE_LABEL_TEMPLATES).format(v=value), [("phone", value)]))
+        value = rng.choice(_SECRET_VALUES)(rng)
+        out.append((rng.choice(_KEY_LABEL_TEMPLATES).format(v=value), [("password", value)]))
+        key, secret = aws_key(rng), _aws_secret_mixed(rng)
+        out.append((rng.choice(_AWS_PAIR_TEMPLATES).format(k=key, s=secret), [("aws_key", key), ("aws_key", secret)]))
+        # near misses beside a key id: a hash or a longer base64 blob is no secret key (only the id is)
+        other = rng.choice([_rand(rng, "0123456789abcdef", 40), _rand(rng, ALNUM + "+/", 60),
+                            _rand(rng, "0123456789ABCDEF", 40), _rand(rng, string.ascii_letters, 40)])
+        out.append((f"{key} {other}", [("aws_key", key)]))
+    return out
+
+
+LATER_NEGATIVE_TEMPLATES = [
+    lambda r: f"upgraded to {r.randint(1, 9)}.{_digits(r, 4)}.{_digits(r, 4)}.{_digits(r, 4)}.{_digits(r, 4)}",
+    lambda r: f"build {r.randint(1, 9)}.{_dotted_card(r)} deployed",
+    lambda r: f"order {_invalid_luhn(r).replace(' ', '.').replace('-', '.')} shipped",
+    lambda r: f"Windows {r.randint(10, 11)}.0.{r.randint(19041, 26100)}.{r.randint(1000, 9999)}",
+    lambda r: f"Total {r.randint(1, 9)}.{_digits(r, 3)}.{_digits(r, 3)}.{_digits(r, 3)}.{_digits(r, 3)} units",
+    lambda r: json.dumps({"usage": {"input_tokens": r.randint(10**8, 10**9), "output_tokens": r.randint(1, 4096)},
+                          "max_tokens": 4096, "stop_reason": "end_turn"}),
+    lambda r: json.dumps({"token": r.choice(["Hello", " world", "password", "secret"]), "logprob": -0.31,
+                          "top_logprobs": [{"token": "Hi", "logprob": -1.2}]}),
+    lambda r: json.dumps({"trace_id": _rand(r, "0123456789abcdef", 32), "span_id": _rand(r, "0123456789abcdef", 16),
+                          "next_page_token": _rand(r, ALNUM, 24)}),
+    lambda r: json.dumps({"password_sha256": _rand(r, "0123456789abcdef", 64), "password_min_length": 12,
+                          "secret_name": "prod-db-credentials"}),
+    lambda r: json.dumps({"credentials": {"type": "service_account", "project_id": f"proj-{_digits(r, 6)}"},
+                          "authorization": r.choice(["required", "none", "<redacted>", "${API_TOKEN}"])}),
+    lambda r: f"commit {_rand(r, '0123456789abcdef', 40)} tree {_rand(r, '0123456789abcdef', 40)}",
+    lambda r: f"etag {_rand(r, ALNUM + '+/', 40)}== and digest sha256:{_rand(r, '0123456789abcdef', 64)}",
+]
+
+LATER_HANDWRITTEN_NEGATIVES = [
+    "the authorization header is missing; check the credentials page",
+    "DB_PASSWORD=${DB_PASSWORD} and API_KEY=<your key here>",
+    '{"phone_verified": true, "password_set": false, "api_key_count": 3}',
+    "tokens used: 1234567890; tokens left: 42",
+    "version 4.1111.2222.3333 is not a card, nor is 1.4111.1111.1111.1111",
+]
 
 
 def as_messages(text: str, ensure_ascii: bool) -> str:

@@ -267,6 +267,8 @@ def test_regulated_feature_stores_metadata_only(service):
 LABELLED = {"db.password": "Tr0ub4dor-Example", "x-api-key": "k3y-0f-the-Api-9182", "client_secret": "c9Fq2LmX0pWz"}
 END_USER = {sc.ENDUSER_ID: "alice.w-4471", sc.USER_NAME: "awonder", sc.USER_FULL_NAME: "Alice Wonderland",
             sc.USER_EMAIL: "alice.wonder@example.org"}
+AWS_ID, AWS_SECRET = "AKIAQ3EGRSTUVWXYZ234", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYz9EXAMPLE1"
+SHAPES = {"card": "4111.1111.1111.1111", "aws_secret": AWS_SECRET}
 PHONE = "5551234567"
 PRODUCTION = {sc.SERVICE_NAME: "support", sc.DEPLOYMENT_ENVIRONMENT_NAME: "production"}
 
@@ -298,6 +300,16 @@ def test_end_user_names_and_ids_are_hashed_end_to_end(service):
     (attrs,) = [r[1] for r in _rows_of(service, trace_id)]
     assert len(attrs[sc.USER_HASH]) == 64 and len(attrs[sc.USER_NAME]) == 64
     assert attrs[sc.USER_EMAIL].startswith("<EMAIL:") and sc.ENDUSER_ID not in attrs
+
+
+def test_dotted_cards_and_aws_key_pairs_are_replaced_end_to_end(service):
+    result = f"card on file {SHAPES['card']}; creds {AWS_ID},{AWS_SECRET}"
+    trace_id = _send(service, "http", PRODUCTION, _one_span({sc.GEN_AI_TOOL_CALL_RESULT: result}))
+    stored = _stored_text(service, trace_id)
+    digits = SHAPES["card"].replace(".", "")
+    assert [v for v in (SHAPES["card"], digits, AWS_ID, AWS_SECRET) if v in stored] == []
+    (attrs,) = [r[1] for r in _rows_of(service, trace_id)]
+    assert attrs[sc.GEN_AI_TOOL_CALL_RESULT].startswith("card on file <CARD:")
 
 
 def _rows_of(service, trace_id: str) -> list[tuple]:

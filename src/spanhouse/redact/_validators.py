@@ -56,13 +56,16 @@ def _card_brand_ok(d: str) -> bool:
 
 
 def card(data: bytes, start: int, end: int) -> Span:
-    """Luhn-valid, a known issuer prefix, 13-19 digits; one separator style (space or dash) and
+    """Luhn-valid, a known issuer prefix, 13-19 digits; one separator style (space, dash or dot) and
     groups of 3 or more digits, as cards are written. A candidate that runs into more digit groups
-    is retried without its trailing groups."""
+    is retried without its trailing groups, unless dotted: a dotted card stands alone, since a longer
+    dotted run of numbers is a version or an address."""
     text = data[start:end].decode("ascii")
     if text.isdigit():
         return (start, end) if _card_brand_ok(text) and luhn_ok(text) else None
-    sep = " " if " " in text else "-"
+    sep = " " if " " in text else "-" if "-" in text else "."
+    if sep == "." and _continues_number(data, start, end, b"."):
+        return None
     groups = text.split(sep)
     # the last group of a 4-4-4-x grouping may be short: 3056 9309 0259 04
     short_end = len(groups) > 2 and all(len(g) == 4 for g in groups[:-1])
@@ -74,6 +77,8 @@ def card(data: bytes, start: int, end: int) -> Span:
         digits = "".join(groups)
         if 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_ok(digits):
             return start, start + len(sep.join(groups))
+        if sep == ".":
+            return None
         groups.pop()
     return None
 

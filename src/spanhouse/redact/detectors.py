@@ -71,6 +71,7 @@ _SECRET_KEY_WORDS = (
     r"(?:access|refresh|id|auth|session|bearer|api|oauth|csrf|xsrf)[_\-]?token|authorization|credentials?"
 )
 _AWS_SECRET_WORDS = r"aws_?secret_?access_?key|secret_?access_?key|aws_?secret"
+_AWS_KEY_ID = r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}"
 
 EMAIL = Detector(
     "email",
@@ -123,7 +124,12 @@ PHONE_CONTEXT = Detector(
 )
 
 CARD = Detector(
-    "card", r"\b[0-9](?:[ \-]?[0-9]){12,18}\b", priority=50, validators=(v.card,), normalize=_digits
+    "card",
+    # with spaces, dashes or nothing between digits; or in groups of 3 or more separated by dots
+    r"\b[0-9](?:[ \-]?[0-9]){12,18}\b|\b[0-9]{4}(?:\.[0-9]{3,6}){2,4}\b",
+    priority=50,
+    validators=(v.card,),
+    normalize=_digits,
 )
 
 IBAN = Detector(
@@ -161,15 +167,22 @@ ANTHROPIC_KEY = Detector(
     "anthropic_key", r"\bsk-ant-(?:api|admin|oat|sid)[0-9]{2}-[A-Za-z0-9_\-]{20,}", priority=85
 )
 
-AWS_KEY = Detector(
-    "aws_key", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b", priority=80
-)
+AWS_KEY = Detector("aws_key", _AWS_KEY_ID + r"\b", priority=80)
 
 AWS_SECRET = Detector(
     "aws_key",
     # a secret access key is 40 base64 characters, told apart from hashes only by its label
     rf"(?i:{_AWS_SECRET_WORDS})"
     rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([A-Za-z0-9/+]{{40}})",
+    priority=80,
+    group=1,
+    validators=(v.b64_end, v.mixed_case_token),
+)
+
+AWS_SECRET_BESIDE_ID = Detector(
+    "aws_key",
+    # or by the access key id right before it, as credential files, CSV exports and env dumps pair them
+    _AWS_KEY_ID + r"[\"']?(?:[ \t]*[,:;|=][ \t]*|[ \t]+)[\"']?([A-Za-z0-9/+]{40})",
     priority=80,
     group=1,
     validators=(v.b64_end, v.mixed_case_token),
@@ -292,6 +305,7 @@ BUILTIN: tuple[Detector, ...] = (
     ANTHROPIC_KEY,
     AWS_KEY,
     AWS_SECRET,
+    AWS_SECRET_BESIDE_ID,
     GITHUB_TOKEN,
     SLACK_TOKEN,
     STRIPE_KEY,

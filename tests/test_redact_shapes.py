@@ -1,0 +1,53 @@
+"""Shapes of sensitive values the detectors once missed, through the real `genai_redact` processor:
+cards written with dots, labelled phone numbers without separators, AWS secret keys right after their
+key id; and their near misses, which stay as sent."""
+
+from __future__ import annotations
+
+import json
+
+from test_genai_redact import DETECTIONS, env, make_batch, run
+
+AWS_ID, AWS_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def _redacted(value) -> dict:
+    return run(make_batch([env("production")], [{"attributes": {"tool.output": value}}])).attributes[0]
+
+
+def test_a_card_written_with_dots_is_replaced_with_the_token_of_its_digits():
+    out = _redacted("card on file: 4111.1111.1111.1111, Amex 3714.496353.98431")
+    assert "4111" not in out["tool.output"] and "98431" not in out["tool.output"]
+    spaced = _redacted("card on file: 4111 1111 1111 1111, Amex 3714 496353 98431")["tool.output"]
+    assert out["tool.output"] == spaced and out[DETECTIONS + "card"] == 2
+
+
+def test_dotted_numbers_that_are_no_card_stay():
+    for text in ("version 1.4111.1111.1111.1111", "4111.1111.1111.1112 (Luhn fails)",
+                 "build 10.0.19041.1234", "4.111.111.111.111.111 units", "4111.1111.1111.1111.2222"):
+        assert _redacted(text)["tool.output"] == text, text
+
+
+def test_labelled_phone_numbers_without_separators_are_replaced():
+    for text, number in (("phone: 5551234567", "5551234567"), ("customer_phone=+14155550123&plan=pro", "4155550123"),
+                         (json.dumps({"mobile": "+14155550123"}), "4155550123"),
+                         (json.dumps({"contact": {"phone": 4155550123}}), "4155550123")):
+        out = _redacted(text)
+        assert number not in out["tool.output"] and out[DETECTIONS + "phone"] == 1, text
+    assert _redacted(json.dumps({"phone_verified": True, "input_tokens": 123456789}))["tool.output"] == json.dumps(
+        {"phone_verified": True, "input_tokens": 123456789})
+
+
+def test_an_aws_secret_key_right_after_its_key_id_is_replaced():
+    for text in (f"Access key ID,Secret access key\n{AWS_ID},{AWS_SECRET}", f"{AWS_ID} {AWS_SECRET}",
+                 f"creds: '{AWS_ID}', '{AWS_SECRET}'", f"{AWS_ID}\t{AWS_SECRET}\tactive"):
+        out = _redacted(text)["tool.output"]
+        assert AWS_SECRET not in out and AWS_ID not in out and out.count("<AWS_KEY:") == 2, text
+
+
+def test_a_hash_or_a_longer_blob_after_a_key_id_stays():
+    sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    blob = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+    for other in (sha1, sha1.upper(), blob, "ThisIsACamelCaseIdentifierWithoutDigitsX"):
+        out = _redacted(f"{AWS_ID} {other}")["tool.output"]
+        assert out.endswith(" " + other) and out.startswith("<AWS_KEY:"), other
