@@ -17,9 +17,13 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 import yaml
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Status, StatusCode, set_span_in_context
 from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
@@ -34,7 +38,8 @@ DAY = 24 * HOUR
 
 # rule uid → the label sets (its query's string columns, in order) whose value crosses the threshold
 EXPECTED_FIRING = {
-    "spanhouse-citation-quality": {("copilot", "production", "support", "reply_v2")},
+    "spanhouse-citation-quality": {("copilot", "production", "support", "reply_v2"),
+                                   ("copilot", "production", "support", "reply_v3")},
     "spanhouse-workflow-latency": {("copilot", "production", "slow_flow")},
     "spanhouse-tool-errors": {("copilot", "production", "pay_invoice")},
     "spanhouse-policy-violations": {("copilot", "checkout")},
@@ -77,10 +82,15 @@ def production(tracer, now: int) -> None:
     recent = now - 2 * 60 * S
     # citation quality over 10 minutes: reply_v2 averages 0.7 (fires), reply_v1 0.95, and draft_v1's
     # 0.1 comes from too few samples (4 < 5) to count
+    # (reply_v2 also has a result its evaluator failed to compute, NaN: counted, never averaged)
     for prompt, score, n in (("reply_v2", 0.7, 6), ("reply_v1", 0.95, 6), ("draft_v1", 0.1, 4)):
         for i in range(n):
             _span(tracer, "chat gpt-4o-mini", recent + i * S, 1, _chat("support", prompt),
-                  events=[_evaluation("citation_quality", score)])
+                  events=[_evaluation("citation_quality", score)]
+                  + [_evaluation("citation_quality", float("nan"))] * (prompt == "reply_v2" and i == 0))
+    # reply_v3's scores (0.6) arrive as log records parented to its calls (send_log_scores), carrying no prompt
+    for i in range(6):
+        _span(tracer, "chat gpt-4o-mini", recent + i * S, 1, _chat("support", "reply_v3"))
     # workflow p95 over 15 minutes: slow_flow takes 15 s, fast_flow 2 s
     for flow, seconds in (("slow_flow", 15), ("fast_flow", 2)):
         for i in range(10):
@@ -129,6 +139,20 @@ def production(tracer, now: int) -> None:
     # spend in the current hour waits for the hour to end (0.9: quiet)
     _span(tracer, "chat gpt-4o-mini", hour, 1, _chat("current_hour", cost=5.0))
 
+def send_log_scores(endpoint: str, spans: list, resource: dict) -> int:
+    """A citation_quality score of 0.6 for each reply_v3 call, as a gen_ai.evaluation.result log record."""
+    calls = [s for s in spans if s.attributes.get(sc.GEN_AI_PROMPT_NAME) == "reply_v3"]
+    provider = LoggerProvider(resource=Resource.create(resource))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint + "/v1/logs")))
+    logger = provider.get_logger("tests.alerts")
+    for span in calls:
+        logger.emit(event_name=sc.EVENT_GEN_AI_EVALUATION_RESULT, timestamp=span.end_time,
+                    context=set_span_in_context(NonRecordingSpan(span.context)),
+                    attributes=_evaluation("citation_quality", 0.6))
+    provider.shutdown()
+    return len(calls)
+
+
 def staging(tracer, now: int) -> None:
     """Policy failures outside production, which the safety rule must ignore (counted with production,
     they would make `search` fire)."""
@@ -148,19 +172,24 @@ def _outside_the_last_minute_of_an_hour() -> None:
 @pytest.fixture(scope="module")
 def client():
     db = unique_database("alerts")
-    svc = start_service(service_config(db, exporter={"ttl": "720h"}), db)
+    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
+    svc = start_service(service_config(db, exporter={"ttl": "720h"},
+                                       pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
     try:
         exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
         _outside_the_last_minute_of_an_hour()
         now = time.time_ns()  # when the spans are sent: the rules' windows end at the query's now()
-        sent = 0
+        sent = scored = 0
         for build, env in ((production, "production"), (staging, "staging")):
             resource = {"service.name": "copilot", "deployment.environment.name": env}
             spans = sdk_spans(lambda tracer, build=build: build(tracer, now), resource=resource)
             assert exporter.export(spans) is SpanExportResult.SUCCESS
             sent += len(spans)
+            scored += send_log_scores(svc.http_url, spans, resource)
         exporter.shutdown()
         assert len(svc.wait_rows("SELECT 1 FROM genai_spans", sent)) == sent
+        assert scored and len(svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE Source = 'log_record'",
+                                            scored)) == scored
         yield clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
     finally:
         svc.stop()

@@ -21,9 +21,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from grafana_macros import ALL, Context, expand
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.trace import set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, set_span_in_context
 from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
@@ -79,6 +83,27 @@ EXPECTED_COLUMNS = {
 }
 
 
+# answer_relevance of the two gpt-4o-mini calls, sent as gen_ai.evaluation.result log records parented to each
+# call (the records carry no prompt or model): 0.2 and 0.4, average 0.3
+LOG_SCORES = [{sc.GEN_AI_EVALUATION_NAME: "answer_relevance", sc.GEN_AI_EVALUATION_SCORE_VALUE: score}
+              for score in (0.2, 0.4)]
+
+
+def send_log_scores(endpoint: str, spans: list, resource: dict) -> int:
+    """The answer_relevance log records of `LOG_SCORES`, one per gpt-4o-mini call, with the real SDK."""
+    calls = sorted((s for s in spans if s.attributes.get(sc.GEN_AI_REQUEST_MODEL) == "gpt-4o-mini"),
+                   key=lambda s: s.start_time)
+    provider = LoggerProvider(resource=Resource.create(resource))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint + "/v1/logs")))
+    logger = provider.get_logger("tests.dashboards")
+    for span, attrs in zip(calls, LOG_SCORES, strict=True):
+        ctx = set_span_in_context(NonRecordingSpan(span.context))
+        logger.emit(event_name=sc.EVENT_GEN_AI_EVALUATION_RESULT, timestamp=span.end_time, context=ctx,
+                    attributes=attrs)
+    provider.shutdown()
+    return len(calls)
+
+
 def known_agent_run(tracer, now: int) -> None:
     """An agent run inside a prompt block: the SDK stamps the prompt on every span of the block, and the
     agent span carries the usage it aggregated from its three model calls (two priced, one not), each
@@ -108,6 +133,11 @@ def known_agent_run(tracer, now: int) -> None:
         for name, score in (("citation_quality", 0.5), ("policy_compliance", 1.0)):
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: name,
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: score})
+        if model == "in-house-llm":  # its citation evaluator failed (ragas returns NaN then)
+            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "citation_quality",
+                                                                sc.GEN_AI_EVALUATION_SCORE_VALUE: float("nan")})
+        elif cost == 0.01:  # OpenLIT's log_score inside the span: this event, and the same as a log record
+            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, LOG_SCORES[0])
         span.end(end_time=at + int(seconds * S))
         at += 3 * S
     tool = tracer.start_span("execute_tool search_docs", context=inside, start_time=at, attributes={
@@ -120,7 +150,8 @@ def known_agent_run(tracer, now: int) -> None:
 def store():
     """A running spanhouse filled by `spanhouse demo`, and a clickhouse-connect client on its sql_query endpoint."""
     db = unique_database("grafana")
-    svc = start_service(service_config(db), db)
+    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
+    svc = start_service(service_config(db, pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
     try:
         result = CliRunner().invoke(main, ["demo", "--endpoint", svc.http_url, "--traces", "40", "--seed", "11",
                                            "--environment", "staging"])
@@ -134,6 +165,9 @@ def store():
         exporter.shutdown()
         known = "SELECT 1 FROM genai_spans WHERE Environment = {env:String}"
         assert len(svc.wait_rows(known, len(spans), parameters={"env": KNOWN_ENV})) == len(spans)
+        sent = send_log_scores(svc.http_url, spans, resource)
+        scored = "SELECT 1 FROM genai_evaluations WHERE Environment = {env:String} AND Source = 'log_record'"
+        assert len(svc.wait_rows(scored, sent, parameters={"env": KNOWN_ENV})) == sent
         client = clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
         yield client
         client.close()
@@ -305,9 +339,48 @@ def test_scores_of_different_evaluators_are_never_averaged_together(store):
         assert {r["prompt_version"] for r in rows} == {version}
         (release,) = panel_rows(store, "spanhouse-prompt-versions", 6, evaluator=[name])
         assert release["avg_score"] == pytest.approx(score)
-    rows = panel_rows(store, "spanhouse-evaluations", 2)
-    assert {(r["prompt_version"], r["EvaluationName"], r["avg_score"]) for r in rows} == {
-        (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0)}
+    rows = panel_rows(store, "spanhouse-evaluations", 2, interval_s=10**8)
+    assert {(r["prompt_version"], r["EvaluationName"], round(r["avg_score"], 9)) for r in rows} == {
+        (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0), (version, "answer_relevance", 0.3)}
+
+
+def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
+    """The answer_relevance scores were sent as log records without prompt or model (0.2 and 0.4; the 0.2 also as
+    a span event, as OpenLIT sends it): every panel attributes them to k1 and gpt-4o-mini, once each."""
+    by_version = {r["EvaluationName"]: r for r in panel_rows(store, "spanhouse-prompt-versions", 2)}
+    relevance = by_version["answer_relevance"]
+    assert (relevance["evaluations"], relevance["PromptVersion"]) == (2, KNOWN_VERSION)
+    assert by_version["answer_relevance"]["avg_score"] == pytest.approx(0.3)
+    (over_time,) = panel_rows(store, "spanhouse-prompt-versions", 3, interval_s=10**8, evaluator=["answer_relevance"])
+    assert over_time["avg_score"] == pytest.approx(0.3)
+    (release,) = panel_rows(store, "spanhouse-prompt-versions", 6, evaluator=["answer_relevance"])
+    assert release["avg_score"] == pytest.approx(0.3)
+    by_model = {(r["RequestModel"], r["EvaluationName"]): r for r in panel_rows(store, "spanhouse-evaluations", 4)}
+    assert set(by_model) == {("gpt-4o-mini", "answer_relevance"), ("gpt-4o-mini", "citation_quality"),
+                             ("gpt-4o-mini", "policy_compliance"), ("in-house-llm", "citation_quality"),
+                             ("in-house-llm", "policy_compliance")}
+    assert by_model[("gpt-4o-mini", "answer_relevance")]["evaluations"] == 2
+    assert by_model[("gpt-4o-mini", "answer_relevance")]["avg_score"] == pytest.approx(0.3)
+    lowest = panel_rows(store, "spanhouse-evaluations", 5)[0]
+    assert (lowest["ScoreValue"], lowest["PromptVersion"], lowest["RequestModel"]) == (0.2, KNOWN_VERSION,
+                                                                                       "gpt-4o-mini")
+
+
+def test_a_failed_evaluation_is_counted_but_not_averaged(store):
+    """The in-house call's citation evaluator returned NaN: 4 citation results, averaging 0.5, not NaN."""
+    by_evaluator = {r["EvaluationName"]: r for r in panel_rows(store, "spanhouse-evaluations", 3)}
+    citation = by_evaluator["citation_quality"]
+    assert citation["evaluations"] == 4 and citation["avg_score"] == pytest.approx(0.5)
+    assert citation["min_score"] == pytest.approx(0.5)
+    (row,) = [r for r in panel_rows(store, "spanhouse-evaluations", 4)
+              if (r["RequestModel"], r["EvaluationName"]) == ("in-house-llm", "citation_quality")]
+    assert (row["evaluations"], row["avg_score"]) == (2, pytest.approx(0.5))
+
+
+def test_pass_rates_are_over_results_labelled_pass_or_fail(store):
+    """No known result has a pass or fail label: no pass rate, rather than 0%."""
+    for row in panel_rows(store, "spanhouse-evaluations", 3) + panel_rows(store, "spanhouse-prompt-versions", 2):
+        assert row["pass_rate"] is None, row
 
 
 def test_single_value_variables_are_never_used_as_all():

@@ -1,4 +1,7 @@
--- One row per evaluation result (gen_ai.evaluation.result events), with the evaluated span's context.
+-- One row per evaluation result (gen_ai.evaluation.result span events and log records), with the evaluated
+-- span's context when the result carried it. Source says which kind of record it came from; RowId tells
+-- apart two copies of one record (see genai_evaluations_full, which adds the span's context and leaves
+-- out copies of a result sent twice).
 CREATE TABLE IF NOT EXISTS ${genai_evaluations_table} ${on_cluster} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -17,6 +20,9 @@ CREATE TABLE IF NOT EXISTS ${genai_evaluations_table} ${on_cluster} (
     ScoreLabel LowCardinality(String) CODEC(ZSTD(1)),
     Explanation String CODEC(ZSTD(1)),
     ResponseId String CODEC(ZSTD(1)),
+    Source LowCardinality(String) CODEC(ZSTD(1)),
+    IdempotencyKey String CODEC(ZSTD(1)),
+    RowId UInt64 CODEC(ZSTD(1)),
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1
 ) ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)

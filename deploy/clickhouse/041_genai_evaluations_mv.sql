@@ -12,10 +12,11 @@ SELECT
     a[${GEN_AI_PROMPT_NAME}] AS PromptName,
     a[${GEN_AI_PROMPT_VERSION}] AS PromptVersion,
     e.Attributes[${GEN_AI_EVALUATION_NAME}] AS EvaluationName,
-    toFloat64OrNull(e.Attributes[${GEN_AI_EVALUATION_SCORE_VALUE}]) AS ScoreValue,
-    e.Attributes[${GEN_AI_EVALUATION_SCORE_LABEL}] AS ScoreLabel,
+    ${event_score_columns},
     e.Attributes[${GEN_AI_EVALUATION_EXPLANATION}] AS Explanation,
-    e.Attributes[${GEN_AI_RESPONSE_ID}] AS ResponseId
+    e.Attributes[${GEN_AI_RESPONSE_ID}] AS ResponseId,
+    ${span_event} AS Source,
+    rand64() AS RowId
 FROM ${traces_table}
 ARRAY JOIN Events AS e
 WHERE e.Name = ${EVENT_GEN_AI_EVALUATION_RESULT}

@@ -1,6 +1,6 @@
 -- Evaluation results sent as log records (gen_ai.evaluation.result) → genai_evaluations, beside the
 -- ones sent as span events. The evaluated span's operation, model and prompt are taken from the
--- record's own attributes when it carries them; otherwise join genai_spans on (TraceId, SpanId).
+-- record's own attributes when it carries them; genai_evaluations_full adds the span's at read time.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${genai_evaluations_logs_view} ${on_cluster}
 TO ${genai_evaluations_table}
 AS WITH LogAttributes AS a, ResourceAttributes AS r
@@ -15,9 +15,10 @@ SELECT
     a[${GEN_AI_PROMPT_NAME}] AS PromptName,
     a[${GEN_AI_PROMPT_VERSION}] AS PromptVersion,
     a[${GEN_AI_EVALUATION_NAME}] AS EvaluationName,
-    toFloat64OrNull(a[${GEN_AI_EVALUATION_SCORE_VALUE}]) AS ScoreValue,
-    a[${GEN_AI_EVALUATION_SCORE_LABEL}] AS ScoreLabel,
+    ${log_score_columns},
     a[${GEN_AI_EVALUATION_EXPLANATION}] AS Explanation,
-    a[${GEN_AI_RESPONSE_ID}] AS ResponseId
+    a[${GEN_AI_RESPONSE_ID}] AS ResponseId,
+    ${log_record} AS Source,
+    rand64() AS RowId
 FROM ${logs_table}
 WHERE if(EventName != '', EventName, a[${EVENT_NAME}]) = ${EVENT_GEN_AI_EVALUATION_RESULT}

@@ -33,6 +33,7 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.fsprivate import make_private_dirs
 from spanhouse.modelcalls import model_call_sql, unpriced_sql
 from spanhouse.normalize import load_mappings
+from spanhouse.scores import LOG_RECORD, SPAN_EVENT, score_columns_sql
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,11 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_content_logs_view=settings.table("genai_content_logs_mv"),
         genai_span_content_view=settings.table("genai_span_content"),
         genai_spans_full_view=settings.table("genai_spans_full"),
+        genai_evaluations_full_view=settings.table("genai_evaluations_full"),
+        event_score_columns=score_columns_sql("e.Attributes"),
+        log_score_columns=score_columns_sql("a"),
+        span_event=quote_literal(SPAN_EVENT),
+        log_record=quote_literal(LOG_RECORD),
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
@@ -299,6 +305,7 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "genai_content": settings.table("genai_content"),
         "genai_span_content": settings.table("genai_span_content"),
         "genai_spans_full": settings.table("genai_spans_full"),
+        "genai_evaluations_full": settings.table("genai_evaluations_full"),
     }
 
 

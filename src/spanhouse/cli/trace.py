@@ -20,6 +20,7 @@ from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
 from spanhouse.modelcalls import UNPRICED_SOURCES, is_model_call
 from spanhouse.reader import Reader, clickhouse_message, open_reader
+from spanhouse.scores import LOG_RECORD, SPAN_EVENT, Result, distinct_results, score_label, score_value
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _UNPRICED = frozenset(UNPRICED_SOURCES)
@@ -47,7 +48,7 @@ WHERE TraceId = {{trace_id:String}}
 
 # Evaluation results sent as log records, named by EventName or (older SDKs) the event.name attribute.
 LOG_EVALUATIONS_SQL = """
-SELECT SpanId, LogAttributes
+SELECT SpanId, toUnixTimestamp64Nano(Timestamp), LogAttributes
 FROM {logs}
 WHERE TraceId = {{trace_id:String}}
   AND if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]) = {{event:String}}
@@ -81,7 +82,7 @@ class Span:
     children: list[Span] = field(default_factory=list)
     log_content: tuple[str, str, str] = ("", "", "")
     """System instructions, input and output messages that arrived as log records."""
-    log_evaluations: list[dict[str, str]] = field(default_factory=list)
+    log_evaluations: list[Result] = field(default_factory=list)
     copies: int = 0
     """On a trace's first span: how many extra copies of its spans the store holds (re-sent batches)."""
 
@@ -99,10 +100,11 @@ class Span:
             return None
 
     def evaluations(self, explained: bool = True) -> list[tuple[str, str]]:
-        """The span's evaluation results, from its events and from log records; an explanation can
-        quote the conversation, so it is left out when content is not shown."""
-        found = [attrs for _, name, attrs in self.events if name == sc.EVENT_GEN_AI_EVALUATION_RESULT]
-        return [evaluation(attrs, explained) for attrs in found + self.log_evaluations]
+        """(name, result) of each evaluation result, a result sent twice shown once (spanhouse.scores);
+        an explanation can quote the conversation, so it is left out when content is not shown."""
+        results = [Result(SPAN_EVENT, at, attrs) for at, name, attrs in self.events
+                   if name == sc.EVENT_GEN_AI_EVALUATION_RESULT]
+        return [evaluation(r.attrs, explained) for r in distinct_results(results + self.log_evaluations)]
 
     def content(self) -> tuple[str, str, str]:
         """(system instructions, input messages, output messages) as JSON text: the span's own
@@ -114,9 +116,11 @@ class Span:
 def evaluation(attrs: dict[str, str], explained: bool = True) -> tuple[str, str]:
     """(name, result): the score, with its label and (when `explained`) a start of the explanation
     when there are."""
-    value = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, "")
-    label = attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "")
-    result = value or label or "?"
+    sent = attrs.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, "")
+    number = score_value(sent)
+    value = "" if number is None else repr(number)
+    label = score_label(sent, attrs.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, ""))
+    result = value or label or sent or "?"
     explanation = attrs.get(sc.GEN_AI_EVALUATION_EXPLANATION, "") if explained else ""
     notes = [x for x in (label if value else "", _one_line(explanation, 60)) if x]
     if notes:
@@ -162,9 +166,9 @@ def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
     for sid, system, inp, out in content:
         if sid in by_id:
             by_id[sid].log_content = (system, inp, out)
-    for sid, attrs in evaluations:
+    for sid, at, attrs in evaluations:
         if sid in by_id:
-            by_id[sid].log_evaluations.append(dict(attrs))
+            by_id[sid].log_evaluations.append(Result(LOG_RECORD, int(at), dict(attrs)))
 
 
 def _part_text(part: Any) -> str:

@@ -431,6 +431,14 @@ OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 """Fingerprint of the OpenAI backend configuration that served the response."""
 
+# deprecated: use SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY
+OPENLIT_SCORE_IDEMPOTENCY_KEY: Final = "openlit.score.idempotency_key"
+"""OpenLIT's spelling of the idempotency key of an evaluation result (`openlit.log_score`).
+
+Deprecated: renamed to `spanhouse.evaluation.idempotency_key`. Sent by OpenLIT's log_score on the
+span event and the log record it emits.
+"""
+
 SERVER_ADDRESS: Final = "server.address"
 """Host name or address of the GenAI server the client called."""
 
@@ -486,6 +494,14 @@ the SDK reported. An unknown model gets no cost at all, never 0. A reported valu
 finite number ≥ 0 (NaN, infinity, a negative amount, text) is not kept: the cost is computed from
 the token counts instead, or the span is unpriced. A cost reported on a span that is not a model
 call (an agent or workflow span) is removed, since a trace's cost is the sum over its model calls.
+"""
+
+SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: Final = "spanhouse.evaluation.idempotency_key"
+"""The sender's key for one evaluation result, on a gen_ai.evaluation.result event or log record.
+
+Results of the same span and evaluation name that carry the same key are one result sent more than
+once (a retried job or client): genai_evaluations_full keeps the first. OpenLIT's
+`openlit.score.idempotency_key` is read as this key.
 """
 
 SPANHOUSE_FEATURE: Final = "spanhouse.feature"
@@ -980,6 +996,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     OPENAI_REQUEST_SERVICE_TIER: "string",
     OPENAI_RESPONSE_SERVICE_TIER: "string",
     OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "string",
+    OPENLIT_SCORE_IDEMPOTENCY_KEY: "string",
     SERVER_ADDRESS: "string",
     SERVER_PORT: "int",
     SERVICE_NAME: "string",
@@ -993,6 +1010,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     SPANHOUSE_COST_REASONING_USD: "double",
     SPANHOUSE_COST_SOURCE: "string",
     SPANHOUSE_COST_USD: "double",
+    SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "string",
     SPANHOUSE_FEATURE: "string",
     SPANHOUSE_NORMALIZED_FROM: "string[]",
     SPANHOUSE_PROMPT_TEMPLATE_HASH: "string",
@@ -1027,6 +1045,7 @@ RENAMED: Final[dict[str, str]] = {
     GEN_AI_USAGE_COMPLETION_TOKENS: GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS: GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_REASONING_TOKENS: GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    OPENLIT_SCORE_IDEMPOTENCY_KEY: SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY,
 }
 """Deprecated key -> canonical key. The renames of gen_ai.system and gen_ai.openai.request.response_format
 also change values: apply the value maps in semconv/mappings/ as well.
@@ -1145,6 +1164,7 @@ __all__ = [
     "OPENAI_REQUEST_SERVICE_TIER",
     "OPENAI_RESPONSE_SERVICE_TIER",
     "OPENAI_RESPONSE_SYSTEM_FINGERPRINT",
+    "OPENLIT_SCORE_IDEMPOTENCY_KEY",
     "RENAMED",
     "SERVER_ADDRESS",
     "SERVER_PORT",
@@ -1159,6 +1179,7 @@ __all__ = [
     "SPANHOUSE_COST_REASONING_USD",
     "SPANHOUSE_COST_SOURCE",
     "SPANHOUSE_COST_USD",
+    "SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY",
     "SPANHOUSE_FEATURE",
     "SPANHOUSE_NORMALIZED_FROM",
     "SPANHOUSE_PROMPT_TEMPLATE_HASH",

@@ -1,0 +1,104 @@
+"""What an evaluation result's score is, in one place for the store's views and the CLI.
+
+A score value is read as a number when it is one (a numeric string included); a boolean as 1 or 0,
+with `true` / `false` as its label when none was sent (OpenLIT sends booleans this way); NaN or
+±Infinity (what evaluators such as ragas return when they fail) is no score: the value is NULL and,
+when no label was sent, the label is `invalid_score`, so the result is counted but never averaged.
+
+Two results of the same span and evaluation name are one result sent twice when they carry the same
+idempotency key (the first is kept), or, without keys, when they agree in value, label and explanation
+and either one is a span event and the other a log record (OpenLIT's `log_score` inside a span sends
+both; the span event is kept) or both are the same kind of record with the same time (a resent batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from spanhouse import semconv as sc
+
+INVALID_SCORE_LABEL = "invalid_score"
+SPAN_EVENT = "span_event"
+LOG_RECORD = "log_record"
+_BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def score_columns_sql(attrs: str) -> str:
+    """The `ScoreValue`, `ScoreLabel` and `IdempotencyKey` columns of genai_evaluations, read from the
+    attribute map `attrs` of an event or log record."""
+    value = f"{attrs}[{_quote(sc.GEN_AI_EVALUATION_SCORE_VALUE)}]"
+    label = f"{attrs}[{_quote(sc.GEN_AI_EVALUATION_SCORE_LABEL)}]"
+    number = (f"multiIf(lower({value}) = 'true', 1., lower({value}) = 'false', 0., "
+              f"toFloat64OrNull({value}))")
+    key = _quote(sc.SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY)
+    openlit_key = _quote(sc.OPENLIT_SCORE_IDEMPOTENCY_KEY)
+    return (f"if(isFinite(ifNull({number}, 0.)), {number}, NULL) AS ScoreValue,\n"
+            f"    multiIf({label} != '', {label}, lower({value}) IN ('true', 'false'), lower({value}),\n"
+            f"            NOT isFinite(ifNull({number}, 0.)), {_quote(INVALID_SCORE_LABEL)}, '') AS ScoreLabel,\n"
+            f"    if({attrs}[{key}] != '', {attrs}[{key}], {attrs}[{openlit_key}]) AS IdempotencyKey")
+
+
+def score_value(sent: str) -> float | None:
+    """The stored score of a sent value (the attribute's string form), as `score_columns_sql` reads it."""
+    text = sent.strip()
+    if text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def score_label(sent_value: str, sent_label: str) -> str:
+    if sent_label:
+        return sent_label
+    if sent_value.strip().lower() in _BOOLEANS:
+        return sent_value.strip().lower()
+    try:
+        return "" if math.isfinite(float(sent_value)) else INVALID_SCORE_LABEL
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluation result as it arrived: on a span event or a log record, at `time_ns`."""
+
+    source: str
+    time_ns: int
+    attrs: Mapping[str, str]
+
+    def content(self) -> tuple[str, str, str, str]:
+        a = self.attrs
+        return (a.get(sc.GEN_AI_EVALUATION_NAME, ""), a.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, ""),
+                a.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, ""), a.get(sc.GEN_AI_EVALUATION_EXPLANATION, ""))
+
+    @property
+    def key(self) -> str:
+        a = self.attrs
+        return a.get(sc.SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY) or a.get(sc.OPENLIT_SCORE_IDEMPOTENCY_KEY) or ""
+
+
+def distinct_results(results: list[Result]) -> list[Result]:
+    """The results of one span without the copies of a result sent twice (see the module's rule), in
+    the order given."""
+    kept: list[Result] = []
+    keys: set[tuple[str, str]] = set()
+    for r in sorted(results, key=lambda r: (r.source != SPAN_EVENT, r.time_ns)):
+        if r.key:
+            if (r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key) in keys:
+                continue
+            keys.add((r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key))
+        elif any(not k.key and k.content() == r.content() and (k.source != r.source or k.time_ns == r.time_ns)
+                 for k in kept):
+            continue
+        kept.append(r)
+    chosen = {id(r) for r in kept}
+    return [r for r in results if id(r) in chosen]
