@@ -22,6 +22,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
+from spanhouse.cli import main
 from spanhouse.cli import trace as trace_cli
 from spanhouse.scores import INVALID_SCORE_LABEL, LOG_RECORD, SPAN_EVENT, Result, distinct_results
 
@@ -115,6 +116,11 @@ def test_a_score_whose_span_never_arrives_is_kept_without_a_prompt(svc):
     span = chat(time.time_ns())
     send_scores(svc, span, [(time.time_ns(), _score("relevance", 0.1))])
     assert svc.wait_rows(FULL, 1, parameters={"t": trace_hex(span)}) == [("relevance", 0.1, "", "", "", "", "")]
+    result = CliRunner().invoke(main, ["trace", trace_hex(span), "--endpoint", f"http://127.0.0.1:{svc.sql_port}",
+                                       "--database", svc.database], terminal_width=200)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "has no spans" in result.output and "1 evaluation result(s)" in result.output, result.output
+    assert "genai_evaluations_full" in result.output
 
 
 def test_scores_that_are_not_numbers_are_counted_but_never_averaged(svc):

@@ -147,6 +147,18 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
     return spans
 
 
+def scores_without_spans(reader: Reader, trace_id: str) -> int:
+    """How many evaluation results the store holds for a trace none of whose spans it holds."""
+    try:
+        rows = reader.query(f"SELECT count() FROM {reader.tables['genai_evaluations']} WHERE TraceId = {{t:String}}",
+                            parameters={"t": trace_id.lower()}).result_rows
+    except Exception as exc:
+        if "UNKNOWN_TABLE" not in str(exc):
+            raise
+        return 0
+    return int(rows[0][0])
+
+
 def _attach_logs(reader: Reader, trace_id: str, spans: list[Span]) -> None:
     """Add the content and evaluation results that arrived as log records to their spans. A store
     created before spanhouse stored logs has no such tables; its traces are shown without them."""
@@ -499,12 +511,18 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     reader = open_reader(config, endpoint=endpoint, database=database)
     try:
         spans = load_trace(reader, trace_id)
+        scores = 0 if spans else scores_without_spans(reader, trace_id)
     except SpanhouseError:
         raise
     except Exception as exc:
         raise SpanhouseError(f"could not read the trace: {clickhouse_message(exc)}") from None
     finally:
         reader.close()
+    if scores:
+        raise SpanhouseError(
+            f"trace {trace_id} has no spans in {reader.via}, but {scores} evaluation result(s) sent for it: its "
+            "spans never arrived, or are still in the sending queue. Read the results with: spanhouse sql "
+            f"\"SELECT * FROM genai_evaluations_full WHERE TraceId = '{trace_id.lower()}'\"")
     if not spans:
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via} (spans sent in the last few "
                              "seconds may still be in the sending queue: they are stored within its flush_timeout)")
