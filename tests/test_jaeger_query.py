@@ -386,7 +386,8 @@ def test_trace_lookup_goes_through_the_trace_id_table():
 
 
 def test_log_records_of_a_span_appear_as_its_logs():
-    """Evaluation results and prompts sent as log records show on their span, like span events."""
+    """Evaluation results and prompts sent as log records show on their span, like span events; an
+    evaluation result does however long after the trace it came."""
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
@@ -411,8 +412,12 @@ def test_log_records_of_a_span_appear_as_its_logs():
                     attributes={sc.GEN_AI_EVALUATION_NAME: "policy_compliance", sc.GEN_AI_EVALUATION_SCORE_VALUE: 1.0})
         logger.emit(timestamp=fact["start"] + 6 * MS, context=with_chat, event_name="gen_ai.user.message",
                     body={"content": "Where is my order?"})
+        # human feedback three hours after the trace ended
+        logger.emit(timestamp=fact["start"] + 3 * 3600 * 1000 * MS, context=with_chat,
+                    event_name=sc.EVENT_GEN_AI_EVALUATION_RESULT,
+                    attributes={sc.GEN_AI_EVALUATION_NAME: "user_feedback", sc.GEN_AI_EVALUATION_SCORE_VALUE: 0.0})
         provider.shutdown()
-        svc.wait_rows("SELECT 1 FROM otel_logs", 2)
+        svc.wait_rows("SELECT 1 FROM otel_logs", 3)
         facts["base"] = f"http://127.0.0.1:{svc.service.host.extensions[ComponentID('jaeger_query')].server.port}"
         (trace,) = v1_ok(facts, f"/api/traces/{fact['id']}")["data"]
     finally:
@@ -422,7 +427,8 @@ def test_log_records_of_a_span_appear_as_its_logs():
     assert [(t, name) for t, name, _ in events] == [
         ((fact["start"] + 6 * MS) // 1000, "gen_ai.user.message"),
         ((fact["start"] + 300 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT),
-        ((fact["start"] + 350 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT)]
+        ((fact["start"] + 350 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT),
+        ((fact["start"] + 3 * 3600 * 1000 * MS) // 1000, sc.EVENT_GEN_AI_EVALUATION_RESULT)]
     assert {"key": sc.GEN_AI_EVALUATION_NAME, "type": "string", "value": "policy_compliance"} in events[2][2]
     assert any(f["key"] == "body" and "Where is my order?" in f["value"] for f in events[0][2])
 

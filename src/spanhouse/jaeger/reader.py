@@ -154,20 +154,23 @@ class TraceReader:
 
     def _add_log_records(self, batch: SpanBatch, params: dict[str, Any]) -> None:
         """Log records of the spans' traces (evaluation results, prompts and completions sent as log
-        events) become events of their spans, as span events do. Records emitted up to a minute after
-        the last span ended count; a store created before spanhouse stored logs has none."""
+        events) become events of their spans, as span events do. Content records emitted up to a minute
+        after the last span ended count; evaluation results count whenever they came (human feedback and
+        offline evaluations come hours or days later), found through otel_logs' TraceId index in the
+        partitions from the trace's start on. A store created before spanhouse stored logs has none."""
         if not len(batch):
             return
-        log_params = {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME}
+        log_params = {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME,
+                      "evaluation": sc.EVENT_GEN_AI_EVALUATION_RESULT}
         only_tenant = self._only_tenant(log_params)
         try:
             rows = self._rows(
                 f"SELECT TraceId, SpanId, toUnixTimestamp64Nano(Timestamp), "
-                f"if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]), LogAttributes, Body "
-                f"FROM {self.tables['logs']} WHERE TraceId IN {{ids:Array(String)}} AND SpanId != '' "
+                f"if(EventName != '', EventName, LogAttributes[{{event_name_key:String}}]) AS name, LogAttributes, "
+                f"Body FROM {self.tables['logs']} WHERE TraceId IN {{ids:Array(String)}} AND SpanId != '' "
                 f"AND Timestamp >= toDateTime({{lo:UInt32}}, 'UTC') "
-                f"AND Timestamp <= toDateTime({{hi:UInt32}} + 60, 'UTC'){only_tenant} "
-                f"ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}", log_params)
+                f"AND (Timestamp <= toDateTime({{hi:UInt32}} + 60, 'UTC') OR name = {{evaluation:String}})"
+                f"{only_tenant} ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}", log_params)
         except Exception as exc:
             if "UNKNOWN_TABLE" in str(exc):
                 return
