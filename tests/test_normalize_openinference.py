@@ -382,6 +382,22 @@ def test_evaluations_and_annotations_become_evaluation_events():
     assert len(events) == 3  # the existing result is not duplicated
 
 
+@pytest.mark.parametrize("scope", ["trace.evaluations", "trace.annotations", "session.evaluations",
+                                   "session.annotations"])
+def test_trace_and_session_feedback_become_evaluation_events(scope):
+    item = "evaluation" if scope.endswith("evaluations") else "annotation"
+    attrs = {"openinference.span.kind": "AGENT", f"{scope}.0.{item}.name": "task_success",
+             f"{scope}.0.{item}.score": 1.0, f"{scope}.0.{item}.label": "success",
+             f"{scope}.1.{item}.name": "frustration", f"{scope}.1.{item}.label": "none"}
+    _, events, _ = normalize_span(attrs)
+    evals = {e.attributes[sc.GEN_AI_EVALUATION_NAME]: e.attributes for e in events
+             if e.name == sc.EVENT_GEN_AI_EVALUATION_RESULT}
+    assert evals == {
+        "task_success": {sc.GEN_AI_EVALUATION_NAME: "task_success", sc.GEN_AI_EVALUATION_SCORE_VALUE: 1.0,
+                         sc.GEN_AI_EVALUATION_SCORE_LABEL: "success"},
+        "frustration": {sc.GEN_AI_EVALUATION_NAME: "frustration", sc.GEN_AI_EVALUATION_SCORE_LABEL: "none"}}
+
+
 def test_weak_names_need_an_openinference_span():
     """`session.id`, `input.value`, `tool.name` are generic names: without openinference.span.kind they
     are not OpenInference's and are left alone."""
