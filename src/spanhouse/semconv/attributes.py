@@ -431,12 +431,13 @@ OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 """Fingerprint of the OpenAI backend configuration that served the response."""
 
-# deprecated: use SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY
+# deprecated: uncategorized
 OPENLIT_SCORE_IDEMPOTENCY_KEY: Final = "openlit.score.idempotency_key"
 """OpenLIT's spelling of the idempotency key of an evaluation result (`openlit.log_score`).
 
-Deprecated: renamed to `spanhouse.evaluation.idempotency_key`. Sent by OpenLIT's log_score on the
-span event and the log record it emits.
+Deprecated: uncategorized. Sent by OpenLIT's log_score on the span event and the log record it
+emits. spanhouse reads it as spanhouse.evaluation.idempotency_key when that is absent; it is not
+rewritten.
 """
 
 SERVER_ADDRESS: Final = "server.address"
@@ -1045,7 +1046,6 @@ RENAMED: Final[dict[str, str]] = {
     GEN_AI_USAGE_COMPLETION_TOKENS: GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS: GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_REASONING_TOKENS: GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    OPENLIT_SCORE_IDEMPOTENCY_KEY: SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY,
 }
 """Deprecated key -> canonical key. The renames of gen_ai.system and gen_ai.openai.request.response_format
 also change values: apply the value maps in semconv/mappings/ as well.
