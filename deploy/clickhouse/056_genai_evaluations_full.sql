@@ -1,7 +1,8 @@
 -- genai_evaluations as dashboards, alert rules and `spanhouse sql` should read it:
 -- * a result sent as a log record gets the evaluated span's operation, model, prompt name and version,
---   feature, tenant, environment and release from genai_spans where it did not carry them, at read time, so it does not matter whether the span
---   or its result arrived first, or how long after (the record's own values win);
+--   feature, tenant, environment and release from genai_spans where it did not carry them, at read
+--   time, so it does not matter whether the span or its result arrived first, or how long after (the
+--   record's own values win);
 -- * a result sent twice counts once (spanhouse.scores: the same idempotency key of the same span and
 --   evaluation, the first kept; without keys, the same value, label and explanation on a span event and
 --   a log record (OpenLIT's log_score inside a span), the span event kept, or twice the same record).
