@@ -173,3 +173,30 @@ def test_litellm_provider_prefixed_models_group_with_the_providers_own_names(svc
     priced = svc.rows(f"SELECT count() FROM genai_spans AS s WHERE ServiceName = {{s:String}} AND "
                       f"{model_call_sql('s.')} AND CostUsd > 0", {"s": service})
     assert priced == [(3,)]
+
+
+def test_hub_model_ids_keep_their_organisation_unless_it_is_the_spans_provider(svc):
+    """`openai/gpt-oss-120b` served by Groq and `mistralai/Mixtral-8x7B-Instruct-v0.1` by Together name
+    an organisation on a hub, not who served the call: kept whole (and priced as the host's model).
+    A span that names no provider keeps the name too; only a prefix equal to the span's provider goes."""
+    def hosted(model: str, provider: str | None) -> dict:
+        attrs = litellm_call(model, None)
+        del attrs["llm.provider"]
+        if provider:
+            attrs["llm.provider"] = provider
+        return attrs
+
+    def calls(tracer):
+        tracer.start_span("ChatCompletion", attributes=hosted("openai/gpt-oss-120b", "groq")).end()
+        tracer.start_span("ChatCompletion", attributes=hosted("mistralai/Mixtral-8x7B-Instruct-v0.1", "together")).end()
+        tracer.start_span("ChatCompletion", attributes=hosted("anthropic/claude-sonnet-4-20250514", None)).end()
+        tracer.start_span("ChatCompletion", attributes=hosted("mistralai/mistral-large-latest", "mistralai")).end()
+
+    service = send(svc, calls, "hub-models")
+    found = rows(svc, service, 4)
+    assert [(r["Provider"], r["RequestModel"], r["ResponseModel"]) for r in found] == [
+        ("groq", "openai/gpt-oss-120b", "openai/gpt-oss-120b"),
+        ("together", "mistralai/Mixtral-8x7B-Instruct-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
+        ("", "anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4-20250514"),
+        ("mistral_ai", "mistral-large-latest", "mistral-large-latest"),
+    ]

@@ -101,13 +101,15 @@ class Formats:
         self._finish = finish_reasons.map if finish_reasons else {}
         self._providers = providers.map if providers else {}
 
-    def provider_model(self, value: Any) -> Any:
+    def provider_model(self, value: Any, provider: Any = None) -> Any:
         """A LiteLLM-style `provider/model` name (`anthropic/claude-sonnet-4`) → the model alone, when
-        the first segment is a provider the `provider` map knows; any other value as sent
-        (`meta-llama/Llama-3-8b` names an organisation on a hub, not who served the call)."""
-        if isinstance(value, str) and "/" in value:
+        the first segment is the span's own `provider` (both as the `provider` map names them); any
+        other value as sent: `openai/gpt-oss-120b` served by Groq, or `mistralai/Mixtral-8x7B` by
+        Together, names an organisation on a hub and is priced as the host's model."""
+        if isinstance(value, str) and "/" in value and isinstance(provider, str) and provider:
             head, _, model = value.partition("/")
-            if model and self._providers.get(head.lower()):
+            ours = self._providers.get(head.lower())
+            if model and ours and ours == self._providers.get(provider.lower(), provider.lower()):
                 return model
         return value
 

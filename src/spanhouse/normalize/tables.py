@@ -123,6 +123,9 @@ class Tables:
         self.sources: list[Source] = [s for s in mappings.sources if wanted is None or s.name in wanted]
         self.formats = fm.Formats(mappings.value_maps.get("role"), mappings.value_maps.get("finish_reason"),
                                   mappings.value_maps.get("provider"))
+        # where a span names its provider (canonical keys first), for `provider_model`
+        self.provider_keys: tuple[str, ...] = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM) + tuple(dict.fromkeys(
+            r.key for src in self.sources for r in src.rules if r.to == sc.GEN_AI_PROVIDER_NAME))
         self.src_names: list[str] = []
         self.exact: dict[str, list[Handler]] = {}
         self.families: list[Family] = []
@@ -286,7 +289,8 @@ class Tables:
         if rule.format == "tool_result":
             return lambda v, ctx: coerce(f.tool_result(v))
         if rule.format == "provider_model":
-            return lambda v, ctx: coerce(f.provider_model(v))
+            keys = self.provider_keys
+            return lambda v, ctx: coerce(f.provider_model(v, _provider_of(ctx, keys)))
         if rule.const is not None:
             const = coerce(rule.const)
             return lambda v, ctx: const if v not in (None, "", False) else None
@@ -310,7 +314,7 @@ class Tables:
                 for p in fld.paths
             ]
             coerce = COERCERS[sc.ATTRIBUTE_TYPES.get(fld.to, "any")]
-            compiled.append(_FieldReader(fld, coerce, paths, self.formats))
+            compiled.append(_FieldReader(fld, coerce, paths, self.formats, self.provider_keys))
             for path in paths:
                 for head in {q[0] for q in path} if isinstance(path[0], tuple) else {path[0]}:
                     if index not in by_key.setdefault(head, []):
@@ -330,7 +334,7 @@ class Tables:
             else:
                 wanted = range(len(compiled))  # a list (`0.name` paths)
             for index in wanted:
-                compiled[index].read(v, out)
+                compiled[index].read(v, out, ctx)
             return out or None
 
         return explode
@@ -353,14 +357,16 @@ class Tables:
 class _FieldReader:
     """Reads one canonical attribute out of an object: the first path holding a convertible value."""
 
-    __slots__ = ("fld", "coerce", "paths", "formats", "plain")
+    __slots__ = ("fld", "coerce", "paths", "formats", "plain", "provider_keys")
 
-    def __init__(self, fld: ObjectField, coerce: Callable, paths: list, formats: fm.Formats):
+    def __init__(self, fld: ObjectField, coerce: Callable, paths: list, formats: fm.Formats,
+                 provider_keys: tuple[str, ...] = ()):
         self.fld, self.coerce, self.paths, self.formats = fld, coerce, paths, formats
+        self.provider_keys = provider_keys
         self.plain = (fld.values is None and not fld.format and not fld.uncached
                       and all(len(p) == 1 and isinstance(p[0], str) for p in paths))
 
-    def read(self, v: Any, out: dict) -> None:
+    def read(self, v: Any, out: dict, ctx: Any = None) -> None:
         fld, coerce = self.fld, self.coerce
         if self.plain and type(v) is dict:  # plain keys: the common case
             for (key,) in self.paths:
@@ -376,7 +382,7 @@ class _FieldReader:
             if fld.format == "tool_definitions":
                 val = self.formats.tool_definitions(raw)
             elif fld.format == "provider_model":
-                val = coerce(self.formats.provider_model(raw))
+                val = coerce(self.formats.provider_model(raw, _provider_of(ctx, self.provider_keys)))
             elif fld.values is not None:
                 val = map_then(fld.values, raw, coerce)
             else:
@@ -408,6 +414,14 @@ def map_then(vmap: ValueMap, value: Any, coerce: Callable) -> Any:
         if v is None:
             return None
     return coerce(v)
+
+
+def _provider_of(ctx: Any, keys: tuple[str, ...]) -> Any:
+    """The provider the span names as sent (the first of `keys` it has), or None."""
+    attrs = getattr(ctx, "attrs", None)
+    if not attrs:
+        return None
+    return next((attrs[k] for k in keys if k in attrs), None)
 
 
 def _since_start(value: Any, ctx: Any) -> Any:
