@@ -42,7 +42,7 @@ EXPECTED_FIRING = {
                                    ("copilot", "production", "support", "reply_v3")},
     "spanhouse-workflow-latency": {("copilot", "production", "slow_flow")},
     "spanhouse-tool-errors": {("copilot", "production", "pay_invoice")},
-    "spanhouse-policy-violations": {("copilot", "checkout")},
+    "spanhouse-policy-violations": {("copilot", "checkout"), ("copilot", "refunds")},
     "spanhouse-feature-spend": {("copilot", "production", "summarize"), ("copilot", "production", "first_hour_of_day")},
 }
 
@@ -109,6 +109,10 @@ def production(tracer, now: int) -> None:
             if i < fails:
                 evaluation = _evaluation("policy_compliance", 0.0, "fail" if i == 0 else "")
             _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat(feature), events=[evaluation])
+    # a boolean evaluator (OpenLIT's log_score(name, False)): refunds 2 False in 100 fires too
+    for i in range(100):
+        evaluation = {sc.GEN_AI_EVALUATION_NAME: "policy_compliance", sc.GEN_AI_EVALUATION_SCORE_VALUE: i >= 2}
+        _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat("refunds"), events=[evaluation])
     # spend of the last 24 complete hours against the daily average of the (up to) 7 days before them,
     # both on whole hour buckets; the current hour, not complete yet, counts in neither
     hour = now // HOUR * HOUR

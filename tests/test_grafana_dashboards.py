@@ -138,6 +138,9 @@ def known_agent_run(tracer, now: int) -> None:
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: float("nan")})
         elif cost == 0.01:  # OpenLIT's log_score inside the span: this event, and the same as a log record
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, LOG_SCORES[0])
+        if cost is not None:  # a boolean evaluator: grounded on the first call, not on the second
+            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "is_grounded",
+                                                                sc.GEN_AI_EVALUATION_SCORE_VALUE: cost == 0.01})
         span.end(end_time=at + int(seconds * S))
         at += 3 * S
     tool = tracer.start_span("execute_tool search_docs", context=inside, start_time=at, attributes={
@@ -341,7 +344,8 @@ def test_scores_of_different_evaluators_are_never_averaged_together(store):
         assert release["avg_score"] == pytest.approx(score)
     rows = panel_rows(store, "spanhouse-evaluations", 2, interval_s=10**8)
     assert {(r["prompt_version"], r["EvaluationName"], round(r["avg_score"], 9)) for r in rows} == {
-        (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0), (version, "answer_relevance", 0.3)}
+        (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0), (version, "answer_relevance", 0.3),
+        (version, "is_grounded", 0.5)}
 
 
 def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
@@ -357,11 +361,11 @@ def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
     assert release["avg_score"] == pytest.approx(0.3)
     by_model = {(r["RequestModel"], r["EvaluationName"]): r for r in panel_rows(store, "spanhouse-evaluations", 4)}
     assert set(by_model) == {("gpt-4o-mini", "answer_relevance"), ("gpt-4o-mini", "citation_quality"),
-                             ("gpt-4o-mini", "policy_compliance"), ("in-house-llm", "citation_quality"),
-                             ("in-house-llm", "policy_compliance")}
+                             ("gpt-4o-mini", "policy_compliance"), ("gpt-4o-mini", "is_grounded"),
+                             ("in-house-llm", "citation_quality"), ("in-house-llm", "policy_compliance")}
     assert by_model[("gpt-4o-mini", "answer_relevance")]["evaluations"] == 2
     assert by_model[("gpt-4o-mini", "answer_relevance")]["avg_score"] == pytest.approx(0.3)
-    lowest = panel_rows(store, "spanhouse-evaluations", 5)[0]
+    lowest = [r for r in panel_rows(store, "spanhouse-evaluations", 5) if r["EvaluationName"] == "answer_relevance"][0]
     assert (lowest["ScoreValue"], lowest["PromptVersion"], lowest["RequestModel"]) == (0.2, KNOWN_VERSION,
                                                                                        "gpt-4o-mini")
 
@@ -378,9 +382,12 @@ def test_a_failed_evaluation_is_counted_but_not_averaged(store):
 
 
 def test_pass_rates_are_over_results_labelled_pass_or_fail(store):
-    """No known result has a pass or fail label: no pass rate, rather than 0%."""
-    for row in panel_rows(store, "spanhouse-evaluations", 3) + panel_rows(store, "spanhouse-prompt-versions", 2):
-        assert row["pass_rate"] is None, row
+    """No other known result has a pass or fail label: no pass rate, rather than 0%. A boolean
+    evaluator's results (labelled true / false) pass when true: one of two."""
+    rows = panel_rows(store, "spanhouse-evaluations", 3) + panel_rows(store, "spanhouse-prompt-versions", 2)
+    rates = {row["EvaluationName"]: row["pass_rate"] for row in rows}
+    assert rates.pop("is_grounded") == 0.5
+    assert set(rates.values()) == {None}, rates
 
 
 def test_single_value_variables_are_never_used_as_all():
