@@ -168,21 +168,24 @@ def test_a_score_sent_twice_counts_once(svc):
         (now + HOUR, _score("relevance", 0.5)), (now + HOUR, _score("relevance", 0.5)),
         # two people giving the same feedback at different times are two results
         (now + HOUR, _score("user_feedback", 1.0)), (now + 2 * HOUR, _score("user_feedback", 1.0)),
+        # the same as a span event, but hours later: feedback of its own, not OpenLIT's pair
+        (now + 2 * HOUR, _score("thumbs", 1.0)),
     ])
     t = {"t": trace_hex(span)}
-    svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE TraceId = {t:String}", 12, parameters=t)
+    svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE TraceId = {t:String}", 13, parameters=t)
     rows = svc.rows("SELECT EvaluationName, ScoreValue, ScoreLabel, Source FROM genai_evaluations_full "
                     "WHERE TraceId = {t:String} ORDER BY EvaluationName, Timestamp", t)
     assert rows == [("category", None, "accurate", SPAN_EVENT), ("late_review", 0.3, "", LOG_RECORD),
                     ("quality", 0.85, "", SPAN_EVENT), ("relevance", 0.5, "", LOG_RECORD),
-                    ("thumbs", 1.0, "", SPAN_EVENT),
+                    ("thumbs", 1.0, "", SPAN_EVENT), ("thumbs", 1.0, "", LOG_RECORD),
                     ("user_feedback", 1.0, "", LOG_RECORD), ("user_feedback", 1.0, "", LOG_RECORD)]
     result = CliRunner().invoke(trace_cli.command, [trace_hex(span), "--endpoint", f"http://127.0.0.1:{svc.sql_port}",
                                                     "--database", svc.database], terminal_width=200)
     assert result.exit_code == 0, result.output
     out = result.output
     assert (out.count("quality=0.85"), out.count("category=accurate"), out.count("late_review="),
-            out.count("relevance=0.5"), out.count("user_feedback=1.0")) == (1, 1, 1, 1, 2), out
+            out.count("relevance=0.5"), out.count("user_feedback=1.0"),
+            out.count("thumbs=1.0")) == (1, 1, 1, 1, 2, 2), out
 
 
 def test_trace_shows_boolean_and_invalid_scores_as_stored(svc):
@@ -201,6 +204,8 @@ def test_distinct_results_rule():
     log = Result(LOG_RECORD, 11, _score("q", "0.5"))
     other_time = Result(LOG_RECORD, 99, _score("q", "0.5"))
     assert distinct_results([log, event]) == [event]
+    hours_later = Result(LOG_RECORD, 10 + 2 * 3600 * 10**9, _score("q", "0.5"))
+    assert distinct_results([event, hours_later]) == [event, hours_later]
     assert distinct_results([log, other_time]) == [log, other_time]
     assert distinct_results([log, Result(LOG_RECORD, 11, _score("q", "0.5"))]) == [log]
     first = Result(LOG_RECORD, 50, _score("q", "0.2", **{sc.SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "a"}))

@@ -5,7 +5,8 @@
 --   record's own values win);
 -- * a result sent twice counts once (spanhouse.scores: the same idempotency key of the same span and
 --   evaluation, the first kept; without keys, the same value, label and explanation on a span event and
---   a log record (OpenLIT's log_score inside a span), the span event kept, or twice the same record).
+--   a log record within ${pair_window_ms} ms of it (OpenLIT's log_score inside a span), the span event
+--   kept, or twice the same record).
 -- Both joins read only what results sent as log records or with keys refer to: genai_spans through its
 -- TraceId index, genai_evaluations twice; rows that are span events without keys need neither.
 CREATE OR REPLACE VIEW ${genai_evaluations_full_view} ${on_cluster} AS
@@ -43,6 +44,7 @@ WHERE NOT arrayExists(
     c -> if(e.IdempotencyKey != '',
             c.4 = e.IdempotencyKey AND (c.1, c.2, c.3) < (e.Source != ${span_event}, e.Timestamp, e.RowId),
             c.4 = '' AND c.5 = cityHash64(ifNull(toString(e.ScoreValue), ''), e.ScoreLabel, e.Explanation)
-                AND ((e.Source = ${log_record} AND c.6 = ${span_event})
+                AND ((e.Source = ${log_record} AND c.6 = ${span_event}
+                      AND abs(dateDiff('millisecond', c.2, e.Timestamp)) <= ${pair_window_ms})
                      OR (c.6 = e.Source AND c.2 = e.Timestamp AND c.3 < e.RowId))),
     d.copies)

@@ -7,8 +7,9 @@ when no label was sent, the label is `invalid_score`, so the result is counted b
 
 Two results of the same span and evaluation name are one result sent twice when they carry the same
 idempotency key (the first is kept), or, without keys, when they agree in value, label and explanation
-and either one is a span event and the other a log record (OpenLIT's `log_score` inside a span sends
-both; the span event is kept) or both are the same kind of record with the same time (a resent batch).
+and either one is a span event and the other a log record within `PAIR_WINDOW_MS` of it (OpenLIT's
+`log_score` inside a span sends both at once; the span event is kept) or both are the same kind of
+record with the same time (a resent batch). The same feedback given again later is another result.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ INVALID_SCORE_LABEL = "invalid_score"
 SPAN_EVENT = "span_event"
 LOG_RECORD = "log_record"
 _BOOLEANS = {"true": 1.0, "false": 0.0}
+PAIR_WINDOW_MS = 1000
+"""How far apart a span event and a log record of the same result may be to be one result sent twice."""
 
 
 def _quote(text: str) -> str:
@@ -96,7 +99,9 @@ def distinct_results(results: list[Result]) -> list[Result]:
             if (r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key) in keys:
                 continue
             keys.add((r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key))
-        elif any(not k.key and k.content() == r.content() and (k.source != r.source or k.time_ns == r.time_ns)
+        elif any(not k.key and k.content() == r.content()
+                 and (k.time_ns == r.time_ns if k.source == r.source
+                      else abs(k.time_ns - r.time_ns) <= PAIR_WINDOW_MS * 1_000_000)
                  for k in kept):
             continue
         kept.append(r)
