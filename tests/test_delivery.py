@@ -801,8 +801,16 @@ def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(
         helper(Sink(), tmp_path / "q", storage=QueueStorage.FILE).shutdown()
         # the shipped layout: the queue (made first, at start) inside the store's directory
         helper(Sink(), tmp_path / "default" / "spanhouse-data", storage=QueueStorage.FILE).shutdown()
+        # as `spanhouse serve` starts it: the embedded store records its queue in its directory first
+        shipped = tmp_path / "shipped" / "spanhouse-data"
+        served = HelperExporter(StoreSink(shipped), ExporterHelperSettings(
+            sending_queue=QueueSettings(storage=QueueStorage.FILE, directory=str(shipped / "queue")),
+            retry_on_failure=FAST), "test")
+        served.start(None)
+        served.shutdown()
     finally:
         os.umask(old)
+    assert (tmp_path / "shipped" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
     _open_store_elsewhere(tmp_path / "default" / "spanhouse-data")
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "new" / "spanhouse-data").stat().st_mode & 0o777 == 0o700

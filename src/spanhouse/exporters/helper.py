@@ -31,6 +31,7 @@ from spanhouse.config import Duration
 from spanhouse.errors import PermanentError, RetryableError, SpanhouseError
 from spanhouse.exporters.filequeue import FileQueue, QueueCorrupt, pending_batches
 from spanhouse.exporters.queue import BaseQueue, Batching, Encoded, MemoryQueue, Unit
+from spanhouse.fsprivate import make_private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,7 @@ class HelperExporter(Exporter):
         else:
             known[key] = directory
         try:
-            os.makedirs(state, exist_ok=True)
+            make_private_dirs(state)
             tmp = path + ".tmp"
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(known, f, indent=1)
