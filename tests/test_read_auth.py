@@ -253,6 +253,36 @@ def test_sql_query_refuses_other_tokens(served):
             _sql_client(served, username="reader", password=password).query("SELECT 1")
 
 
+def test_a_receiver_without_auth_cannot_put_spans_in_a_tenants_view(tmp_path):
+    """A sender that reaches a receiver without `auth` may write any `spanhouse.tenant.id` on its
+    resource: that is no stamp, so acme's token does not see its spans (ops' does). The tenant the
+    spans stand for in the analytics (genai_spans.TenantId) is kept."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(_tokens_yaml(acme=ACME, ops=OPS))
+    db = unique_database("openrecv")
+    svc = start_service(service_config(
+        db, receiver={"protocols": {"http": {"endpoint": "127.0.0.1:0"}}},
+        extensions={"jaeger_query": {"endpoint": "127.0.0.1:0",
+                                     "auth": {"bearer_tokens_file": str(tokens), "all_tenants": ["ops"]}}}), db)
+    try:
+        def build(tracer):
+            tracer.start_span("chat gpt-4o", start_time=HOUR_AGO_NS, attributes={
+                sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}).end(HOUR_AGO_NS + 10**8)
+
+        spans = sdk_spans(build, {sc.SERVICE_NAME: "forged-svc", sc.SPANHOUSE_TENANT_ID: "acme"})
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces", timeout=10)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert svc.wait_rows("SELECT TenantId FROM genai_spans WHERE ServiceName = 'forged-svc'", 1) == [("acme",)]
+        served = {"jaeger": f"http://127.0.0.1:{svc.extension('jaeger_query').server.port}"}
+        assert _jaeger(served, "/api/services", ACME) == (200, {"data": [], "total": 0, "limit": 0, "offset": 0,
+                                                                 "errors": None})
+        status, body = _jaeger(served, "/api/services", OPS)
+        assert status == 200 and body["data"] == ["forged-svc"]
+    finally:
+        svc.stop()
+
+
 def test_sql_query_auth_needs_the_tenants_that_may_read_everything():
     config = service_config(unique_database("readauth"), extensions={
         "sql_query": {"endpoint": "127.0.0.1:0", "auth": {"bearer_tokens_env": "SPANHOUSE_READ_TOKENS"}}})

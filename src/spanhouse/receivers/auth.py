@@ -249,6 +249,20 @@ class BearerAuth:
         return found
 
 
+def demote_tenant(batch: Any) -> None:
+    """For a receiver without `auth`: a `spanhouse.tenant.id` the payload put on a resource moves to
+    the resource's records (where they carry none), so the resource-level tenant is only ever one an
+    authenticated receiver stamped, which is what `jaeger_query`'s tenant tokens read. The tenant a
+    record stands for (`genai_spans.TenantId`: the record's own, else its resource's) is unchanged."""
+    claimed = {i: r.attributes.pop(sc.SPANHOUSE_TENANT_ID) for i, r in enumerate(batch.resources)
+               if sc.SPANHOUSE_TENANT_ID in r.attributes}
+    if not claimed:
+        return
+    for attrs, index in zip(batch.attributes, batch.resource_index):
+        if index in claimed:
+            attrs.setdefault(sc.SPANHOUSE_TENANT_ID, claimed[index])
+
+
 def stamp_tenant(batch: Any, tenant: str) -> None:
     """Set `spanhouse.tenant.id` on every resource and record of `batch` (any signal's batch with
     `resources` and per-record `attributes`), overwriting values that came with the data."""

@@ -25,7 +25,7 @@ from spanhouse.config import endpoint_issues, parse_endpoint
 from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError, UnsupportedMedia
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.otlp.decode import DecodeLimits
-from spanhouse.receivers.auth import AuthSettings, BearerAuth, stamp_tenant
+from spanhouse.receivers.auth import AuthSettings, BearerAuth, demote_tenant, stamp_tenant
 from spanhouse.receivers.signals import SIGNALS, SignalCodec
 from spanhouse.receivers.status import WireStatus, wire_status
 from spanhouse.tls import TlsSettings
@@ -181,6 +181,8 @@ class OtlpReceiver(Component):
         if n:
             if tenant is not None:
                 stamp_tenant(decoded.batch, tenant)
+            else:
+                demote_tenant(decoded.batch)
             consumer.consume(decoded.batch)
         return codec.response(decoded.rejected, decoded.error_message)
 
