@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import urllib.error
 import urllib.parse
@@ -251,6 +252,24 @@ def test_sql_query_refuses_other_tokens(served):
     for password in ("wrong-token", ACME):
         with pytest.raises(Exception, match="AUTHENTICATION_FAILED|ACCESS_DENIED"):
             _sql_client(served, username="reader", password=password).query("SELECT 1")
+
+
+def test_the_access_log_never_shows_a_token_sent_in_the_url(served, caplog):
+    """ClickHouse clients may send the password as a URL parameter; the debug access log names the
+    path only."""
+    query = urllib.parse.urlencode({"user": "r", "password": OPS, "query": "SELECT 'a-stored-value'"})
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "spanhouse.httpserver"]
+
+    with caplog.at_level(logging.DEBUG, logger="spanhouse.httpserver"):
+        _get(f"http://127.0.0.1:{served['sql_port']}/?{query}")
+        _get(f"{served['jaeger']}/api/services?password={OPS}")
+        deadline = time.monotonic() + 10  # the access line is written after the answer is sent
+        while len(lines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    lines = lines()
+    assert any('"GET /?…"' in line for line in lines), lines
+    assert not [line for line in lines if OPS in line or "a-stored-value" in line]
 
 
 def test_a_receiver_without_auth_cannot_put_spans_in_a_tenants_view(tmp_path):

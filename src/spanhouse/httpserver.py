@@ -106,6 +106,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # the query string is left out: it can hold a token (`?password=`, as ClickHouse clients send
+        # it) or SQL quoting stored values
+        path = getattr(self, "path", "")
+        target = urlsplit(path).path + ("?…" if "?" in path else "")
+        code = getattr(code, "value", code)
+        log.debug('%s "%s %s" %s %s', self.client_address[0], getattr(self, "command", "-"), target, code, size)
+
     def _dispatch(self) -> None:
         server: _Server = self.server  # type: ignore[assignment]
         if not server.begin():
