@@ -316,6 +316,19 @@ def test_sql_query_auth_needs_the_tenants_that_may_read_everything():
 # --- the tokens file is re-read --------------------------------------------------------------
 
 
+def test_an_all_tenants_name_without_a_token_is_warned_about(tmp_path, caplog):
+    from spanhouse.extensions.readauth import ReadAuth, ReadAuthSettings
+
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(_tokens_yaml(acme=ACME, ops=OPS))
+    with caplog.at_level(logging.WARNING, logger="spanhouse.extensions.readauth"):
+        ReadAuth(ReadAuthSettings(bearer_tokens_file=str(tokens), all_tenants=("ops",)))
+        assert not caplog.records
+        ReadAuth(ReadAuthSettings(bearer_tokens_file=str(tokens), all_tenants=("ops", "opz")))
+    (record,) = caplog.records
+    assert "all_tenants names opz, which" in record.getMessage()
+
+
 def test_a_rotated_token_file_is_read_again(tmp_path, monkeypatch):
     monkeypatch.setattr(auth, "_RELOAD_CHECK_S", 0.0)
     tokens = tmp_path / "tokens.yaml"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from spanhouse.component import ConfigIssue
 from spanhouse.errors import Unauthenticated
 from spanhouse.httpserver import Request
 from spanhouse.receivers.auth import TENANT_RE, AuthSettings, BearerAuth
+
+log = logging.getLogger(__name__)
 
 CHALLENGE = 'Basic realm="spanhouse", charset="UTF-8", Bearer realm="spanhouse"'
 """The `WWW-Authenticate` value of a 401: both schemes a read client may answer with."""
@@ -55,6 +58,10 @@ class ReadAuth:
         self.settings = settings
         self.tokens = BearerAuth(settings)
         self._all = frozenset(settings.all_tenants)
+        missing = sorted(self._all - set(self.tokens.tenants()))
+        if missing:
+            log.warning("read auth: all_tenants names %s, which the token table has no token for (yet): "
+                        "until it does, no token reads every tenant", ", ".join(missing))
 
     def reader(self, req: Request) -> Reader:
         tenant = self.tokens.tenant_of(_token(req))

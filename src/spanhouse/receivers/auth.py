@@ -237,6 +237,11 @@ class BearerAuth:
             raise Unauthenticated("the bearer token is not valid")
         return tenant
 
+    def tenants(self) -> list[str]:
+        """The tenants the table holds tokens for (names only: they are configuration, not secrets)."""
+        self._maybe_reload()
+        return sorted(set(self._table.values()))
+
     def tenant_of(self, token: str) -> str | None:
         """The tenant of `token`, or None. Its hash is compared with every stored hash in constant time,
         so how long the answer takes says nothing about how close a guess came."""
