@@ -136,8 +136,8 @@ def known_agent_run(tracer, now: int) -> None:
         if model == "in-house-llm":  # its citation evaluator failed (ragas returns NaN then)
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "citation_quality",
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: float("nan")})
-        elif cost == 0.01:  # OpenLIT's log_score inside the span: this event, and the same as a log record
-            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, LOG_SCORES[0])
+        elif cost == 0.01:  # OpenLIT's log_score inside the span: this event, and the same as a log record at once
+            span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, LOG_SCORES[0], timestamp=at + int(seconds * S))
         if cost is not None:  # a boolean evaluator: grounded on the first call, not on the second
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "is_grounded",
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: cost == 0.01})
