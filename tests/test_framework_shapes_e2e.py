@@ -191,12 +191,15 @@ def test_hub_model_ids_keep_their_organisation_unless_it_is_the_spans_provider(s
         tracer.start_span("ChatCompletion", attributes=hosted("mistralai/Mixtral-8x7B-Instruct-v0.1", "together")).end()
         tracer.start_span("ChatCompletion", attributes=hosted("anthropic/claude-sonnet-4-20250514", None)).end()
         tracer.start_span("ChatCompletion", attributes=hosted("mistralai/mistral-large-latest", "mistralai")).end()
+        # LiteLLM's Gemini route on a span whose provider is google: one cloud, two names for it
+        tracer.start_span("ChatCompletion", attributes=hosted("gemini/gemini-2.0-flash", "google")).end()
 
     service = send(svc, calls, "hub-models")
-    found = rows(svc, service, 4)
+    found = rows(svc, service, 5)
     assert [(r["Provider"], r["RequestModel"], r["ResponseModel"]) for r in found] == [
         ("groq", "openai/gpt-oss-120b", "openai/gpt-oss-120b"),
         ("together", "mistralai/Mixtral-8x7B-Instruct-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
         ("", "anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4-20250514"),
         ("mistral_ai", "mistral-large-latest", "mistral-large-latest"),
+        ("gcp.gen_ai", "gemini-2.0-flash", "gemini-2.0-flash"),
     ]

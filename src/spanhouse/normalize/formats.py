@@ -103,13 +103,16 @@ class Formats:
 
     def provider_model(self, value: Any, provider: Any = None) -> Any:
         """A LiteLLM-style `provider/model` name (`anthropic/claude-sonnet-4`) → the model alone, when
-        the first segment is the span's own `provider` (both as the `provider` map names them); any
-        other value as sent: `openai/gpt-oss-120b` served by Groq, or `mistralai/Mixtral-8x7B` by
-        Together, names an organisation on a hub and is priced as the host's model."""
+        the first segment is the span's own `provider`, both as the `provider` map names them and a
+        cloud's services counted as one (LiteLLM's `gemini/…` on a `google` span: `gcp.gemini`,
+        `gcp.gen_ai`); any other value as sent: `openai/gpt-oss-120b` served by Groq, or
+        `mistralai/Mixtral-8x7B` by Together, names an organisation on a hub and is priced as the
+        host's model."""
         if isinstance(value, str) and "/" in value and isinstance(provider, str) and provider:
             head, _, model = value.partition("/")
             ours = self._providers.get(head.lower())
-            if model and ours and ours == self._providers.get(provider.lower(), provider.lower()):
+            theirs = self._providers.get(provider.lower(), provider.lower())
+            if model and ours and ours.split(".")[0] == theirs.split(".")[0]:
                 return model
         return value
 
