@@ -102,12 +102,12 @@ def production(tracer, now: int) -> None:
             _span(tracer, f"execute_tool {tool}", recent + i * S // 10, 0.1,
                   {sc.GEN_AI_OPERATION_NAME: OP.EXECUTE_TOOL.value, sc.GEN_AI_TOOL_NAME: tool}, error=i < errors)
     # policy compliance over 1 hour: checkout 2 failures in 100 (fires), search 1 in 100 (exactly 1%:
-    # not above), one of them labelled and one only scored
-    for feature, fails in (("checkout", 2), ("search", 1)):
+    # not above), one of them labelled (in capitals for checkout, as some evaluators write it) and one only scored
+    for feature, fails, label in (("checkout", 2, "FAIL"), ("search", 1, "fail")):
         for i in range(100):
             evaluation = _evaluation("policy_compliance", 1.0, "pass")
             if i < fails:
-                evaluation = _evaluation("policy_compliance", 0.0, "fail" if i == 0 else "")
+                evaluation = _evaluation("policy_compliance", 0.0, label if i == 0 else "")
             _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat(feature), events=[evaluation])
     # a boolean evaluator (OpenLIT's log_score(name, False)): refunds 2 False in 100 fires too
     for i in range(100):
