@@ -51,3 +51,15 @@ def test_a_hash_or_a_longer_blob_after_a_key_id_stays():
     for other in (sha1, sha1.upper(), blob, "ThisIsACamelCaseIdentifierWithoutDigitsX"):
         out = _redacted(f"{AWS_ID} {other}")["tool.output"]
         assert out.endswith(" " + other) and out.startswith("<AWS_KEY:"), other
+
+
+def test_an_address_labelled_a_version_stays_and_an_address_is_replaced():
+    """`1.2.3.4` is also a valid IPv4 address: after a version label (in text, or as the key of its
+    attribute) it is a version; anywhere else it is an address."""
+    for text in ("upgraded to version 1.2.3.4", "Version: 10.0.3.1", "build=2.10.3.1", "firmware 4.1.20.7"):
+        assert _redacted(text)["tool.output"] == text, text
+    keyed = run(make_batch([env("production")], [{"attributes": {"app.lib_version": "1.2.3.4"}}])).attributes[0]
+    assert keyed["app.lib_version"] == "1.2.3.4"
+    for text in ("server at 10.1.2.3", "client 192.168.1.20 on version 3", "version 2 of host 10.1.2.3"):
+        out = _redacted(text)
+        assert out["tool.output"].count("<IPV4:") == 1 and out[DETECTIONS + "ipv4"] == 1, text

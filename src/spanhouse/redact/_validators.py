@@ -232,12 +232,18 @@ def _continues_number(data: bytes, start: int, end: int, seps: bytes, lead: byte
     return len(after) == 2 and after[0] in seps and after[1] in _DIGITS
 
 
+_VERSION_LABEL = re.compile(rb"(?i)(?:version|ver|release|build|firmware)[\s\x00:=\"']*\Z")
+
+
 def ipv4(data: bytes, start: int, end: int) -> Span:
-    """Four octets that are not part of a longer dotted run (version numbers such as 1.2.3.4.5); the
-    unspecified address and loopback name no one."""
+    """Four octets that are not part of a longer dotted run (version numbers such as 1.2.3.4.5) and
+    not labelled a version (`version 1.2.3.4`, a key such as `app.lib_version`); the unspecified
+    address and loopback name no one."""
     if _continues_number(data, start, end, b"."):
         return None
     if data.startswith((b"0.0.0.0", b"127."), start):
+        return None
+    if _VERSION_LABEL.search(data, max(0, start - 24), start) is not None:
         return None
     return start, end
 

@@ -324,10 +324,12 @@ BUILTIN: tuple[Detector, ...] = (
 BUILTIN_NAMES: tuple[str, ...] = tuple(dict.fromkeys(d.name for d in BUILTIN))
 """The names accepted in the `detectors` setting."""
 
-LABEL_KEY = re.compile(rf"{_LABEL_START}(?i:{_SECRET_KEY_WORDS}|{_AWS_SECRET_WORDS})|{_PHONE_WORDS}")
-"""Finds, in a key, a word that the label detectors read as the label of the key's value: only the
-values of keys it finds need scanning with their key before them (what it finds beyond the labels is
-harmless: the detectors decide)."""
+LABEL_KEY = re.compile(rf"{_LABEL_START}(?i:{_SECRET_KEY_WORDS}|{_AWS_SECRET_WORDS})|{_PHONE_WORDS}"
+                       r"|(?i:version|release|build|firmware)\Z")
+"""Finds, in a key, a word that the label detectors read as the label of the key's value (or, for a
+version, that the address detector reads as saying `1.2.3.4` is none): only the values of keys it
+finds need scanning with their key before them (what it finds beyond the labels is harmless: the
+detectors decide)."""
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
