@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -817,3 +818,20 @@ def test_the_store_and_queue_directories_spanhouse_creates_are_its_owners_alone(
     assert (tmp_path / "q" / "queue").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "default" / "spanhouse-data").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "default" / "spanhouse-data" / "queue").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_store_directory_other_users_can_read_is_warned_about_once(tmp_path, caplog):
+    """A store made by an earlier spanhouse kept the umask's 0755; spanhouse leaves an existing
+    directory's mode alone, but says how to close it."""
+    from spanhouse.fsprivate import warn_if_shared
+
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    shared.mkdir(mode=0o755)
+    private.mkdir(mode=0o700)
+    shared.chmod(0o755)
+    with caplog.at_level(logging.WARNING, logger="spanhouse.fsprivate"):
+        for _ in range(2):
+            warn_if_shared(str(shared), "the store's directory")
+            warn_if_shared(str(private), "the store's directory")
+    (record,) = caplog.records
+    assert f"chmod 700 {shared}" in record.getMessage() and "mode 755" in record.getMessage()

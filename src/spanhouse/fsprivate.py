@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def make_private_dirs(path: str) -> None:
@@ -23,3 +28,19 @@ def make_private_dirs(path: str) -> None:
         except FileExistsError:
             if not os.path.isdir(directory):
                 raise
+
+
+def warn_if_shared(path: str, what: str) -> None:
+    """Log a warning, once per directory, when other users of the machine may read `path`: an existing
+    directory keeps the mode it has, and a store made by an earlier spanhouse may be 0755."""
+    real = os.path.realpath(path)
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return
+    if real in _warned or not stat.S_ISDIR(mode) or not mode & 0o077:
+        return
+    _warned.add(real)
+    log.warning("%s %s can be read by other users of this machine (mode %o), and it holds prompts and "
+                "completions: run `chmod 700 %s` (spanhouse creates such directories 0700 but leaves an existing "
+                "one as it finds it)", what, path, stat.S_IMODE(mode), path)

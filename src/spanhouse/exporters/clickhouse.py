@@ -33,6 +33,7 @@ from spanhouse.exporters.clickhouse_encode import FORMAT as ENCODED_FORMAT
 from spanhouse.exporters.clickhouse_encode import encode_columns
 from spanhouse.exporters.helper import ExporterHelperSettings, HelperExporter, Pusher, delivery_token
 from spanhouse.exporters.queue import Encoded
+from spanhouse.fsprivate import warn_if_shared
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp.values import as_string, string_map
 from spanhouse.store import StoreError, StoreSettings, chdb_path, connect, create_schema
@@ -225,6 +226,7 @@ class ClickHouseExporter(Pusher):
             # the embedded engine's allocator keeps freed pages; memory_limiter asks for them back first
             memory.register(self, f"embedded ClickHouse at {self.config.endpoint}",
                             lambda: client.command("SYSTEM JEMALLOC PURGE"))
+            warn_if_shared(chdb_path(self.config.endpoint), "the store's directory")
         log.info("storing %s in %s on %s", self.signal, self.table, self.config.endpoint)
 
     def _ensure_open(self) -> None:
