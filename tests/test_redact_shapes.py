@@ -63,3 +63,16 @@ def test_an_address_labelled_a_version_stays_and_an_address_is_replaced():
     for text in ("server at 10.1.2.3", "client 192.168.1.20 on version 3", "version 2 of host 10.1.2.3"):
         out = _redacted(text)
         assert out["tool.output"].count("<IPV4:") == 1 and out[DETECTIONS + "ipv4"] == 1, text
+
+
+def test_a_secret_after_an_authorization_scheme_is_replaced_not_the_scheme():
+    """`api_key: Token abcd…` lost the word `Token` and kept the key; an Authorization header written
+    out in text (a log line, a pasted curl command) names its scheme before the secret."""
+    for text, secret in (("api_key: Token abcd1234efgh5678", "abcd1234efgh5678"),
+                         ("Authorization: Token 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+                         ("curl -H 'Authorization: ApiKey AbCdEf123456789'", "AbCdEf123456789")):
+        out = _redacted(text)
+        assert secret not in out["tool.output"] and out[DETECTIONS + "password"] == 1, text
+        assert ("Token" in out["tool.output"]) == ("Token" in text), text
+    for text in ("the authorization: token based auth is documented", "Authorization: Token"):
+        assert _redacted(text)["tool.output"] == text, text

@@ -71,6 +71,7 @@ _SECRET_KEY_WORDS = (
     r"(?:access|refresh|id|auth|session|bearer|api|oauth|csrf|xsrf)[_\-]?token|authorization|credentials?"
 )
 _AWS_SECRET_WORDS = r"aws_?secret_?access_?key|secret_?access_?key|aws_?secret"
+_AUTH_SCHEME = r"(?:(?i:bearer|basic|token|digest|apikey)[ \t]+)?"  # of an Authorization header
 _AWS_KEY_ID = r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}"
 
 EMAIL = Detector(
@@ -244,7 +245,19 @@ PASSWORD = Detector(
     # the value after a label that names a secret: `password=…` in a connection or query string,
     # `"client_secret": "…"` in JSON, `API_KEY: …` in a config file
     rf"{_LABEL_START}(?i:{_SECRET_WORDS})"
-    rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE})([^\s\"'&;,\x00]{{4,}})",
+    rf"(?:[\"']?\s*[:=]\s*[\"']?|{_KEY_VALUE}){_AUTH_SCHEME}([^\s\"'&;,\x00]{{4,}})",
+    priority=60,
+    group=1,
+    validators=(v.labelled_secret,),
+)
+
+AUTH_HEADER = Detector(
+    "password",
+    # an Authorization header written out in text (`Authorization: Token 9f8e…` in a log line or a
+    # pasted curl command): in prose the word is a word like another, so only with its scheme; Bearer
+    # and Basic credentials have detectors of their own
+    rf"{_LABEL_START}(?i:(?:proxy-)?authorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?i:token|apikey|api-key)[ \t]+"
+    r"([A-Za-z0-9\-._~+/=]{8,})",
     priority=60,
     group=1,
     validators=(v.labelled_secret,),
@@ -258,8 +271,6 @@ PASSWORD_QUOTED = Detector(
     group=1,
     validators=(v.labelled_secret,),
 )
-
-_AUTH_SCHEME = r"(?:(?i:bearer|basic|token|digest|apikey)[ \t]+)?"  # of an Authorization header
 
 PASSWORD_KEY = Detector(
     "password",
@@ -315,6 +326,7 @@ BUILTIN: tuple[Detector, ...] = (
     URL_PASSWORD,
     PASSWORD,
     PASSWORD_QUOTED,
+    AUTH_HEADER,
     PASSWORD_KEY,
     PASSWORD_KEY_QUOTED,
     BASIC_AUTH,
