@@ -115,12 +115,15 @@ class TextRedactor:
         self.max_bytes = max_bytes
         # custom patterns may match a NUL or a run of them, so only built-in detectors see the view
         self._in_place = all(d in BUILTIN for d in scanner.detectors)
+        self._found: dict[tuple[int, bytes, bool], bytes] | None = None
 
     def for_batch(self) -> TextRedactor:
         """The same redactor with a hasher that remembers the tokens it made, for one batch's texts:
         the same email or phone number quoted in many texts is hashed once."""
         twin = copy.copy(self)
         twin.hasher = _TokenMemo(self.hasher)
+        # a found value's bytes as sent → its token: skips decoding and normalizing the repeats too
+        twin._found = {}
         return twin
 
     # --- any attribute value ----------------------------------------------------------------
@@ -220,13 +223,21 @@ class TextRedactor:
 
     def _replace(self, data: bytes, found: list[Finding], counts: Counter, unescape: bool = False) -> bytes:
         out, pos = [], 0
+        memo = self._found
         for f in found:
-            raw = data[f.start : f.end].decode("utf-8", "replace")
-            if unescape:
-                raw = _unescape(raw)  # the token of the value, not of how it was escaped
             det = f.detector
+            chunk = data[f.start : f.end]
+            key = (id(det), chunk, unescape)
+            token = memo.get(key) if memo is not None else None
+            if token is None:
+                raw = chunk.decode("utf-8", "replace")
+                if unescape:
+                    raw = _unescape(raw)  # the token of the value, not of how it was escaped
+                token = self.hasher.token(det.token, det.normalize(raw)).encode()
+                if memo is not None:
+                    memo[key] = token
             out.append(data[pos : f.start])
-            out.append(self.hasher.token(det.token, det.normalize(raw)).encode())
+            out.append(token)
             counts[det.name] += 1
             pos = f.end
         out.append(data[pos:])
