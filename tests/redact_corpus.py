@@ -517,6 +517,7 @@ THRESHOLDS = {
     "ssn": 0.95,
     "ipv4": 0.95,
     "ipv6": 0.95,
+    "password": 0.95,
 }
 
 
@@ -547,6 +548,7 @@ def positives(per_detector: int = 120) -> list[tuple[str, list[tuple[str, str]]]
         out.append((text, [("email", e), ("phone", p), ("card", c), ("ipv4", ip)]))
     out += [(text, [(det, value)]) for det, text, value in HANDWRITTEN]
     out += later_positives(per_detector // 4)
+    out += prose_positives(per_detector // 4)
     return out
 
 
@@ -802,7 +804,9 @@ def hard_negatives(count: int = 500) -> list[str]:
     generated = [NEGATIVE_TEMPLATES[i % len(NEGATIVE_TEMPLATES)](rng) for i in range(count)]
     later = random.Random(SEED + 3)
     near = [LATER_NEGATIVE_TEMPLATES[i % len(LATER_NEGATIVE_TEMPLATES)](later) for i in range(count // 5)]
-    return generated + HANDWRITTEN_NEGATIVES + near + LATER_HANDWRITTEN_NEGATIVES
+    prose = random.Random(SEED + 5)
+    prose_near = [PROSE_NEGATIVE_TEMPLATES[i % len(PROSE_NEGATIVE_TEMPLATES)](prose) for i in range(count // 5)]
+    return generated + HANDWRITTEN_NEGATIVES + near + LATER_HANDWRITTEN_NEGATIVES + prose_near + PROSE_NEGATIVES
 
 
 # --- added after the red team's misses: keys as labels, dotted cards, labelled phone numbers without
@@ -921,3 +925,54 @@ def as_messages(text: str, ensure_ascii: bool) -> str:
         {"role": "user", "parts": [{"type": "text", "content": text}]},
     ]
     return json.dumps(msgs, ensure_ascii=ensure_ascii)
+
+
+# --- added for secrets named in prose, with no `:` or `=` after the word (own seeds) ----------------------
+
+_PROSE_TEMPLATES = [
+    "the secret {v} was in the build log",
+    "my password is {v} please reset it",
+    "Use api key {v} for the staging project.",
+    "the token {v} was rejected with 401",
+    "rotated the access key, new secret key is {v}",
+    "passphrase `{v}` for the backup",
+    "Password was set to {v} yesterday",
+]
+
+
+def _mixed_secret(rng: random.Random) -> str:
+    while True:
+        value = _rand(rng, ALNUM + "+/", rng.randint(16, 48))
+        if any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value):
+            return value
+
+
+def prose_positives(n: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    rng = random.Random(SEED + 4)
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for _ in range(n):
+        value = rng.choice([_mixed_secret, lambda r: _rand(r, "0123456789abcdef", r.choice([32, 40, 64]))])(rng)
+        out.append((rng.choice(_PROSE_TEMPLATES).format(v=value), [("password", value)]))
+    return out
+
+
+# near misses: the word in prose followed by a word, a count, a path, a name or an id that is not a secret
+PROSE_NEGATIVE_TEMPLATES = [
+    lambda r: f"the token limit is {r.randint(4096, 200000)} and we used {r.randint(1, 4096)}",
+    lambda r: f"tokens {_digits(r, 16)} in total",
+    lambda r: f"token {r.choice(['usage', 'count', 'budget'])}_stats_{r.randint(2020, 2026)}_q{r.randint(1, 4)}_report",
+    lambda r: f"secret data/secrets/prod{r.randint(2020, 2026)}/key mounted read-only",
+    lambda r: f"access key rotation_policy_v{r.randint(1, 9)}_enabled",
+    lambda r: f"token gen_ai.usage.input_tokens was {r.randint(1, 9999)}",
+    lambda r: f"password reset link sent to user {r.randint(1000, 9999)}",
+    lambda r: f"secret santa {r.randint(2020, 2026)} list is ready",
+    lambda r: f"api key management page v{r.randint(1, 9)}.{r.randint(0, 20)}",
+    lambda r: f"the secret {r.choice(['sauce', 'ingredient', 'of success'])} is brevity",
+]
+
+PROSE_NEGATIVES = [
+    "secret ${AWS_SECRET_ACCESS_KEY} is read from the vault",
+    "the password is required and must be at least 12 characters",
+    "token usage per request: input 1234, output 567",
+    "a secret is a value only the service knows",
+]

@@ -372,6 +372,30 @@ def labelled_secret(data: bytes, start: int, end: int) -> Span:
     return url_password(data, start, end)
 
 
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def prose_secret(data: bytes, start: int, end: int) -> Span:
+    """A value named a secret in prose (`the secret wJalr…`, `password is …`): in prose the next word is
+    usually a word, so only what reads as machine-made counts — upper and lower case letters with digits,
+    32+ hex digits, or 20+ letters and digits mixed with no separator. A path, a snake_case name or a
+    dotted name is none of these."""
+    value = data[start:end]
+    chars = set(value)
+    digit = any(48 <= c <= 57 for c in chars)
+    upper = any(65 <= c <= 90 for c in chars)
+    lower = any(97 <= c <= 122 for c in chars)
+    if not digit or not (upper or lower):
+        return None
+    machine = (
+        (upper and lower and len(value) >= 16)
+        or (len(value) >= 32 and chars <= _HEX)
+        or (len(value) >= 20 and chars <= _ALNUM)
+    )
+    return labelled_secret(data, start, end) if machine else None
+
+
 _NOT_KEY_SECRETS = _NOT_SECRETS | {b"bearer", b"basic", b"token", b"n/a"}
 _AFTER_KEY = re.compile(rb"\x00+:")
 

@@ -263,6 +263,17 @@ AUTH_HEADER = Detector(
     validators=(v.labelled_secret,),
 )
 
+PASSWORD_PROSE = Detector(
+    "password",
+    # a secret named in prose, with no `:` or `=` (`the secret wJalrXUtn…`, `password is Xk9…`, `use api
+    # key 7f3a…`): the validator keeps only values that read as machine-made
+    r"\b(?i:password|passwd|passphrase|secret|token|api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key)\b"
+    r"(?:[ \t]+(?i:is|was|now|set|to)\b){0,3}[ \t]+[`\"']?([A-Za-z0-9+/=_\-]{16,})",
+    priority=58,
+    group=1,
+    validators=(v.prose_secret,),
+)
+
 PASSWORD_QUOTED = Detector(
     "password",
     # a quoted value is whole, blanks included: `DB_PASSWORD='correct horse battery staple'`
@@ -326,6 +337,7 @@ BUILTIN: tuple[Detector, ...] = (
     URL_PASSWORD,
     PASSWORD,
     PASSWORD_QUOTED,
+    PASSWORD_PROSE,
     AUTH_HEADER,
     PASSWORD_KEY,
     PASSWORD_KEY_QUOTED,
