@@ -195,6 +195,34 @@ def test_trace_by_id_shape_units_and_tags(jaeger):
     assert ptags[sc.SERVICE_VERSION] == ("string", "2.0.1") and sc.SERVICE_NAME not in ptags
 
 
+def test_a_span_whose_parent_never_arrived_carries_a_warning(jaeger):
+    """Jaeger UI lists a span's warnings beside it: an orphan says which parent is missing."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    missing = SpanContext(trace_id=0x5EB1E55_0000_0000_0000_0000_0000_0001, span_id=0xDEAD_BEEF_0000_0001,
+                          is_remote=True, trace_flags=TraceFlags(1))
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: "orphans"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests.jaeger")
+    child = tracer.start_span("execute_tool search", context=set_span_in_context(NonRecordingSpan(missing)),
+                              start_time=T0)
+    grandchild = tracer.start_span("chat gpt-4o", context=set_span_in_context(child), start_time=T0 + MS)
+    grandchild.end(end_time=T0 + 2 * MS)
+    child.end(end_time=T0 + 3 * MS)
+    provider.shutdown()
+    exporter = OTLPSpanExporter(endpoint=jaeger["svc"].http_url + "/v1/traces")
+    assert exporter.export(list(memory.get_finished_spans())) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    trace_id = format(missing.trace_id, "032x")
+    jaeger["svc"].wait_rows(f"SELECT 1 FROM otel_traces WHERE TraceId = '{trace_id}'", 2)
+    (trace,) = v1_ok(jaeger, f"/api/traces/{trace_id}")["data"]
+    spans = {s["operationName"]: s for s in trace["spans"]}
+    assert spans["execute_tool search"]["warnings"] == [
+        f"invalid parent span IDs={missing.span_id:016x}: the parent span is not stored (yet)"]
+    assert spans["chat gpt-4o"]["warnings"] is None
+
+
 def test_trace_by_id_time_bounds_ids_and_errors(jaeger):
     fact = jaeger["traces"][0]
     start_us, end_us = fact["start"] // 1000, fact["start"] // 1000 + 3_000_000

@@ -87,6 +87,14 @@ def _logs(batch: SpanBatch, i: int) -> list[dict[str, Any]]:
              "fields": [tag(LOG_EVENT_FIELD, e.name)] + _tags(e.attributes)} for e in batch.events[i]]
 
 
+def _orphan_warning(parent: str, present: set[str]) -> list[str] | None:
+    """Jaeger UI shows a span's warnings beside it: a parent that was never stored (or not yet) would
+    otherwise only move the span to the top level, unexplained."""
+    if not parent or parent in present:
+        return None
+    return [f"invalid parent span IDs={parent}: the parent span is not stored (yet)"]
+
+
 def to_traces(batch: SpanBatch) -> list[dict[str, Any]]:
     """One Jaeger trace object per trace id in `batch`, in the order the traces first appear."""
     order: dict[str, list[int]] = {}
@@ -99,6 +107,7 @@ def _trace(batch: SpanBatch, trace_id: str, indexes: list[int]) -> dict[str, Any
     processes: dict[str, dict[str, Any]] = {}
     process_ids: dict[int, str] = {}
     spans = []
+    present = {batch.span_id[i] for i in indexes}
     for i in sorted(indexes, key=lambda j: (batch.start_time_unix_nano[j], batch.span_id[j])):
         r = batch.resource_index[i]
         pid = process_ids.get(r)
@@ -119,6 +128,6 @@ def _trace(batch: SpanBatch, trace_id: str, indexes: list[int]) -> dict[str, Any
             "tags": span_tags(batch, i),
             "logs": _logs(batch, i),
             "processID": pid,
-            "warnings": None,
+            "warnings": _orphan_warning(batch.parent_span_id[i], present),
         })
     return {"traceID": trace_id, "spans": spans, "processes": processes, "warnings": None}
