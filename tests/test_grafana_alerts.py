@@ -42,7 +42,7 @@ EXPECTED_FIRING = {
                                    ("copilot", "production", "support", "reply_v3")},
     "spanhouse-workflow-latency": {("copilot", "production", "slow_flow")},
     "spanhouse-tool-errors": {("copilot", "production", "pay_invoice")},
-    "spanhouse-policy-violations": {("copilot", "checkout"), ("copilot", "refunds")},
+    "spanhouse-policy-violations": {("copilot", "checkout"), ("copilot", "refunds"), ("copilot", "flaky_evaluator")},
     "spanhouse-feature-spend": {("copilot", "production", "summarize"), ("copilot", "production", "first_hour_of_day")},
 }
 
@@ -113,6 +113,14 @@ def production(tracer, now: int) -> None:
     for i in range(100):
         evaluation = {sc.GEN_AI_EVALUATION_NAME: "policy_compliance", sc.GEN_AI_EVALUATION_SCORE_VALUE: i >= 2}
         _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat("refunds"), events=[evaluation])
+    # what neither passed nor failed (spanhouse.scores.passed_sql) is no sample: graded scores of 0.5 beside 100
+    # passes are no violation (quiet), and 100 NaN results of a failing evaluator do not halve flaky_evaluator's
+    # 2 failures in 100 (fires)
+    for feature, extra in (("graded", _evaluation("policy_compliance", 0.5)),
+                           ("flaky_evaluator", _evaluation("policy_compliance", float("nan")))):
+        for i in range(100):
+            passed = _evaluation("policy_compliance", 0.0 if feature == "flaky_evaluator" and i < 2 else 1.0)
+            _span(tracer, "chat gpt-4o-mini", recent + i * S // 10, 0.1, _chat(feature), events=[passed, extra])
     # spend of the last 24 complete hours against the daily average of the (up to) 7 days before them,
     # both on whole hour buckets; the current hour, not complete yet, counts in neither
     hour = now // HOUR * HOUR

@@ -138,6 +138,9 @@ def known_agent_run(tracer, now: int) -> None:
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: float("nan")})
         elif cost == 0.01:  # OpenLIT's log_score inside the span: this event, and the same as a log record at once
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, LOG_SCORES[0], timestamp=at + int(seconds * S))
+        # an evaluator that scores 1 or 0 without a label: safe on the priced calls, not on the other
+        span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "is_safe",
+                                                            sc.GEN_AI_EVALUATION_SCORE_VALUE: int(cost is not None)})
         if cost is not None:  # a boolean evaluator: grounded on the first call, not on the second
             span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {sc.GEN_AI_EVALUATION_NAME: "is_grounded",
                                                                 sc.GEN_AI_EVALUATION_SCORE_VALUE: cost == 0.01})
@@ -345,7 +348,7 @@ def test_scores_of_different_evaluators_are_never_averaged_together(store):
     rows = panel_rows(store, "spanhouse-evaluations", 2, interval_s=10**8)
     assert {(r["prompt_version"], r["EvaluationName"], round(r["avg_score"], 9)) for r in rows} == {
         (version, "citation_quality", 0.5), (version, "policy_compliance", 1.0), (version, "answer_relevance", 0.3),
-        (version, "is_grounded", 0.5)}
+        (version, "is_grounded", 0.5), (version, "is_safe", round(2 / 3, 9))}
 
 
 def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
@@ -362,7 +365,8 @@ def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
     by_model = {(r["RequestModel"], r["EvaluationName"]): r for r in panel_rows(store, "spanhouse-evaluations", 4)}
     assert set(by_model) == {("gpt-4o-mini", "answer_relevance"), ("gpt-4o-mini", "citation_quality"),
                              ("gpt-4o-mini", "policy_compliance"), ("gpt-4o-mini", "is_grounded"),
-                             ("in-house-llm", "citation_quality"), ("in-house-llm", "policy_compliance")}
+                             ("gpt-4o-mini", "is_safe"), ("in-house-llm", "citation_quality"),
+                             ("in-house-llm", "policy_compliance"), ("in-house-llm", "is_safe")}
     assert by_model[("gpt-4o-mini", "answer_relevance")]["evaluations"] == 2
     assert by_model[("gpt-4o-mini", "answer_relevance")]["avg_score"] == pytest.approx(0.3)
     lowest = [r for r in panel_rows(store, "spanhouse-evaluations", 5) if r["EvaluationName"] == "answer_relevance"][0]
@@ -381,13 +385,15 @@ def test_a_failed_evaluation_is_counted_but_not_averaged(store):
     assert (row["evaluations"], row["avg_score"]) == (2, pytest.approx(0.5))
 
 
-def test_pass_rates_are_over_results_labelled_pass_or_fail(store):
-    """No other known result has a pass or fail label: no pass rate, rather than 0%. A boolean
-    evaluator's results (labelled true / false) pass when true: one of two."""
-    rows = panel_rows(store, "spanhouse-evaluations", 3) + panel_rows(store, "spanhouse-prompt-versions", 2)
-    rates = {row["EvaluationName"]: row["pass_rate"] for row in rows}
-    assert rates.pop("is_grounded") == 0.5
-    assert set(rates.values()) == {None}, rates
+def test_pass_rates_count_what_passed_as_the_alert_rules_do(store):
+    """A result passes when labelled pass / true, or unlabelled and scored exactly 1; it fails when labelled
+    fail / false, or unlabelled and scored 0 (spanhouse.scores.passed_sql). The boolean evaluator
+    (true / false) passes one of two; the unlabelled 0/1 evaluator two of three; policy_compliance (1.0
+    on every call) all; graded scores (0.5, 0.2, 0.4) and NaN are in no pass rate, rather than 0%."""
+    for uid, panel in (("spanhouse-evaluations", 3), ("spanhouse-prompt-versions", 2)):
+        rates = {row["EvaluationName"]: row["pass_rate"] for row in panel_rows(store, uid, panel)}
+        assert rates == {"is_grounded": 0.5, "is_safe": pytest.approx(2 / 3), "policy_compliance": 1.0,
+                         "citation_quality": None, "answer_relevance": None}, (uid, rates)
 
 
 def test_single_value_variables_are_never_used_as_all():

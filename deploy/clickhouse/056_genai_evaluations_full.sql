@@ -6,7 +6,9 @@
 -- * a result sent twice counts once (spanhouse.scores: the same idempotency key of the same span and
 --   evaluation, the first kept; without keys, the same value, label and explanation on a span event and
 --   a log record within ${pair_window_ms} ms of it (OpenLIT's log_score inside a span), the span event
---   kept, or twice the same record).
+--   kept, or twice the same record);
+-- * Passed says whether a result passed (1), failed (0) or is neither (NULL), as spanhouse.scores defines
+--   it: the dashboards' pass rates are avg(Passed), the alert rules count Passed = 0.
 -- Both joins read only what results sent as log records or with keys refer to: genai_spans through its
 -- TraceId index, genai_evaluations twice; rows that are span events without keys need neither.
 CREATE OR REPLACE VIEW ${genai_evaluations_full_view} ${on_cluster} AS
@@ -19,7 +21,8 @@ SELECT
         if(e.Operation != '', e.Operation, s.SpanOperation) AS Operation,
         if(e.RequestModel != '', e.RequestModel, s.SpanRequestModel) AS RequestModel,
         if(e.PromptName != '', e.PromptName, s.SpanPromptName) AS PromptName,
-        if(e.PromptName != '', e.PromptVersion, s.SpanPromptVersion) AS PromptVersion)
+        if(e.PromptName != '', e.PromptVersion, s.SpanPromptVersion) AS PromptVersion),
+    ${passed} AS Passed
 FROM ${genai_evaluations_table} AS e
 LEFT JOIN (
     SELECT TraceId AS SpanTraceId, SpanId AS SpanSpanId, any(Operation) AS SpanOperation,

@@ -10,6 +10,10 @@ idempotency key (the first is kept), or, without keys, when they agree in value,
 and either one is a span event and the other a log record within `PAIR_WINDOW_MS` of it (OpenLIT's
 `log_score` inside a span sends both at once; the span event is kept) or both are the same kind of
 record with the same time (a resent batch). The same feedback given again later is another result.
+
+A result passes or fails (`passed_sql`) when it is labelled `pass` / `true` or `fail` / `false` (in
+any case) or, without a label, scores exactly 1 or 0; any other result (another label, a graded
+number, no score) is neither, so it is in no pass rate and no failure count.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ LOG_RECORD = "log_record"
 _BOOLEANS = {"true": 1.0, "false": 0.0}
 PAIR_WINDOW_MS = 1000
 """How far apart a span event and a log record of the same result may be to be one result sent twice."""
+PASS_LABELS = ("pass", "true")
+FAIL_LABELS = ("fail", "false")
 
 
 def _quote(text: str) -> str:
@@ -45,6 +51,15 @@ def score_columns_sql(attrs: str) -> str:
             f"    multiIf({label} != '', {label}, lower({value}) IN ('true', 'false'), lower({value}),\n"
             f"            NOT isFinite(ifNull({number}, 0.)), {_quote(INVALID_SCORE_LABEL)}, '') AS ScoreLabel,\n"
             f"    if({attrs}[{key}] != '', {attrs}[{key}], {attrs}[{openlit_key}]) AS IdempotencyKey")
+
+
+def passed_sql(value: str, label: str) -> str:
+    """The `Passed` column of genai_evaluations_full: 1 for a result that passed, 0 for one that failed,
+    NULL for one that is neither (see the module's rule), from the stored `value` and `label` columns."""
+    def words(labels: tuple[str, ...]) -> str:
+        return "(" + ", ".join(map(_quote, labels)) + ")"
+    return (f"CAST(multiIf(lower({label}) IN {words(PASS_LABELS)}, 1, lower({label}) IN {words(FAIL_LABELS)}, 0, "
+            f"{label} = '' AND {value} = 1, 1, {label} = '' AND {value} = 0, 0, NULL) AS Nullable(UInt8))")
 
 
 def score_value(sent: str) -> float | None:

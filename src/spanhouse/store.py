@@ -33,7 +33,7 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.fsprivate import make_private_dirs
 from spanhouse.modelcalls import model_call_sql, unpriced_sql
 from spanhouse.normalize import load_mappings
-from spanhouse.scores import LOG_RECORD, PAIR_WINDOW_MS, SPAN_EVENT, score_columns_sql
+from spanhouse.scores import LOG_RECORD, PAIR_WINDOW_MS, SPAN_EVENT, passed_sql, score_columns_sql
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +266,7 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         span_event=quote_literal(SPAN_EVENT),
         log_record=quote_literal(LOG_RECORD),
         pair_window_ms=str(PAIR_WINDOW_MS),
+        passed=passed_sql("e.ScoreValue", "e.ScoreLabel"),
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
