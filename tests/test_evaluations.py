@@ -158,10 +158,12 @@ def test_a_score_sent_twice_counts_once(svc):
     quality = _score("quality", 0.85, **{sc.OPENLIT_SCORE_IDEMPOTENCY_KEY: "k1"})
     category = _score("category", label="accurate")
     # OpenLIT's log_score inside a span: a span event and a log record with the same attributes
-    span = chat(now, events=[quality, category, _score("thumbs", 1.0)])
+    span = chat(now, events=[quality, category, _score("thumbs", 1.0), _score("precision", 0.9)])
     send_spans(svc, [span])
     send_scores(svc, span, [
         (now + S + 5, quality), (now + S + 5, category), (now + S + 5, _score("thumbs", 1.0)),
+        # the same score written otherwise (a string with a trailing zero) is the same stored value
+        (now + S + 5, _score("precision", "0.90")),
         # a retried job: the same key an hour later; a resent record: the same record twice
         (now + HOUR, _score("late_review", 0.3, **{sc.OPENLIT_SCORE_IDEMPOTENCY_KEY: "k2"})),
         (now + 2 * HOUR, _score("late_review", 0.5, **{sc.OPENLIT_SCORE_IDEMPOTENCY_KEY: "k2"})),
@@ -172,11 +174,12 @@ def test_a_score_sent_twice_counts_once(svc):
         (now + 2 * HOUR, _score("thumbs", 1.0)),
     ])
     t = {"t": trace_hex(span)}
-    svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE TraceId = {t:String}", 13, parameters=t)
+    svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE TraceId = {t:String}", 15, parameters=t)
     rows = svc.rows("SELECT EvaluationName, ScoreValue, ScoreLabel, Source FROM genai_evaluations_full "
                     "WHERE TraceId = {t:String} ORDER BY EvaluationName, Timestamp", t)
     assert rows == [("category", None, "accurate", SPAN_EVENT), ("late_review", 0.3, "", LOG_RECORD),
-                    ("quality", 0.85, "", SPAN_EVENT), ("relevance", 0.5, "", LOG_RECORD),
+                    ("precision", 0.9, "", SPAN_EVENT), ("quality", 0.85, "", SPAN_EVENT),
+                    ("relevance", 0.5, "", LOG_RECORD),
                     ("thumbs", 1.0, "", SPAN_EVENT), ("thumbs", 1.0, "", LOG_RECORD),
                     ("user_feedback", 1.0, "", LOG_RECORD), ("user_feedback", 1.0, "", LOG_RECORD)]
     result = CliRunner().invoke(trace_cli.command, [trace_hex(span), "--endpoint", f"http://127.0.0.1:{svc.sql_port}",
@@ -185,7 +188,7 @@ def test_a_score_sent_twice_counts_once(svc):
     out = result.output
     assert (out.count("quality=0.85"), out.count("category=accurate"), out.count("late_review="),
             out.count("relevance=0.5"), out.count("user_feedback=1.0"),
-            out.count("thumbs=1.0")) == (1, 1, 1, 1, 2, 2), out
+            out.count("thumbs=1.0"), out.count("precision=0.9")) == (1, 1, 1, 1, 2, 2, 1), out
 
 
 def test_trace_shows_boolean_and_invalid_scores_as_stored(svc):
@@ -211,3 +214,11 @@ def test_distinct_results_rule():
     first = Result(LOG_RECORD, 50, _score("q", "0.2", **{sc.SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "a"}))
     retry = Result(LOG_RECORD, 60, _score("q", "0.9", **{sc.SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "a"}))
     assert distinct_results([retry, first]) == [first]
+    # compared as stored: 0.5 and "0.50" are one value, a boolean and its 1 without a label are not
+    assert distinct_results([Result(LOG_RECORD, 11, _score("q", "0.50")), event]) == [event]
+    assert len(distinct_results([Result(SPAN_EVENT, 10, _score("b", "true")),
+                                 Result(LOG_RECORD, 11, _score("b", "1"))])) == 2
+    # a log record is a copy of any span event within the window, not only the nearest one before it
+    late_event = Result(SPAN_EVENT, 10 + 5 * 10**9, _score("q", "0.5"))
+    near_late = Result(LOG_RECORD, 10 + 5 * 10**9 - 10, _score("q", "0.5"))
+    assert distinct_results([event, late_event, near_late]) == [event, late_event]

@@ -461,6 +461,70 @@ def test_log_records_of_a_span_appear_as_its_logs():
     assert any(f["key"] == "body" and "Where is my order?" in f["value"] for f in events[0][2])
 
 
+def test_a_score_sent_twice_shows_once_as_genai_evaluations_full_counts_it():
+    """The copies genai_evaluations_full leaves out (spanhouse.scores) are not shown as logs either, in
+    the v1 and the v3 API: OpenLIT's log_score inside a span (a span event and the same log record at
+    once: the span event stays), a retry with the same idempotency key, a record sent twice; the same
+    feedback given again later stays."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.trace import NonRecordingSpan
+
+    hour = 3600 * 10**9
+    db = unique_database("jaegerscores")
+    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
+    svc = start_service(service_config(db, extensions=EXTENSIONS,
+                                       pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
+    try:
+        spans, facts = record(traces=1)
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        fact = facts["traces"][0]
+        start = fact["start"]
+        chat = next(s for s in spans if s.name.startswith("chat"))
+
+        def score(name: str, value, key: str = "") -> dict:
+            attrs = {sc.GEN_AI_EVALUATION_NAME: name, sc.GEN_AI_EVALUATION_SCORE_VALUE: value}
+            return {**attrs, sc.OPENLIT_SCORE_IDEMPOTENCY_KEY: key} if key else attrs
+
+        sent = [(start + 305 * MS, score("relevance", 0.8)),  # the span event's log record (log_score)
+                (start + hour, score("late_review", 0.3, "k2")), (start + 2 * hour, score("late_review", 0.5, "k2")),
+                (start + hour, score("thumbs", 1)), (start + hour, score("thumbs", 1)),
+                (start + hour, score("user_feedback", 1)), (start + 2 * hour, score("user_feedback", 1)),
+                (start + 3 * hour, score("relevance", "0.8"))]
+        provider = LoggerProvider(resource=Resource.create({sc.SERVICE_NAME: "support-copilot"}))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=svc.http_url + "/v1/logs")))
+        logger = provider.get_logger("tests.jaeger")
+        for at, attrs in sent:
+            logger.emit(timestamp=at, context=set_span_in_context(NonRecordingSpan(chat.context)),
+                        event_name=sc.EVENT_GEN_AI_EVALUATION_RESULT, attributes=attrs)
+        provider.shutdown()
+        svc.wait_rows("SELECT 1 FROM genai_evaluations", len(sent) + 1)
+        counted = svc.rows("SELECT intDiv(toUnixTimestamp64Nano(Timestamp), 1000), EvaluationName, ScoreValue "
+                           "FROM genai_evaluations_full ORDER BY Timestamp, EvaluationName")
+        base = f"http://127.0.0.1:{svc.service.host.extensions[ComponentID('jaeger_query')].server.port}"
+        (trace,) = v1_ok({"base": base}, f"/api/traces/{fact['id']}")["data"]
+        status, v3 = get(base, f"/api/v3/traces/{fact['id']}")
+    finally:
+        svc.stop()
+    assert len(counted) == 6, counted
+    chat_span = next(s for s in trace["spans"] if s["operationName"].startswith("chat"))
+    shown = []
+    for log in chat_span["logs"]:
+        fields = {f["key"]: f["value"] for f in log["fields"]}
+        if fields["event"] == sc.EVENT_GEN_AI_EVALUATION_RESULT:
+            shown.append((log["timestamp"], fields[sc.GEN_AI_EVALUATION_NAME],
+                           float(fields[sc.GEN_AI_EVALUATION_SCORE_VALUE])))
+    assert sorted(shown) == sorted(counted)
+    assert status == 200
+    (v3_chat,) = [s for rs in v3["result"]["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]
+                  if s["name"].startswith("chat")]
+    assert sorted(int(e["timeUnixNano"]) // 1000 for e in v3_chat["events"]
+                  if e["name"] == sc.EVENT_GEN_AI_EVALUATION_RESULT) == sorted(t for t, _, _ in counted)
+
+
 def post(base: str, path: str, body: bytes) -> tuple[int, Any]:
     req = urllib.request.Request(base + path, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:

@@ -10,6 +10,8 @@ idempotency key (the first is kept), or, without keys, when they agree in value,
 and either one is a span event and the other a log record within `PAIR_WINDOW_MS` of it (OpenLIT's
 `log_score` inside a span sends both at once; the span event is kept) or both are the same kind of
 record with the same time (a resent batch). The same feedback given again later is another result.
+Value, label and explanation agree when they are stored alike (`score_value`, `score_label`), as the
+store's view compares them: `1` and `1.0` are one value.
 
 A result passes or fails (`passed_sql`) when it is labelled `pass` / `true` or `fail` / `false` (in
 any case) or, without a label, scores exactly 1 or 0; any other result (another label, a graded
@@ -18,9 +20,11 @@ number, no score) is neither, so it is in no pass rate and no failure count.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from spanhouse import semconv as sc
 
@@ -87,16 +91,20 @@ def score_label(sent_value: str, sent_label: str) -> str:
 
 @dataclass(frozen=True)
 class Result:
-    """One evaluation result as it arrived: on a span event or a log record, at `time_ns`."""
+    """One evaluation result as it arrived: on a span event or a log record, at `time_ns`; `item` is
+    what the caller made it from (an event to keep or leave out), not compared."""
 
     source: str
     time_ns: int
     attrs: Mapping[str, str]
+    item: Any = field(default=None, compare=False)
 
-    def content(self) -> tuple[str, str, str, str]:
+    def content(self) -> tuple[str, float | None, str, str]:
         a = self.attrs
-        return (a.get(sc.GEN_AI_EVALUATION_NAME, ""), a.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, ""),
-                a.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, ""), a.get(sc.GEN_AI_EVALUATION_EXPLANATION, ""))
+        sent = a.get(sc.GEN_AI_EVALUATION_SCORE_VALUE, "")
+        return (a.get(sc.GEN_AI_EVALUATION_NAME, ""), score_value(sent),
+                score_label(sent, a.get(sc.GEN_AI_EVALUATION_SCORE_LABEL, "")),
+                a.get(sc.GEN_AI_EVALUATION_EXPLANATION, ""))
 
     @property
     def key(self) -> str:
@@ -106,19 +114,31 @@ class Result:
 
 def distinct_results(results: list[Result]) -> list[Result]:
     """The results of one span without the copies of a result sent twice (see the module's rule), in
-    the order given."""
-    kept: list[Result] = []
+    the order given. Each result is looked up, not compared with every other one: a span with
+    thousands of results costs about as many steps."""
+    window = PAIR_WINDOW_MS * 1_000_000
     keys: set[tuple[str, str]] = set()
-    for r in sorted(results, key=lambda r: (r.source != SPAN_EVENT, r.time_ns)):
+    seen: set[tuple[tuple, str, int]] = set()
+    event_times: dict[tuple, list[int]] = {}
+    chosen: set[int] = set()
+    # span events first, each kind by time: a log record meets every span event it may be a copy of
+    for i, r in sorted(enumerate(results), key=lambda p: (p[1].source != SPAN_EVENT, p[1].time_ns)):
         if r.key:
-            if (r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key) in keys:
+            named = (r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key)
+            if named in keys:
                 continue
-            keys.add((r.attrs.get(sc.GEN_AI_EVALUATION_NAME, ""), r.key))
-        elif any(not k.key and k.content() == r.content()
-                 and (k.time_ns == r.time_ns if k.source == r.source
-                      else abs(k.time_ns - r.time_ns) <= PAIR_WINDOW_MS * 1_000_000)
-                 for k in kept):
-            continue
-        kept.append(r)
-    chosen = {id(r) for r in kept}
-    return [r for r in results if id(r) in chosen]
+            keys.add(named)
+        else:
+            content = r.content()
+            if (content, r.source, r.time_ns) in seen:
+                continue
+            times = event_times.setdefault(content, [])
+            if r.source != SPAN_EVENT:
+                at = bisect.bisect_left(times, r.time_ns - window)
+                if at < len(times) and times[at] <= r.time_ns + window:
+                    continue
+            else:
+                times.append(r.time_ns)
+            seen.add((content, r.source, r.time_ns))
+        chosen.add(i)
+    return [r for i, r in enumerate(results) if i in chosen]

@@ -24,7 +24,8 @@ from spanhouse.jaeger.model import (
     TAG_STATUS_DESCRIPTION,
     TAG_TRACE_STATE,
 )
-from spanhouse.otlp.values import typed_value
+from spanhouse.otlp.values import string_map, typed_value
+from spanhouse.scores import LOG_RECORD, SPAN_EVENT, Result, distinct_results
 from spanhouse.store import StoreSettings, table_names
 
 KINDS = {"Unspecified": 0, "Internal": 1, "Server": 2, "Client": 3, "Producer": 4, "Consumer": 5}
@@ -149,17 +150,17 @@ class TraceReader:
         rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY TraceId, Timestamp, SpanId", params)
         batch = rows_to_batch(rows)
-        self._add_log_records(batch, params)
+        _add_events(batch, self._log_records(batch, params))
         return batch
 
-    def _add_log_records(self, batch: SpanBatch, params: dict[str, Any]) -> None:
+    def _log_records(self, batch: SpanBatch, params: dict[str, Any]) -> dict[int, list[Event]]:
         """Log records of the spans' traces (evaluation results, prompts and completions sent as log
-        events) become events of their spans, as span events do. Content records emitted up to a minute
+        events) as events, by the index of their span in `batch`. Content records emitted up to a minute
         after the last span ended count; evaluation results count whenever they came (human feedback and
         offline evaluations come hours or days later), found through otel_logs' TraceId index in the
         partitions from the trace's start on. A store created before spanhouse stored logs has none."""
         if not len(batch):
-            return
+            return {}
         log_params = {"ids": params["ids"], "lo": params["lo"], "hi": params["hi"], "event_name_key": sc.EVENT_NAME,
                       "evaluation": sc.EVENT_GEN_AI_EVALUATION_RESULT}
         only_tenant = self._only_tenant(log_params)
@@ -173,9 +174,10 @@ class TraceReader:
                 f"{only_tenant} ORDER BY Timestamp LIMIT {_MAX_LOG_EVENTS}", log_params)
         except Exception as exc:
             if "UNKNOWN_TABLE" in str(exc):
-                return
+                return {}
             raise
         index = {(t, sid): i for i, (t, sid) in enumerate(zip(batch.trace_id, batch.span_id))}
+        records: dict[int, list[Event]] = {}
         for trace_id, span_id, at, name, attrs, body in rows:
             i = index.get((trace_id, span_id))
             if i is None:
@@ -183,8 +185,8 @@ class TraceReader:
             fields = _typed(dict(attrs))
             if body:
                 fields[_LOG_BODY] = body
-            events = [*batch.events[i], Event(int(at), name or _LOG_RECORD, fields)]
-            batch.events[i] = sorted(events, key=lambda e: e.time_unix_nano)
+            records.setdefault(i, []).append(Event(int(at), name or _LOG_RECORD, fields))
+        return records
 
     def find_trace_ids(self, q: SearchQuery) -> list[str]:
         """Ids of the most recent traces (at most `q.limit`) with a span matching every condition."""
@@ -228,6 +230,23 @@ class TraceReader:
             f"ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId "
             f"WHERE p.ServiceName != c.ServiceName{only} GROUP BY parent, child ORDER BY parent, child", params)
         return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def _add_events(batch: SpanBatch, records: dict[int, list[Event]]) -> None:
+    """Give each span the log records parented to it as events, in time order, and leave out the copies
+    of an evaluation result sent twice as `genai_evaluations_full` does (spanhouse.scores: the span
+    event kept over its log record)."""
+    for i in range(len(batch)):
+        logs = records.get(i, ())
+        results = [Result(source, e.time_unix_nano, string_map(e.attributes), e)
+                   for source, events in ((SPAN_EVENT, batch.events[i]), (LOG_RECORD, logs))
+                   for e in events if e.name == sc.EVENT_GEN_AI_EVALUATION_RESULT]
+        if len(results) < 2 and not logs:
+            continue
+        kept = {id(r.item) for r in distinct_results(results)} if len(results) > 1 else None
+        events = [e for e in (*batch.events[i], *logs)
+                  if kept is None or e.name != sc.EVENT_GEN_AI_EVALUATION_RESULT or id(e) in kept]
+        batch.events[i] = sorted(events, key=lambda e: e.time_unix_nano)
 
 
 def _tag_condition(key: str, value: str, n: int, params: dict[str, Any]) -> str:
