@@ -16,8 +16,10 @@ Guarantees:
 - A torn record at the end of the log (a crash during a write) is cut off; it was never acknowledged
   to a client, because acknowledgement waits for the fsync.
 - The directory is locked: a second process cannot use the same queue.
-- The queue holds at most `queue_size` items and `max_disk_mib` of segment files; beyond either, `put`
-  raises `Overloaded`.
+- The queue holds at most `queue_size` items and `max_disk_mib` of records not yet delivered; beyond
+  either, `put` raises `Overloaded`. Its files hold at most one segment (an eighth of the budget, 1 to
+  64 MiB) more. Delivered records never make `put` refuse when nothing is left to deliver: the queue
+  then starts a new segment and deletes the old ones.
 
 Layout: `DIR/queue.id` (the queue's id, the prefix of every token), `DIR/LOCK`, and
 `DIR/<segment>.log` files. A record is `length u32, crc32 u32, kind u8, payload`. An item is stored
@@ -59,6 +61,7 @@ _SEQ = struct.Struct("<Q")
 _FORMAT = struct.Struct("<H")
 ITEM, GROUP, ACK, ENCODED, SEQ = 1, 2, 3, 4, 5
 _MIB = 1 << 20
+_SEQ_RECORD = _HEADER.size + _SEQ.size
 
 # Classes a queued batch may contain. Anything else in a record is refused when it is read back, so a
 # tampered queue file cannot make the unpickler call arbitrary code.
@@ -137,6 +140,7 @@ def _read_encoded(payload: bytes) -> Encoded:
 @dataclass
 class _Slot:
     record: bytes
+    item: bool = False
     location: tuple[int, int, int] | None = None
     error: BaseException | None = None
     done: bool = False
@@ -166,7 +170,11 @@ class _Recovered:
 
 class _Log:
     """The segment files. `append` writes records and returns once they are fsynced; writers that
-    arrive while a write is in progress are flushed together by the next writer (group commit)."""
+    arrive while a write is in progress are flushed together by the next writer (group commit).
+
+    Each segment counts its undelivered items (`live`): an item counts from the moment it is written
+    until `settle`. Segments are deleted oldest first, and only once every item in them and in the
+    segments before them is settled and a newer segment holds the count (`counted`)."""
 
     def __init__(self, directory: str, segment_bytes: int):
         self.directory = directory
@@ -215,11 +223,12 @@ class _Log:
             except OSError:
                 pass
             raise
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = fd
-        self._active = self.segments[number] = _Segment(number, path, len(head))
-        self.counted = True
+        with self._cond:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = fd
+            self._active = self.segments[number] = _Segment(number, path, len(head))
+            self.counted = True
 
     def reopen(self, number: int) -> None:
         """Append to existing segment `number` (when no new one can be started). Until a later
@@ -229,8 +238,9 @@ class _Log:
         self._active = seg
         self.counted = False
 
-    def append(self, record: bytes) -> tuple[int, int, int]:
-        slot = _Slot(record)
+    def append(self, record: bytes, item: bool = False) -> tuple[int, int, int]:
+        """Write `record` (an item's, when `item`: it then counts as live in its segment)."""
+        slot = _Slot(record, item)
         with self._cond:
             if self._closed:
                 raise RetryableError("the sending queue is closed", retry_after=1.0)
@@ -246,6 +256,12 @@ class _Log:
                     self._write(batch)
                 finally:
                     self._cond.acquire()
+                    # counted before the next write may rotate: a segment is never deleted between an
+                    # item's write and its count
+                    for s in batch:
+                        if s.item and s.error is None:
+                            self.segments[s.location[0]].live += 1  # type: ignore[index]
+                    self._delete_settled()
                     self._flushing = False
                     self._cond.notify_all()
         if slot.error is not None:
@@ -280,11 +296,7 @@ class _Log:
                 raise
             seg.size = offset
         except OSError as exc:
-            err = RetryableError(f"cannot write to the sending queue in {self.directory}: "
-                                 f"{exc.strerror or exc}", retry_after=5.0)
-            if exc.errno == errno.ENOSPC:
-                err = Overloaded(f"the disk of the sending queue in {self.directory} is full; retry later",
-                                 retry_after=QUEUE_FULL_RETRY_AFTER_S)
+            err = self._write_error(exc)
             for s in batch:
                 s.error, s.location = err, None
         except BaseException as exc:  # never leave a writer waiting
@@ -293,6 +305,58 @@ class _Log:
         finally:
             for s in batch:
                 s.done = True
+
+    def _write_error(self, exc: OSError) -> RetryableError:
+        if exc.errno == errno.ENOSPC:
+            return Overloaded(f"the disk of the sending queue in {self.directory} is full; retry later",
+                              retry_after=QUEUE_FULL_RETRY_AFTER_S)
+        return RetryableError(f"cannot write to the sending queue in {self.directory}: "
+                              f"{exc.strerror or exc}", retry_after=5.0)
+
+    def rotate_if_settled(self) -> None:
+        """When no item in any segment is undelivered, start a new segment and delete the others, so
+        that records already delivered stop taking disk. Does nothing otherwise (or when the active
+        segment holds nothing but its count). Raises `RetryableError` when no segment can be started."""
+        with self._cond:
+            while self._flushing:
+                self._cond.wait()
+            active = self._active
+            if (self._closed or active is None or any(s.live for s in self.segments.values())
+                    or (self.counted and len(self.segments) == 1 and active.size <= _SEQ_RECORD)):
+                return
+            self._flushing = True  # holds off writers: nothing is written while the segment changes
+        try:
+            self.open_new(active.number + 1)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        finally:
+            with self._cond:
+                self._flushing = False
+                self._delete_settled()
+                self._cond.notify_all()
+
+    def settle(self, locations: list[tuple[int, int, int]]) -> None:
+        """The items at `locations` are delivered (or dropped for good): delete what is settled."""
+        with self._cond:
+            for number, _, _ in locations:
+                seg = self.segments.get(number)
+                if seg is not None:
+                    seg.live -= 1
+            self._delete_settled()
+
+    def delete_settled(self) -> None:
+        with self._cond:
+            self._delete_settled()
+
+    def _delete_settled(self) -> None:
+        """Delete the settled segments older than the active one (the caller holds `_cond`)."""
+        if not self.counted:
+            return
+        for number in sorted(self.segments):
+            seg = self.segments[number]
+            if number >= self.active_number or seg.live > 0:
+                break
+            self.delete(number)
 
     def read(self, location: tuple[int, int, int]) -> tuple[int, bytes]:
         number, offset, length = location
@@ -436,7 +500,7 @@ class FileQueue(BaseQueue):
                       "the last one and deleting none until one can be started", self.name, self.directory,
                       exc.strerror or exc)
             self._log.reopen(numbers[-1])
-        self._delete_settled()
+        self._log.delete_settled()
         if rec.damaged:
             log.error("exporter %s: %d damaged record(s) in the sending queue %s were skipped: a batch each "
                       "is lost, or, for the record of a delivery or a merge, a batch may be stored twice",
@@ -456,17 +520,14 @@ class FileQueue(BaseQueue):
             seq = self._admit()
             self._log.high_water = max(self._log.high_water, seq)
             record = _item_record(seq, batch, pickled)
-            # undelivered bytes are the budget; the files may exceed it by one segment, no more (one
-            # undelivered batch keeps every later segment from being deleted)
-            if (self._live_bytes + self._reserved_bytes + len(record) > self.max_disk_bytes
-                    or self._log.disk_bytes + len(record) > self.max_disk_bytes + self._log.segment_bytes):
+            try:
+                self._make_room(len(record))
+            except BaseException:
                 self._reserved -= 1
-                raise Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
-                                 f"{self.max_disk_bytes // _MIB} MiB; retry later",
-                                 retry_after=QUEUE_FULL_RETRY_AFTER_S)
+                raise
             self._reserved_bytes += len(record)
         try:
-            location = self._log.append(record)
+            location = self._log.append(record, item=True)
         except BaseException:
             with self._cond:
                 self._reserved -= 1
@@ -475,8 +536,23 @@ class FileQueue(BaseQueue):
         with self._cond:
             self._reserved_bytes -= len(record)
             self._live_bytes += len(record)
-            self._log.segments[location[0]].live += 1
         self._enqueue(Item(seq, size, f"{self.uid}:{seq}", time.monotonic(), location=location, encoded=encoded))
+
+    def _make_room(self, n: int) -> None:
+        """Raise unless a record of `n` bytes fits the budget (the caller holds `_cond`). Undelivered bytes
+        are the budget; the files may exceed it by one segment, no more, since one undelivered batch keeps
+        every later segment from being deleted. When nothing is undelivered, the records already
+        delivered are dropped (a new segment) rather than refusing."""
+        full = Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
+                          f"{self.max_disk_bytes // _MIB} MiB with batches not yet delivered; retry later",
+                          retry_after=QUEUE_FULL_RETRY_AFTER_S)
+        if self._live_bytes + self._reserved_bytes + n > self.max_disk_bytes:
+            raise full
+        files_limit = self.max_disk_bytes + self._log.segment_bytes - self._reserved_bytes - n
+        if self._log.disk_bytes > files_limit:
+            self._log.rotate_if_settled()
+            if self._log.disk_bytes > files_limit:
+                raise full
 
     def prepare(self, unit: Unit) -> None:
         if not unit.grouped or unit.recorded:
@@ -506,20 +582,8 @@ class FileQueue(BaseQueue):
         with self._cond:
             for item in unit.items:
                 self._live_bytes -= item.location[2]  # type: ignore[index]
-                seg = self._log.segments.get(item.location[0])  # type: ignore[index]
-                if seg is not None:
-                    seg.live -= 1
-            self._delete_settled()
+            self._log.settle([item.location for item in unit.items])  # type: ignore[misc]
         super().done(unit)
-
-    def _delete_settled(self) -> None:
-        if not self._log.counted:
-            return
-        for number in sorted(self._log.segments):
-            seg = self._log.segments[number]
-            if number >= self._log.active_number or seg.live > 0:
-                break
-            self._log.delete(number)
 
     @property
     def disk_bytes(self) -> int:
