@@ -1,19 +1,23 @@
 """The file queue's disk budget (`sending_queue::max_disk_mib`): it counts what is not delivered yet,
-delivered records never keep an emptied queue refusing, and none of it loses or renumbers anything
-across a kill -9."""
+delivered records never keep an emptied queue refusing, a batch larger than the whole budget gets a
+clear, final answer, and none of it loses or renumbers anything across a kill -9."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
+from support import service_config, start_service, unique_database
 
-from spanhouse.errors import Overloaded
+from spanhouse.errors import BatchTooLarge, Overloaded
 from spanhouse.exporters.filequeue import _HEADER, _SEQ, FileQueue, _item_record
 from spanhouse.exporters.queue import Encoded
 
@@ -63,6 +67,21 @@ def test_delivered_records_never_make_an_emptied_queue_refuse(tmp_path):
         q.put(encoded(MIB // 2 - 64))
         with pytest.raises(Overloaded, match="not yet delivered; retry later"):
             q.put(encoded(1024))
+    finally:
+        q.shutdown()
+
+
+def test_a_batch_larger_than_the_whole_budget_is_refused_for_good_with_what_to_change(tmp_path, caplog):
+    q = FileQueue(str(tmp_path), 100, MIB, "clickhouse")
+    try:
+        before = segments(tmp_path)
+        with caplog.at_level("WARNING"), pytest.raises(BatchTooLarge) as err:
+            q.put(encoded(MIB + 1))
+        assert "larger than the whole disk budget" in str(err.value) and "sending_queue::max_disk_mib" in str(err.value)
+        assert "max_disk_mib: 1" in caplog.text
+        assert segments(tmp_path) == before and len(q) == 0  # nothing written, nothing reserved
+        q.put(encoded(MIB))  # and the queue is not stuck: a batch that fits is taken at once
+        assert len(q) == 1
     finally:
         q.shutdown()
 
@@ -165,3 +184,37 @@ def test_kill9_after_the_queue_drops_delivered_records_loses_and_renumbers_nothi
         (crashed_mid_rotation / name).write_bytes(data)
     check(queue)
     check(crashed_mid_rotation)
+
+
+def post(url: str, body: bytes) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def spans(trace: int, count: int, pad: int) -> bytes:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": f"{trace:032x}", "spanId": f"{i + 1:016x}", "name": "s", "startTimeUnixNano": "1",
+         "endTimeUnixNano": "2", "attributes": [{"key": "pad", "value": {"stringValue": "p" * pad}}]}
+        for i in range(count)]}]}]}).encode()
+
+
+def test_a_served_request_over_the_budget_gets_413_and_the_queue_keeps_serving(tmp_path):
+    db = unique_database("budget")
+    exporter = {"sending_queue": {"storage": "file", "directory": str(tmp_path / "queue"), "max_disk_mib": 1,
+                                  "batch": {"min_size": 1, "flush_timeout": "10ms"}}}
+    svc = start_service(service_config(db, exporter=exporter, extensions={}, processor_configs={}), db)
+    try:
+        url = svc.http_url + "/v1/traces"
+        status, body = post(url, spans(0x300, 400, 3000))  # ~1.2 MiB as queued
+        assert status == 413, (status, body)
+        assert "sending_queue::max_disk_mib" in json.loads(body)["message"]
+        for t in range(4):  # each about half the budget: delivered ones never block the next
+            assert post(url, spans(0x301 + t, 150, 3000))[0] == 200
+            rows = svc.wait_rows("SELECT DISTINCT TraceId FROM otel_traces", t + 1)
+        assert sorted(r[0] for r in rows) == [f"{0x301 + t:032x}" for t in range(4)]
+    finally:
+        svc.stop()

@@ -9,6 +9,7 @@ SpanhouseError
 │   └── Unauthenticated    missing or unknown bearer token          → HTTP 401 / UNAUTHENTICATED
 └── ExportError            a pipeline stage could not deliver a batch
     ├── PermanentError     the data itself is bad; retrying cannot help → HTTP 400
+    │   └── BatchTooLarge  a batch larger than a sending queue can ever hold → HTTP 413 / RESOURCE_EXHAUSTED
     └── RetryableError     try again later (optional delay)            → HTTP 503 / UNAVAILABLE
         └── Overloaded     a sending queue is full: slow down          → HTTP 429 / RESOURCE_EXHAUSTED
 
@@ -56,6 +57,11 @@ class ExportError(SpanhouseError):
 
 class PermanentError(ExportError):
     """Delivery failed because of the data; retrying the same batch cannot succeed."""
+
+
+class BatchTooLarge(PermanentError):
+    """A batch is larger than an exporter's sending queue could ever hold (its whole disk budget);
+    retrying the same batch cannot succeed, so receivers answer like a body over the size limit."""
 
 
 class RetryableError(ExportError):

@@ -19,7 +19,8 @@ Guarantees:
 - The queue holds at most `queue_size` items and `max_disk_mib` of records not yet delivered; beyond
   either, `put` raises `Overloaded`. Its files hold at most one segment (an eighth of the budget, 1 to
   64 MiB) more. Delivered records never make `put` refuse when nothing is left to deliver: the queue
-  then starts a new segment and deletes the old ones.
+  then starts a new segment and deletes the old ones. A record larger than the whole budget can never
+  fit and raises `BatchTooLarge`, naming the setting to change.
 
 Layout: `DIR/queue.id` (the queue's id, the prefix of every token), `DIR/LOCK`, and
 `DIR/<segment>.log` files. A record is `length u32, crc32 u32, kind u8, payload`. An item is stored
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanhouse import cpu
-from spanhouse.errors import Overloaded, RetryableError, SpanhouseError
+from spanhouse.errors import BatchTooLarge, Overloaded, RetryableError, SpanhouseError
 from spanhouse.exporters.queue import QUEUE_FULL_RETRY_AFTER_S, BaseQueue, Encoded, Item, Unit
 from spanhouse.fsprivate import make_private_dirs
 
@@ -543,6 +544,14 @@ class FileQueue(BaseQueue):
         are the budget; the files may exceed it by one segment, no more, since one undelivered batch keeps
         every later segment from being deleted. When nothing is undelivered, the records already
         delivered are dropped (a new segment) rather than refusing."""
+        if n > self.max_disk_bytes:
+            log.warning("exporter %s: refused a batch of %s: it is larger than the sending queue's disk budget "
+                        "(max_disk_mib: %d)", self.name, _size(n), self.max_disk_bytes // _MIB)
+            raise BatchTooLarge(
+                f"a batch of {_size(n)} (as queued) is larger than the whole disk budget of the sending queue "
+                f"of exporter {self.name} ({self.max_disk_bytes // _MIB} MiB): raise its "
+                "sending_queue::max_disk_mib, or send smaller requests (or lower the batch processor's "
+                "send_batch_max_size)")
         full = Overloaded(f"the sending queue of exporter {self.name} has used its disk budget of "
                           f"{self.max_disk_bytes // _MIB} MiB with batches not yet delivered; retry later",
                           retry_after=QUEUE_FULL_RETRY_AFTER_S)
@@ -598,6 +607,10 @@ class FileQueue(BaseQueue):
             os.close(self._lock_fd)
         except OSError:
             pass
+
+
+def _size(n: int) -> str:
+    return f"{n / _MIB:.1f} MiB" if n >= _MIB else f"{max(1, n // 1024)} KiB"
 
 
 def _decode_records(records: list[tuple[int, bytes]]) -> list[Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 
 from spanhouse.errors import (
+    BatchTooLarge,
     InvalidRequest,
     Overloaded,
     PermanentError,
@@ -38,7 +39,7 @@ class WireStatus:
 def wire_status(exc: BaseException) -> WireStatus:
     """HTTP and gRPC statuses for an error raised while receiving (OTLP spec, spanhouse mapping)."""
     msg = str(exc) or type(exc).__name__
-    if isinstance(exc, RequestTooLarge):
+    if isinstance(exc, (RequestTooLarge, BatchTooLarge)):
         return WireStatus(413, grpc.StatusCode.RESOURCE_EXHAUSTED, msg)
     if isinstance(exc, UnsupportedMedia):
         return WireStatus(415, grpc.StatusCode.INVALID_ARGUMENT, msg)
