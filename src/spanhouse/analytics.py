@@ -266,12 +266,19 @@ LIMIT {top:UInt32}
 """
 
 
+# By prompt, a model call that names no prompt counts under its nearest ancestor's (the view's rule).
+_BY_PROMPT_SOURCE = ("$genai_spans_by_prompt(since = now64(9) - toIntervalSecond({seconds:UInt64}), "
+                     f"until = now64(9) + toIntervalSecond({FUTURE_SKEW_S}))")
+
+
 def breakdown(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str, Any]]:
-    """Model calls grouped by `by` (a key of DIMENSIONS), most expensive first, at most `top` rows."""
+    """Model calls grouped by `by` (a key of DIMENSIONS), most expensive first, at most `top` rows. By
+    prompt, a call without a prompt of its own is grouped under the one its nearest ancestor names."""
     exprs, _ = DIMENSIONS[by]
     keys = ", ".join(f"{e} AS k{i}" for i, e in enumerate(exprs))
     group = ", ".join(f"k{i}" for i in range(len(exprs)))
-    sql = _sql(BREAKDOWN_SQL, reader, keys=keys, group=group)
+    tables = {"genai_spans": _sql(_BY_PROMPT_SOURCE, reader)} if by == "prompt" else None
+    sql = _sql(BREAKDOWN_SQL, reader, tables, keys=keys, group=group)
     rows = reader.query(sql, _params(seconds, top=int(top))).result_rows
     n = len(exprs)
     out = []

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 DDL_PACKAGE = "spanhouse.ddl"
 FULL_TEXT_MIN_VERSION = (26, 2)
+PROMPT_DEPTH = 64
+"""How many levels genai_spans_by_prompt walks up from a model call to the span that names its prompt."""
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -261,6 +263,10 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_span_content_view=settings.table("genai_span_content"),
         genai_spans_full_view=settings.table("genai_spans_full"),
         genai_evaluations_full_view=settings.table("genai_evaluations_full"),
+        genai_prompt_links_table=settings.table("genai_prompt_links"),
+        genai_prompt_links_view=settings.table("genai_prompt_links_mv"),
+        genai_spans_by_prompt_view=settings.table("genai_spans_by_prompt"),
+        prompt_depth=str(PROMPT_DEPTH),
         event_score_columns=score_columns_sql("e.Attributes"),
         log_score_columns=score_columns_sql("a"),
         span_event=quote_literal(SPAN_EVENT),
@@ -308,6 +314,7 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "genai_span_content": settings.table("genai_span_content"),
         "genai_spans_full": settings.table("genai_spans_full"),
         "genai_evaluations_full": settings.table("genai_evaluations_full"),
+        "genai_spans_by_prompt": settings.table("genai_spans_by_prompt"),
     }
 
 
@@ -347,6 +354,7 @@ def _retention_tables(settings: StoreSettings) -> list[tuple[str, str]]:
     return [(settings.traces_table_name, _TTL_TIMESTAMP), (settings.traces_table_name + "_trace_id_ts", _TTL_START),
             (settings.logs_table_name, _TTL_TIMESTAMP), ("genai_spans", _TTL_TIMESTAMP),
             ("genai_evaluations", _TTL_TIMESTAMP), ("genai_content", _TTL_TIMESTAMP),
+            ("genai_prompt_links", _TTL_TIMESTAMP),
             ("genai_rollup_hourly", _TTL_HOUR)]
 
 
