@@ -186,3 +186,21 @@ def test_prompt_versions_dashboard_and_readme_query_count_ancestor_prompts(svc):
         assert {r[0]: r[1] for r in client.query(sql).result_rows} == {"1": 3, "2": 1}
     finally:
         client.close()
+
+
+def test_costs_by_prompt_on_a_store_without_the_view_says_what_to_do():
+    db = unique_database("noview")
+    running = start_service(service_config(db), db)
+    try:
+        spans = sdk_spans(lambda tracer: tracer.start_span("chat", attributes={
+            sc.GEN_AI_OPERATION_NAME: sc.GenAiOperationNameValues.CHAT.value}).end())
+        assert OTLPSpanExporter(endpoint=running.http_url + "/v1/traces").export(spans) is SpanExportResult.SUCCESS
+        running.wait_rows("SELECT 1 FROM genai_spans", 1)
+        client = running.client()
+        client.command("DROP VIEW genai_spans_by_prompt")  # as a store made by an older version has it
+        client.close()
+        result = cli(running, "costs", "--by", "prompt", "--since", "1h")
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert "genai_spans_by_prompt" in result.output and "spanhouse schema" in result.output, result.output
+    finally:
+        running.stop()

@@ -68,7 +68,11 @@ def command(
     except SpanhouseError:
         raise
     except Exception as exc:
-        raise SpanhouseError(f"could not read costs: {clickhouse_message(exc)}") from None
+        message = clickhouse_message(exc)
+        if by == "prompt" and "genai_spans_by_prompt" in message:
+            message += (" (the store's schema predates the view: run this version's `spanhouse serve` on it once, "
+                        "or apply `spanhouse schema` to the server)")
+        raise SpanhouseError(f"could not read costs: {message}") from None
     finally:
         reader.close()
 
