@@ -686,20 +686,20 @@ def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_
         return dict(rows)
 
     first = start(30 * 86400)
-    assert all("toIntervalDay(30)" in e for e in first.values()) and len(first) == 7
+    assert all("toIntervalDay(30)" in e for e in first.values()) and len(first) == 8
     caplog.clear()
     longer = start(90 * 86400)
     assert all("toIntervalDay(90)" in e and "toIntervalDay(30)" not in e for e in longer.values())
-    assert caplog.text.count("lengthened from") == 7
+    assert caplog.text.count("lengthened from") == 8
     caplog.clear()
     kept = start(30 * 86400)
     assert all("toIntervalDay(90)" in e for e in kept.values())
-    assert caplog.text.count("left as it is") == 7 and "spanhouse schema --apply-retention" in caplog.text
+    assert caplog.text.count("left as it is") == 8 and "spanhouse schema --apply-retention" in caplog.text
     caplog.clear()
     forever = start(0)
-    assert all(" TTL " not in e for e in forever.values()) and caplog.text.count("removed: ttl 0") == 7
+    assert all(" TTL " not in e for e in forever.values()) and caplog.text.count("removed: ttl 0") == 8
     caplog.clear()
-    assert start(30 * 86400) == forever and caplog.text.count("left as it is") == 7  # no TTL: kept forever
+    assert start(30 * 86400) == forever and caplog.text.count("left as it is") == 8  # no TTL: kept forever
     # a person may shorten it: the schema command applies the config's ttl to every table
     import yaml
     from click.testing import CliRunner
@@ -720,7 +720,7 @@ def test_a_longer_ttl_lengthens_an_existing_store_and_nothing_is_ever_shortened_
                                               "AND engine LIKE '%MergeTree'", parameters={"db": db}).result_rows]
     finally:
         client.close()
-    assert len(engines) == 7 and all("toIntervalDay(2)" in e for e in engines)
+    assert len(engines) == 8 and all("toIntervalDay(2)" in e for e in engines)
 
 
 def test_a_store_path_that_is_a_file_and_a_damaged_queue_id_say_what_to_do(tmp_path):

@@ -2,10 +2,10 @@
 --   SELECT ... FROM genai_spans_by_prompt(since = now() - INTERVAL 7 DAY, until = now())
 -- A model call that names no prompt of its own takes the name of its nearest ancestor that names one
 -- (genai_prompt_links, walked up through otel_traces' parent ids, at most ${prompt_depth} levels and no
--- more than the trace has spans), and that
--- ancestor's version unless the call carries a version of its own (OpenInference: the template version
--- on the call, prompt.id on the app's span). A call that names its prompt keeps it; a call with no such
--- ancestor keeps none. PromptSource says which: 'span', 'ancestor' or ''.
+-- more than the trace has spans), and that ancestor's version unless the call carries a version of its
+-- own (OpenInference: the template version on the call, prompt.id on the app's span). A call that names
+-- its prompt keeps it; a call with no such ancestor keeps none. PromptSource says which: 'span',
+-- 'ancestor' or ''.
 -- The range bounds every read: genai_spans' rows of [since, until], and, for the traces that have both
 -- a call without a prompt and a span naming one, their links and parent ids from an hour before `since`
 -- on (an ancestor starts before its calls); stores and traces without such calls cost one extra scan.
