@@ -55,8 +55,9 @@ def command(
 ) -> None:
     """Cost, tokens, latency and retries of the LLM calls in a window (default: the last 24 hours).
 
-    A request is a trace with GenAI spans; a successful task is such a trace whose root span did not
-    fail. Tokens and latency count model calls only: usage an agent span aggregates is not added twice.
+    A request is a trace with GenAI spans; its latency is its root span's; a successful task is such a
+    trace whose root span did not fail. Tokens and latency per call count model calls only: usage an
+    agent span aggregates is not added twice.
     """
     seconds = window_seconds(since)
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
@@ -166,7 +167,9 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     )
     cl, wl = s.call_latency_ms, s.workflow_latency_ms
     head.add_row("latency per call", f"p50 {ms(cl['p50'])}  p95 {ms(cl['p95'])}  p99 {ms(cl['p99'])}")
-    head.add_row("latency per workflow", f"p50 {ms(wl['p50'])}  p95 {ms(wl['p95'])}  p99 {ms(wl['p99'])}")
+    head.add_row(
+        "latency per request", f"p50 {ms(wl['p50'])}  p95 {ms(wl['p95'])}  p99 {ms(wl['p99'])}  (root spans)"
+    )
     console.print(head)
     header = analytics.DIMENSIONS[by][1]
     table = Table(
