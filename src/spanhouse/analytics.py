@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spanhouse import semconv as sc
-from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, MODEL_CALL_SOURCES, UNPRICED_SOURCES
+from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, MODEL_CALL_SOURCES, UNPRICED_SOURCES, model_call_sql
 from spanhouse.reader import Reader
 
 _OP = sc.GenAiOperationNameValues
@@ -46,6 +46,9 @@ DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "release": (("Release",), "release"),
     "service": (("ServiceName",), "service"),
 }
+
+FAILED = "failed"
+"""The reason `unpriced` gives a failed model call that sent no token counts (no charge known)."""
 
 FUTURE_SKEW_S = 300
 """How far ahead of now a span may be stamped and still count in a window ending now."""
@@ -65,6 +68,11 @@ _FRAGMENTS = {
     + ")",
     "quantiles": "(" + ", ".join(map(str, QUANTILES)) + ")",
     "model_expr": MODEL_EXPR,
+    "failed_no_usage": f"(CostSource = '{sc.SpanhouseCostSourceValues.NO_USAGE.value}' AND StatusCode = 'Error')",
+    # a model call that did not fail but sent neither usage nor a finish reason: a stream cut off mid-answer
+    # (embeddings have no finish reason); as `spanhouse trace` flags it, from span attributes only
+    "incomplete": "(" + model_call_sql() + " AND StatusCode != 'Error' AND InputTokens = 0 AND OutputTokens = 0"
+    " AND empty(FinishReasons) AND Operation != {embeddings_op:String})",
     # for `TraceId IN (<every trace of the window>)`: checking the trace-id bloom filter of each granule
     # against hundreds of thousands of ids costs seconds per million spans, and skips nothing
     "large_in": "use_skip_indexes = 0",
@@ -87,7 +95,8 @@ _LIST_PARAMS = {
 
 
 def _params(seconds: int, **extra: Any) -> dict[str, Any]:
-    return {"seconds": int(seconds), "tool_op": _OP.EXECUTE_TOOL.value, **_LIST_PARAMS, **extra}
+    return {"seconds": int(seconds), "tool_op": _OP.EXECUTE_TOOL.value, "embeddings_op": _OP.EMBEDDINGS.value,
+            **_LIST_PARAMS, **extra}
 
 
 def _latency(values: Any) -> dict[str, float | None]:
@@ -120,6 +129,8 @@ class Summary:
     retries: int
     tool_calls: int = 0
     tool_retries: int = 0
+    failed_unpriced_calls: int = 0
+    """Of `unpriced_calls`, the model calls that failed and sent no token counts (no charge known)."""
 
     @property
     def cost_per_request(self) -> float | None:
@@ -146,6 +157,7 @@ class Summary:
             "model_call_errors": self.model_call_errors,
             "priced_calls": self.priced_calls,
             "unpriced_calls": self.unpriced_calls,
+            "failed_unpriced_calls": self.failed_unpriced_calls,
             "cost_usd": self.cost_usd,
             "cost_per_request_usd": self.cost_per_request,
             "cost_per_successful_task_usd": self.cost_per_successful_task,
@@ -174,7 +186,8 @@ SELECT
     sumIf(CacheWriteTokens, $model_call) AS cache_write,
     sumIf(OutputTokens, $model_call) AS output,
     sumIf(ReasoningTokens, $model_call) AS reasoning,
-    quantilesIf$quantiles(DurationMs, $model_call) AS call_latency
+    quantilesIf$quantiles(DurationMs, $model_call) AS call_latency,
+    countIf($failed_no_usage) AS failed_unpriced
 FROM $genai_spans
 WHERE $window
 """
@@ -209,9 +222,8 @@ SETTINGS $large_in
 def summary(reader: Reader, seconds: int) -> Summary:
     params = _params(seconds)
     row = reader.query(_sql(SUMMARY_SQL, reader), params).result_rows[0]
-    (spans, requests, calls, call_errors, priced, unpriced, cost, tin, cread, cwrite, tout, treason, lat) = (
-        row
-    )
+    (spans, requests, calls, call_errors, priced, unpriced, cost, tin, cread, cwrite, tout, treason, lat,
+     failed_unpriced) = row
     retries, tool_calls, tool_retries = 0, 0, 0
     roots, ok, workflow = 0, 0, []
     if spans:
@@ -228,6 +240,7 @@ def summary(reader: Reader, seconds: int) -> Summary:
         model_call_errors=int(call_errors),
         priced_calls=int(priced),
         unpriced_calls=int(unpriced),
+        failed_unpriced_calls=int(failed_unpriced),
         cost_usd=float(cost),
         tokens={
             "input": int(tin),
@@ -308,20 +321,24 @@ def breakdown(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str,
     return out
 
 
+# A call that failed (HTTP 429 or 500, a timeout) and sent no token counts is `failed`, not `no_usage`:
+# nothing is missing, no charge is known for it.
 UNPRICED_SQL = """
-SELECT Provider, if(ResponseModel != '', ResponseModel, RequestModel) AS model, CostSource,
+SELECT Provider, if(ResponseModel != '', ResponseModel, RequestModel) AS model,
+       if($failed_no_usage, {failed:String}, CostSource) AS reason,
        count() AS spans, sum(InputTokens) AS input, sum(OutputTokens) AS output,
        min(Timestamp) AS first_seen, max(Timestamp) AS last_seen
 FROM $genai_spans
 WHERE $window AND $unpriced
-GROUP BY Provider, model, CostSource
+GROUP BY Provider, model, reason
 ORDER BY spans DESC, Provider, model
 """
 
 
 def unpriced(reader: Reader, seconds: int) -> list[dict[str, Any]]:
-    """Models whose calls got no cost in the window (`UNPRICED_SOURCES`), most calls first."""
-    rows = reader.query(_sql(UNPRICED_SQL, reader), _params(seconds)).result_rows
+    """Models whose calls got no cost in the window (`UNPRICED_SOURCES`), most calls first; the source
+    of a failed call without usage is `FAILED`."""
+    rows = reader.query(_sql(UNPRICED_SQL, reader), _params(seconds, failed=FAILED)).result_rows
     return [
         {
             "provider": p,
@@ -357,6 +374,14 @@ _TOP_BY = {
              TraceId
     LIMIT {{top:UInt32}}
     SETTINGS $large_in""",
+    # failing traces only: most failed spans first, then the latest
+    "errors": f"""
+    SELECT TraceId FROM $traces
+    WHERE {_IN_REACH} AND TraceId IN (SELECT TraceId FROM $genai_spans WHERE $window)
+    GROUP BY TraceId HAVING countIf(StatusCode = 'Error') > 0
+    ORDER BY countIf(StatusCode = 'Error') DESC, max(Timestamp) DESC, TraceId
+    LIMIT {{top:UInt32}}
+    SETTINGS $large_in""",
 }
 TOP_TRACES_SQL = f"""
 WITH top AS ($top),
@@ -368,6 +393,7 @@ g AS (
            countIf($model_call) AS calls,
            sumIf(InputTokens, $model_call) AS input,
            sumIf(OutputTokens, $model_call) AS output,
+           countIf($incomplete) AS incomplete,
            any(ServiceName) AS genai_service
     FROM $genai_spans
     WHERE {_IN_REACH} AND TraceId IN (SELECT TraceId FROM top)
@@ -390,17 +416,21 @@ t AS (
 )
 SELECT g.TraceId, t.start, t.ms, t.root_name, if(t.root_service != '', t.root_service, g.genai_service),
        multiIf(t.roots = 0, 'no root', t.root_status = 'Error', 'error', t.errors > 0, 'degraded', 'ok'),
-       t.spans, g.calls, g.input, g.output, g.cost, g.priced, g.unpriced
+       t.spans, g.calls, g.input, g.output, g.cost, g.priced, g.unpriced, t.errors, g.incomplete, t.start
 FROM g INNER JOIN t ON g.TraceId = t.TraceId
+WHERE $$where
 ORDER BY $$order DESC, g.TraceId
 """
 
-_ORDER = {"cost": "g.cost", "duration": "t.ms"}
+_ORDER = {"cost": "g.cost", "duration": "t.ms", "errors": "t.errors DESC, t.start"}
+_WHERE = {"cost": "1", "duration": "1", "errors": "t.errors > 0"}
+_SORT_KEY = {"cost": 10, "duration": 2, "errors": 13}
 
 
 def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str, Any]]:
-    """The `top` traces of the window with the highest cost or duration."""
-    sql = _sql(_sql(TOP_TRACES_SQL, reader, top=_TOP_BY[by]), reader, order=_ORDER[by])
+    """The `top` traces of the window with the highest cost or duration, or with the most failed spans
+    (failing traces only)."""
+    sql = _sql(_sql(TOP_TRACES_SQL, reader, top=_TOP_BY[by]), reader, order=_ORDER[by], where=_WHERE[by])
     # more candidates than asked for: a trace whose copies inflated its sum may drop below the cut
     # once counted once, and the next one must then be at hand
     rows = reader.query(sql, _params(seconds, top=int(top) + max(10, int(top)))).result_rows
@@ -412,11 +442,11 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
         tables = {name: f"(SELECT * FROM {reader.tables[name]} WHERE {where} LIMIT 1 BY TraceId, SpanId)"
                   for name in ("genai_spans", "traces")}
         again = _sql(_sql(TOP_TRACES_SQL, reader, tables, top="SELECT TraceId FROM $traces"),
-                     reader, tables, order=_ORDER[by])
+                     reader, tables, order=_ORDER[by], where=_WHERE[by])
         exact = {r[0]: r for r in reader.query(again,
                                                _params(seconds, top=len(ids), **ids)).result_rows}
         rows = [exact.get(r[0], r) for r in rows]
-        rows.sort(key=lambda r: (-(r[10] if by == "cost" else r[2]), r[0]))
+        rows.sort(key=lambda r: (-r[_SORT_KEY[by]], -r[15].timestamp() if by == "errors" else 0, r[0]))
     rows = rows[: int(top)]
     return [
         {
@@ -432,9 +462,11 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
             "output_tokens": int(tout),
             "cost_usd": float(cost) if priced else None,
             "unpriced_calls": int(unp),
+            "errors": int(errors),
+            "incomplete_model_calls": int(incomplete),
             "copies": copies.get(tid, 0),
         }
-        for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp in rows
+        for tid, start, ms, root, svc, status, spans, calls, tin, tout, cost, priced, unp, errors, incomplete, _ in rows
     ]
 
 

@@ -37,7 +37,9 @@ from spanhouse.reader import Reader, clickhouse_message, open_reader
     "--top", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Rows in the breakdown."
 )
 @click.option(
-    "--unpriced", is_flag=True, help="List the models whose calls got no cost (unknown model, no usage)."
+    "--unpriced",
+    is_flag=True,
+    help="List the models whose calls got no cost (unknown model, no usage, failed without usage).",
 )
 @format_option
 @config_option
@@ -114,10 +116,20 @@ def _unpriced(reader: Reader, seconds: int, fmt: str) -> None:
         )
     console.print(table)
     console.print(
-        "[dim]unknown_model: add a price under processors::genai_cost::overrides; no_model: the "
-        "instrumentation sent token counts but no model; no_usage: it sent no token counts; invalid_usage: "
-        f"a count was not a whole number from 0 to 10^10 (logged) · {reader.via}[/dim]"
+        "[dim]unknown_model: add a price under processors::genai_cost::overrides (logged); no_model: the "
+        "instrumentation sent token counts but no model (logged); no_usage: a call that did not fail sent no "
+        f"token counts; {analytics.FAILED}: the call failed (status error: HTTP 429 or 500, a timeout) and sent no "
+        "token counts, so no charge is known; invalid_usage: a count was not a whole number from 0 to 10^10 "
+        f"(logged) · {reader.via}[/dim]"
     )
+
+
+def _unpriced_note(s: analytics.Summary) -> str:
+    missing = s.unpriced_calls - s.failed_unpriced_calls
+    parts = [f"{missing} unpriced calls"] if missing else []
+    if s.failed_unpriced_calls:
+        parts.append(f"{s.failed_unpriced_calls} failed calls without usage, no charge known")
+    return "; ".join(parts)
 
 
 def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
@@ -142,7 +154,7 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     head.add_row(
         "cost",
         usd(s.cost_usd)
-        + (f"  ({s.unpriced_calls} unpriced calls: spanhouse costs --unpriced)" if s.unpriced_calls else ""),
+        + (f"  ({_unpriced_note(s)}: spanhouse costs --unpriced)" if s.unpriced_calls else ""),
     )
     head.add_row("requests", f"{s.requests:,}  cost per request {usd(s.cost_per_request)}")
     head.add_row(
@@ -151,7 +163,7 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     )
     head.add_row(
         "model calls",
-        f"{s.model_calls:,}  errors {s.model_call_errors:,}  retries {s.retries:,} "
+        f"{s.model_calls:,}  failed calls {s.model_call_errors:,}  retries {s.retries:,} "
         f"(retry rate {pct(s.retry_rate)})",
     )
     if s.tool_calls:
@@ -178,7 +190,7 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
         "share",
         "calls",
         "per call",
-        "errors",
+        "failed calls",
         "input",
         "cache r/w",
         "output",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,6 +30,10 @@ def _default(value: Any) -> Any:
     if isinstance(value, (set, tuple)):
         return list(value)
     return str(value)
+
+
+_ID_COLUMN = re.compile(r"(id|Id|ID)$")
+_PIPE_WIDTH = 200  # output that is not a terminal is read by tools and pagers, as `spanhouse trace` does
 
 
 def _cell(value: Any) -> Text:
@@ -77,8 +82,15 @@ def _print(reader: Any, query: str, fmt: str) -> None:
         sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
         return
     table = Table(*(escape(clean(c)) for c in result.column_names), show_lines=False, header_style="bold")
-    for row in result.result_rows:
-        table.add_row(*(_cell(v) for v in row))
+    cells = [[_cell(v) for v in row] for row in result.result_rows]
+    for row in cells:
+        table.add_row(*row)
+    for i, name in enumerate(result.column_names):
+        if _ID_COLUMN.search(name):  # an id cut or wrapped cannot be pasted into `spanhouse trace`
+            table.columns[i].no_wrap = True
+            table.columns[i].min_width = max([len(name)] + [row[i].cell_len for row in cells])
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=_PIPE_WIDTH)
     console.print(table)
     console.print(f"[dim]{len(result.result_rows)} row(s) · {reader.via}[/dim]")

@@ -25,10 +25,10 @@ from spanhouse.reader import clickhouse_message, open_reader
 @click.option(
     "--by",
     "by",
-    type=click.Choice(["cost", "duration"]),
+    type=click.Choice(["cost", "duration", "errors"]),
     default="cost",
     show_default=True,
-    help="Rank traces by total cost or by duration.",
+    help="Rank traces by total cost, by duration, or by failed spans (errors: failing traces only).",
 )
 @since_option
 @click.option("--top", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Traces to list.")
@@ -45,9 +45,10 @@ def command(
     endpoint: str | None,
     database: str | None,
 ) -> None:
-    """List the traces with GenAI spans in a window, most expensive (or slowest) first.
+    """List the traces with GenAI spans in a window, most expensive (or slowest, or most failed) first.
 
-    A trace's cost is the sum over its model calls; open one with `spanhouse trace TRACE_ID`.
+    A trace's cost is the sum over its model calls; its errors are its spans with status Error, of any
+    kind (agents, tools, model calls, others); open one with `spanhouse trace TRACE_ID`.
     """
     seconds = window_seconds(since)
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
@@ -63,6 +64,9 @@ def command(
     if fmt == "json":
         write_json(rows)  # [] for an empty window: a script reads no traces, not an error
         return
+    if not rows and by == "errors":
+        wide_console().print(f"No trace with GenAI spans in {window} has a failed span. [dim]({reader.via})[/dim]")
+        return
     if not rows:
         raise SpanhouseError(
             f"no traces with GenAI spans in {window} in {reader.via}; widen --since, or send "
@@ -76,6 +80,7 @@ def command(
         "status",
         "duration",
         "spans",
+        "failed spans",
         "model calls",
         "tokens in→out",
         "cost",
@@ -92,9 +97,11 @@ def command(
             str(r["start"])[:19],
             plain(r["root"] or "—"),
             plain(r["service"]),
-            f"[{style.get(r['status'], 'dim')}]{r['status']}[/]",
+            f"[{style.get(r['status'], 'dim')}]{r['status']}[/]"
+            + (f" [yellow]({r['incomplete_model_calls']} incomplete)[/]" if r["incomplete_model_calls"] else ""),
             ms(r["duration_ms"]),
             str(r["spans"]) + (f" (+{r['copies']} copies)" if r["copies"] else ""),
+            str(r["errors"]),
             str(r["model_calls"]),
             f"{r['input_tokens']:,}→{r['output_tokens']:,}",
             cost,
@@ -106,4 +113,7 @@ def command(
         if any(r["unpriced_calls"] for r in rows)
         else ""
     )
+    if any(r["incomplete_model_calls"] for r in rows):
+        note += "incomplete: model calls with no finish reason and no usage (cut off?) · "
+    note += "failed spans: of any kind (agents, tools, model calls) · "
     console.print(f"[dim]{note}spanhouse trace TRACE_ID shows one · {reader.via}[/dim]")

@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from spanhouse import semconv as sc
 from spanhouse.cli._common import clean, config_option, database_option, endpoint_option
+from spanhouse.cli._report import format_option, write_json
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
@@ -24,6 +25,8 @@ from spanhouse.scores import LOG_RECORD, SPAN_EVENT, Result, distinct_results, s
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _UNPRICED = frozenset(UNPRICED_SOURCES)
+# an answer that ended as the model meant it to; any other reason (length, content_filter, error) is flagged
+_NORMAL_FINISH = frozenset({"stop", "tool_calls", "tool_call", "end_turn", "tool_use", "STOP", "function_call"})
 
 TRACE_SQL = """
 WITH
@@ -105,6 +108,30 @@ class Span:
         results = [Result(SPAN_EVENT, at, attrs) for at, name, attrs in self.events
                    if name == sc.EVENT_GEN_AI_EVALUATION_RESULT]
         return [evaluation(r.attrs, explained) for r in distinct_results(results + self.log_evaluations)]
+
+    @property
+    def model_call(self) -> bool:
+        return is_model_call(self.attr(sc.GEN_AI_OPERATION_NAME), self.attr(sc.SPANHOUSE_COST_SOURCE))
+
+    def finish_reasons(self) -> list[str]:
+        """The response's finish reasons: the span's attribute (a JSON array, or one reason), else those of
+        its output messages (content that arrived as log records carries them there)."""
+        raw = self.attr(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+        if raw:
+            parsed = _parse_list(raw) if raw.startswith("[") else [raw]
+            return [clean(str(r)) for r in parsed if r not in ("", None)]
+        outputs = _parse_list(self.content()[2])
+        return [clean(str(m["finish_reason"])) for m in outputs if isinstance(m, dict) and m.get("finish_reason")]
+
+    @property
+    def incomplete(self) -> bool:
+        """A model call that did not fail, but whose response has neither a finish reason nor token usage:
+        what a stream cut off mid-answer leaves (the client saw no error, so the status is left as sent).
+        Embeddings have no finish reason by nature and are never flagged."""
+        return (self.model_call and not self.failed
+                and self.attr(sc.GEN_AI_OPERATION_NAME) != sc.GenAiOperationNameValues.EMBEDDINGS.value
+                and self.number(sc.GEN_AI_USAGE_INPUT_TOKENS) is None
+                and self.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is None and not self.finish_reasons())
 
     def content(self) -> tuple[str, str, str]:
         """(system instructions, input messages, output messages) as JSON text: the span's own
@@ -230,9 +257,13 @@ def content_lines(system: str, inputs: str, outputs: str, full: bool = False) ->
     lines: list[tuple[str, str]] = []
     parts = _parse_list(system)
     sep = "\n" if full else " "
+    system_text = sep.join(_part_text(p) for p in parts)
     if parts:
-        lines.append(("system", _shown(sep.join(_part_text(p) for p in parts), full)))
+        lines.append(("system", _shown(system_text, full)))
     msgs = _parse_list(inputs)
+    if parts:  # OpenLIT sends the system prompt both as system instructions and as the first message
+        msgs = [m for m in msgs if not (isinstance(m, dict) and m.get("role") == "system"
+                                        and sep.join(_part_text(p) for p in m.get("parts") or []) == system_text)]
     outs = _parse_list(outputs)
     if full:
         groups = (msgs, outs)
@@ -334,6 +365,9 @@ def span_label(s: Span, trace_start: int, show_content: bool = True, full: bool 
         details.append(("cost", _usd(cost)))
     elif s.attr(sc.SPANHOUSE_COST_SOURCE):
         details.append(("cost", s.attr(sc.SPANHOUSE_COST_SOURCE)))
+    finish = s.finish_reasons()
+    if finish:
+        details.append(("finish", ", ".join(finish)))
     tool = s.attr(sc.GEN_AI_TOOL_NAME)
     if tool:
         details.append(("tool", tool))
@@ -342,7 +376,11 @@ def span_label(s: Span, trace_start: int, show_content: bool = True, full: bool 
         details.append(("docs", ", ".join(docs[:8]) + (f" (+{len(docs) - 8})" if len(docs) > 8 else "")))
     for key, value in details:
         t.append(f"  {key} ", style="dim")
-        t.append(clean(value))
+        t.append(clean(value), style="yellow" if key == "finish" and not _NORMAL_FINISH.issuperset(finish) else "")
+    if s.incomplete:
+        t.append("\n    incomplete ", style="yellow dim")
+        t.append("no finish reason and no token usage: the response may have been cut off (status left as "
+                 "sent)", style="yellow")
     if show_content:
         lines = content_lines(*s.content(), full=full)
         if op == sc.GenAiOperationNameValues.EXECUTE_TOOL.value:
@@ -397,8 +435,7 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
     end = max(s.start_ns + s.duration_ns for s in spans)
     roots = build_tree(spans)
     root = roots[0]
-    model_calls = [s for s in spans
-                   if is_model_call(s.attr(sc.GEN_AI_OPERATION_NAME), s.attr(sc.SPANHOUSE_COST_SOURCE))]
+    model_calls = [s for s in spans if s.model_call]
     costs = [c for c in (s.number(sc.SPANHOUSE_COST_USD) for s in spans) if c is not None]
     res = root.resource
 
@@ -414,6 +451,8 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
         "duration_ns": end - start,
         "spans": len(spans),
         "errors": sum(s.failed for s in spans),
+        "failed_spans": [s for s in sorted(spans, key=lambda x: x.start_ns) if s.failed],
+        "incomplete_calls": sum(s.incomplete for s in model_calls),
         "model_calls": len(model_calls),
         "input_tokens": sum(int(s.number(sc.GEN_AI_USAGE_INPUT_TOKENS) or 0) for s in model_calls),
         "output_tokens": sum(int(s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) or 0) for s in model_calls),
@@ -444,6 +483,11 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
     if info["unpriced_calls"]:
         n = info["unpriced_calls"]
         header.append(f" + {n} call{'s' if n > 1 else ''} without a cost", style="yellow")
+    if info["incomplete_calls"]:
+        n = info["incomplete_calls"]
+        header.append(f"\n  {n} model call{'s' if n > 1 else ''} incomplete (no finish reason, no usage: cut off?)",
+                      style="yellow")
+    _failures(header, info["failed_spans"], full)
     copies = sum(s.copies for s in spans)
     if copies:
         header.append(f"\n  {copies} span(s) stored more than once (a client re-sent a batch); each is shown "
@@ -466,6 +510,25 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
         for c in sorted(span.children, key=lambda x: x.start_ns, reverse=True):
             stack.append((below, c, depth + 1))
     return tree
+
+
+_FAILURES_SHOWN = 5
+
+
+def _failures(header: Text, failed: list[Span], full: bool) -> None:
+    """How many spans failed and the first few of them (name, id, error), so one failure among
+    thousands of spans is found without scrolling; `--full` lists every one."""
+    if not failed:
+        return
+    header.append(f"\n  {len(failed)} span{'s' if len(failed) > 1 else ''} failed", style="red")
+    shown = failed if full else failed[:_FAILURES_SHOWN]
+    for s in shown:
+        header.append("\n    ✗ ", style="red")
+        header.append(clean(s.name), style="bold")
+        header.append(f"  span {clean(s.span_id)}  ", style="dim")
+        header.append(_one_line(_error_text(s), 100), style="red")
+    if len(failed) > len(shown):
+        header.append(f"\n    … {len(failed) - len(shown)} more (--full lists them all)", style="dim")
 
 
 GRAFANA_JAEGER_UID = "spanhouse-jaeger"
@@ -501,8 +564,9 @@ def view_links(config: ServiceConfig, trace_id: str, grafana_url: str) -> list[s
 @click.option("--full", is_flag=True,
               help="Print every message, tool argument, result and error whole, line by line, instead of the "
                    "last few messages cut to one line each.")
+@format_option
 def command(trace_id: str, config_path: str | None, endpoint: str | None, database: str | None,
-            grafana_url: str, content: bool, full: bool) -> None:
+            grafana_url: str, content: bool, full: bool, fmt: str = "table") -> None:
     """Print one trace as a tree: timing, prompts, models, tokens, cost, tools, documents, messages, evals,
     errors."""
     if not _HEX32.match(trace_id):
@@ -526,6 +590,11 @@ def command(trace_id: str, config_path: str | None, endpoint: str | None, databa
     if not spans:
         raise SpanhouseError(f"trace {trace_id} was not found in {reader.via} (spans sent in the last few "
                              "seconds may still be in the sending queue: they are stored within its flush_timeout)")
+    if fmt == "json":
+        from spanhouse.cli.trace_json import document
+
+        write_json(document(trace_id.lower(), spans))
+        return
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, _PIPE_WIDTH))
