@@ -118,15 +118,19 @@ class Span:
         its output messages (content that arrived as log records carries them there)."""
         raw = self.attr(sc.GEN_AI_RESPONSE_FINISH_REASONS)
         if raw:
-            parsed = _parse_list(raw) if raw.startswith("[") else [raw]
-            return [clean(str(r)) for r in parsed if r not in ("", None)]
+            try:
+                parsed = orjson.loads(raw) if raw.startswith("[") else [raw]
+            except orjson.JSONDecodeError:
+                parsed = [raw]
+            return [clean(str(r)) for r in parsed if isinstance(r, (str, int, float)) and r != ""]
         outputs = _parse_list(self.content()[2])
         return [clean(str(m["finish_reason"])) for m in outputs if isinstance(m, dict) and m.get("finish_reason")]
 
     @property
     def incomplete(self) -> bool:
         """A model call that did not fail, but whose response has neither a finish reason nor token usage:
-        what a stream cut off mid-answer leaves (the client saw no error, so the status is left as sent).
+        what a stream cut off mid-answer leaves (the instrumentation recorded no error; the status is left
+        as sent).
         Embeddings have no finish reason by nature and are never flagged."""
         return (self.model_call and not self.failed
                 and self.attr(sc.GEN_AI_OPERATION_NAME) != sc.GenAiOperationNameValues.EMBEDDINGS.value
