@@ -95,6 +95,11 @@ def build(tracer, ids: dict) -> None:
     }))
     root.end()
     ids["openlit"] = root
+    # openai_v2's span of a whole stream sent without usage: its answer and finish reason went to log records
+    root = _agent(tracer, "streamer")
+    _chat(tracer, root, "chat gpt-4o-mini", _openai_call(**{sc.GEN_AI_REQUEST_STREAM: True}))
+    root.end()
+    ids["stream_logs"] = root
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +147,18 @@ def test_a_stream_cut_off_is_flagged_incomplete_not_failed(store):
     assert (row["status"], row["incomplete_model_calls"]) == ("ok", 1)
 
 
+def test_a_call_whose_answer_went_to_log_records_is_not_flagged(store):
+    """Without its answer on the span, a call's missing finish reason says nothing: openai_v2 records it in
+    log records (a whole stream without usage looks like this), which top-traces cannot read."""
+    svc, ids = store
+    doc = json.loads(cli(svc, "trace", ids["stream_logs"], "--format", "json"))
+    (chat,) = [s for s in doc["span_list"] if s["model_call"]]
+    assert (chat["incomplete"], doc["incomplete_model_calls"]) == (False, 0)
+    (row,) = [r for r in json.loads(cli(svc, "top-traces", "--since", "1h", "-f", "json"))
+              if r["trace_id"] == ids["stream_logs"]]
+    assert row["incomplete_model_calls"] == 0
+
+
 def test_finish_reasons_are_shown(store):
     svc, ids = store
     text = cli(svc, "trace", ids["length"])
@@ -173,7 +190,7 @@ def test_top_traces_lists_failing_traces(store):
     assert "failed spans" in table and ids["loop"] in table and ids["cut"] not in table
     everything = json.loads(cli(svc, "top-traces", "--since", "1h", "-f", "json"))
     assert {r["trace_id"]: r["errors"] for r in everything} == {
-        ids["cut"]: 0, ids["length"]: 0, ids["loop"]: 1, ids["429"]: 1, ids["openlit"]: 0}
+        ids["cut"]: 0, ids["length"]: 0, ids["loop"]: 1, ids["429"]: 1, ids["openlit"]: 0, ids["stream_logs"]: 0}
 
 
 def test_sql_tables_keep_trace_ids_whole_when_piped(store):
@@ -188,11 +205,11 @@ def test_sql_tables_keep_trace_ids_whole_when_piped(store):
 def test_a_failed_call_without_usage_is_failed_not_missing_data(store):
     svc, ids = store
     unpriced = json.loads(cli(svc, "costs", "--since", "1h", "--unpriced", "-f", "json"))
-    assert sorted((r["source"], r["spans"]) for r in unpriced) == [("failed", 1), ("no_usage", 1)]
+    assert sorted((r["source"], r["spans"]) for r in unpriced) == [("failed", 1), ("no_usage", 2)]
     summary = json.loads(cli(svc, "costs", "--since", "1h", "-f", "json"))["summary"]
-    assert (summary["unpriced_calls"], summary["failed_unpriced_calls"], summary["model_call_errors"]) == (2, 1, 1)
+    assert (summary["unpriced_calls"], summary["failed_unpriced_calls"], summary["model_call_errors"]) == (3, 1, 1)
     text = " ".join(cli(svc, "costs", "--since", "1h").split())
-    assert "1 unpriced calls; 1 failed calls without usage, no charge known" in text
+    assert "2 unpriced calls; 1 failed calls without usage, no charge known" in text
     assert "failed calls 1" in text  # errors of model calls only, and labelled so
 
 

@@ -69,10 +69,11 @@ _FRAGMENTS = {
     "quantiles": "(" + ", ".join(map(str, QUANTILES)) + ")",
     "model_expr": MODEL_EXPR,
     "failed_no_usage": f"(CostSource = '{sc.SpanhouseCostSourceValues.NO_USAGE.value}' AND StatusCode = 'Error')",
-    # a model call that did not fail but sent neither usage nor a finish reason: a stream cut off mid-answer
-    # (embeddings have no finish reason); as `spanhouse trace` flags it, from span attributes only
+    # a model call that did not fail and carries its (partial) answer, but neither usage nor a finish reason:
+    # a stream cut off mid-answer (embeddings have no finish reason); as `spanhouse trace` flags it. Calls
+    # whose answer arrived as log records are left out: their finish reason is there, beyond this query
     "incomplete": "(" + model_call_sql() + " AND StatusCode != 'Error' AND InputTokens = 0 AND OutputTokens = 0"
-    " AND empty(FinishReasons) AND Operation != {embeddings_op:String})",
+    " AND empty(FinishReasons) AND OutputMessages != '' AND Operation != {embeddings_op:String})",
     # for `TraceId IN (<every trace of the window>)`: checking the trace-id bloom filter of each granule
     # against hundreds of thousands of ids costs seconds per million spans, and skips nothing
     "large_in": "use_skip_indexes = 0",

@@ -128,11 +128,12 @@ class Span:
 
     @property
     def incomplete(self) -> bool:
-        """A model call that did not fail, but whose response has neither a finish reason nor token usage:
-        what a stream cut off mid-answer leaves (the instrumentation recorded no error; the status is left
-        as sent).
+        """A model call that did not fail and carries its (partial) answer, but neither a finish reason nor
+        token usage: what a stream cut off mid-answer leaves (the instrumentation recorded no error; the
+        status is left as sent). Only an answer on the span itself counts, as `top-traces` can see no more:
+        a call whose answer arrived as log records has its finish reason there (`finish error` when cut).
         Embeddings have no finish reason by nature and are never flagged."""
-        return (self.model_call and not self.failed
+        return (self.model_call and not self.failed and bool(self.attr(sc.GEN_AI_OUTPUT_MESSAGES))
                 and self.attr(sc.GEN_AI_OPERATION_NAME) != sc.GenAiOperationNameValues.EMBEDDINGS.value
                 and self.number(sc.GEN_AI_USAGE_INPUT_TOKENS) is None
                 and self.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is None and not self.finish_reasons())
