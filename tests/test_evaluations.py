@@ -222,3 +222,20 @@ def test_distinct_results_rule():
     late_event = Result(SPAN_EVENT, 10 + 5 * 10**9, _score("q", "0.5"))
     near_late = Result(LOG_RECORD, 10 + 5 * 10**9 - 10, _score("q", "0.5"))
     assert distinct_results([event, late_event, near_late]) == [event, late_event]
+    # at the window's edge, whole milliseconds apart as genai_evaluations_full's dateDiff counts them
+    for event_ns, gap_ns in ((50_000, 1_000_900_000), (950_000, 1_000_100_000), (0, 999_999_999)):
+        at = Result(SPAN_EVENT, event_ns, _score("q", "0.5"))
+        copy = Result(LOG_RECORD, event_ns + gap_ns, _score("q", "0.5"))
+        paired = _view_pairs(event_ns, event_ns + gap_ns)
+        assert distinct_results([at, copy]) == ([at] if paired else [at, copy]), (event_ns, gap_ns)
+
+
+def _view_pairs(event_ns: int, log_ns: int) -> bool:
+    """Whether the view's test (`abs(dateDiff('millisecond', …)) <= PAIR_WINDOW_MS`) pairs the two times,
+    asked of the embedded ClickHouse engine itself."""
+    import chdb
+
+    from spanhouse.scores import PAIR_WINDOW_MS
+    sql = (f"SELECT abs(dateDiff('millisecond', fromUnixTimestamp64Nano(toInt64({event_ns})), "
+           f"fromUnixTimestamp64Nano(toInt64({log_ns})))) <= {PAIR_WINDOW_MS}")
+    return chdb.query(sql, "CSV").bytes().strip() == b"1"

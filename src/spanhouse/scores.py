@@ -116,7 +116,7 @@ def distinct_results(results: list[Result]) -> list[Result]:
     """The results of one span without the copies of a result sent twice (see the module's rule), in
     the order given. Each result is looked up, not compared with every other one: a span with
     thousands of results costs about as many steps."""
-    window = PAIR_WINDOW_MS * 1_000_000
+    window = PAIR_WINDOW_MS
     keys: set[tuple[str, str]] = set()
     seen: set[tuple[tuple, str, int]] = set()
     event_times: dict[tuple, list[int]] = {}
@@ -133,12 +133,14 @@ def distinct_results(results: list[Result]) -> list[Result]:
             if (content, r.source, r.time_ns) in seen:
                 continue
             times = event_times.setdefault(content, [])
+            # whole milliseconds, as the view's dateDiff('millisecond', …) counts them
+            ms = r.time_ns // 1_000_000
             if r.source != SPAN_EVENT:
-                at = bisect.bisect_left(times, r.time_ns - window)
-                if at < len(times) and times[at] <= r.time_ns + window:
+                at = bisect.bisect_left(times, ms - window)
+                if at < len(times) and times[at] <= ms + window:
                     continue
             else:
-                times.append(r.time_ns)
+                times.append(ms)
             seen.add((content, r.source, r.time_ns))
         chosen.add(i)
     return [r for i, r in enumerate(results) if i in chosen]
