@@ -233,9 +233,15 @@ def test_distinct_results_rule():
 def _view_pairs(event_ns: int, log_ns: int) -> bool:
     """Whether the view's test (`abs(dateDiff('millisecond', …)) <= PAIR_WINDOW_MS`) pairs the two times,
     asked of the embedded ClickHouse engine itself."""
-    import chdb
+    from support import chdb_endpoint
 
     from spanhouse.scores import PAIR_WINDOW_MS
-    sql = (f"SELECT abs(dateDiff('millisecond', fromUnixTimestamp64Nano(toInt64({event_ns})), "
-           f"fromUnixTimestamp64Nano(toInt64({log_ns})))) <= {PAIR_WINDOW_MS}")
-    return chdb.query(sql, "CSV").bytes().strip() == b"1"
+    from spanhouse.store import StoreSettings, connect
+
+    client = connect(StoreSettings(endpoint=chdb_endpoint(), database="default"))
+    try:
+        return bool(client.query(
+            f"SELECT abs(dateDiff('millisecond', fromUnixTimestamp64Nano(toInt64({event_ns})), "
+            f"fromUnixTimestamp64Nano(toInt64({log_ns})))) <= {PAIR_WINDOW_MS}").result_rows[0][0])
+    finally:
+        client.close()
