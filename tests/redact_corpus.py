@@ -951,9 +951,27 @@ def prose_positives(n: int) -> list[tuple[str, list[tuple[str, str]]]]:
     rng = random.Random(SEED + 4)
     out: list[tuple[str, list[tuple[str, str]]]] = []
     for _ in range(n):
-        value = rng.choice([_mixed_secret, lambda r: _rand(r, "0123456789abcdef", r.choice([32, 40, 64]))])(rng)
+        value = _mixed_secret(rng)
         out.append((rng.choice(_PROSE_TEMPLATES).format(v=value), [("password", value)]))
+        # hex only after a key's name: after `token` or `secret` it is mostly a digest (see the negatives)
+        value = _rand(rng, "0123456789abcdef", rng.choice([32, 40, 64]))
+        out.append((rng.choice(_PROSE_KEY_TEMPLATES).format(v=value), [("password", value)]))
+        value = _mixed_secret(rng).replace("+", "(")
+        out.append((rng.choice(_PROSE_CODE_TEMPLATES).format(v=value), [("password", value)]))
     return out
+
+
+_PROSE_CODE_TEMPLATES = [  # a secret written into code is one, whatever it looks like
+    "secret_key = '{v}'",
+    'client = OpenAI(api_key="{v}")',
+    "DB_PASSWORD={v} python manage.py migrate",
+]
+
+_PROSE_KEY_TEMPLATES = [
+    "Use api key {v} for the staging project.",
+    "rotated the access key, new secret key is {v}",
+    "the API key was {v} until Monday",
+]
 
 
 # near misses: the word in prose followed by a word, a count, a path, a name or an id that is not a secret
@@ -971,6 +989,28 @@ PROSE_NEGATIVE_TEMPLATES = [
 ]
 
 PROSE_NEGATIVES = [
+    # digests, images, model and type names after the word (a verifier's finds)
+    "Run actions/checkout@v4 with token a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+    "HEAD is now at 3f78685; secret 3f786850e387550fdab836ed7e6dc881de23001b resolved from cache",
+    "##[debug]token 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 cache hit",
+    "checksum token d41d8cd98f00b204e9800998ecf8427e (md5 of the empty file)",
+    "image token iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+    "The token Meta-Llama-3-70B-Instruct is not in the vocabulary",
+    "The token Claude-3-5-Sonnet-20241022 is the model's name, not a key",
+    "with the token HuggingFaceTB/SmolLM2-360M-Instruct loaded from the hub cache",
+    "load the secret meta-llama/Llama-3.1-8B-Instruct weights",
+    "rotate the secret prod/MyApp/DbCredentials2024 next week",
+    "The token ChatCompletionChunk2 is the streaming type",
+    "Our token TokenizerFast2Wrapper handles that",
+    "the secret KubernetesSecretManifestV1 is applied by the operator",
+    # code that reads a secret from elsewhere, as code assistants' prompts are full of
+    "client = OpenAI(api_key=api_key)",
+    'api_key = os.environ["OPENAI_API_KEY"]',
+    'password = getpass.getpass("Password: ")',
+    'access_token = response.json()["access_token"]',
+    "secret_key = settings.SECRET_KEY",
+    "password = os.getenv('DB_PASSWORD')",
+    "headers = {'Authorization': f'Bearer {token}'}; api_key=get_key()",
     "secret ${AWS_SECRET_ACCESS_KEY} is read from the vault",
     "the password is required and must be at least 12 characters",
     "token usage per request: input 1234, output 567",

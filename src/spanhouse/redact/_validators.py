@@ -363,37 +363,66 @@ _NOT_SECRETS = frozenset({
 })
 
 
+# code that reads a secret rather than holding one: `getpass.getpass(`, `os.environ[`, `resp.json()[`,
+# `settings.SECRET_KEY`, `OpenAI(api_key=api_key)` — what a code assistant's prompts are full of
+_CODE_READ = re.compile(
+    rb"[A-Za-z_][\w.]*(?:\(\))?[(\[][)\],;]*\Z|(?:[A-Za-z_]\w*\.)+[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|"
+    rb"(?i:api_?key|apikey|password|passwd|pwd|secret|token|access_token|auth_token|client_secret|secret_key)"
+    rb"[),;]*\Z"
+)
+
+
 def labelled_secret(data: bytes, start: int, end: int) -> Span:
-    """The value after a `password=` style label, unless it is a placeholder, a path or a word that
-    stands for no value (`password: required`, `api_key=None`, `secret: ${SECRET}`)."""
+    """The value after a `password=` style label, unless it is a placeholder, a path, a word that
+    stands for no value (`password: required`, `api_key=None`, `secret: ${SECRET}`) or code that reads
+    the secret from elsewhere (`password = getpass.getpass(`, `api_key=os.environ[`, `api_key=api_key`)."""
     value = data[start:end]
     if value.lower() in _NOT_SECRETS or value.startswith(b"/"):  # `pwd=/home/app` is a directory
+        return None
+    if _CODE_READ.match(value) is not None:
         return None
     return url_password(data, start, end)
 
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
-_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_PROSE_LABEL = re.compile(
+    rb"(?i)(password|passwd|passphrase|secret[ _\-]?key|api[ _\-]?key|access[ _\-]?key|secret|token)"
+)
+_LOWER_RUN = re.compile(rb"[a-z]+")
+_IMAGE_BASE64 = (b"iVBORw0KGgo", b"/9j/", b"R0lGOD", b"UklGR")
 
 
 def prose_secret(data: bytes, start: int, end: int) -> Span:
     """A value named a secret in prose (`the secret wJalr…`, `password is …`): in prose the next word is
-    usually a word, so only what reads as machine-made counts — upper and lower case letters with digits,
-    32+ hex digits, or 20+ letters and digits mixed with no separator. A path, a snake_case name or a
-    dotted name is none of these."""
+    usually a word, so only what reads as machine-made counts.
+
+    After `password` or `passphrase`, letters with digits (people choose `Summer2024Breeze`). After
+    `secret`, `token` or a key, only random-looking text: a name (`ChatCompletionChunk2`,
+    `Meta-Llama-3-70B-Instruct`, `prod/MyApp/DbCredentials2024`) has lower-case runs of words, which
+    random text rarely has; hex digests (git SHAs, checksums) follow `token` and `secret` in CI logs, so
+    hex counts only after an `api key`, `access key` or `secret key`; base64 images and blobs longer than
+    any key are none."""
     value = data[start:end]
+    if len(value) > 128 or value.startswith(_IMAGE_BASE64):
+        return None
     chars = set(value)
     digit = any(48 <= c <= 57 for c in chars)
     upper = any(65 <= c <= 90 for c in chars)
     lower = any(97 <= c <= 122 for c in chars)
     if not digit or not (upper or lower):
         return None
-    machine = (
-        (upper and lower and len(value) >= 16)
-        or (len(value) >= 32 and chars <= _HEX)
-        or (len(value) >= 20 and chars <= _ALNUM)
-    )
-    return labelled_secret(data, start, end) if machine else None
+    labels = _PROSE_LABEL.findall(data, max(0, start - 48), start)
+    label = labels[-1].lower() if labels else b""
+    if label.startswith(b"pass"):
+        return labelled_secret(data, start, end)
+    if chars <= _HEX:
+        keyed = label.endswith(b"key") and label != b"key"
+        return labelled_secret(data, start, end) if keyed and len(value) >= 32 else None
+    runs = _LOWER_RUN.findall(value)
+    words = sum(len(r) for r in runs) / len(runs) if runs else 0.0
+    if len(value) < 16 or words >= 2.6 or not (upper and lower):
+        return None
+    return labelled_secret(data, start, end)
 
 
 _NOT_KEY_SECRETS = _NOT_SECRETS | {b"bearer", b"basic", b"token", b"n/a"}
