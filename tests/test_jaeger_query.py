@@ -567,3 +567,40 @@ def test_a_span_shown_at_the_end_bound_is_inside_it(jaeger):
     found = search(jaeger, service="support-copilot", operation="chat gpt-4o",
                    start=chat_start_us, end=chat_start_us)
     assert ids(found) == [fact["id"]]
+
+
+def test_a_span_stored_twice_is_shown_once():
+    """A client that sends its request again (its exporter timed out although the first attempt was stored)
+    has every span stored twice; the v1 trace and search, the v3 trace, search and summaries show each span
+    once, as `spanhouse trace` does, and count it once."""
+    db = unique_database("jaeger_copies")
+    svc = start_service(service_config(db, extensions=EXTENSIONS), db)
+    try:
+        spans, facts = record(traces=1)
+        for _ in range(2):
+            exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+            exporter.shutdown()
+        svc.wait_rows("SELECT 1 FROM otel_traces", 2 * len(spans))
+        fact = facts["traces"][0]
+        base = {"base": f"http://127.0.0.1:{svc.extension('jaeger_query').server.port}"}
+        (by_id,) = v1_ok(base, f"/api/traces/{fact['id']}")["data"]
+        (found,) = search(base, service="support-copilot")
+        status, v3 = get(base["base"], f"/api/v3/traces/{fact['id']}")
+        assert status == 200, v3
+        window = {"query.startTimeMin": rfc3339(T0 - 60 * 10**9), "query.startTimeMax": rfc3339(T0 + 600 * 10**9)}
+        status, v3_found = get(base["base"], "/api/v3/traces", window)
+        assert status == 200, v3_found
+        status, summaries = get(base["base"], "/api/v3/trace-summaries", window)
+        assert status == 200, summaries
+    finally:
+        svc.stop()
+    want = sorted(format(s.context.span_id, "016x") for s in spans)
+    assert sorted(s["spanID"] for s in by_id["spans"]) == want
+    assert sorted(s["spanID"] for s in found["spans"]) == want
+    for body in (v3, v3_found):
+        assert sorted(s["spanId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"]
+                      for s in ss["spans"]) == want
+    (summary,) = summaries["summaries"]
+    assert (summary["spanCount"], summary["errorSpanCount"]) == (len(spans), 1)
+    assert sum(s["spanCount"] for s in summary["services"]) == len(spans)

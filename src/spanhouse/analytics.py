@@ -30,6 +30,7 @@ from typing import Any
 from spanhouse import semconv as sc
 from spanhouse.modelcalls import MODEL_CALL_OPERATIONS, MODEL_CALL_SOURCES, UNPRICED_SOURCES, model_call_sql
 from spanhouse.reader import Reader
+from spanhouse.spancopies import ONE_COPY_SQL
 
 _OP = sc.GenAiOperationNameValues
 QUANTILES = (0.5, 0.95, 0.99)
@@ -440,7 +441,7 @@ def top_traces(reader: Reader, seconds: int, by: str, top: int) -> list[dict[str
         # a client that sent a batch again had its spans stored twice: those traces are summed again
         # over one copy of each span (few traces, so the deduplicating scan stays small)
         ids, where = _trace_ids(list(copies))
-        tables = {name: f"(SELECT * FROM {reader.tables[name]} WHERE {where} LIMIT 1 BY TraceId, SpanId)"
+        tables = {name: f"(SELECT * FROM {reader.tables[name]} WHERE {where} {ONE_COPY_SQL})"
                   for name in ("genai_spans", "traces")}
         again = _sql(_sql(TOP_TRACES_SQL, reader, tables, top="SELECT TraceId FROM $traces"),
                      reader, tables, order=_ORDER[by], where=_WHERE[by])

@@ -22,6 +22,7 @@ from spanhouse.errors import SpanhouseError
 from spanhouse.modelcalls import UNPRICED_SOURCES, is_model_call
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 from spanhouse.scores import LOG_RECORD, SPAN_EVENT, Result, distinct_results, score_label, score_value
+from spanhouse.spancopies import one_copy
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _UNPRICED = frozenset(UNPRICED_SOURCES)
@@ -165,16 +166,13 @@ def load_trace(reader: Reader, trace_id: str) -> list[Span]:
     sql = TRACE_SQL.format(lookup=t["traces_lookup"], traces=t["traces"])
     result = reader.query(sql, parameters={"trace_id": trace_id.lower()})
     spans = []
-    seen: set[str] = set()
-    for row in result.result_rows:
+    rows, copies = one_copy(result.result_rows, key=lambda r: r[0])  # one trace: its span id is the key
+    for row in rows:
         (sid, pid, name, kind, svc, start, dur, status, msg, attrs, res, ev_t, ev_n, ev_a) = row
-        if sid in seen:
-            continue  # a copy stored again (a client re-sent its batch): counted once, noted in the header
-        seen.add(sid)
         spans.append(Span(sid, pid, name, kind, svc, int(start), int(dur), status, msg, dict(attrs), dict(res),
                           list(zip(ev_t, ev_n, [dict(a) for a in ev_a]))))
     if spans:
-        spans[0].copies = len(result.result_rows) - len(spans)
+        spans[0].copies = copies
     _attach_logs(reader, trace_id, spans)
     return spans
 

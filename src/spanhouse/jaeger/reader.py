@@ -3,7 +3,8 @@
 Every user value reaches SQL as a query parameter. Trace lookups go through the trace-id lookup table
 (`otel_traces_trace_id_ts`: min(Start), max(End) + 1 per trace) so that fetching a trace reads a small
 time window; searches are bounded by a time range and a trace limit. Rows come back as a `SpanBatch`
-with attribute types restored for the attributes the schema registry knows.
+with attribute types restored for the attributes the schema registry knows, and a span stored more than
+once (a client re-sent its request) in it once (`spanhouse.spancopies`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from spanhouse.jaeger.model import (
 )
 from spanhouse.otlp.values import string_map, typed_value
 from spanhouse.scores import LOG_RECORD, SPAN_EVENT, Result, distinct_results
+from spanhouse.spancopies import one_copy
 from spanhouse.store import StoreSettings, table_names
 
 KINDS = {"Unspecified": 0, "Internal": 1, "Server": 2, "Client": 3, "Producer": 4, "Consumer": 5}
@@ -149,7 +151,7 @@ class TraceReader:
         where += self._only_tenant(params)
         rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY TraceId, Timestamp, SpanId", params)
-        batch = rows_to_batch(rows)
+        batch = rows_to_batch(one_copy(rows, key=lambda r: (r[0], r[1]))[0])
         _add_events(batch, self._log_records(batch, params))
         return batch
 
