@@ -202,6 +202,23 @@ def test_sql_tables_keep_trace_ids_whole_when_piped(store):
     assert ids["failed_tool"] in text
 
 
+def test_sql_select_star_piped_shows_the_columns_that_fit_and_says_how_many_do_not(store):
+    """`SELECT *` over a wide table is not squeezed into columns of no width: the columns that can be read
+    are shown, and one line says how many are not and how to see them."""
+    svc, ids = store
+    names = [r[0] for r in svc.rows("DESCRIBE TABLE genai_spans")]
+    text = cli(svc, "sql", "SELECT * FROM genai_spans ORDER BY Timestamp")
+    header = next(line for line in text.splitlines() if line.startswith("┃"))
+    shown = [cell.strip() for cell in header.split("┃")[1:-1]]
+    assert 1 < len(shown) < len(names)
+    for cell, name in zip(shown, names):
+        assert len(cell) >= min(len(name), 4) and name.startswith(cell.rstrip("…")), (cell, name)
+    assert (f"{len(names) - len(shown)} of {len(names)} columns not shown (from {names[len(shown)]} on): "
+            "use --format json or --format csv, or select fewer columns") in text
+    assert ids["cut"] in text
+    assert "not shown" not in cli(svc, "sql", "SELECT TraceId, SpanName FROM genai_spans")
+
+
 def test_a_failed_call_without_usage_is_failed_not_missing_data(store):
     svc, ids = store
     unpriced = json.loads(cli(svc, "costs", "--since", "1h", "--unpriced", "-f", "json"))

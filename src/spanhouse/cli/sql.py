@@ -81,16 +81,37 @@ def _print(reader: Any, query: str, fmt: str) -> None:
         rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
         sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    table = Table(*(escape(clean(c)) for c in result.column_names), show_lines=False, header_style="bold")
     cells = [[_cell(v) for v in row] for row in result.result_rows]
-    for row in cells:
-        table.add_row(*row)
-    for i, name in enumerate(result.column_names):
-        if _ID_COLUMN.search(name):  # an id cut or wrapped cannot be pasted into `spanhouse trace`
-            table.columns[i].no_wrap = True
-            table.columns[i].min_width = max([len(name)] + [row[i].cell_len for row in cells])
     console = Console()
     if not console.is_terminal:
         console = Console(width=_PIPE_WIDTH)
+    names = [clean(c) for c in result.column_names]
+    ids = [bool(_ID_COLUMN.search(name)) for name in result.column_names]
+    widths = [max([len(name)] + [row[i].cell_len for row in cells]) for i, name in enumerate(names)]
+    shown = _columns_that_fit(widths, ids, console.width)
+    table = Table(*(escape(n) for n in names[:shown]), show_lines=False, header_style="bold")
+    for row in cells:
+        table.add_row(*row[:shown])
+    for i in range(shown):
+        if ids[i]:  # an id cut or wrapped cannot be pasted into `spanhouse trace`
+            table.columns[i].no_wrap = True
+            table.columns[i].min_width = widths[i]
     console.print(table)
+    if shown < len(names):
+        console.print(f"{len(names) - shown} of {len(names)} columns not shown (from {names[shown]} on): "
+                      "use --format json or --format csv, or select fewer columns", style="yellow", markup=False)
     console.print(f"[dim]{len(result.result_rows)} row(s) · {reader.via}[/dim]")
+
+
+_NARROWEST = 8  # a column narrower than this (its header cut to a few letters) tells the reader nothing
+
+
+def _columns_that_fit(widths: list[int], ids: list[bool], width: int) -> int:
+    """How many of the first columns fit in `width`: each as narrow as it can be read (an id whole, any
+    other at `_NARROWEST` or its natural width), plus padding and borders; at least one."""
+    used = 1  # the table's left border
+    for i, (natural, whole) in enumerate(zip(widths, ids)):
+        used += (natural if whole else min(natural, _NARROWEST)) + 3  # two spaces of padding, one border
+        if used > width:
+            return max(i, 1)
+    return len(widths)
