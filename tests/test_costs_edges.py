@@ -61,7 +61,8 @@ def workload(tracer) -> dict[str, str]:
         ("chat", chat("gpt-4o-mini", 100, 10), True),
         ("chat", chat("gpt-4o-mini", 100, 10), False),
         ("pay", tool("pay"), False),
-        ("chat", chat("gpt-4o-mini", 100, 10), False),  # after a success: the loop again
+        ("chat", {**chat("gpt-4o-mini", 100, 10), sc.GEN_AI_PROMPT_NAME: "loop_prompt",
+                  sc.GEN_AI_PROMPT_VERSION: "4"}, False),  # after a success: the loop again
     ]
     for i, (name, attrs, error) in enumerate(steps):
         span(name, -290 + 10 * i, -285 + 10 * i, attrs, agent, error)
@@ -74,7 +75,7 @@ def workload(tracer) -> dict[str, str]:
     # straddle: its root and its expensive call start 20 s before a 1 h window, a cheap call inside it
     root = span("invoke_workflow batch", -3620, -3500, {sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value})
     span("chat big", -3619, -3570, chat("gpt-4o", 100_000, 1_000), root)
-    span("chat small", -3540, -3530, chat("gpt-4o-mini", 100, 10), root)
+    span("chat small", -3540, -3530, {**chat("gpt-4o-mini", 100, 10), sc.GEN_AI_PROMPT_NAME: "weather_prompt"}, root)
     ids["straddle"] = format(root.get_span_context().trace_id, "032x")
 
     # resent: a trace whose batch the client sends twice (17 minutes ago, outside the 10 min window)
@@ -206,3 +207,14 @@ def test_top_traces_ranks_by_the_cost_counted_once(stored):
     svc.wait_rows("SELECT 1 FROM genai_spans WHERE ServiceName = 'ranked'", 3)
     (top,) = json.loads(cli(svc, "top-traces", "--since", "60s", "--top", "1", "-f", "json").stdout)
     assert top["trace_id"] == ids["more"]
+
+
+def test_costs_by_prompt_names_a_prompt_without_a_version_alone(stored):
+    """A table row reads `weather_prompt`, not `weather_prompt@`; JSON keeps the key as `name@version`."""
+    svc, _ = stored
+    data = json.loads(cli(svc, "costs", "--since", "1h", "--by", "prompt", "-f", "json").stdout)
+    assert {"weather_prompt@", "loop_prompt@4", ""} <= {r["key"] for r in data["rows"]}
+    table = cli(svc, "costs", "--since", "1h", "--by", "prompt")
+    assert table.exit_code == 0, table.output
+    labels = [line.split("│")[1].strip() for line in table.stdout.splitlines() if line.count("│") > 2]
+    assert {"weather_prompt", "loop_prompt@4", "(none)"} <= set(labels) and "weather_prompt@" not in labels

@@ -132,6 +132,11 @@ def _unpriced_note(s: analytics.Summary) -> str:
     return "; ".join(parts)
 
 
+def _label(by: str, key: str) -> str:
+    """A row's name in the table: a prompt without a version by its name alone (`name@` in JSON)."""
+    return key[:-1] if by == "prompt" and key.endswith("@") else key
+
+
 def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     s = analytics.summary(reader, seconds)
     if not s.spans and fmt == "json":
@@ -204,7 +209,7 @@ def _report(reader: Reader, seconds: int, by: str, top: int, fmt: str) -> None:
     for r in rows:
         t, lat = r["tokens"], r["latency_ms"]
         table.add_row(
-            plain(r["key"]) if r["key"] else "(none)",
+            plain(_label(by, r["key"])) if r["key"] else "(none)",
             usd(r["cost_usd"]) + (" *" if r["unpriced_calls"] else ""),
             pct(r["cost_usd"] / s.cost_usd if s.cost_usd else None),
             f"{r['calls']:,}",
