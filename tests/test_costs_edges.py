@@ -218,3 +218,37 @@ def test_costs_by_prompt_names_a_prompt_without_a_version_alone(stored):
     assert table.exit_code == 0, table.output
     labels = [line.split("│")[1].strip() for line in table.stdout.splitlines() if line.count("│") > 2]
     assert {"weather_prompt", "loop_prompt@4", "(none)"} <= set(labels) and "weather_prompt@" not in labels
+
+
+def test_trace_and_top_traces_name_a_trace_whose_root_never_arrived_alike(stored):
+    """The root of a trace never arrived; its first stored span did not fail, a later one did: both
+    commands say `no root` (the header used to say `degraded`, judged from a span that is no root)."""
+    svc, _ = stored
+    now = time.time_ns()
+    ids = {}
+
+    def build(tracer):
+        root = tracer.start_span("invoke_workflow lost", start_time=now - 9 * S)
+        ctx = set_span_in_context(root)
+        tracer.start_span("chat first", context=ctx, start_time=now - 8 * S,
+                          attributes=chat("gpt-4o-mini", 10, 1)).end(end_time=now - 7 * S)
+        failed = tracer.start_span("chat second", context=ctx, start_time=now - 6 * S,
+                                   attributes=chat("gpt-4o-mini", 10, 1))
+        failed.set_status(Status(StatusCode.ERROR, "failed"))
+        failed.end(end_time=now - 5 * S)
+        root.end(end_time=now - 4 * S)
+        ids["lost"] = format(root.get_span_context().trace_id, "032x")
+
+    spans = [s for s in sdk_spans(build, resource={"service.name": "rootless"}) if s.parent is not None]
+    exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    svc.wait_rows("SELECT 1 FROM genai_spans WHERE ServiceName = 'rootless'", 2)
+    row = next(r for r in json.loads(cli(svc, "top-traces", "--since", "1h", "-f", "json").stdout)
+               if r["trace_id"] == ids["lost"])
+    doc = json.loads(cli(svc, "trace", ids["lost"], "--format", "json").stdout)
+    assert row["status"] == doc["status"] == "no root"
+    header = cli(svc, "trace", ids["lost"]).stdout.splitlines()[1]
+    assert "status no root" in header
+    table = next(line for line in cli(svc, "top-traces", "--since", "1h").stdout.splitlines() if ids["lost"] in line)
+    assert "no root" in table

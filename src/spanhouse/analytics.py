@@ -51,6 +51,9 @@ DIMENSIONS: dict[str, tuple[tuple[str, ...], str]] = {
 FAILED = "failed"
 """The reason `unpriced` gives a failed model call that sent no token counts (no charge known)."""
 
+NO_ROOT = "no root"
+"""A trace's status when none of its stored spans is a root (no parent): the root never arrived (or not yet)."""
+
 FUTURE_SKEW_S = 300
 """How far ahead of now a span may be stamped and still count in a window ending now."""
 
@@ -417,7 +420,7 @@ t AS (
     GROUP BY TraceId
 )
 SELECT g.TraceId, t.start, t.ms, t.root_name, if(t.root_service != '', t.root_service, g.genai_service),
-       multiIf(t.roots = 0, 'no root', t.root_status = 'Error', 'error', t.errors > 0, 'degraded', 'ok'),
+       multiIf(t.roots = 0, '{NO_ROOT}', t.root_status = 'Error', 'error', t.errors > 0, 'degraded', 'ok'),
        t.spans, g.calls, g.input, g.output, g.cost, g.priced, g.unpriced, t.errors, g.incomplete, t.start
 FROM g INNER JOIN t ON g.TraceId = t.TraceId
 WHERE $$where

@@ -9,6 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
+from spanhouse import analytics
 from spanhouse.cli.sql import _default
 from spanhouse.config import Duration
 
@@ -25,6 +26,9 @@ format_option = click.option(
     help="Output format.",
 )
 
+
+STATUS_STYLES = {"ok": "green", "degraded": "yellow", "error": "red", analytics.NO_ROOT: "yellow"}
+"""How a trace's status (`spanhouse trace`, `top-traces`) is coloured."""
 
 # ClickHouse's DateTime64 arithmetic overflows long before this; no store holds older data
 _MAX_WINDOW_S = 36500 * 86400

@@ -8,6 +8,7 @@ from rich.table import Table
 from spanhouse import analytics
 from spanhouse.cli._common import config_option, database_option, endpoint_option, plain
 from spanhouse.cli._report import (
+    STATUS_STYLES,
     format_option,
     ms,
     since_option,
@@ -89,7 +90,6 @@ def command(
     )
     table.columns[0].no_wrap = True
     table.columns[0].min_width = 32
-    style = {"ok": "green", "degraded": "yellow", "error": "red"}
     for r in rows:
         cost = usd(r["cost_usd"]) + (" *" if r["unpriced_calls"] else "")
         table.add_row(
@@ -97,7 +97,7 @@ def command(
             str(r["start"])[:19],
             plain(r["root"] or "—"),
             plain(r["service"]),
-            f"[{style.get(r['status'], 'dim')}]{r['status']}[/]"
+            f"[{STATUS_STYLES.get(r['status'], 'dim')}]{r['status']}[/]"
             + (f" [yellow]({r['incomplete_model_calls']} incomplete)[/]" if r["incomplete_model_calls"] else ""),
             ms(r["duration_ms"]),
             str(r["spans"]) + (f" (+{r['copies']} copies)" if r["copies"] else ""),

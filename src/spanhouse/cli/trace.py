@@ -14,8 +14,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from spanhouse import semconv as sc
+from spanhouse.analytics import NO_ROOT
 from spanhouse.cli._common import clean, config_option, database_option, endpoint_option
-from spanhouse.cli._report import format_option, write_json
+from spanhouse.cli._report import STATUS_STYLES, format_option, write_json
 from spanhouse.component import Kind
 from spanhouse.config import ServiceConfig, load_config, parse_endpoint
 from spanhouse.errors import SpanhouseError
@@ -461,9 +462,19 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
         "output_tokens": sum(int(s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) or 0) for s in model_calls),
         "cost": sum(costs) if costs else None,
         "unpriced_calls": sum(s.attr(sc.SPANHOUSE_COST_SOURCE) in _UNPRICED for s in spans),
-        "status": "error" if root.failed else ("degraded" if any(s.failed for s in spans) else "ok"),
+        "status": _status(spans),
         "start_ns": start,
     }
+
+
+def _status(spans: list[Span]) -> str:
+    """The trace's status by `top-traces`' rule: `no root` while no stored span is a root (no parent),
+    else the outcome of its root (the earliest, if several) and its spans."""
+    roots = [s for s in spans if not s.parent_id]
+    if not roots:
+        return NO_ROOT
+    root = min(roots, key=lambda s: s.start_ns)
+    return "error" if root.failed else ("degraded" if any(s.failed for s in spans) else "ok")
 
 
 def render(trace_id: str, spans: list[Span], show_content: bool = True, width: int = 80, full: bool = False) -> Tree:
@@ -478,8 +489,7 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
         if info[key]:
             header.append(f"  {key} ", style="dim")
             header.append(clean(info[key]))
-    style = {"ok": "green", "degraded": "yellow", "error": "red"}[info["status"]]
-    header.append(f"\n  status {info['status']}", style=style)
+    header.append(f"\n  status {info['status']}", style=STATUS_STYLES[info["status"]])
     header.append(f"  duration {_ms(info['duration_ns'])}  spans {info['spans']}  model calls {info['model_calls']}"
                   f"  tokens {info['input_tokens']}→{info['output_tokens']}")
     header.append(f"  cost {_usd(info['cost'])}" if info["cost"] is not None else "  cost n/a")
