@@ -228,6 +228,13 @@ def test_a_failed_call_without_usage_is_failed_not_missing_data(store):
     text = " ".join(cli(svc, "costs", "--since", "1h").split())
     assert "2 unpriced calls; 1 failed calls without usage, no charge known" in text
     assert "failed calls 1" in text  # errors of model calls only, and labelled so
+    # `spanhouse trace` tells them apart the same way
+    header = " ".join(cli(svc, "trace", ids["429"]).split())
+    assert "+ 1 failed call without usage, no charge known" in header
+    assert "without a cost" not in header
+    assert "+ 1 call without a cost" in " ".join(cli(svc, "trace", ids["cut"]).split())
+    doc = json.loads(cli(svc, "trace", ids["429"], "--format", "json"))
+    assert (doc["unpriced_calls"], doc["failed_unpriced_calls"]) == (1, 1)
 
 
 def test_a_system_prompt_sent_twice_is_shown_once(store):

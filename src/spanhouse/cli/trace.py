@@ -95,6 +95,12 @@ class Span:
     def failed(self) -> bool:
         return self.status in ("Error", "STATUS_CODE_ERROR")
 
+    @property
+    def failed_without_usage(self) -> bool:
+        """A call that failed (HTTP 429 or 500, a timeout) and sent no token counts: `spanhouse costs`'
+        `failed` reason."""
+        return self.failed and self.attr(sc.SPANHOUSE_COST_SOURCE) == sc.SpanhouseCostSourceValues.NO_USAGE.value
+
     def attr(self, key: str) -> str:
         return self.attrs.get(key, "")
 
@@ -462,9 +468,20 @@ def summarize(spans: list[Span]) -> dict[str, Any]:
         "output_tokens": sum(int(s.number(sc.GEN_AI_USAGE_OUTPUT_TOKENS) or 0) for s in model_calls),
         "cost": sum(costs) if costs else None,
         "unpriced_calls": sum(s.attr(sc.SPANHOUSE_COST_SOURCE) in _UNPRICED for s in spans),
+        "failed_unpriced_calls": sum(s.failed_without_usage for s in spans),
         "status": _status(spans),
         "start_ns": start,
     }
+
+
+def _unpriced_note(unpriced: int, failed: int) -> str:
+    """The calls without a cost, those that failed and sent no usage apart (as `spanhouse costs` does):
+    nothing is missing there, no charge is known."""
+    missing = unpriced - failed
+    parts = [f"{missing} call{'s' if missing > 1 else ''} without a cost"] if missing else []
+    if failed:
+        parts.append(f"{failed} failed call{'s' if failed > 1 else ''} without usage, no charge known")
+    return "; ".join(parts)
 
 
 def _status(spans: list[Span]) -> str:
@@ -494,8 +511,7 @@ def render(trace_id: str, spans: list[Span], show_content: bool = True, width: i
                   f"  tokens {info['input_tokens']}→{info['output_tokens']}")
     header.append(f"  cost {_usd(info['cost'])}" if info["cost"] is not None else "  cost n/a")
     if info["unpriced_calls"]:
-        n = info["unpriced_calls"]
-        header.append(f" + {n} call{'s' if n > 1 else ''} without a cost", style="yellow")
+        header.append(" + " + _unpriced_note(info["unpriced_calls"], info["failed_unpriced_calls"]), style="yellow")
     if info["incomplete_calls"]:
         n = info["incomplete_calls"]
         header.append(f"\n  {n} model call{'s' if n > 1 else ''} incomplete (no finish reason, no usage: cut off?)",

@@ -58,5 +58,6 @@ def document(trace_id: str, spans: list[Span]) -> dict[str, Any]:
         "output_tokens": info["output_tokens"],
         "cost_usd": info["cost"],
         "unpriced_calls": info["unpriced_calls"],
+        "failed_unpriced_calls": info["failed_unpriced_calls"],
         "span_list": [_span(s, info["start_ns"]) for s in ordered],
     }
