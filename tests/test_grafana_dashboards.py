@@ -152,6 +152,22 @@ def known_agent_run(tracer, now: int) -> None:
     agent.end(end_time=at + 10 * S)
 
 
+# one call's faithfulness results in their own environment: a failure with a high score, a pass with a low
+# one, a graded score; "Lowest scores" lists the failure first, then by score
+RANKED_ENV = "ranked-scores"
+RANKED_SCORES = [(0.3, "pass"), (0.6, ""), (0.9, "fail")]
+
+
+def ranked_scores(tracer, now: int) -> None:
+    span = tracer.start_span("chat gpt-4o-mini", start_time=now - 60 * S, attributes={
+        sc.GEN_AI_OPERATION_NAME: OP.CHAT.value, sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"})
+    for score, label in RANKED_SCORES:
+        attrs = {sc.GEN_AI_EVALUATION_NAME: "faithfulness", sc.GEN_AI_EVALUATION_SCORE_VALUE: score}
+        span.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, {**attrs, sc.GEN_AI_EVALUATION_SCORE_LABEL: label}
+                       if label else attrs)
+    span.end(end_time=now - 59 * S)
+
+
 @pytest.fixture(scope="module")
 def store():
     """A running spanhouse filled by `spanhouse demo`, and a clickhouse-connect client on its sql_query endpoint."""
@@ -171,6 +187,13 @@ def store():
         exporter.shutdown()
         known = "SELECT 1 FROM genai_spans WHERE Environment = {env:String}"
         assert len(svc.wait_rows(known, len(spans), parameters={"env": KNOWN_ENV})) == len(spans)
+        ranked = sdk_spans(lambda tracer: ranked_scores(tracer, time.time_ns()),
+                           resource={"service.name": "ranked", "deployment.environment.name": RANKED_ENV})
+        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
+        assert exporter.export(ranked) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        svc.wait_rows("SELECT 1 FROM genai_evaluations WHERE Environment = {env:String}", len(RANKED_SCORES),
+                      parameters={"env": RANKED_ENV})
         sent = send_log_scores(svc.http_url, spans, resource)
         scored = "SELECT 1 FROM genai_evaluations WHERE Environment = {env:String} AND Source = 'log_record'"
         assert len(svc.wait_rows(scored, sent, parameters={"env": KNOWN_ENV})) == sent
@@ -372,6 +395,13 @@ def test_log_record_scores_count_once_under_their_calls_prompt_and_model(store):
     lowest = [r for r in panel_rows(store, "spanhouse-evaluations", 5) if r["EvaluationName"] == "answer_relevance"][0]
     assert (lowest["ScoreValue"], lowest["PromptVersion"], lowest["RequestModel"]) == (0.2, KNOWN_VERSION,
                                                                                        "gpt-4o-mini")
+
+
+def test_lowest_scores_lists_failed_results_first(store):
+    """The policy alert links to "Lowest scores": a result labelled fail comes first whatever its score,
+    then the others from the lowest score."""
+    rows = panel_rows(store, "spanhouse-evaluations", 5, environment=[RANKED_ENV])
+    assert [(r["ScoreValue"], r["ScoreLabel"]) for r in rows] == [(0.9, "fail"), (0.3, "pass"), (0.6, "")]
 
 
 def test_a_failed_evaluation_is_counted_but_not_averaged(store):
