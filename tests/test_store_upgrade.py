@@ -22,6 +22,8 @@ def _age(client, db: str) -> None:
     client.command(f"ALTER TABLE `{db}`.genai_spans DROP INDEX idx_model")
     client.command(f"ALTER TABLE `{db}`.genai_spans_mv MODIFY QUERY SELECT Timestamp, TraceId, SpanId, ServiceName "
                    f"FROM `{db}`.otel_traces WHERE 0")
+    client.command(f"DROP VIEW `{db}`.genai_prompt_links_mv")  # objects added since
+    client.command(f"DROP TABLE `{db}`.genai_prompt_links")
     for name, in client.query("SELECT name FROM system.tables WHERE database = {db:String} AND comment != ''",
                               parameters={"db": db}).result_rows:
         client.command(f"ALTER TABLE `{db}`.{quote_ident(name)} MODIFY COMMENT ''")
@@ -69,6 +71,7 @@ def test_an_older_store_gets_the_columns_settings_and_view_queries_of_this_versi
     assert all(c.startswith(COMMENT_PREFIX) for c in comments.values()), comments
     assert "made by another spanhouse version" in caplog.text
     assert "genai_spans: column FinishReasons" in caplog.text and "genai_spans_mv: query replaced" in caplog.text
+    assert "genai_prompt_links: created (table)" in caplog.text and "genai_prompt_links_mv: created" in caplog.text
     tables = [name for (name,) in client.query(f"SHOW TABLES FROM `{db}`").result_rows]
     assert not [name for name in tables if "_spanhouse_upgrade_" in name]  # the scratch copies are gone
     caplog.clear()

@@ -333,6 +333,8 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
                 upgrade.upgrade(sql, existing[described[1]][1])
             else:
                 client.command(sql)
+                if existing and described is not None and described[1] not in existing:
+                    upgrade.changes.append(f"{described[1]}: created ({described[0]})")
         except Exception as exc:
             if stale:
                 raise StoreError(f"upgrading {described[1]}, made by another spanhouse version, to this version's "
