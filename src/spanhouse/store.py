@@ -325,7 +325,11 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
     version = server_version(client)
     existing = migrate.existing_objects(client, settings.database)
     upgrade = migrate.Migration(client, settings, lambda other: render_schema(other, version))
-    for name, sql in render_schema(settings, version):
+    statements = render_schema(settings, version)
+    # a store this schema made before: another exporter's tables or the user's own in the database are not
+    ours = {d[1] for d in map(migrate.describe, (sql for _, sql in statements)) if d is not None}
+    upgrading = bool(ours & existing.keys())
+    for name, sql in statements:
         described = migrate.describe(sql)
         stale = described is not None and described[1] in existing and existing[described[1]][0] != described[2]
         try:
@@ -333,7 +337,7 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
                 upgrade.upgrade(sql, existing[described[1]][1])
             else:
                 client.command(sql)
-                if existing and described is not None and described[1] not in existing:
+                if upgrading and described is not None and described[1] not in existing:
                     upgrade.changes.append(f"{described[1]}: created ({described[0]})")
         except Exception as exc:
             if stale:
