@@ -232,6 +232,8 @@ def test_a_failed_call_without_usage_is_failed_not_missing_data(store):
     header = " ".join(cli(svc, "trace", ids["429"]).split())
     assert "+ 1 failed call without usage, no charge known" in header
     assert "without a cost" not in header
+    text = cli(svc, "trace", ids["429"])
+    assert "cost failed, no charge known" in " ".join(text.split()) and "no_usage" not in text
     assert "+ 1 call without a cost" in " ".join(cli(svc, "trace", ids["cut"]).split())
     doc = json.loads(cli(svc, "trace", ids["429"], "--format", "json"))
     assert (doc["unpriced_calls"], doc["failed_unpriced_calls"]) == (1, 1)

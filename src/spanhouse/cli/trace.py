@@ -373,6 +373,8 @@ def span_label(s: Span, trace_start: int, show_content: bool = True, full: bool 
     cost = s.number(sc.SPANHOUSE_COST_USD)
     if cost is not None:
         details.append(("cost", _usd(cost)))
+    elif s.failed_without_usage:
+        details.append(("cost", "failed, no charge known"))  # as `spanhouse costs --unpriced` files it
     elif s.attr(sc.SPANHOUSE_COST_SOURCE):
         details.append(("cost", s.attr(sc.SPANHOUSE_COST_SOURCE)))
     finish = s.finish_reasons()
