@@ -413,15 +413,10 @@ def test_trace_lookup_goes_through_the_trace_id_table():
         svc.stop()
 
 
-def test_log_records_of_a_span_appear_as_its_logs():
-    """Evaluation results and prompts sent as log records show on their span, like span events; an
-    evaluation result does however long after the trace it came."""
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-    from opentelemetry.trace import NonRecordingSpan
-
-    db = unique_database("jaegerlogs")
+def _one_trace_with_logs(prefix: str):
+    """A service whose traces and logs pipelines both store, holding one recorded trace: (service, spans,
+    facts). The caller stops the service."""
+    db = unique_database(prefix)
     pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
     svc = start_service(service_config(db, extensions=EXTENSIONS,
                                        pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
@@ -430,6 +425,22 @@ def test_log_records_of_a_span_appear_as_its_logs():
         exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         exporter.shutdown()
+    except BaseException:
+        svc.stop()
+        raise
+    return svc, spans, facts
+
+
+def test_log_records_of_a_span_appear_as_its_logs():
+    """Evaluation results and prompts sent as log records show on their span, like span events; an
+    evaluation result does however long after the trace it came."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.trace import NonRecordingSpan
+
+    svc, spans, facts = _one_trace_with_logs("jaegerlogs")
+    try:
         fact = facts["traces"][0]
         chat = next(s for s in spans if s.name.startswith("chat"))
         provider = LoggerProvider(resource=Resource.create({sc.SERVICE_NAME: "support-copilot"}))
@@ -472,15 +483,8 @@ def test_a_score_sent_twice_shows_once_as_genai_evaluations_full_counts_it():
     from opentelemetry.trace import NonRecordingSpan
 
     hour = 3600 * 10**9
-    db = unique_database("jaegerscores")
-    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
-    svc = start_service(service_config(db, extensions=EXTENSIONS,
-                                       pipelines={"traces": pipeline, "logs": dict(pipeline)}), db)
+    svc, spans, facts = _one_trace_with_logs("jaegerscores")
     try:
-        spans, facts = record(traces=1)
-        exporter = OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-        exporter.shutdown()
         fact = facts["traces"][0]
         start = fact["start"]
         chat = next(s for s in spans if s.name.startswith("chat"))
