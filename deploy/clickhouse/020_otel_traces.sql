@@ -37,5 +37,5 @@ CREATE TABLE IF NOT EXISTS ${traces_table} ${on_cluster} (
 PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_traces}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_traces}, non_replicated_deduplication_window = 10000

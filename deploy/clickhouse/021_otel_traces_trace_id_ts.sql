@@ -6,5 +6,5 @@ CREATE TABLE IF NOT EXISTS ${traces_lookup_table} ${on_cluster} (
 ) ENGINE = ${aggregating_engine}
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-${ttl_start}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_traces_lookup}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_traces_lookup}, non_replicated_deduplication_window = 10000

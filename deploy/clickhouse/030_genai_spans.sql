@@ -51,5 +51,5 @@ CREATE TABLE IF NOT EXISTS ${genai_spans_table} ${on_cluster} (
 ) ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, Operation, toDateTime(Timestamp), TraceId)
-${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_genai_spans}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_genai_spans}, non_replicated_deduplication_window = 10000

@@ -27,5 +27,5 @@ CREATE TABLE IF NOT EXISTS ${genai_evaluations_table} ${on_cluster} (
 ) ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, EvaluationName, toDateTime(Timestamp))
-${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_genai_evaluations}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_genai_evaluations}, non_replicated_deduplication_window = 10000

@@ -31,5 +31,5 @@ CREATE TABLE IF NOT EXISTS ${logs_table} ${on_cluster} (
 ) ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)
-${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_logs}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_logs}, non_replicated_deduplication_window = 10000

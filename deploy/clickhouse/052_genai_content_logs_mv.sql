@@ -70,6 +70,10 @@ AS WITH
     ) AS pieces
 SELECT
     Timestamp, TraceId, SpanId, ServiceName,
+    if(ResourceAttributes[${DEPLOYMENT_ENVIRONMENT_NAME}] != '', ResourceAttributes[${DEPLOYMENT_ENVIRONMENT_NAME}],
+       a[${DEPLOYMENT_ENVIRONMENT_NAME}]) AS Environment,
+    if(a[${SPANHOUSE_FEATURE}] != '', a[${SPANHOUSE_FEATURE}], ResourceAttributes[${SPANHOUSE_FEATURE}]) AS Feature,
+    if(a[${SPANHOUSE_TENANT_ID}] != '', a[${SPANHOUSE_TENANT_ID}], ResourceAttributes[${SPANHOUSE_TENANT_ID}]) AS TenantId,
     name AS EventName,
     piece.1 AS Kind,
     piece.2 AS Complete,

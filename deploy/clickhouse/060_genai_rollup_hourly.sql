@@ -34,5 +34,5 @@ CREATE TABLE IF NOT EXISTS ${genai_rollup_table} ${on_cluster} (
 PARTITION BY toDate(Hour)
 ORDER BY (Hour, ServiceName, Environment, Provider, Model, Operation, Feature, TenantId, Release, PromptName,
           PromptVersion)
-${ttl_hour}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000
+${ttl_genai_rollup}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = ${ttl_only_drop_parts_genai_rollup}, non_replicated_deduplication_window = 10000

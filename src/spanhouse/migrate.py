@@ -31,8 +31,9 @@ COMMENT_PREFIX = "spanhouse schema "
 _CREATE = re.compile(r"^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\S+)", re.M)
 _VIEW_QUERY = re.compile(r"\bTO\s+\S+\s+AS\s+(.*)$", re.S)
 _SETTINGS = re.compile(r"\bSETTINGS\s+(.*)$", re.S)
-# settings that cannot change once a table exists, or that belong to where it lives
-_FIXED_SETTINGS = {"index_granularity", "storage_policy", "disk"}
+# settings that cannot change once a table exists, or that belong to where it lives; and
+# ttl_only_drop_parts, which store.apply_retention sets with the TTL it follows
+_FIXED_SETTINGS = {"index_granularity", "storage_policy", "disk", "ttl_only_drop_parts"}
 
 
 def fingerprint(statement: str) -> str:
@@ -52,7 +53,8 @@ def _keys(engine_full: str) -> str:
     return " ".join(found.group(1).split()) if found else ""
 
 
-def _settings(engine_full: str) -> dict[str, str]:
+def engine_settings(engine_full: str) -> dict[str, str]:
+    """The SETTINGS of an engine description, name → value as written."""
     found = _SETTINGS.search(engine_full)
     if found is None:
         return {}
@@ -188,7 +190,7 @@ class Migration:
             previous = name
 
     def _modify_settings(self, table: str, have_engine: str, want_engine: str) -> None:
-        have, want = _settings(have_engine), _settings(want_engine)
+        have, want = engine_settings(have_engine), engine_settings(want_engine)
         changes = {k: v for k, v in want.items() if k not in _FIXED_SETTINGS and have.get(k) != v}
         if changes:
             assignments = ", ".join(f"{k} = {v}" for k, v in changes.items())

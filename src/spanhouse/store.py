@@ -26,13 +26,14 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from spanhouse import migrate, semconv
+from spanhouse import migrate, retention, semconv
 from spanhouse.component import ConfigIssue
 from spanhouse.config import Duration
 from spanhouse.errors import SpanhouseError
 from spanhouse.fsprivate import make_private_dirs
 from spanhouse.modelcalls import model_call_sql, unpriced_sql
 from spanhouse.normalize import load_mappings
+from spanhouse.retention import RetentionRule
 from spanhouse.scores import LOG_RECORD, PAIR_WINDOW_MS, SPAN_EVENT, passed_sql, score_columns_sql
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,9 @@ class StoreSettings:
     traces_table_name: str = "otel_traces"
     logs_table_name: str = "otel_logs"
     ttl: Duration = Duration(0)
-    """Retention of stored rows; 0 keeps them forever. E.g. `720h` for 30 days."""
+    """Retention of stored rows no `retention` rule matches; 0 keeps them forever. E.g. `720h` for 30 days."""
+    retention: tuple[RetentionRule, ...] = ()
+    """Rules by environment, tenant, feature or service; the first a row matches sets its retention."""
     create_schema: bool = True
     """Create the database, tables and views at start (idempotent)."""
     cluster_name: str = ""
@@ -222,18 +225,46 @@ def _ddl_files() -> list[tuple[str, str]]:
     return sorted((p.name, p.read_text(encoding="utf-8")) for p in root.iterdir() if p.name.endswith(".sql"))
 
 
-# what each table's TTL counts from (the DDL's ${ttl_timestamp}, ${ttl_start}, ${ttl_hour})
+# what each table's TTL counts from
 _TTL_TIMESTAMP, _TTL_START, _TTL_HOUR = "toDateTime(Timestamp)", "toDateTime(Start)", "Hour"
 
 
-def _ttl_clause(column: str, ttl: Duration) -> str:
-    seconds = int(ttl.seconds)
-    if seconds <= 0:
-        return ""
-    for unit, size in (("Day", 86400), ("Hour", 3600), ("Minute", 60)):
-        if seconds % size == 0:
-            return f"TTL {column} + toInterval{unit}({seconds // size})"
-    return f"TTL {column} + toIntervalSecond({seconds})"
+@dataclass(frozen=True)
+class RetentionTable:
+    """A table with a retention: its DDL placeholders are `${ttl_<key>}` and `${ttl_only_drop_parts_<key>}`."""
+
+    key: str
+    name: str
+    column: str
+    """What its TTL counts from."""
+    fields: retention.Fields | None
+    """How its rows' environment, tenant, feature and service are read; None: it keeps the longest retention."""
+
+
+def retention_tables(settings: StoreSettings) -> list[RetentionTable]:
+    traces, logs = settings.traces_table_name, settings.logs_table_name
+    typed = retention.TYPED_FIELDS
+    return [RetentionTable("traces", traces, _TTL_TIMESTAMP, retention.map_fields("SpanAttributes")),
+            # the trace-id lookup holds ids and times only, and must find every trace otel_traces keeps
+            RetentionTable("traces_lookup", traces + "_trace_id_ts", _TTL_START, None),
+            RetentionTable("logs", logs, _TTL_TIMESTAMP, retention.map_fields("LogAttributes")),
+            RetentionTable("genai_spans", "genai_spans", _TTL_TIMESTAMP, typed),
+            RetentionTable("genai_evaluations", "genai_evaluations", _TTL_TIMESTAMP, typed),
+            RetentionTable("genai_content", "genai_content", _TTL_TIMESTAMP, typed),
+            RetentionTable("genai_prompt_links", "genai_prompt_links", _TTL_TIMESTAMP, typed),
+            RetentionTable("genai_rollup", "genai_rollup_hourly", _TTL_HOUR, typed)]
+
+
+def ttl_clause(table: RetentionTable, settings: StoreSettings) -> str:
+    """The table's TTL clause for the config's `ttl` and `retention` ('' keeps every row)."""
+    entries = retention.ttl_entries(table.column, settings.ttl, settings.retention, table.fields)
+    return "TTL " + ",\n    ".join(entries) if entries else ""
+
+
+def _drops_parts_only(clause: str) -> str:
+    """`ttl_only_drop_parts` for a TTL clause: with rules, a part holds rows of several retentions, and
+    ClickHouse's TTL merges under `ttl_only_drop_parts = 1` only drop parts whose every row expired."""
+    return "0" if " WHERE " in clause else "1"
 
 
 def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_MIN_VERSION) -> list[tuple[str, str]]:
@@ -276,10 +307,13 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
-        ttl_timestamp=_ttl_clause(_TTL_TIMESTAMP, settings.ttl),
-        ttl_start=_ttl_clause(_TTL_START, settings.ttl),
-        ttl_hour=_ttl_clause(_TTL_HOUR, settings.ttl),
     )
+    timeless_values = {}
+    for table in retention_tables(settings):
+        clause = ttl_clause(table, settings)
+        values[f"ttl_{table.key}"], timeless_values[f"ttl_{table.key}"] = clause, ""
+        values[f"ttl_only_drop_parts_{table.key}"] = _drops_parts_only(clause)
+        timeless_values[f"ttl_only_drop_parts_{table.key}"] = "1"
     finish: dict[str, str] = {}
     for sent, canonical in load_mappings().value_maps["finish_reason"].map.items():
         finish.setdefault(sent.lower(), canonical or "")
@@ -290,7 +324,7 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
     values["trace_indexes"] = files["_trace_indexes_text.sql" if full_text else "_trace_indexes_bloom.sql"].strip()
     values["logs_indexes"] = files["_logs_indexes_text.sql" if full_text else "_logs_indexes_bloom.sql"].strip()
     # the schema comment's fingerprint leaves the retention out: apply_retention brings it to the config
-    timeless = dict(values, ttl_timestamp="", ttl_start="", ttl_hour="")
+    timeless = dict(values, **timeless_values)
     out = []
     for name, text in files.items():
         if name.startswith("_"):
@@ -355,76 +389,73 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
 _TTL_IN_ENGINE = re.compile(r"\bTTL\s+(.*?)\s*(?:\bSETTINGS\b|$)", re.S)
 
 
-def _retention_tables(settings: StoreSettings) -> list[tuple[str, str]]:
-    """(table name, the column its TTL counts from) of every table with a retention."""
-    return [(settings.traces_table_name, _TTL_TIMESTAMP), (settings.traces_table_name + "_trace_id_ts", _TTL_START),
-            (settings.logs_table_name, _TTL_TIMESTAMP), ("genai_spans", _TTL_TIMESTAMP),
-            ("genai_evaluations", _TTL_TIMESTAMP), ("genai_content", _TTL_TIMESTAMP),
-            ("genai_prompt_links", _TTL_TIMESTAMP),
-            ("genai_rollup_hourly", _TTL_HOUR)]
-
-
-_OWN_TTL = re.compile(r"^(.+?) \+ toInterval(Day|Hour|Minute|Second)\((\d+)\)$")
-_UNIT_SECONDS = {"Day": 86400, "Hour": 3600, "Minute": 60, "Second": 1}
-
-
-def _ttl_seconds(clause: str) -> int | None:
-    """The retention of a TTL clause of the shape spanhouse writes (`col + toIntervalDay(30)`), else None."""
-    found = _OWN_TTL.match(clause)
-    return int(found.group(3)) * _UNIT_SECONDS[found.group(2)] if found else None
-
-
 def apply_retention(client: Client, settings: StoreSettings, *, shorten: bool = False) -> list[str]:
-    """Bring the retention of tables that already exist to `ttl`, never deleting data on its own: a
-    longer `ttl` is applied with `ALTER TABLE … MODIFY TTL`, and `ttl: 0` removes a TTL spanhouse wrote;
-    a shorter one, or a TTL spanhouse did not write (tiering rules), is left as it is and logged with
-    the statement to run. With `shorten` (`spanhouse schema --apply-retention`, asked for by a person)
-    a shorter `ttl` is applied too. Returns the tables altered."""
-    names = dict(_retention_tables(settings))
+    """Bring the retention of tables that already exist to `ttl` and `retention`, never deleting data on
+    its own: a TTL under which no row's retention gets shorter (a longer `ttl`, longer rules, `ttl: 0`,
+    rules added whose shortest is at least the old retention) is applied with `ALTER TABLE … MODIFY TTL`
+    or `REMOVE TTL`; one that shortens some row's retention, or a TTL spanhouse did not write (tiering
+    rules), is left as it is and logged with the statement to run. With `shorten` (`spanhouse schema
+    --apply-retention`, asked for by a person) a shorter one is applied too. `ttl_only_drop_parts` follows
+    the TTL applied: 0 with rules, so that a part's expired rows go while its others stay. Returns the
+    tables altered."""
+    tables = {t.name: t for t in retention_tables(settings)}
     # the names are filtered here: an Array parameter does not survive every HTTP front of ClickHouse
     rows = [r for r in client.query("SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-                                    parameters={"db": settings.database}).result_rows if r[0] in names]
+                                    parameters={"db": settings.database}).result_rows if r[0] in tables]
     on_cluster = f" ON CLUSTER {quote_ident(settings.cluster_name)}" if settings.cluster_name else ""
-    wanted_seconds = int(settings.ttl.seconds)
     changed = []
     for name, engine in rows:
+        spec, table = tables[name], settings.table(name)
         found = _TTL_IN_ENGINE.search(engine)
         current = " ".join(found.group(1).split()) if found else ""
-        wanted = _ttl_clause(names[name], settings.ttl)[len("TTL "):]
-        if current.replace(" ", "") == wanted.replace(" ", ""):
+        wanted = ttl_clause(spec, settings)[len("TTL "):]
+        if retention.same(current, wanted):
+            _set_drop_parts(client, settings, table, engine, _drops_parts_only(" " + wanted), on_cluster)
             continue
-        table = settings.table(name)
         sql = (f"ALTER TABLE {table}{on_cluster} MODIFY TTL {wanted}" if wanted
                else f"ALTER TABLE {table}{on_cluster} REMOVE TTL")
-        have = _ttl_seconds(current) if current else None
-        # removing a TTL spanhouse wrote deletes nothing: it is the longest retention there is
-        longer = have is not None and (not wanted or wanted_seconds > have)
-        ours = have is not None or not current
-        if not longer and not (shorten and ours):
-            if current and have is None:
+        have = retention.parse(current, spec.column) if current else []
+        longer = have is not None and retention.never_shorter(have, spec.column, settings.ttl, settings.retention,
+                                                              spec.fields)
+        if not longer and not (shorten and have is not None):
+            if have is None:
                 why, how = "its TTL is not one spanhouse writes", f"edit it by hand: {sql}"
             else:
                 why = "spanhouse never shortens a retention on its own (stored rows would go)"
                 how = ("stop spanhouse and run `spanhouse schema --apply-retention` with this config"
                        + (f" (or: {sql})" if not settings.embedded else ""))
             log.warning("retention of %s is %s, the config asks for %s; left as it is: %s. To apply it, %s",
-                        table, current or "none", wanted or "none", why, how)
+                        table, retention.shown(current), retention.shown(wanted), why, how)
             continue
         try:
             client.command(sql)
         except Exception as exc:
             raise StoreError(f"could not change the retention of {table} on {settings.endpoint}: "
                              f"{_short(exc)}") from exc
+        _set_drop_parts(client, settings, table, engine, _drops_parts_only(" " + wanted), on_cluster)
         if wanted and not longer:
             log.warning("retention of %s shortened from %s to %s: ClickHouse deletes the older rows in the "
-                        "background", table, current or "none", wanted)
+                        "background", table, retention.shown(current), retention.shown(wanted))
         elif wanted:
-            log.warning("retention of %s lengthened from %s to %s (ttl in the config); ClickHouse applies it to "
-                        "the rows already stored in the background", table, current, wanted)
+            log.warning("retention of %s lengthened from %s to %s (ttl and retention in the config); ClickHouse "
+                        "applies it to the rows already stored in the background", table, retention.shown(current),
+                        retention.shown(wanted))
         else:
-            log.warning("retention of %s (%s) removed: ttl 0 in the config keeps every row", table, current)
+            log.warning("retention of %s (%s) removed: ttl 0 in the config keeps every row", table,
+                        retention.shown(current))
         changed.append(name)
     return changed
+
+
+def _set_drop_parts(client: Client, settings: StoreSettings, table: str, engine: str, value: str,
+                    on_cluster: str) -> None:
+    if migrate.engine_settings(engine).get("ttl_only_drop_parts", "0") == value:
+        return
+    try:
+        client.command(f"ALTER TABLE {table}{on_cluster} MODIFY SETTING ttl_only_drop_parts = {value}")
+    except Exception as exc:
+        raise StoreError(f"could not set ttl_only_drop_parts of {table} on {settings.endpoint}: "
+                         f"{_short(exc)}") from exc
 
 
 def settings_from(mapping: Mapping[str, Any]) -> StoreSettings:

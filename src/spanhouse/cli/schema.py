@@ -27,9 +27,9 @@ from spanhouse.store import apply_retention as store_apply_retention
 @click.option("--server-version", default=".".join(map(str, FULL_TEXT_MIN_VERSION)), show_default=True,
               help="ClickHouse version to render for (text indexes from 26.2, bloom filters before).")
 @click.option("--apply-retention", is_flag=True,
-              help="Instead of printing: set every table's retention to the config's ttl, shorter ones included "
-                   "(rows older than it are deleted). spanhouse serve only ever lengthens a retention; stop it "
-                   "first when the store is embedded.")
+              help="Instead of printing: set every table's retention to the config's ttl and retention rules, "
+                   "shorter ones included (rows older than it are deleted). spanhouse serve only ever lengthens a "
+                   "retention; stop it first when the store is embedded.")
 def command(config_path: str | None, server_version: str, apply_retention: bool) -> None:
     """Print the schema (database, tables, materialized views) as SQL, for `create_schema: false` setups."""
     config = load_config(config_path, for_reading=True)
@@ -56,6 +56,8 @@ def _apply_retention(store: StoreSettings) -> None:
     finally:
         client.close()
     ttl = f"ttl {store.ttl}" if store.ttl.seconds else "no ttl (kept forever)"
+    if store.retention:
+        ttl += f" and {len(store.retention)} retention rule{'s' if len(store.retention) > 1 else ''}"
     if changed:
         click.echo(f"retention set to {ttl} on: {', '.join(changed)}")
     else:

@@ -25,7 +25,7 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from spanhouse import cpu, memory, semconv
+from spanhouse import cpu, memory, retention, semconv
 from spanhouse.batch import SpanBatch
 from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.errors import PermanentError, RetryableError
@@ -183,7 +183,8 @@ class ClickHouseExporter(Pusher):
         self._closed = False
         self._base_settings: dict[str, Any] = {}
         self.table = config.table(self.table_name)
-        self._expired = 0
+        self._expired: dict[int | None, int] = {}
+        self._shortest_retention = retention.shortest_seconds(config.ttl, config.retention)
         self._expired_logged_at = -60.0
         self._expired_lock = threading.Lock()
 
@@ -284,27 +285,49 @@ class ClickHouseExporter(Pusher):
 
     def _encode(self, batch: Any) -> tuple[list[list[Any]], bytes | None]:
         """The insert columns, and (for traces) the JSONColumns body when it can encode them."""
-        if self.signal == "traces" and self.config.ttl.seconds:
-            self._note_expired(batch.start_time_unix_nano)
+        if self.signal == "traces" and self._shortest_retention:
+            self._note_expired(batch)
         columns = self.encode(batch)
         return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
 
-    def _note_expired(self, starts: list[int]) -> None:
-        """Spans that start before the retention window are stored, then deleted by ClickHouse's TTL:
-        say so (at most once a minute, with a count), so a backfill does not vanish without a word."""
-        cutoff = time.time_ns() - int(self.config.ttl.seconds * 1e9)
-        if not starts or min(starts) >= cutoff:
+    def _note_expired(self, batch: SpanBatch) -> None:
+        """Spans that start before their retention window (the rule they match, else `ttl`) are stored,
+        then deleted by ClickHouse's TTL: say so (at most once a minute, with a count and which rules),
+        so a backfill does not vanish without a word."""
+        starts = batch.start_time_unix_nano
+        now = time.time_ns()
+        if not starts or min(starts) >= now - self._shortest_retention * 1_000_000_000:
+            return
+        expired: dict[int | None, int] = {}
+        rules, ttl = self.config.retention, self.config.ttl
+        for i, start in enumerate(starts):
+            if start >= now - self._shortest_retention * 1_000_000_000:
+                continue
+            values = {}
+            if rules:
+                resource = batch.resources[batch.resource_index[i]].attributes
+                values = retention.row_values(string_map(resource), string_map(batch.attributes[i]),
+                                              as_string(resource.get(semconv.SERVICE_NAME, "")))
+            seconds, rule = retention.decide(values, ttl, rules) if rules else (int(ttl.seconds), None)
+            if seconds and start < now - seconds * 1_000_000_000:
+                expired[rule] = expired.get(rule, 0) + 1
+        if not expired:
             return
         with self._expired_lock:  # not the insert lock: this runs on the CPU thread
-            self._expired += sum(1 for t in starts if t < cutoff)
-            now = time.monotonic()
-            if now < self._expired_logged_at + 60:
+            for rule, count in expired.items():
+                self._expired[rule] = self._expired.get(rule, 0) + count
+            now_s = time.monotonic()
+            if now_s < self._expired_logged_at + 60:
                 return
-            count, self._expired, self._expired_logged_at = self._expired, 0, now
-        log.warning("exporter %s: %d span(s) started before the store's retention (ttl %gh): ClickHouse deletes "
+            counts, self._expired, self._expired_logged_at = self._expired, {}, now_s
+        which = "; ".join(
+            (f"ttl {ttl}" if rule is None else f"retention[{rule}], ttl {rules[rule].ttl}")
+            + ("" if len(counts) == 1 else f": {count}")
+            for rule, count in sorted(counts.items(), key=lambda kv: -1 if kv[0] is None else kv[0]))
+        log.warning("exporter %s: %d span(s) started before the store's retention (%s): ClickHouse deletes "
                     "them as it writes them or at its next merge, so they are not queryable; the client was told "
-                    "they were accepted. Raise `ttl` to keep backfilled data",
-                    self.table, count, self.config.ttl.seconds / 3600)
+                    "they were accepted. Raise `ttl` or the rule's to keep backfilled data",
+                    self.table, sum(counts.values()), which)
 
     def _push_encoded(self, batch: Encoded) -> None:
         if batch.format != TRACES_ENCODING or self.signal != "traces":
