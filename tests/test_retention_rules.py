@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +24,7 @@ from support import chdb_endpoint, sdk_spans, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.cli import main
+from spanhouse.component import Kind
 from spanhouse.config import build, parse_config_text
 from spanhouse.errors import ConfigError
 from spanhouse.exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
@@ -30,6 +32,7 @@ from spanhouse.otlp.decode import decode_traces_protobuf
 from spanhouse.otlp.decode_logs import decode_logs_protobuf
 from spanhouse.store import apply_retention, connect, render_schema
 
+ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400 * 10**9
 ENV, TENANT, FEATURE = sc.DEPLOYMENT_ENVIRONMENT_NAME, sc.SPANHOUSE_TENANT_ID, sc.SPANHOUSE_FEATURE
 RULES = [{"environment": "staging", "ttl": "72h"},
@@ -326,3 +329,14 @@ def test_an_older_store_gets_the_columns_the_rules_read_in_content_and_prompt_li
             assert _services(client, database, table) == {"staging-svc"}, table
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("path", ["otel-collector-config.yaml", "deploy/spanhouse/config.yaml"])
+def test_the_commented_retention_example_of_the_shipped_configs_loads_when_uncommented(path):
+    text = (ROOT / path).read_text()
+    assert "    # retention:" in text
+    uncommented = re.sub(r"(?m)^    # (retention:|  - \{)", r"    \1", text)
+    config = parse_config_text(uncommented, env={"CLICKHOUSE_PASSWORD": "x"})
+    clickhouse = config.first(Kind.EXPORTER, "clickhouse")[1]
+    assert [(r.values("environment"), r.values("tenant"), str(r.ttl)) for r in clickhouse.retention] == [
+        (("staging",), (), "72h"), ((), ("acme", "globex"), "2160h"), (("production",), (), "168h")]
