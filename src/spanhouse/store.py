@@ -242,6 +242,7 @@ class RetentionTable:
 
 
 def retention_tables(settings: StoreSettings) -> list[RetentionTable]:
+    """Every table with a retention, with how its rows are matched against the rules."""
     traces, logs = settings.traces_table_name, settings.logs_table_name
     typed = retention.TYPED_FIELDS
     return [RetentionTable("traces", traces, _TTL_TIMESTAMP, retention.map_fields("SpanAttributes")),
