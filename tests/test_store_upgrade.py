@@ -24,6 +24,7 @@ def _age(client, db: str) -> None:
                    f"FROM `{db}`.otel_traces WHERE 0")
     client.command(f"DROP VIEW `{db}`.genai_prompt_links_mv")  # objects added since
     client.command(f"DROP TABLE `{db}`.genai_prompt_links")
+    client.command(f"DROP VIEW `{db}`.genai_evaluations_by_prompt")
     for name, in client.query("SELECT name FROM system.tables WHERE database = {db:String} AND comment != ''",
                               parameters={"db": db}).result_rows:
         client.command(f"ALTER TABLE `{db}`.{quote_ident(name)} MODIFY COMMENT ''")
@@ -74,6 +75,7 @@ def test_an_older_store_gets_the_columns_settings_and_view_queries_of_this_versi
     assert "genai_prompt_links: created (table)" in caplog.text and "genai_prompt_links_mv: created" in caplog.text
     tables = [name for (name,) in client.query(f"SHOW TABLES FROM `{db}`").result_rows]
     assert not [name for name in tables if "_spanhouse_upgrade_" in name]  # the scratch copies are gone
+    assert "genai_evaluations_by_prompt" in tables
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="spanhouse.store"):
         create_schema(client, store)  # up to date now: nothing to do, nothing said

@@ -298,6 +298,7 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_prompt_links_table=settings.table("genai_prompt_links"),
         genai_prompt_links_view=settings.table("genai_prompt_links_mv"),
         genai_spans_by_prompt_view=settings.table("genai_spans_by_prompt"),
+        genai_evaluations_by_prompt_view=settings.table("genai_evaluations_by_prompt"),
         prompt_depth=str(PROMPT_DEPTH),
         event_score_columns=score_columns_sql("e.Attributes"),
         log_score_columns=score_columns_sql("a"),
@@ -350,6 +351,7 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "genai_spans_full": settings.table("genai_spans_full"),
         "genai_evaluations_full": settings.table("genai_evaluations_full"),
         "genai_spans_by_prompt": settings.table("genai_spans_by_prompt"),
+        "genai_evaluations_by_prompt": settings.table("genai_evaluations_by_prompt"),
     }
 
 
