@@ -5,16 +5,19 @@ OpenInference apps set `prompt.id` on their own span and the template version on
 overall score (OpenInference `trace.evaluations`, a user's feedback) lands on the root, above the calls
 that ran under the prompt. The spans are those shapes recorded with the real OpenTelemetry SDK and sent
 over OTLP/HTTP, the spans naming prompts last (a root is exported after its children), and some results
-as log records that arrive before any span. `genai_evaluations_by_prompt` gives each result the prompt of
-the output it judges.
+as log records that arrive before any span. `genai_evaluations_by_prompt`, the dashboards' quality
+panels and the README's query give each result the prompt of the output it judges.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
+from grafana_macros import Context, expand
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -26,6 +29,7 @@ from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 
+ROOT = Path(__file__).resolve().parents[1]
 S = 10**9
 RESOURCE = {sc.SERVICE_NAME: "mlflow-app", sc.DEPLOYMENT_ENVIRONMENT_NAME: "production"}
 VIEW = ("SELECT EvaluationName, PromptName, PromptVersion, PromptSource FROM genai_evaluations_by_prompt("
@@ -182,3 +186,45 @@ def test_a_window_that_leaves_the_results_out_has_none(svc):
     rows = svc.rows("SELECT count() FROM genai_evaluations_by_prompt(since = now() - INTERVAL 2 HOUR, "
                     "until = now() - INTERVAL 1 HOUR)")
     assert rows == [(0,)]
+
+
+def _context(dashboard: dict) -> Context:
+    now = int(time.time())
+    variables = {v["name"]: ["$__all"] for v in dashboard["templating"]["list"]}
+    return Context(from_s=now - 3600, to_s=now + 60, variables=variables)
+
+
+def _panel(dashboard: dict, title: str) -> str:
+    return next(p for p in dashboard["panels"] if p["title"] == title)["targets"][0]["rawSql"]
+
+
+def test_dashboards_and_readme_show_quality_per_prompt_version_with_these_results(svc):
+    versions = json.loads((ROOT / "deploy/grafana/dashboards/prompt-versions.json").read_text(encoding="utf-8"))
+    evaluations = json.loads((ROOT / "deploy/grafana/dashboards/evaluations.json").read_text(encoding="utf-8"))
+    client = svc.client()
+    try:
+        ctx = _context(versions)
+        quality = client.query(expand(_panel(versions, "Quality by version"), ctx)).named_results()
+        per_version = {(r["PromptName"], r["PromptVersion"], r["EvaluationName"]): r["evaluations"] for r in quality}
+        expected = {(p, v, name): 1 for name, (p, v, _) in EXPECTED.items() if p}
+        assert per_version == expected
+        evaluator = next(v for v in versions["templating"]["list"] if v["name"] == "evaluator")
+        names = {r[0] for r in client.query(expand(evaluator["query"], ctx)).result_rows}
+        assert names == {name for name, (p, _, _) in EXPECTED.items() if p}
+        over_time = _panel(versions, "Average ${evaluator} score over time by version")
+        ctx.variables["evaluator"] = ["oi_trace"]
+        assert [r[1] for r in client.query(expand(over_time, ctx)).result_rows] == ["weather_prompt@v3"]
+        ctx = _context(evaluations)
+        by_version = _panel(evaluations, "Average score over time by prompt version and evaluator")
+        rows = {(r[1], r[2]) for r in client.query(expand(by_version, ctx)).result_rows}
+        assert ("answer_prompt@3", "root_one_prompt") in rows and ("answer_prompt@1", "call_under_step") in rows
+        lowest = client.query(expand(_panel(evaluations, "Lowest scores"), ctx)).named_results()
+        assert {r["EvaluationName"]: r["PromptName"] for r in lowest}["call_under_root"] == "answer_prompt"
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        (sql,) = re.findall(r'spanhouse sql "(SELECT PromptVersion, RequestModel, EvaluationName.*?)"', readme, re.S)
+        sql = sql.replace("'ticket_reply_prompt'", "'answer_prompt'")
+        rows = {(r[0], r[2]): r[3] for r in client.query(sql).result_rows}
+        assert rows == {("1", "call_under_root"): 1, ("1", "call_under_step"): 1, ("1", "root_names_it"): 1,
+                        ("3", "root_one_prompt"): 1}
+    finally:
+        client.close()

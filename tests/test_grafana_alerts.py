@@ -39,7 +39,8 @@ DAY = 24 * HOUR
 # rule uid → the label sets (its query's string columns, in order) whose value crosses the threshold
 EXPECTED_FIRING = {
     "spanhouse-citation-quality": {("copilot", "production", "support", "reply_v2"),
-                                   ("copilot", "production", "support", "reply_v3")},
+                                   ("copilot", "production", "support", "reply_v3"),
+                                   ("copilot", "production", "support", "reply_v4")},
     "spanhouse-workflow-latency": {("copilot", "production", "slow_flow")},
     "spanhouse-tool-errors": {("copilot", "production", "pay_invoice")},
     "spanhouse-policy-violations": {("copilot", "checkout"), ("copilot", "refunds"), ("copilot", "flaky_evaluator")},
@@ -91,6 +92,18 @@ def production(tracer, now: int) -> None:
     # reply_v3's scores (0.6) arrive as log records parented to its calls (send_log_scores), carrying no prompt
     for i in range(6):
         _span(tracer, "chat gpt-4o-mini", recent + i * S, 1, _chat("support", "reply_v3"))
+    # reply_v4 is named by the workflow the calls run in, not by the calls (as MLflow links a loaded prompt
+    # to its step): their scores (0.5) count under it
+    step = tracer.start_span("invoke_workflow answer", start_time=recent, attributes={
+        sc.GEN_AI_OPERATION_NAME: OP.INVOKE_WORKFLOW.value, sc.GEN_AI_WORKFLOW_NAME: "answer",
+        sc.GEN_AI_PROMPT_NAME: "reply_v4"})
+    for i in range(6):
+        call = tracer.start_span("chat gpt-4o-mini", context=set_span_in_context(step), start_time=recent + i * S,
+                                 attributes=_chat("support"))
+        call.add_event(sc.EVENT_GEN_AI_EVALUATION_RESULT, _evaluation("citation_quality", 0.5),
+                       timestamp=recent + i * S + S // 2)
+        call.end(end_time=recent + i * S + S)
+    step.end(end_time=recent + 7 * S)
     # workflow p95 over 15 minutes: slow_flow takes 15 s, fast_flow 2 s
     for flow, seconds in (("slow_flow", 15), ("fast_flow", 2)):
         for i in range(10):
