@@ -172,3 +172,34 @@ def test_a_syntax_error_speaks_of_the_users_query_not_the_check_around_it(runnin
     body = err.value.read().decode()
     assert err.value.code == 400 and err.value.headers["X-ClickHouse-Exception-Code"] == "62"
     assert body.startswith("Code: 62. DB::Exception: ") and fragment in body and "formatQuerySingleLine" not in body
+
+
+def test_an_answer_over_the_result_cap_says_how_to_get_it(tmp_path):
+    """Over `max_result_mib` the error names the setting, the per-query override and reading with serve
+    stopped, on the first line, which clickhouse-connect and `spanhouse sql` show; the override works."""
+    from click.testing import CliRunner
+    from support import service_config, start_service, unique_database
+
+    from spanhouse.cli import main
+
+    db = unique_database("cap")
+    svc = start_service(service_config(db, extensions={"sql_query": {"endpoint": "127.0.0.1:0",
+                                                                     "max_result_mib": 1}}), db)
+    big = "SELECT repeat('x', 1000 + number % 2) AS s FROM numbers(5000)"
+    try:
+        c = clickhouse_connect.get_client(host="127.0.0.1", port=svc.sql_port, database=db, compress=False)
+        with pytest.raises(DatabaseError) as err:
+            c.query(big)
+        c.close()
+        result = CliRunner().invoke(main, ["sql", big + " FORMAT Parquet", "--endpoint",
+                                           f"http://127.0.0.1:{svc.sql_port}", "--database", db])
+        lifted = CliRunner().invoke(main, ["sql", big + " SETTINGS max_result_bytes = 0 FORMAT CSV", "--endpoint",
+                                           f"http://127.0.0.1:{svc.sql_port}", "--database", db])
+    finally:
+        svc.stop()
+    for shown in (str(err.value), result.output):
+        assert "sql_query::max_result_mib (1 MiB" in shown, shown
+        assert "SETTINGS max_result_bytes = 0" in shown and "`spanhouse serve` stopped" in shown
+        assert "(TOO_MANY_ROWS_OR_BYTES)" in shown
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert lifted.exit_code == 0 and lifted.stdout.count("\n") == 5000

@@ -29,6 +29,7 @@ import email.parser
 import email.policy
 import logging
 import os
+import re
 import threading
 import urllib.parse
 import uuid
@@ -65,6 +66,8 @@ _HTTP_STATUS = {
     62: 400, 27: 400, 36: 400, 43: 400, 46: 404, 47: 400, 53: 400, 60: 404, 81: 404, 115: 400, 159: 408,
     164: 403, 192: 401, 193: 401, 194: 401, 497: 403, 516: 401,
 }
+_TOO_MANY_ROWS_OR_BYTES = 396
+_TIMEOUT_EXCEEDED = 159
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +198,7 @@ class SqlQuery(Component):
             data = client.raw_query(checked.sql, parameters=params or None, settings=settings or None,
                                     fmt=None if checked.format else fmt)
         except Exception as exc:
-            return _error(exc, query_id)
+            return _error(exc, query_id, self._hint(exc))
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Format": checked.format or fmt,
@@ -211,6 +214,21 @@ class SqlQuery(Component):
             data = httpencoding.encode(data, coding)
             headers["Content-Encoding"] = coding
         return Response(200, data, _content_type(checked.format or fmt), headers)
+
+    def _hint(self, exc: BaseException) -> str:
+        """What to do about a per-query limit of this endpoint that `exc` reports; "" for other errors."""
+        code = getattr(exc, "code", None)
+        if code == _TOO_MANY_ROWS_OR_BYTES:
+            return (f"spanhouse's sql_query endpoint caps each answer at sql_query::max_result_mib "
+                    f"({self.config.max_result_mib} MiB, uncompressed, held in memory before it is sent). To read "
+                    "more: select fewer rows or columns per query (page with WHERE/LIMIT), add SETTINGS "
+                    "max_result_bytes = 0 to this query if the server's memory allows, raise max_result_mib in the "
+                    "config, or read with `spanhouse serve` stopped (the embedded store opened directly has no cap)")
+        if code == _TIMEOUT_EXCEEDED:
+            return (f"spanhouse's sql_query endpoint stops each query after sql_query::max_execution_time "
+                    f"({int(self.config.max_execution_time.seconds)} s). Add SETTINGS max_execution_time = 0 to this "
+                    "query, raise max_execution_time in the config, or read with `spanhouse serve` stopped")
+        return ""
 
     def _refused(self, req: Request, query_id: str) -> Response | None:
         """The answer to a request whose token may not run SQL, or None when it may."""
@@ -291,9 +309,14 @@ def _content_type(fmt: str) -> str:
     return "application/octet-stream"
 
 
-def _error(exc: BaseException, query_id: str = "") -> Response:
+def _error(exc: BaseException, query_id: str = "", hint: str = "") -> Response:
+    """ClickHouse's error answer; a `hint` joins the message on its first line, which clients show."""
     code = getattr(exc, "code", None) or 1002
     text = str(exc).strip() or type(exc).__name__
+    if hint:
+        first, _, rest = text.partition("\n")
+        first = _with_hint(first, hint)
+        text = f"{first}\n{rest}" if rest else first
     if not text.startswith("Code:"):
         name = {164: "READONLY", 36: "BAD_ARGUMENTS", 516: "AUTHENTICATION_FAILED",
                 497: "ACCESS_DENIED"}.get(code, "UNKNOWN_EXCEPTION")
@@ -302,6 +325,17 @@ def _error(exc: BaseException, query_id: str = "") -> Response:
     if query_id:
         headers["X-ClickHouse-Query-Id"] = query_id
     return Response(_HTTP_STATUS.get(code, 500), (text + "\n").encode(), headers=headers)
+
+
+_ERROR_NAME_AT_END = re.compile(r"\.?\s*(\([A-Z_]+\)(?: \(version [^)]*\))?)\s*$")
+
+
+def _with_hint(message: str, hint: str) -> str:
+    """`message` with `hint` as its last sentence, before ClickHouse's `(ERROR_NAME)` when it ends with one."""
+    m = _ERROR_NAME_AT_END.search(message)
+    if m is None:
+        return f"{message.rstrip('. ')}. {hint}"
+    return f"{message[:m.start()].rstrip('. ')}. {hint}. {m.group(1)}"
 
 
 def new_factory() -> Factory:
