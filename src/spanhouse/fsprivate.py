@@ -1,4 +1,5 @@
-"""Directories for spans at rest (the embedded store, the sending queue), readable by their owner only."""
+"""Directories and files for spans at rest (the embedded store, the sending queue, exported files), readable
+by their owner only."""
 
 from __future__ import annotations
 
@@ -44,3 +45,11 @@ def warn_if_shared(path: str, what: str) -> None:
     log.warning("%s %s can be read by other users of this machine (mode %o), and it holds prompts and "
                 "completions: run `chmod 700 %s` (spanhouse creates such directories 0700 but leaves an existing "
                 "one as it finds it)", what, path, stat.S_IMODE(mode), path)
+
+
+def open_private_file(path: str, truncate: bool) -> int:
+    """A descriptor on `path` for appending, created with mode 0600 (and its missing directories 0700);
+    `truncate` empties an existing file. An existing file keeps its mode."""
+    make_private_dirs(os.path.dirname(os.path.abspath(path)))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)

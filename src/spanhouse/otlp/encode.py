@@ -21,7 +21,7 @@ from spanhouse.batch import SpanBatch
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _groups(batch: SpanBatch) -> Iterator[tuple[int, list[tuple[int, list[int]]]]]:
+def _groups(batch: Any) -> Iterator[tuple[int, list[tuple[int, list[int]]]]]:
     """(resource index, [(scope index, [span indexes])]) in first-seen order."""
     order: dict[int, dict[int, list[int]]] = {}
     for i in range(len(batch)):
