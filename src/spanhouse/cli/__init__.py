@@ -1,4 +1,4 @@
-"""The `spanhouse` command: serve, demo, sql, trace, costs, top-traces, schema."""
+"""The `spanhouse` command: serve, demo, sql, trace, costs, top-traces, schema, export."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from spanhouse.cli import costs, demo, schema, serve, sql, top_traces, trace
+    from spanhouse.cli import costs, demo, export, schema, serve, sql, top_traces, trace
 
-    for module in (serve, demo, sql, trace, costs, top_traces, schema):
+    for module in (serve, demo, sql, trace, costs, top_traces, schema, export):
         main.add_command(module.command)
 
 

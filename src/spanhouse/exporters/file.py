@@ -47,6 +47,11 @@ def _framed(message: bytes) -> bytes:
     return struct.pack(">I", len(message)) + message
 
 
+def encode_request(signal: str, fmt: str, batch: Any) -> bytes:
+    """`batch` as the exporter writes it: one OTLP/JSON line (`json`) or one length-prefixed message (`proto`)."""
+    return _ENCODERS[(signal, fmt)](batch)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RotationSettings:
     """`rotation`: start a new file when this one would grow past `max_megabytes`; the full one is kept

@@ -51,7 +51,8 @@ _LOG_BODY = "body"  # the Jaeger log field holding a log record's body
 _LOG_RECORD = "log"  # the name of a log record without an event name
 
 
-def _typed(attrs: dict[str, str]) -> dict[str, Any]:
+def typed_attributes(attrs: dict[str, str]) -> dict[str, Any]:
+    """Stored (stringified) attributes with the types the schema registry gives their names restored."""
     types = sc.ATTRIBUTE_TYPES
     return {k: typed_value(types.get(k), v) for k, v in attrs.items()}
 
@@ -132,8 +133,10 @@ class TraceReader:
             {"ids": ids})
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
-    def traces(self, trace_ids: Iterable[str], start_ns: int | None = None, end_ns: int | None = None) -> SpanBatch:
-        """The spans of `trace_ids`, read only from their lookup windows (optionally narrowed further)."""
+    def traces(self, trace_ids: Iterable[str], start_ns: int | None = None, end_ns: int | None = None, *,
+               service: str = "", log_events: bool = True) -> SpanBatch:
+        """The spans of `trace_ids`, read only from their lookup windows (optionally narrowed further, to
+        spans of one `service`); with `log_events`, the log records parented to a span are among its events."""
         windows = self.windows(trace_ids)
         if not windows:
             return SpanBatch()
@@ -148,11 +151,15 @@ class TraceReader:
         if end_ns is not None:
             where += " AND Timestamp <= fromUnixTimestamp64Nano({end:Int64}, 'UTC')"
             params["end"] = end_ns
+        if service:
+            where += " AND ServiceName = {service:String}"
+            params["service"] = service
         where += self._only_tenant(params)
         rows = self._rows(f"SELECT {SPAN_COLUMNS} FROM {self.tables['traces']} WHERE {where} "
                           "ORDER BY TraceId, Timestamp, SpanId", params)
         batch = rows_to_batch(one_copy(rows, key=lambda r: (r[0], r[1]))[0])
-        _add_events(batch, self._log_records(batch, params))
+        if log_events:
+            _add_events(batch, self._log_records(batch, params))
         return batch
 
     def _log_records(self, batch: SpanBatch, params: dict[str, Any]) -> dict[int, list[Event]]:
@@ -184,7 +191,7 @@ class TraceReader:
             i = index.get((trace_id, span_id))
             if i is None:
                 continue
-            fields = _typed(dict(attrs))
+            fields = typed_attributes(dict(attrs))
             if body:
                 fields[_LOG_BODY] = body
             records.setdefault(i, []).append(Event(int(at), name or _LOG_RECORD, fields))
@@ -289,7 +296,7 @@ def rows_to_batch(rows: list[tuple]) -> SpanBatch:
         res_key = (service, tuple(sorted(res_attrs.items())))
         r = resources.get(res_key)
         if r is None:
-            typed = _typed(dict(res_attrs))
+            typed = typed_attributes(dict(res_attrs))
             typed.setdefault(sc.SERVICE_NAME, service)
             r = resources[res_key] = len(batch.resources)
             batch.resources.append(Resource(typed))
@@ -301,9 +308,9 @@ def rows_to_batch(rows: list[tuple]) -> SpanBatch:
         batch.append(
             resource=r, scope=s, trace_id=trace_id, span_id=span_id, parent_span_id=parent, trace_state=state,
             name=name, kind=KINDS.get(kind, 0), start_time_unix_nano=start, end_time_unix_nano=start + int(duration),
-            attributes=_typed(dict(attrs)),
-            events=[Event(int(t), n, _typed(dict(a))) for t, n, a in zip(ev_times, ev_names, ev_attrs)],
-            links=[Link(t, sid, st, _typed(dict(a)))
+            attributes=typed_attributes(dict(attrs)),
+            events=[Event(int(t), n, typed_attributes(dict(a))) for t, n, a in zip(ev_times, ev_names, ev_attrs)],
+            links=[Link(t, sid, st, typed_attributes(dict(a)))
                    for t, sid, st, a in zip(lk_traces, lk_spans, lk_states, lk_attrs)],
             status_code=STATUSES.get(status, 0), status_message=status_msg,
         )
