@@ -61,3 +61,20 @@ def test_the_ttl_the_readme_states_is_the_shipped_configs():
     said = " ".join(configure[start:configure.index("\n\n", start)].split())
     assert "the built-in configuration sets `ttl: 720h` (30 days), as does `deploy/spanhouse/config.yaml`" in said
     assert "`0`, the default" not in said
+
+
+def test_the_file_exporter_example_runs_with_the_shipped_config(tmp_path):
+    """The `file` exporter block of "Take your data with you", added to the shipped configuration, is valid."""
+    import yaml
+
+    from spanhouse.config import parse_config
+
+    section = _section("Take your data with you")
+    start = section.index("```yaml\n") + len("```yaml\n")
+    example = yaml.safe_load(section[start:section.index("```", start)])
+    config = yaml.safe_load((ROOT / "src/spanhouse/otel-collector-config.yaml").read_text())
+    example["exporters"]["file"]["path"] = str(tmp_path / "telemetry.jsonl")
+    config["exporters"].update(example["exporters"])
+    config["service"]["pipelines"].update(example["service"]["pipelines"])
+    parsed = parse_config(config)
+    assert {str(e) for p in parsed.pipelines.values() for e in p.exporters} == {"clickhouse", "file"}
