@@ -1,8 +1,8 @@
 """Attribute values as the OpenTelemetry Collector stringifies them (`pcommon.Value.AsString`).
 
 ClickHouse's `Map(String, String)` columns store every attribute value as text, exactly as the
-contrib exporter writes it: ints as decimal, bools as `true`/`false`, doubles in plain notation,
-bytes as base64, arrays and maps as JSON.
+contrib exporter writes it: ints as decimal, bools as `true`/`false`, doubles as Go's encoding/json
+writes them (also inside arrays and maps: `[1.5,2]`), bytes as base64, arrays and maps as JSON.
 """
 
 from __future__ import annotations
@@ -16,28 +16,34 @@ import orjson
 
 
 def _float(v: float) -> str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    text = repr(v)
-    if "e" in text or "E" in text:
-        text = format(Decimal(text), "f")
+    """A double as Go's encoding/json writes it (pdata's `AsString`): strconv's shortest digits, in plain
+    notation from 1e-6 up to 1e21 and as `1.5e-7` / `1e+21` outside; `2` for 2.0, `-0` for negative zero.
+    NaN and infinities, which encoding/json refuses, are written `NaN`, `+Inf`, `-Inf`."""
+    text = repr(v)  # Python's shortest round-trip digits, the same as strconv's
+    if "e" in text:
+        if 1e-6 <= abs(v) < 1e21:  # Python switches to exponents sooner than Go
+            return format(Decimal(text), "f")
+        mantissa, exponent = text.split("e")
+        power = int(exponent)
+        return f"{mantissa}e-{-power}" if power < 0 else f"{mantissa}e+{power:02d}"
     if text.endswith(".0"):
-        text = text[:-2]
+        return text[:-2]
+    if text[-1] in "nf":  # nan, inf, -inf
+        return "NaN" if text == "nan" else "+Inf" if v > 0 else "-Inf"
     return text
 
 
 def _raw(v: Any) -> Any:
-    """A value ready for JSON: bytes become base64 strings, as Go's encoding/json writes []byte."""
+    """A value ready for JSON as Go's encoding/json writes it: bytes as base64 strings, doubles by its
+    float rules (only values holding doubles pay for them)."""
     if isinstance(v, bytes):
         return base64.b64encode(v).decode()
     if isinstance(v, list):
         return [_raw(x) for x in v]
     if isinstance(v, dict):
         return {k: _raw(x) for k, x in v.items()}
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return _float(v)
+    if isinstance(v, float):  # orjson writes 2.0 where Go writes 2
+        return _float(v) if math.isnan(v) or math.isinf(v) else orjson.Fragment(_float(v))
     return v
 
 
@@ -56,7 +62,15 @@ def as_string(v: Any) -> str:
         return ""
     if t is bytes:
         return base64.b64encode(v).decode()
-    return orjson.dumps(_raw(v), option=orjson.OPT_SORT_KEYS).decode()
+    text = orjson.dumps(_raw(v), option=orjson.OPT_SORT_KEYS).decode()
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_HTML_ESCAPES)  # these occur only inside JSON strings, never in its syntax
+    return text
+
+
+# Go's json.Marshal escapes these inside strings (HTMLEscape): the contrib exporter's arrays and maps hold the escapes
+_HTML_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                               "\u2029": "\\u2029"})
 
 
 def string_map(attrs: dict[str, Any]) -> dict[str, str]:
@@ -88,7 +102,11 @@ def typed_value(type_name: str | None, text: str) -> Any:
             return text
         if type_name.endswith("[]") and text.startswith("["):
             value = orjson.loads(text)
-            return value if isinstance(value, list) else text
+            if not isinstance(value, list):
+                return text
+            if type_name == "double[]":  # Go writes a whole double as `2`, which JSON reads back as an int
+                return [float(x) if type(x) is int else x for x in value]
+            return value
     except (ValueError, orjson.JSONDecodeError):
         return text
     return text
