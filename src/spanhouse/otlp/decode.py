@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
 from spanhouse.errors import InvalidRequest
+from spanhouse.otlp import utf8
 from spanhouse.semconv import SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS
 
 _ZERO_TRACE = "0" * 32
@@ -108,6 +110,30 @@ def _span_id_problem(trace_id: str, span_id: str, parent_span_id: str) -> str | 
     return None
 
 
+def _link_problem(links: Any) -> str | None:
+    """A link's ids must be empty or full length: a stored id of another length cannot be forwarded."""
+    for n, lk in enumerate(links):
+        if len(lk.trace_id) not in (0, 32):
+            return f"links[{n}].traceId {lk.trace_id!r} is not empty or 16 bytes"
+        if len(lk.span_id) not in (0, 16):
+            return f"links[{n}].spanId {lk.span_id!r} is not empty or 8 bytes"
+    return None
+
+
+UINT32 = (0, 2**32 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def range_problem(fields: Any) -> str | None:
+    """The first of (name, value, (low, high)) whose value is outside its protobuf type's range: OTLP/JSON
+    carries plain numbers, and a stored value its protobuf field cannot hold cannot be forwarded."""
+    for name, value, (low, high) in fields:
+        if not low <= value <= high:
+            kind = "a uint32" if low == 0 else "an int32"
+            return f"{name} {value} is out of range for {kind} ({low}..{high})"
+    return None
+
+
 # --- protobuf -------------------------------------------------------------------------------
 
 
@@ -173,7 +199,8 @@ class _PbValues:
     def scope(self, container: Any, scopes: list[Scope]) -> int:
         """Append the scope of a ScopeSpans/ScopeLogs message; its index."""
         attrs, _ = self.attributes(container.scope.attributes)
-        scopes.append(Scope(container.scope.name, container.scope.version, attrs, container.schema_url))
+        scopes.append(Scope(container.scope.name, container.scope.version, attrs, container.schema_url,
+                            container.scope.dropped_attributes_count))
         return len(scopes) - 1
 
 
@@ -230,14 +257,29 @@ def protobuf_problem(message: str, exc: BaseException) -> str:
     return f"request body is not a valid {message} protobuf: {exc}"
 
 
+def parse_protobuf(data: bytes, shape: Any) -> tuple[Any, list[str]]:
+    """The request message in `data`, and why records holding invalid UTF-8 were left out of it."""
+    problem: BaseException
+    try:
+        return shape.request.FromString(data), []
+    except DecodeError as exc:
+        problem = exc
+        try:
+            return utf8.salvage(data, shape, exc)
+        except (DecodeError, ValueError, RecursionError):
+            pass
+    except (ValueError, RecursionError) as exc:
+        problem = exc
+    raise InvalidRequest(protobuf_problem(shape.request.DESCRIPTOR.name, problem)) from None
+
+
 def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportTraceServiceRequest`."""
-    try:
-        req = ExportTraceServiceRequest.FromString(data)
-    except (DecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest(protobuf_problem("ExportTraceServiceRequest", exc)) from None
+    req, bad_utf8 = parse_protobuf(data, utf8.TRACES)
     vals = _PbValues(limits)
     out = Decoded(SpanBatch(), limits=limits)
+    for reason in bad_utf8:
+        out.reject(reason)
     batch = out.batch
     for rs in req.resource_spans:
         resource = vals.resource(rs, batch.resources)
@@ -261,6 +303,10 @@ def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -
                     l_attrs, l_dropped = vals.attributes(lk.attributes, truncated, "links.")
                     links.append(Link(lk.trace_id.hex(), lk.span_id.hex(), lk.trace_state, l_attrs, lk.flags,
                                       lk.dropped_attributes_count + l_dropped))
+                problem = _link_problem(links)
+                if problem:
+                    out.reject(f"span {sp.name!r}: {problem}")
+                    continue
                 _mark_truncated(attrs, truncated)
                 batch.append(
                     resource=resource, scope=scope, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
@@ -284,9 +330,36 @@ _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR
 
 
 _SLOW = object()
+_SPAN_COUNTS = (("droppedAttributesCount", "dropped_attributes_count"),
+                ("droppedEventsCount", "dropped_events_count"), ("droppedLinksCount", "dropped_links_count"))
 
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+INT64 = (-(2**63), 2**63 - 1)
+_VALUE_FIELDS = frozenset({"stringValue", "string_value", "boolValue", "bool_value", "intValue", "int_value",
+                           "doubleValue", "double_value", "arrayValue", "array_value", "kvlistValue",
+                           "kvlist_value", "bytesValue", "bytes_value"})
+
+
+def json_integer(value: Any) -> int | None:
+    """An integer as proto3 JSON (protojson) reads one: a JSON number, or a string holding one (no sign
+    other than '-', no spaces, underscores or non-ASCII digits), whose value is whole; else None."""
+    t = type(value)
+    if t is int:
+        return value
+    if t is float:
+        return int(value) if value.is_integer() else None
+    if t is not str:
+        return None
+    if _JSON_INTEGER.fullmatch(value):
+        return int(value)
+    if _JSON_NUMBER.fullmatch(value):
+        exact = Decimal(value)
+        # an exponent can make a huge integer: bound it before building it
+        if exact.adjusted() < 20 and exact == exact.to_integral_value():
+            return int(exact)
+    return None
 _URL_SAFE_B64 = str.maketrans("-_", "+/")
 
 
@@ -301,13 +374,9 @@ def _json_scalar(kv: dict) -> Any:
     if name == "stringValue":
         return x if t is str else _SLOW
     if name == "intValue":
-        if t is int:
-            return x
-        if t is str and x:
-            try:
-                return int(x)
-            except ValueError:
-                return _SLOW
+        if t is int or (t is str and _JSON_INTEGER.fullmatch(x)):
+            n = int(x)
+            return n if INT64[0] <= n <= INT64[1] else _SLOW
         return _SLOW
     if name == "boolValue":
         return x if t is bool else _SLOW
@@ -349,16 +418,10 @@ class _Json:
     def int64(self, value: Any, path: str) -> int:
         if value is None or value == "":
             return 0
-        if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+        n = json_integer(value)
+        if n is None:
             raise InvalidRequest(f"{path}: expected an integer or a decimal string, got {value!r}")
-        try:
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError
-                return int(value)
-            return int(value)
-        except ValueError:
-            raise InvalidRequest(f"{path}: expected an integer or a decimal string, got {value!r}") from None
+        return n
 
     def enum(self, value: Any, names: dict[str, int], path: str) -> int:
         if isinstance(value, str) and value in names:
@@ -384,18 +447,26 @@ class _Json:
         v = self.obj(v, path)
         if not v:
             return None
+        if len(_VALUE_FIELDS.intersection(v)) > 1:
+            raise InvalidRequest(f"{path}: a value sets one field, got "
+                                 f"{', '.join(sorted(_VALUE_FIELDS.intersection(v)))}")
         if "stringValue" in v or "string_value" in v:
             return self.string(self.get(v, "stringValue", "string_value"), path)
         if "intValue" in v or "int_value" in v:
-            return self.int64(self.get(v, "intValue", "int_value"), path)
+            n = self.int64(self.get(v, "intValue", "int_value"), path)
+            if not INT64[0] <= n <= INT64[1]:
+                raise InvalidRequest(f"{path}: intValue {n} is out of range for an int64")
+            return n
         if "doubleValue" in v or "double_value" in v:
             d = self.get(v, "doubleValue", "double_value")
             if isinstance(d, str):
                 # proto3 JSON: a double may also come as a string, a JSON number or NaN / ±Infinity
                 if d in ("NaN", "Infinity", "-Infinity"):
                     return float(d.replace("Infinity", "inf"))
-                if _JSON_NUMBER.fullmatch(d):
+                if _JSON_NUMBER.fullmatch(d) and math.isfinite(float(d)):
                     return float(d)
+                raise InvalidRequest(f"{path}: doubleValue must be a number, a number in a string, 'NaN', "
+                                     f"'Infinity' or '-Infinity' (within the range of a double), got {d!r}")
             if isinstance(d, bool) or not isinstance(d, (int, float)):
                 raise InvalidRequest(f"{path}: doubleValue must be a number, a number in a string, 'NaN', "
                                      f"'Infinity' or '-Infinity', got {d!r}")
@@ -451,18 +522,28 @@ class _Json:
         truncated: list[str] = []
         attrs, dropped = self.attributes(res.get("attributes"), f"{path}.resource.attributes", truncated)
         _mark_truncated(attrs, truncated)
+        res_dropped = self.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"),
+                                 f"{path}.resource.droppedAttributesCount")
+        problem = range_problem([(f"{path}.resource.droppedAttributesCount", res_dropped, UINT32)])
+        if problem:
+            raise InvalidRequest(problem)
         resources.append(Resource(
-            attrs, self.string(g(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl"),
-            self.int64(g(res, "droppedAttributesCount", "dropped_attributes_count"), path) + dropped))
+            attrs, self.string(g(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl"), res_dropped + dropped))
         return len(resources) - 1
 
     def scope(self, container: dict, path: str, scopes: list[Scope]) -> int:
         """Append the scope of a scopeSpans/scopeLogs object; its index."""
         sc = self.obj(container.get("scope"), f"{path}.scope")
         attrs, _ = self.attributes(sc.get("attributes"), f"{path}.scope.attributes")
+        dropped = self.int64(self.get(sc, "droppedAttributesCount", "dropped_attributes_count"),
+                             f"{path}.scope.droppedAttributesCount")
+        problem = range_problem([(f"{path}.scope.droppedAttributesCount", dropped, UINT32)])
+        if problem:
+            raise InvalidRequest(problem)
         scopes.append(Scope(self.string(sc.get("name"), f"{path}.scope.name"),
                             self.string(sc.get("version"), f"{path}.scope.version"), attrs,
-                            self.string(self.get(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl")))
+                            self.string(self.get(container, "schemaUrl", "schema_url"), f"{path}.schemaUrl"),
+                            dropped))
         return len(scopes) - 1
 
 
@@ -498,6 +579,7 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
                     continue
                 truncated: list[str] = []
                 attrs, dropped = j.attributes(sp.get("attributes"), f"{p}.attributes", truncated)
+                ints = []
                 events = []
                 for ei, e in enumerate(j.arr(sp.get("events"), f"{p}.events")):
                     ep = f"{p}.events[{ei}]"
@@ -505,25 +587,35 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
                     e_name = j.string(e.get("name"), f"{ep}.name")
                     e_attrs, e_dropped = j.attributes(e.get("attributes"), f"{ep}.attributes", truncated,
                                                       f"events.{e_name}.")
-                    events.append(Event(
-                        j.int64(g(e, "timeUnixNano", "time_unix_nano"), f"{ep}.timeUnixNano"),
-                        e_name, e_attrs,
-                        j.int64(g(e, "droppedAttributesCount", "dropped_attributes_count"), ep) + e_dropped))
+                    e_count = j.int64(g(e, "droppedAttributesCount", "dropped_attributes_count"), ep)
+                    ints.append((f"events[{ei}].droppedAttributesCount", e_count, UINT32))
+                    events.append(Event(j.int64(g(e, "timeUnixNano", "time_unix_nano"), f"{ep}.timeUnixNano"),
+                                        e_name, e_attrs, e_count + e_dropped))
                 links = []
                 for li, lk in enumerate(j.arr(sp.get("links"), f"{p}.links")):
                     lp = f"{p}.links[{li}]"
                     lk = j.obj(lk, lp)
                     l_attrs, l_dropped = j.attributes(lk.get("attributes"), f"{lp}.attributes", truncated, "links.")
+                    l_flags = j.int64(lk.get("flags"), f"{lp}.flags")
+                    l_count = j.int64(g(lk, "droppedAttributesCount", "dropped_attributes_count"), lp)
+                    ints += [(f"links[{li}].flags", l_flags, UINT32),
+                             (f"links[{li}].droppedAttributesCount", l_count, UINT32)]
                     links.append(Link(
                         j.hex_id(g(lk, "traceId", "trace_id"), f"{lp}.traceId"),
                         j.hex_id(g(lk, "spanId", "span_id"), f"{lp}.spanId"),
                         j.string(g(lk, "traceState", "trace_state"), f"{lp}.traceState"), l_attrs,
-                        j.int64(lk.get("flags"), f"{lp}.flags"),
-                        j.int64(g(lk, "droppedAttributesCount", "dropped_attributes_count"), lp) + l_dropped))
+                        l_flags, l_count + l_dropped))
                 status = j.obj(sp.get("status"), f"{p}.status")
                 start = j.int64(g(sp, "startTimeUnixNano", "start_time_unix_nano"), f"{p}.startTimeUnixNano")
                 end = j.int64(g(sp, "endTimeUnixNano", "end_time_unix_nano"), f"{p}.endTimeUnixNano")
-                problem = _time_problem(start, end, (e.time_unix_nano for e in events))
+                flags = j.int64(sp.get("flags"), f"{p}.flags")
+                kind = j.enum(sp.get("kind"), _SPAN_KINDS, f"{p}.kind")
+                code = j.enum(status.get("code"), _STATUS_CODES, f"{p}.status.code")
+                counts = [j.int64(g(sp, camel, snake), f"{p}.{camel}") for camel, snake in _SPAN_COUNTS]
+                ints += [("flags", flags, UINT32), ("kind", kind, INT32), ("status.code", code, INT32)]
+                ints += [(camel, n, UINT32) for (camel, _), n in zip(_SPAN_COUNTS, counts, strict=True)]
+                problem = (_time_problem(start, end, (e.time_unix_nano for e in events)) or _link_problem(links)
+                           or range_problem(ints))
                 if problem:
                     out.reject(f"{p} ({name!r}): {problem}")
                     continue
@@ -531,16 +623,14 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
                 batch.append(
                     resource=resource, scope=scope, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
                     trace_state=j.string(g(sp, "traceState", "trace_state"), f"{p}.traceState"),
-                    flags=j.int64(sp.get("flags"), f"{p}.flags"), name=name,
-                    kind=j.enum(sp.get("kind"), _SPAN_KINDS, f"{p}.kind"),
+                    flags=flags, name=name, kind=kind,
                     start_time_unix_nano=start, end_time_unix_nano=end,
                     attributes=attrs, events=events, links=links,
-                    status_code=j.enum(status.get("code"), _STATUS_CODES, f"{p}.status.code"),
+                    status_code=code,
                     status_message=j.string(status.get("message"), f"{p}.status.message"),
-                    dropped_attributes_count=j.int64(g(sp, "droppedAttributesCount", "dropped_attributes_count"),
-                                                     p) + dropped,
-                    dropped_events_count=j.int64(g(sp, "droppedEventsCount", "dropped_events_count"), p),
-                    dropped_links_count=j.int64(g(sp, "droppedLinksCount", "dropped_links_count"), p),
+                    dropped_attributes_count=counts[0] + dropped,
+                    dropped_events_count=counts[1],
+                    dropped_links_count=counts[2],
                 )
     out.count(j)
     return out

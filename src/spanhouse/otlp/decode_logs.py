@@ -15,21 +15,23 @@ import time
 from typing import Any
 
 import orjson
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
+from spanhouse.otlp import utf8
 from spanhouse.otlp.decode import (
+    INT32,
     MAX_TIME,
     TIME_RANGE,
+    UINT32,
     Decoded,
     DecodeLimits,
     _Json,
     _mark_truncated,
     _PbValues,
-    protobuf_problem,
+    parse_protobuf,
+    range_problem,
 )
 
 _SEVERITY_NUMBERS = dict(logs_pb2.SeverityNumber.items())
@@ -71,13 +73,12 @@ def _new_decoded(limits: DecodeLimits) -> Decoded:
 
 def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportLogsServiceRequest`."""
-    try:
-        req = ExportLogsServiceRequest.FromString(data)
-    except (DecodeError, ValueError, RecursionError) as exc:
-        raise InvalidRequest(protobuf_problem("ExportLogsServiceRequest", exc)) from None
+    req, bad_utf8 = parse_protobuf(data, utf8.LOGS)
     vals = _PbValues(limits)
     received = time.time_ns()
     out = _new_decoded(limits)
+    for reason in bad_utf8:
+        out.reject(reason)
     batch: LogBatch = out.batch
     for rl in req.resource_logs:
         resource = vals.resource(rl, batch.resources)
@@ -136,7 +137,13 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                 t = j.int64(g(lr, "timeUnixNano", "time_unix_nano"), f"{p}.timeUnixNano")
                 observed = j.int64(g(lr, "observedTimeUnixNano", "observed_time_unix_nano"),
                                    f"{p}.observedTimeUnixNano") or received
-                problem = problem or _time_problem(t, observed)
+                severity = j.enum(g(lr, "severityNumber", "severity_number"), _SEVERITY_NUMBERS,
+                                  f"{p}.severityNumber")
+                flags = j.int64(lr.get("flags"), f"{p}.flags")
+                count = j.int64(g(lr, "droppedAttributesCount", "dropped_attributes_count"), p)
+                problem = problem or _time_problem(t, observed) or range_problem(
+                    [("severityNumber", severity, INT32), ("flags", flags, UINT32),
+                     ("droppedAttributesCount", count, UINT32)])
                 if problem:
                     out.reject(f"{p} ({event_name!r}): {problem}" if event_name else f"{p}: {problem}")
                     continue
@@ -148,13 +155,9 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
                 batch.append(
                     resource=resource, scope=scope,
                     time_unix_nano=t, observed_time_unix_nano=observed,
-                    severity_number=j.enum(g(lr, "severityNumber", "severity_number"), _SEVERITY_NUMBERS,
-                                           f"{p}.severityNumber"),
+                    severity_number=severity,
                     severity_text=j.string(g(lr, "severityText", "severity_text"), f"{p}.severityText"),
-                    body=body, attributes=attrs,
-                    dropped_attributes_count=dropped + j.int64(
-                        g(lr, "droppedAttributesCount", "dropped_attributes_count"), p),
-                    flags=j.int64(lr.get("flags"), f"{p}.flags"),
+                    body=body, attributes=attrs, dropped_attributes_count=dropped + count, flags=flags,
                     trace_id=trace_id, span_id=span_id, event_name=event_name,
                 )
     out.count(j)
