@@ -4,6 +4,7 @@ costs only itself (partial_success), and OTLP/JSON numbers are read as strictly 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -241,3 +242,30 @@ def test_the_scopes_dropped_attributes_count_is_kept_for_forwarding():
     body = json.dumps({"resourceLogs": [{"scopeLogs": [{"scope": {"droppedAttributesCount": 3},
                                                         "logRecords": [{"timeUnixNano": str(NOW)}]}]}]})
     assert decode_logs_json(body.encode()).batch.scopes[0].dropped_attributes_count == 3
+
+
+# --- log records older than the retention ------------------------------------------------------------------
+
+
+def test_log_records_older_than_the_retention_are_stored_with_a_warning_like_spans(caplog):
+    from support import chdb_endpoint
+
+    from spanhouse.config import Duration
+    from spanhouse.exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+
+    caplog.set_level(logging.WARNING)
+    exporter = ClickHouseExporter(ClickHouseConfig(endpoint=chdb_endpoint(), database=unique_database("logs_ttl"),
+                                                   ttl=Duration(3600)), signal="logs")
+    exporter.start(None)
+    try:
+        old = NOW - 2 * 86400 * 10**9
+        records = [{"timeUnixNano": str(old)}, {"observedTimeUnixNano": str(old)}, {"timeUnixNano": str(NOW)}]
+        body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}).encode()
+        exporter.push(decode_logs_json(body).batch)
+        assert "2 log record(s) timestamped before the store's retention (ttl 1h)" in caplog.text
+        caplog.clear()
+        exporter.push(decode_logs_json(json.dumps({"resourceLogs": [{"scopeLogs": [
+            {"logRecords": [{"timeUnixNano": str(NOW)}]}]}]}).encode()).batch)
+        assert "retention" not in caplog.text
+    finally:
+        exporter.shutdown()

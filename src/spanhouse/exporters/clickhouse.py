@@ -285,16 +285,19 @@ class ClickHouseExporter(Pusher):
 
     def _encode(self, batch: Any) -> tuple[list[list[Any]], bytes | None]:
         """The insert columns, and (for traces) the JSONColumns body when it can encode them."""
-        if self.signal == "traces" and self._shortest_retention:
+        if self._shortest_retention:
             self._note_expired(batch)
         columns = self.encode(batch)
         return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
 
-    def _note_expired(self, batch: SpanBatch) -> None:
-        """Spans that start before their retention window (the rule they match, else `ttl`) are stored,
-        then deleted by ClickHouse's TTL: say so (at most once a minute, with a count and which rules),
-        so a backfill does not vanish without a word."""
-        starts = batch.start_time_unix_nano
+    def _note_expired(self, batch: Any) -> None:
+        """Spans that start (log records timestamped) before their retention window (the rule they match,
+        else `ttl`) are stored, then deleted by ClickHouse's TTL: say so (at most once a minute, with a
+        count and which rules), so a backfill does not vanish without a word."""
+        if self.signal == "traces":
+            starts = batch.start_time_unix_nano
+        else:  # the Timestamp column the logs TTL counts from, as `log_columns` fills it
+            starts = [t or o for t, o in zip(batch.time_unix_nano, batch.observed_time_unix_nano, strict=True)]
         now = time.time_ns()
         if not starts or min(starts) >= now - self._shortest_retention * 1_000_000_000:
             return
@@ -324,10 +327,11 @@ class ClickHouseExporter(Pusher):
             (f"ttl {ttl}" if rule is None else f"retention[{rule}], ttl {rules[rule].ttl}")
             + ("" if len(counts) == 1 else f": {count}")
             for rule, count in sorted(counts.items(), key=lambda kv: -1 if kv[0] is None else kv[0]))
-        log.warning("exporter %s: %d span(s) started before the store's retention (%s): ClickHouse deletes "
+        what = "span(s) started" if self.signal == "traces" else "log record(s) timestamped"
+        log.warning("exporter %s: %d %s before the store's retention (%s): ClickHouse deletes "
                     "them as it writes them or at its next merge, so they are not queryable; the client was told "
                     "they were accepted. Raise `ttl` or the rule's to keep backfilled data",
-                    self.table, sum(counts.values()), which)
+                    self.table, sum(counts.values()), what, which)
 
     def _push_encoded(self, batch: Encoded) -> None:
         if batch.format != TRACES_ENCODING or self.signal != "traces":
