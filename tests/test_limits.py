@@ -127,17 +127,18 @@ def test_gzip_bomb_over_http_stops_inflating_at_the_limit(limited):
     assert status == 413 and "decompressed request body is over the limit" in json.loads(resp)["message"]
 
 
-def test_invalid_utf8_is_400_not_a_crash(limited):
+def test_invalid_utf8_rejects_its_span_not_a_crash(limited):
     msg = trace_service_pb2.ExportTraceServiceRequest()
     msg.resource_spans.add().scope_spans.add().spans.add(name="XYZ", trace_id=bytes(15) + b"\x03",
                                                          span_id=bytes(7) + b"\x01")
     raw = msg.SerializeToString().replace(b"XYZ", b"X\xffZ")
     status, _, body = post(traces_url(limited), raw, "application/x-protobuf")
-    assert status == 400 and "UTF-8" in status_pb2.Status.FromString(body).message
+    partial = trace_service_pb2.ExportTraceServiceResponse.FromString(body).partial_success
+    assert status == 200 and partial.rejected_spans == 1 and "UTF-8" in partial.error_message
     with grpc.insecure_channel(limited.grpc_endpoint) as ch:
-        with pytest.raises(grpc.RpcError) as err:
-            ch.unary_unary(EXPORT)(raw, timeout=10)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        answer = ch.unary_unary(EXPORT)(raw, timeout=10)
+    partial = trace_service_pb2.ExportTraceServiceResponse.FromString(answer).partial_success
+    assert partial.rejected_spans == 1 and "spans[0].name is not valid UTF-8" in partial.error_message
     valid = request(span(0x104))
     for body in (valid.replace(b'"s1"', b'"s\xff"'), valid.replace(b'"s1"', b'"\\ud800"')):
         status, _, resp = post(traces_url(limited), body)
