@@ -411,8 +411,9 @@ class HelperExporter(Exporter):
                 error = exc if isinstance(exc, RetryableError) else RetryableError(
                     f"exporter {self.name}: {type(exc).__name__}: {exc}", retry_after=None)
                 if not isinstance(exc, SpanhouseError):
-                    log.warning("exporter %s: unexpected %s from push; retrying", self.name,
-                                type(exc).__name__, exc_info=True)
+                    # the traceback once per failing streak, not once per retry
+                    log.log(logging.DEBUG if self._failing else logging.WARNING, "exporter %s: unexpected %s "
+                            "from push; retrying", self.name, type(exc).__name__, exc_info=not self._failing)
                 if not retry.enabled:
                     return _Outcome.EXPIRED, error
                 delay = max(next(delays), error.retry_after or 0)

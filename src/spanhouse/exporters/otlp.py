@@ -23,6 +23,7 @@ from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.exporters.helper import ExporterHelperSettings, ForwardQueueSettings, HelperExporter, Pusher
 from spanhouse.exporters.otlpcommon import ClientTLSSettings, log_partial_success
+from spanhouse.exporters.otlpvalid import ValidOtlp
 from spanhouse.otlp.encode import encode_traces_protobuf
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class OtlpGrpcExporter(Pusher):
         self.channel: grpc.Channel | None = None
         self._call: Any = None
         self._metadata = tuple(config.headers.items())
+        self.valid = ValidOtlp(name)
 
     def start(self, host: Any) -> None:
         cfg = self.config
@@ -135,7 +137,9 @@ class OtlpGrpcExporter(Pusher):
             return
         if self._call is None:
             raise RetryableError(f"exporter {self.name} is not started")
-        body = encode_traces_protobuf(batch)
+        batch, body = self.valid.encode(batch, encode_traces_protobuf)
+        if body is None:
+            return
         what = f"export of {len(batch)} spans to {self.config.target}"
         try:
             resp = self._call(body, timeout=self.config.timeout.seconds, metadata=self._metadata or None)

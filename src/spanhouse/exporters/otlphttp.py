@@ -28,6 +28,7 @@ from spanhouse.component import ConfigIssue, Factory, Kind
 from spanhouse.errors import PermanentError, RetryableError
 from spanhouse.exporters.helper import ExporterHelperSettings, ForwardQueueSettings, HelperExporter, Pusher
 from spanhouse.exporters.otlpcommon import ClientTLSSettings, log_partial_success, retry_after_seconds
+from spanhouse.exporters.otlpvalid import ValidOtlp
 from spanhouse.otlp.encode import encode_traces_json, encode_traces_protobuf
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class OtlpHttpExporter(Pusher):
                         **config.headers}
         if _COMPRESSORS[config.compression] is not None:
             self.headers["Content-Encoding"] = config.compression
+        self.valid = ValidOtlp(name)
 
     def start(self, host: Any) -> None:
         kwargs: dict[str, Any] = {"maxsize": 4, "retries": False}
@@ -118,23 +120,24 @@ class OtlpHttpExporter(Pusher):
         self.pool = urllib3.PoolManager(**kwargs)
         log.info("exporter %s: forwarding spans over OTLP/HTTP to %s", self.name, self.config.url)
 
-    def _encode(self, batch: SpanBatch) -> bytes:
+    def _serialize(self, batch: SpanBatch) -> bytes:
         if self.config.encoding == "json":
-            body = orjson.dumps(encode_traces_json(batch))
-        else:
-            body = encode_traces_protobuf(batch)
-        compress = _COMPRESSORS[self.config.compression]
-        return compress(body) if compress else body
+            return orjson.dumps(encode_traces_json(batch))
+        return encode_traces_protobuf(batch)
 
     def push(self, batch: SpanBatch) -> None:
         if not len(batch):
             return
         if self.pool is None:
             raise RetryableError(f"exporter {self.name} is not started")
+        batch, body = self.valid.encode(batch, self._serialize)
+        if body is None:
+            return
+        compress = _COMPRESSORS[self.config.compression]
         url = self.config.url
         what = f"export of {len(batch)} spans to {url}"
         try:
-            resp = self.pool.request("POST", url, body=self._encode(batch), headers=self.headers,
+            resp = self.pool.request("POST", url, body=compress(body) if compress else body, headers=self.headers,
                                      timeout=urllib3.Timeout(total=self.config.timeout.seconds),
                                      redirect=False, preload_content=True)
         except urllib3.exceptions.HTTPError as exc:
