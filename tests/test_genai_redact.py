@@ -475,6 +475,34 @@ def test_the_user_id_rule_reaches_the_end_user_inside_request_parameters():
     assert "llm.invocation_parameters.user" in out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
 
 
+@pytest.mark.parametrize("depth", [5000, 100_000])
+@pytest.mark.parametrize("key", ["llm.invocation_parameters", "input.value"])
+def test_request_parameters_nested_too_deeply_to_read_drop_that_value_only(caplog, key, depth):
+    """A request object nested deeper than a JSON parser goes (orjson: 1024 levels; json: Python's
+    recursion limit) may still hold the end user: that one value fails closed, the rest of the span stays."""
+    deep = '{"user": "customer-8812", "x": ' + "[" * depth + "]" * depth + "}"
+    attrs = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "output.value": "the answer",
+             sc.GEN_AI_PROMPT_NAME: "ticket_reply", key: deep}
+    with caplog.at_level(logging.WARNING):
+        out = run(make_batch([env("production")], [{"attributes": attrs}])).attributes[0]
+    assert key not in out and out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS] == [key]
+    assert out["output.value"] == "the answer" and out[sc.GEN_AI_PROMPT_NAME] == "ticket_reply"
+    assert not caplog.records
+
+
+def test_retrieval_documents_nested_too_deeply_to_write_back_are_dropped_alone(caplog):
+    docs = json.dumps([{"id": [[[[["kb"]]]]], "score": 0.5}]).replace('"kb"', "[" * 300 + '"kb"' + "]" * 300)
+    attrs = chat_attrs(**{sc.GEN_AI_RETRIEVAL_DOCUMENTS: docs, sc.SPANHOUSE_FEATURE: "kyc-onboarding"})
+    with caplog.at_level(logging.WARNING):
+        out = run(make_batch([env("production")], [{"attributes": attrs}]),
+                  rules=[PolicyRule(when={sc.SPANHOUSE_FEATURE: "kyc-*"}, policy="metadata_only")]).attributes[0]
+    assert out[sc.SPANHOUSE_REDACTION_POLICY] == "metadata_only"
+    assert sc.GEN_AI_RETRIEVAL_DOCUMENTS not in out
+    assert sc.GEN_AI_RETRIEVAL_DOCUMENTS in out[sc.SPANHOUSE_REDACTION_DROPPED_KEYS]
+    assert out[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o" and out[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-123"
+    assert not caplog.records
+
+
 def test_keep_and_truncate_rules_act_only_on_the_keys_they_name():
     fields = [FieldRule(keys=[sc.GEN_AI_TOOL_CALL_ARGUMENTS], action="keep"),
               FieldRule(keys=[sc.GEN_AI_TOOL_CALL_RESULT], action="truncate", length=5),

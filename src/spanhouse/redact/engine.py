@@ -34,7 +34,7 @@ from spanhouse.redact import content
 from spanhouse.redact.detectors import BUILTIN, custom
 from spanhouse.redact.globs import KeyMatcher
 from spanhouse.redact.keys import Hasher
-from spanhouse.redact.members import REMOVE, object_members, rewrite
+from spanhouse.redact.members import REMOVE, UNREADABLE, object_members, rewrite
 from spanhouse.redact.scanner import Scanner
 from spanhouse.redact.settings import MASK, STRICTNESS, FieldAction, FieldRule, Policy, RedactionSettings
 from spanhouse.redact.text import DROP, LONG_INT, TextMemo, TextRedactor, is_label, long_number
@@ -495,6 +495,9 @@ class Redactor:
             actions, members, decision = self._members[(policy, key)]
             # a member the mappings read only on some operations is rewritten only on spans of those
             value, done = rewrite(value, tuple((path, act) for path, act, ops in actions if ops is None or op in ops))
+            if value is UNREADABLE:
+                record.dropped[where + name] = None
+                return DROP
             for path in done:
                 action = members[path].action
                 kept = {FieldAction.DROP: record.dropped, FieldAction.MASK: record.masked}.get(action, record.hashed)
@@ -577,7 +580,12 @@ class Redactor:
         ]
         if any(d is None for d in kept):
             return DROP
-        return orjson.dumps(kept).decode() if isinstance(value, (str, bytes)) else kept
+        if not isinstance(value, (str, bytes)):
+            return kept
+        try:
+            return orjson.dumps(kept).decode()
+        except orjson.JSONEncodeError:  # nested past orjson's 255 levels: fails closed
+            return DROP
 
 
 class _Moved:

@@ -25,6 +25,9 @@ from spanhouse.normalize import load_mappings
 Path = tuple[str, ...]
 REMOVE = object()
 """What an action returns to remove the member."""
+UNREADABLE = object()
+"""What `rewrite` returns for a value nested too deeply to read: whether it holds a member cannot be
+known, so the caller drops the whole value (fails closed)."""
 
 
 @lru_cache(maxsize=1)
@@ -71,13 +74,21 @@ def _locate(node: Any, path: Path) -> tuple[dict, str] | None:
 def rewrite(value: Any, members: tuple[tuple[Path, Callable[[Any], Any]], ...]) -> tuple[Any, list[Path]]:
     """`value` (a JSON object as text, or a structured map) with each member present replaced by what
     its action returns (`REMOVE` removes it), and the paths acted on. Unchanged
-    `value` when no member is present or the text is not a JSON object; never changes `value` in place."""
+    `value` when no member is present or the text is not a JSON object; `UNREADABLE` when it is nested
+    too deeply to read or write back; never changes `value` in place."""
+    try:
+        return _rewrite(value, members)
+    except RecursionError:
+        return UNREADABLE, []
+
+
+def _rewrite(value: Any, members: tuple[tuple[Path, Callable[[Any], Any]], ...]) -> tuple[Any, list[Path]]:
     text = type(value) is str
     if text:
         try:
             node = orjson.loads(value)
         except orjson.JSONDecodeError:
-            try:  # integers past 64 bits, which orjson refuses
+            try:  # integers past 64 bits, or nesting past orjson's 1024 levels (RecursionError here)
                 node = json.loads(value)
             except ValueError:
                 return value, []
