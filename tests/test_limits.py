@@ -45,13 +45,18 @@ def kv(key: str, value: dict) -> dict:
     return {"key": key, "value": value}
 
 
+def _both_signals() -> dict:
+    pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["clickhouse"]}
+    return {"traces": pipeline, "logs": dict(pipeline)}
+
+
 @pytest.fixture(scope="module")
 def limited():
     db = unique_database("limits")
     receiver = {"protocols": {"grpc": {"endpoint": "127.0.0.1:0", "max_recv_msg_size_mib": 1},
                               "http": {"endpoint": "127.0.0.1:0", "max_request_body_size": 65536}},
                 "limits": LIMITS}
-    svc = start_service(service_config(db, receiver=receiver), db)
+    svc = start_service(service_config(db, receiver=receiver, pipelines=_both_signals()), db)
     yield svc
     svc.stop()
 
@@ -217,3 +222,58 @@ def test_the_memory_limiter_answers_503_and_unavailable_with_retry_delays():
         assert details.details[0].Is(error_details_pb2.RetryInfo.DESCRIPTOR)
     finally:
         svc.stop()
+
+
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+EMPTY_LOG_RECORD_ENTRY = b"\x0a\x04\x12\x02\x12\x00"  # resource_logs { scope_logs { log_records {} } }: 6 bytes
+
+
+def _logs_in_one_scope(n: int) -> bytes:
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    msg = logs_service_pb2.ExportLogsServiceRequest()
+    records = msg.resource_logs.add().scope_logs.add().log_records
+    for _ in range(n):
+        records.add()
+    return msg.SerializeToString()
+
+
+def test_requests_of_many_tiny_records_are_refused_by_default_before_they_are_decoded():
+    """An empty log record is 6 bytes, so a body far under the size limit holds hundreds of thousands,
+    each costing decode time and memory: by default a request may hold 50,000 spans or log records (and as
+    many resource and scope entries); SDKs send 512, the Collector's batch processor 8192."""
+    db = unique_database("records")
+    svc = start_service(service_config(db, extensions={}, pipelines=_both_signals()), db)
+    try:
+        logs_url, protobuf = svc.http_url + "/v1/logs", "application/x-protobuf"
+        status, _, body = post(logs_url, EMPTY_LOG_RECORD_ENTRY * 200_000, protobuf)
+        assert status == 413 and status_pb2.Status.FromString(body).message == (
+            "request holds 200000 resource entries, over the limit of 50000 (limits::max_spans_per_request); "
+            "send smaller batches")
+        status, _, body = post(logs_url, _logs_in_one_scope(50_001), protobuf)
+        assert status == 413 and "request holds 50001 log records, over the limit of 50000" in \
+            status_pb2.Status.FromString(body).message
+        spans = {"resourceSpans": [{"scopeSpans": [{"spans": [{}] * 50_001}]}]}
+        status, _, body = post(traces_url(svc), json.dumps(spans).encode())
+        assert status == 413 and "request holds 50001 spans, over the limit of 50000" in json.loads(body)["message"]
+        with grpc.insecure_channel(svc.grpc_endpoint) as ch:
+            with pytest.raises(grpc.RpcError) as err:
+                ch.unary_unary(LOGS_EXPORT)(EMPTY_LOG_RECORD_ENTRY * 60_000, timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limits::max_spans_per_request" in err.value.details()
+        # the server keeps serving, and what it accepted is stored
+        assert post(traces_url(svc), request(span(0x400)))[0] == 200
+        svc.wait_rows("SELECT SpanId FROM otel_traces", 1)
+        assert svc.rows("SELECT count() FROM otel_logs") == [(0,)]
+    finally:
+        svc.stop()
+
+
+def test_the_record_limit_counts_log_records_and_scope_entries_too(limited):
+    logs_url, protobuf = limited.http_url + "/v1/logs", "application/x-protobuf"
+    status, _, body = post(logs_url, _logs_in_one_scope(6), protobuf)
+    assert status == 413 and status_pb2.Status.FromString(body).message == (
+        "request holds 6 log records, over the limit of 5 (limits::max_spans_per_request); send smaller batches")
+    scopes = {"resourceLogs": [{"scopeLogs": [{}] * 6}]}
+    status, _, body = post(logs_url, json.dumps(scopes).encode())
+    assert status == 413 and json.loads(body)["message"].startswith("request holds 6 scope entries")

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
 from spanhouse.errors import InvalidRequest
 from spanhouse.otlp import utf8
+from spanhouse.otlp.counts import check_json, check_protobuf
 from spanhouse.semconv import SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS
 
 _ZERO_TRACE = "0" * 32
@@ -36,12 +37,14 @@ class DecodeLimits:
     `max_value_length` truncates string and bytes values, also inside arrays and kvlists (0 =
     unlimited), and records the key in `spanhouse.attribute.truncated_keys`; `max_attributes` keeps the
     first N attributes of a map and counts the rest as dropped; `max_nesting` refuses the request when
-    array/kvlist values nest deeper.
+    array/kvlist values nest deeper; `max_records` refuses a request with more spans or log records (or
+    resource and scope entries) before they are decoded (0 = unlimited).
     """
 
     max_value_length: int = 0
     max_attributes: int = 0
     max_nesting: int = 32
+    max_records: int = 0
 
 
 @dataclass(slots=True)
@@ -276,6 +279,7 @@ def parse_protobuf(data: bytes, shape: Any) -> tuple[Any, list[str]]:
 def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportTraceServiceRequest`."""
     req, bad_utf8 = parse_protobuf(data, utf8.TRACES)
+    check_protobuf(req, "span", limits.max_records)
     vals = _PbValues(limits)
     out = Decoded(SpanBatch(), limits=limits)
     for reason in bad_utf8:
@@ -553,6 +557,7 @@ def decode_traces_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> De
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    check_json(doc, "span", limits.max_records)
     j = _Json(limits)
     doc = j.obj(doc, "$")
     out = Decoded(SpanBatch(), limits=limits)

@@ -20,6 +20,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp import utf8
+from spanhouse.otlp.counts import check_json, check_protobuf
 from spanhouse.otlp.decode import (
     INT32,
     MAX_TIME,
@@ -74,6 +75,7 @@ def _new_decoded(limits: DecodeLimits) -> Decoded:
 def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportLogsServiceRequest`."""
     req, bad_utf8 = parse_protobuf(data, utf8.LOGS)
+    check_protobuf(req, "log record", limits.max_records)
     vals = _PbValues(limits)
     received = time.time_ns()
     out = _new_decoded(limits)
@@ -114,6 +116,7 @@ def decode_logs_json(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Deco
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    check_json(doc, "log record", limits.max_records)
     j = _Json(limits)
     doc = j.obj(doc, "$")
     received = time.time_ns()

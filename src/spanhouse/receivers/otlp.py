@@ -85,8 +85,10 @@ class Protocols:
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    max_spans_per_request: int = 0
-    """Requests with more spans are refused with 413 / RESOURCE_EXHAUSTED; 0 means no limit."""
+    max_spans_per_request: int = 50_000
+    """Requests with more spans or log records (or resource and scope entries) are refused with 413 /
+    RESOURCE_EXHAUSTED before they are decoded; 0 means no limit. SDKs send 512 per request by default,
+    the Collector's batch processor 8192."""
     max_attributes_per_span: int = 0
     """Attributes beyond this many are dropped and counted; 0 means no limit."""
     max_attribute_value_length: int = 0
@@ -103,7 +105,8 @@ class Limits:
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(max_value_length=self.max_attribute_value_length,
-                            max_attributes=self.max_attributes_per_span, max_nesting=self.max_nesting)
+                            max_attributes=self.max_attributes_per_span, max_nesting=self.max_nesting,
+                            max_records=self.max_spans_per_request)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,13 +175,7 @@ class OtlpReceiver(Component):
         if consumer is None:
             raise UnsupportedMedia(f"receiver {self.id} is not part of any {codec.name} pipeline")
         decoded = cpu.run(codec.decode_json if as_json else codec.decode_protobuf, body, self.decode_limits)
-        n = len(decoded.batch)
-        limit = self.config.limits.max_spans_per_request
-        if limit and n > limit:
-            items = "spans" if codec.name == "traces" else "log records"
-            raise RequestTooLarge(f"request holds {n} {items}, over the limit of {limit} "
-                                  "(limits::max_spans_per_request); send smaller batches")
-        if n:
+        if len(decoded.batch):
             if tenant is not None:
                 stamp_tenant(decoded.batch, tenant)
             else:
