@@ -127,7 +127,8 @@ def test_unencodable_spans_are_dropped_and_the_good_ones_forwarded(capture, capl
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None
     text = errors[0].getMessage()
-    assert "dropping 4 of 6 span(s)" in text and pusher.name in text
+    assert "dropping 4 of 6 span(s)" in text and "2 other span(s) of the batch forwarded" in text
+    assert pusher.name in text
     for why in ("flags do not fit in 32 bits: 1", "link trace_id is not 16 bytes: 1",
                 "link flags do not fit in 32 bits: 1", "cannot be encoded (UnicodeEncodeError): 1"
                 if which < 2 else "cannot be encoded (TypeError): 1"):

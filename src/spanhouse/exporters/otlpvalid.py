@@ -90,9 +90,9 @@ class ValidOtlp:
         if reasons:
             n = sum(reasons.values())
             self.dropped += n
-            log.error("exporter %s: dropping %d of %d span(s) that cannot be sent as valid OTLP (%s); the "
-                      "other spans are forwarded; %d dropped so far", self.exporter, n, len(batch),
-                      ", ".join(f"{why}: {c}" for why, c in sorted(reasons.items())), self.dropped)
+            log.error("exporter %s: dropping %d of %d span(s) that cannot be sent as valid OTLP (%s); %d other "
+                      "span(s) of the batch forwarded; %d dropped so far", self.exporter, n, len(batch),
+                      ", ".join(f"{why}: {c}" for why, c in sorted(reasons.items())), len(good), self.dropped)
         return good, body
 
     @staticmethod
