@@ -1,9 +1,10 @@
 """Refuse an export request with too many records before it is decoded into Python objects.
 
 Decoding costs per record, not per byte: an empty log record is 6 bytes of protobuf, so a body well
-under the size limit can hold a million of them and hold the CPU for many seconds. The counts come
-from the lengths of the parsed message's repeated fields (or the parsed JSON's lists), so checking
-costs one step per resource and scope entry, and their numbers are bounded by the same limit.
+under the size limit can hold a million of them and hold the CPU for many seconds. Protobuf bodies are
+counted on the wire before they are parsed (`check_wire`: parsing alone would take some fifty times
+the body's size in memory), then from the parsed message's repeated fields; JSON from the parsed
+lists. Counting stops once past the limit, so it never costs more than a few steps per allowed record.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ _JSON = {"span": (("resourceSpans", "resource_spans"), ("scopeSpans", "scope_spa
                         ("logRecords", "log_records"))}
 
 
-def _refuse(count: int, what: str, limit: int) -> RequestTooLarge:
-    return RequestTooLarge(f"request holds {count} {what}, over the limit of {limit} ({LIMIT_KEY}); send "
-                           "smaller batches")
+def _refuse(what: str, limit: int) -> RequestTooLarge:
+    # no exact count: counting stops once past the limit
+    return RequestTooLarge(f"request holds {what} over the limit of {limit} ({LIMIT_KEY}); send smaller batches")
 
 
 def check_protobuf(req: Any, noun: str, limit: int) -> None:
@@ -34,17 +35,96 @@ def check_protobuf(req: Any, noun: str, limit: int) -> None:
     resource_field, scope_field, record_field = _PB[noun]
     groups = getattr(req, resource_field)
     if len(groups) > limit:
-        raise _refuse(len(groups), "resource entries", limit)
+        raise _refuse("resource entries", limit)
     entries = records = 0
     for group in groups:
         scopes = getattr(group, scope_field)
         entries += len(scopes)
         if entries > limit:
-            raise _refuse(entries, "scope entries", limit)
+            raise _refuse("scope entries", limit)
         for scope in scopes:
             records += len(getattr(scope, record_field))
     if records > limit:
-        raise _refuse(records, noun + "s", limit)
+        raise _refuse(noun + "s", limit)
+
+
+class _Unreadable(Exception):
+    """The bytes are not a message that can be walked: the parser refuses them with a better message."""
+
+
+class _Walk:
+    """Steps over the fields of a serialized message in place, never more than `steps` in all."""
+
+    def __init__(self, data: bytes, steps: int):
+        self.data, self.steps = data, steps
+
+    def varint(self, i: int, end: int) -> tuple[int, int]:
+        value = shift = 0
+        while i < end and shift < 64:
+            b = self.data[i]
+            i += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, i
+            shift += 7
+        raise _Unreadable
+
+    def payloads(self, start: int, end: int, number: int, room: int) -> list[tuple[int, int]]:
+        """(start, end) of each length-delimited field `number` in data[start:end], stopping after
+        `room` + 1 of them."""
+        out: list[tuple[int, int]] = []
+        i = start
+        while i < end and len(out) <= room:
+            self.steps -= 1
+            if self.steps < 0:
+                raise OverflowError
+            tag, i = self.varint(i, end)
+            wire = tag & 7
+            if wire == 0:
+                i = self.varint(i, end)[1]
+            elif wire in (1, 5):
+                i += 8 if wire == 1 else 4
+            elif wire == 2:
+                n, i = self.varint(i, end)
+                if tag >> 3 == number:
+                    out.append((i, i + n))
+                i += n
+            else:  # groups
+                raise _Unreadable
+        if i > end:
+            raise _Unreadable
+        return out
+
+
+def check_wire(data: bytes, noun: str, limit: int) -> None:
+    """`check_protobuf` on the serialized request, before it is parsed: parsing a body of tiny records
+    takes far more memory than the body (an empty 6-byte entry becomes some 300 bytes), so the fields
+    are walked in place, stopping past the limit. Bytes that cannot be walked are left to the parser."""
+    if not limit:
+        return
+    # a request within the limit has a few fields per record or entry at most
+    walk_steps = 8 * limit + 1024
+    walk = _Walk(data, walk_steps)
+    try:
+        # Export{Trace,Logs}ServiceRequest: resource entries are field 1; the scope entries in them, and
+        # the records in those, field 2
+        resources = walk.payloads(0, len(data), 1, limit)
+        if len(resources) > limit:
+            raise _refuse("resource entries", limit)
+        scopes: list[tuple[int, int]] = []
+        for start, end in resources:
+            scopes += walk.payloads(start, end, 2, limit - len(scopes))
+            if len(scopes) > limit:
+                raise _refuse("scope entries", limit)
+        records = 0
+        for start, end in scopes:
+            records += len(walk.payloads(start, end, 2, limit - records))
+            if records > limit:
+                raise _refuse(noun + "s", limit)
+    except _Unreadable:
+        return
+    except OverflowError:
+        raise _refuse("protobuf fields", walk_steps) from None
 
 
 def _list(obj: Any, keys: tuple[str, str]) -> list:
@@ -63,14 +143,14 @@ def check_json(doc: Any, noun: str, limit: int) -> None:
     resource_keys, scope_keys, record_keys = _JSON[noun]
     groups = _list(doc, resource_keys)
     if len(groups) > limit:
-        raise _refuse(len(groups), "resource entries", limit)
+        raise _refuse("resource entries", limit)
     entries = records = 0
     for group in groups:
         scopes = _list(group, scope_keys)
         entries += len(scopes)
         if entries > limit:
-            raise _refuse(entries, "scope entries", limit)
+            raise _refuse("scope entries", limit)
         for scope in scopes:
             records += len(_list(scope, record_keys))
     if records > limit:
-        raise _refuse(records, noun + "s", limit)
+        raise _refuse(noun + "s", limit)

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from spanhouse.batch import Event, Link, Resource, Scope, SpanBatch
 from spanhouse.errors import InvalidRequest
 from spanhouse.otlp import utf8
-from spanhouse.otlp.counts import check_json, check_protobuf
+from spanhouse.otlp.counts import check_json, check_protobuf, check_wire
 from spanhouse.semconv import SPANHOUSE_ATTRIBUTE_TRUNCATED_KEYS
 
 _ZERO_TRACE = "0" * 32
@@ -278,6 +278,7 @@ def parse_protobuf(data: bytes, shape: Any) -> tuple[Any, list[str]]:
 
 def decode_traces_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportTraceServiceRequest`."""
+    check_wire(data, "span", limits.max_records)
     req, bad_utf8 = parse_protobuf(data, utf8.TRACES)
     check_protobuf(req, "span", limits.max_records)
     vals = _PbValues(limits)

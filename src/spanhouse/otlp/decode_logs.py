@@ -20,7 +20,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from spanhouse.errors import InvalidRequest
 from spanhouse.logbatch import LogBatch
 from spanhouse.otlp import utf8
-from spanhouse.otlp.counts import check_json, check_protobuf
+from spanhouse.otlp.counts import check_json, check_protobuf, check_wire
 from spanhouse.otlp.decode import (
     INT32,
     MAX_TIME,
@@ -74,6 +74,7 @@ def _new_decoded(limits: DecodeLimits) -> Decoded:
 
 def decode_logs_protobuf(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Decoded:
     """Decode a binary `ExportLogsServiceRequest`."""
+    check_wire(data, "log record", limits.max_records)
     req, bad_utf8 = parse_protobuf(data, utf8.LOGS)
     check_protobuf(req, "log record", limits.max_records)
     vals = _PbValues(limits)
