@@ -42,7 +42,7 @@ import orjson
 from spanhouse import httpencoding
 from spanhouse.component import Component, ComponentID, ConfigIssue, Factory, Kind
 from spanhouse.config import Duration, endpoint_issues
-from spanhouse.errors import SpanhouseError, Unauthenticated
+from spanhouse.errors import RequestTooLarge, SpanhouseError, Unauthenticated
 from spanhouse.extensions.readauth import CHALLENGE, ReadAuth, ReadAuthSettings
 from spanhouse.httpserver import HttpServer, Request, Response
 from spanhouse.sqlguard import QueryRefused, check_read_only
@@ -64,7 +64,7 @@ _TRANSPORT_PARAMS = frozenset({
 # ClickHouse's own mapping of exception codes to HTTP statuses, for the codes readers meet.
 _HTTP_STATUS = {
     62: 400, 27: 400, 36: 400, 43: 400, 46: 404, 47: 400, 53: 400, 60: 404, 81: 404, 115: 400, 159: 408,
-    164: 403, 192: 401, 193: 401, 194: 401, 497: 403, 516: 401,
+    164: 403, 192: 401, 229: 400, 193: 401, 194: 401, 497: 403, 516: 401,
 }
 _TOO_MANY_ROWS_OR_BYTES = 396
 _TIMEOUT_EXCEEDED = 159
@@ -163,24 +163,32 @@ class SqlQuery(Component):
         if req.path != "/":
             return Response(404, b"not found; send queries to /\n")
         query_id = req.param("query_id") or str(uuid.uuid4())
+        if not (query_id.isascii() and query_id.isprintable()):
+            # it is echoed in X-ClickHouse-Query-Id: a line break there would add headers of the sender's choosing
+            return _error(_BadArguments("query_id must be printable ASCII (no line breaks or other control "
+                                        "characters)"))
         if self.auth is not None:
             refused = self._refused(req, query_id)
             if refused is not None:
                 return refused
         fields = {k: v[-1] for k, v in req.query.items()}
         query = fields.get("query", "")
+        limit = self.config.max_query_size
+        too_long = _QueryTooLarge(f"Max query size exceeded: the query is over sql_query's max_query_size of "
+                                  f"{limit} bytes")
         if req.method == "POST":
             try:
-                body = httpencoding.decode(req.read_body(self.config.max_query_size),
-                                           req.header("Content-Encoding"))
+                body = httpencoding.decode(req.read_body(limit), req.header("Content-Encoding"), limit)
                 text, form = _body_fields(body, req.header("Content-Type"))
+            except RequestTooLarge:
+                return _error(too_long, query_id)
             except Exception as exc:
                 return _error(_BadArguments(str(exc)), query_id)
             fields.update(form)
             query = fields.get("query", "")
             query = f"{query} {text}" if query and text else (query or text)
-        if len(query) > self.config.max_query_size:
-            return _error(QueryRefused(f"query is longer than {self.config.max_query_size} bytes"))
+        if len(query.encode()) > limit:
+            return _error(too_long, query_id)
         for flag in ("compress", "decompress"):
             if fields.get(flag, "0") not in ("0", "false", ""):
                 return _error(_BadArguments(
@@ -272,6 +280,12 @@ class _BadArguments(QueryRefused):
     code = 36
 
 
+class _QueryTooLarge(QueryRefused):
+    """A query text over `max_query_size`, also after its Content-Encoding (ClickHouse's QUERY_IS_TOO_LARGE)."""
+
+    code = 229
+
+
 class _AuthenticationFailed(QueryRefused):
     """No valid token (ClickHouse's AUTHENTICATION_FAILED, HTTP 401)."""
 
@@ -318,7 +332,7 @@ def _error(exc: BaseException, query_id: str = "", hint: str = "") -> Response:
         first = _with_hint(first, hint)
         text = f"{first}\n{rest}" if rest else first
     if not text.startswith("Code:"):
-        name = {164: "READONLY", 36: "BAD_ARGUMENTS", 516: "AUTHENTICATION_FAILED",
+        name = {164: "READONLY", 36: "BAD_ARGUMENTS", 229: "QUERY_IS_TOO_LARGE", 516: "AUTHENTICATION_FAILED",
                 497: "ACCESS_DENIED"}.get(code, "UNKNOWN_EXCEPTION")
         text = f"Code: {code}. DB::Exception: {text}. ({name})"
     headers = {"X-ClickHouse-Exception-Code": str(code), "X-ClickHouse-Server-Display-Name": "spanhouse"}
