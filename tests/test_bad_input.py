@@ -108,7 +108,7 @@ def raw_http(running, head: bytes, body: bytes) -> tuple[int, dict]:
 def test_malformed_framing_is_400_not_413(running):
     base = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
     status, body = raw_http(running, base + b"Content-Length: abc\r\n", b"{}")
-    assert status == 400 and body["message"] == "invalid Content-Length 'abc'"
+    assert status == 400 and body["message"].startswith("invalid Content-Length")
     status, body = raw_http(running, base + b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n")
     assert status == 400 and body["message"].startswith("malformed chunked body")
     assert_still_serving(running)

@@ -21,9 +21,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from spanhouse import cpu
 from spanhouse.component import Component, ConfigIssue, CreateSettings, Factory, Kind
-from spanhouse.config import endpoint_issues, parse_endpoint
+from spanhouse.config import Duration, endpoint_issues, parse_endpoint
 from spanhouse.errors import InvalidRequest, RequestTooLarge, SpanhouseError, UnsupportedMedia
-from spanhouse.httpserver import HttpServer, Request, Response
+from spanhouse.httpserver import HttpServer, Request, Response, ServerLimits
 from spanhouse.otlp.decode import DecodeLimits
 from spanhouse.receivers.auth import AuthSettings, BearerAuth, demote_tenant, stamp_tenant
 from spanhouse.receivers.signals import SIGNALS, SignalCodec
@@ -67,14 +67,33 @@ class HttpSettings:
     traces_url_path: str = "/v1/traces"
     logs_url_path: str = "/v1/logs"
     tls: TlsSettings | None = None
+    read_header_timeout: Duration = Duration(60)
+    """Request line and headers, from the first byte (the Collector's default); 0: `read_timeout` applies."""
+    read_timeout: Duration = Duration(0)
+    """The whole request, body included; 0: none (as in the Collector)."""
+    write_timeout: Duration = Duration(30)
+    idle_timeout: Duration = Duration(60)
+    """A keep-alive connection waiting for its next request; 0: `read_timeout` applies."""
+    max_connections: int = 1024
+    """Open connections (spanhouse's own key); more are answered 503 with Retry-After."""
 
     def validate(self) -> Iterator[ConfigIssue]:
         yield from endpoint_issues("endpoint", self.endpoint)
         if self.max_request_body_size <= 0:
             yield ConfigIssue("max_request_body_size", "must be greater than 0")
+        for name in ("read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"):
+            if getattr(self, name).seconds < 0:
+                yield ConfigIssue(name, "must be 0 (none) or more")
+        if self.max_connections <= 0:
+            yield ConfigIssue("max_connections", "must be greater than 0")
         for name in ("traces_url_path", "logs_url_path"):
             if not getattr(self, name).startswith("/"):
                 yield ConfigIssue(name, "must start with '/'")
+
+    def server_limits(self) -> ServerLimits:
+        return ServerLimits(read_header_timeout=self.read_header_timeout.seconds,
+                            read_timeout=self.read_timeout.seconds, write_timeout=self.write_timeout.seconds,
+                            idle_timeout=self.idle_timeout.seconds, max_connections=self.max_connections)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +242,16 @@ class OtlpReceiver(Component):
         body = SIGNALS["traces"].encode_response(status_pb2.Status(code=code.value[0], message=message), as_json)
         return Response(http, body, JSON if as_json else PROTOBUF, headers or {})
 
+    @classmethod
+    def _http_server_error(cls, http: int, message: str, content_type: str) -> Response:
+        """The HTTP server's own errors (framing, deadlines, too many connections) as OTLP/HTTP error bodies."""
+        code = {408: grpc.StatusCode.DEADLINE_EXCEEDED, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+                501: grpc.StatusCode.UNIMPLEMENTED, 503: grpc.StatusCode.UNAVAILABLE,
+                505: grpc.StatusCode.UNIMPLEMENTED}.get(http, grpc.StatusCode.INVALID_ARGUMENT)
+        as_json = content_type.split(";")[0].strip().lower() != PROTOBUF
+        return cls._http_status(http, code, message, as_json,
+                                {"Retry-After": "1"} if http == 503 else None)
+
     def _http_error(self, exc: BaseException, as_json: bool) -> Response:
         st = wire_status(exc)
         status = status_pb2.Status(code=st.grpc.value[0], message=st.message)
@@ -294,7 +323,8 @@ class OtlpReceiver(Component):
         if protocols.http is not None:
             tls = protocols.http.tls.server_context() if protocols.http.tls is not None else None
             self.http = HttpServer(protocols.http.endpoint, self.handle_http,
-                                   f"receiver {self.id} (OTLP/HTTP)", tls)
+                                   f"receiver {self.id} (OTLP/HTTP)", tls, limits=protocols.http.server_limits(),
+                                   render_error=self._http_server_error)
             self.http.start()
 
     @property
