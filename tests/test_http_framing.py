@@ -159,6 +159,22 @@ def test_expect_100_continue_comes_only_after_the_size_check(running):
     assert stored(running, trace) == 1
 
 
+def test_expect_100_continue_comes_only_after_authentication(tmp_path, database):
+    from spanhouse.receivers.auth import hash_token
+
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"acme: {hash_token('acme-token-1')}\n")
+    svc = start_service(service_config(database, receiver={
+        "protocols": {"http": {"endpoint": "127.0.0.1:0"}}, "auth": {"bearer_tokens_file": str(tokens)}}), database)
+    try:
+        with socket.create_connection(address(svc), timeout=30) as sock:
+            sock.sendall(PROTOBUF_HEAD + b"Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+            reply = sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 401 "), reply[:40]
+    finally:
+        svc.stop()
+
+
 @pytest.mark.parametrize("request_head, status", [
     (b"TRACE /v1/traces HTTP/1.1\r\nHost: x\r\n\r\n", 501),
     (b"POST /v1/traces HTTP/2.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 505),

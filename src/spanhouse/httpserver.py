@@ -206,7 +206,12 @@ def _plain_error(status: int, message: str, content_type: str) -> Response:
 
 
 def _sendable(value: str) -> bool:
-    return not ("\r" in value or "\n" in value or "\0" in value) and value.isascii()
+    """No line break (it would start a header of the value's choosing) and encodable as http.server writes."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not ("\r" in value or "\n" in value or "\0" in value)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -332,7 +337,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             resp = Response(500, f"internal error: {type(exc).__name__}\n".encode())
         unsendable = [name for name, value in resp.headers.items() if not (_sendable(name) and _sendable(value))]
         if unsendable:
-            log.error("%s: response header %s not sent: it holds a line break or a non-ASCII character",
+            log.error("%s: response header %s not sent: it holds a line break or a character HTTP/1.1 cannot carry",
                       self.server.name, unsendable[0])
             resp = Response(500, b"internal error: a response header could not be sent\n")
         # an unread body would be parsed as the next request; with both framings (RFC 9112 6.1) the
