@@ -74,7 +74,7 @@ def post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, dict, by
 @pytest.mark.parametrize("coding", ["gzip", "zstd"])
 def test_a_compressed_query_over_max_query_size_is_refused_as_too_large(sql, coding):
     status, headers, body = post(sql.sql_port, bomb(coding, 64 << 20), {"Content-Encoding": coding})
-    assert status == 400 and headers["X-ClickHouse-Exception-Code"] == "229"
+    assert status == 413 and headers["X-ClickHouse-Exception-Code"] == "229"
     assert body.startswith(b"Code: 229. DB::Exception: Max query size exceeded") and b"(QUERY_IS_TOO_LARGE)" in body
     assert f"max_query_size of {LIMIT} bytes".encode() in body
     status, _, body = post(sql.sql_port, gzip.compress(b"SELECT 42"), {"Content-Encoding": "gzip"})
@@ -83,7 +83,7 @@ def test_a_compressed_query_over_max_query_size_is_refused_as_too_large(sql, cod
 
 def test_a_plain_query_over_max_query_size_is_refused_as_too_large(sql):
     status, headers, body = post(sql.sql_port, b"SELECT '" + b"x" * LIMIT + b"'", {})
-    assert status == 400 and headers["X-ClickHouse-Exception-Code"] == "229"
+    assert status == 413 and headers["X-ClickHouse-Exception-Code"] == "229"
 
 
 def raw_get(port: int, target: str, extra: str = "") -> tuple[int, list[str]]:

@@ -61,13 +61,24 @@ _TRANSPORT_PARAMS = frozenset({
     "quota_key", "stacktrace", "role", "add_http_cors_header", "send_progress_in_http_headers",
     "http_headers_progress_interval_ms", "client_protocol_version", "http_response_buffer_size",
 })
-# ClickHouse's own mapping of exception codes to HTTP statuses, for the codes readers meet.
+# ClickHouse's mapping of exception codes to HTTP statuses (exceptionCodeToHTTPStatus); any other code is a
+# 500 there too. Deliberate differences: READONLY (164) and ILLEGAL_TYPE_OF_ARGUMENT (43) are 403 and 400, and
+# a missing or bad token is 401 (with a WWW-Authenticate challenge), as before.
 _HTTP_STATUS = {
-    62: 400, 27: 400, 36: 400, 43: 400, 46: 404, 47: 400, 53: 400, 60: 404, 81: 404, 115: 400, 159: 408,
-    164: 403, 192: 401, 229: 400, 193: 401, 194: 401, 497: 403, 516: 401,
+    **dict.fromkeys((36, 427, 6, 25, 26, 38, 41, 72, 441, 675, 676, 27, 376, 15, 44, 37, 123, 8, 167, 168, 223,
+                     62, 117, 53, 321, 43), 400),
+    **dict.fromkeys((60, 46, 47, 50, 56, 81, 115, 152, 63, 73, 336, 78, 511), 404),
+    **dict.fromkeys((192, 193, 194, 516), 401),
+    164: 403, 497: 403, 512: 403, 229: 413, 48: 501, 209: 503, 76: 503, 439: 503, 381: 411, 159: 408, 779: 415,
 }
 _TOO_MANY_ROWS_OR_BYTES = 396
 _TIMEOUT_EXCEEDED = 159
+_ALLOWED_METHODS = ("GET", "HEAD", "POST")
+# the engine wraps some errors in themselves ("Code: 73. DB::Exception: Code: 73. DB::Exception: ...") and
+# appends its version; a client gets the innermost message once
+_NESTED_PREFIX = re.compile(r"^(?:Code: (\d+)\. DB::Exception: )+")
+_VERSION = re.compile(r" \(version [0-9.]+[^)]*\)")
+_REPEATED_NAME = re.compile(r"(\. \(([A-Z_0-9]+)\))(?:\.? \(\2\))+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +178,12 @@ class SqlQuery(Component):
             # it is echoed in X-ClickHouse-Query-Id: a line break there would add headers of the sender's choosing
             return _error(_BadArguments("query_id must be printable ASCII (no line breaks or other control "
                                         "characters)"))
+        if req.method not in _ALLOWED_METHODS:
+            resp = _error(_BadArguments(f"method {req.method} is not supported; send the query with GET (in "
+                                        "the `query` parameter) or POST (in the body)"), query_id)
+            resp.status = 405
+            resp.headers["Allow"] = ", ".join(_ALLOWED_METHODS)
+            return resp
         if self.auth is not None:
             refused = self._refused(req, query_id)
             if refused is not None:
@@ -301,7 +318,7 @@ class _AccessDenied(QueryRefused):
 def _body_fields(body: bytes, content_type: str) -> tuple[str, dict[str, str]]:
     """The query text of a POST body, and its form fields when it is multipart/form-data."""
     if not content_type.lower().startswith("multipart/form-data"):
-        return body.decode("utf-8", "replace"), {}
+        return _utf8(body, "the request body"), {}
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
     fields: dict[str, str] = {}
@@ -311,8 +328,16 @@ def _body_fields(body: bytes, content_type: str) -> tuple[str, dict[str, str]]:
             raise ValueError(f"external table {name!r} is not supported by the read-only endpoint; "
                              "query the stored tables")
         if name:
-            fields[str(name)] = part.get_payload(decode=True).decode("utf-8", "replace")
+            fields[str(name)] = _utf8(part.get_payload(decode=True), f"form field {str(name)!r}")
     return "", fields
+
+
+def _utf8(data: bytes, what: str) -> str:
+    """`data` as text; bytes that are not UTF-8 are refused rather than replaced, which would change the query."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} is not valid UTF-8 (byte {exc.start}); send the query as UTF-8") from None
 
 
 def _content_type(fmt: str) -> str:
@@ -326,7 +351,7 @@ def _content_type(fmt: str) -> str:
 def _error(exc: BaseException, query_id: str = "", hint: str = "") -> Response:
     """ClickHouse's error answer; a `hint` joins the message on its first line, which clients show."""
     code = getattr(exc, "code", None) or 1002
-    text = str(exc).strip() or type(exc).__name__
+    text = _clean_message(str(exc).strip()) or type(exc).__name__
     if hint:
         first, _, rest = text.partition("\n")
         first = _with_hint(first, hint)
@@ -350,6 +375,14 @@ def _with_hint(message: str, hint: str) -> str:
     if m is None:
         return f"{message.rstrip('. ')}. {hint}"
     return f"{message[:m.start()].rstrip('. ')}. {hint}. {m.group(1)}"
+
+
+def _clean_message(text: str) -> str:
+    text = _VERSION.sub("", text)
+    nested = _NESTED_PREFIX.match(text)
+    if nested:
+        text = f"Code: {nested.group(1)}. DB::Exception: {text[nested.end():]}"
+    return _REPEATED_NAME.sub(r"\1", text)
 
 
 def new_factory() -> Factory:
