@@ -4,6 +4,9 @@ The `sql_query` endpoint receives `param_<name>` values in the HTTP interface's 
 `a\\'b` means `a'b`, an Array is `['x','y']`); handing them to a client library that escapes
 Python values again would change the data. These sessions pass them through untouched: to the
 embedded engine's own parameter binding (chDB), or, for a ClickHouse server, in the forwarded request.
+
+On the embedded engine, a pool of such sessions lets several readers' queries run at once, and cancels
+a query that runs longer than the endpoint's time limit even when it lifted `max_execution_time` itself.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Mapping
 
 import chdb
@@ -23,6 +27,10 @@ from spanhouse.store import StoreSettings, chdb_path, quote_ident, quote_literal
 
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CODE = re.compile(r"Code: (\d+)")
+_CANCELLED = 394  # QUERY_WAS_CANCELLED
+_TIMEOUT_EXCEEDED = 159
+_TOO_MANY_SIMULTANEOUS_QUERIES = 202
+_KILL_GRACE = 1.0  # the engine's own max_execution_time, when the query kept it, ends the query first
 
 
 class SessionError(SpanhouseError):
@@ -86,6 +94,98 @@ class EmbeddedSession:
             pass
 
 
+class EmbeddedPool:
+    """Up to `size` `EmbeddedSession`s of one database, so that up to `size` queries run at once; another
+    waits for a free session, up to `wait` seconds, then gets TOO_MANY_SIMULTANEOUS_QUERIES. With
+    `max_seconds` > 0, a query still running after that long (plus a second) is cancelled and gets
+    TIMEOUT_EXCEEDED, whatever `max_execution_time` it set itself (as a setting or in a SETTINGS clause)."""
+
+    def __init__(self, store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None, *,
+                 size: int = 4, max_seconds: float = 0, wait: float = 60.0):
+        self._store, self._database, self._defaults = store, database, dict(defaults or {})
+        self._size, self._max_seconds, self._wait = max(1, size), max_seconds, wait
+        self._idle = [EmbeddedSession(store, database, defaults)]  # an unknown database fails here
+        self._open = 1
+        self._cond = threading.Condition()
+        self._control: object | None = None
+        self._control_lock = threading.Lock()
+
+    def raw_query(self, sql: str, parameters: Mapping[str, str] | None = None,
+                  settings: Mapping[str, str] | None = None, fmt: str | None = None) -> bytes:
+        """Run `sql` on a free session; output in `fmt` unless the query has its own FORMAT clause."""
+        session = self._acquire()
+        try:
+            if not self._max_seconds:
+                return session.raw_query(sql, parameters, settings, fmt)
+            # the marker finds this query among the engine's running ones, to cancel it
+            marker = f"/* spanhouse-sql {uuid.uuid4().hex} */"
+            fired = threading.Event()
+            timer = threading.Timer(self._max_seconds + _KILL_GRACE, self._cancel, (marker, fired))
+            timer.daemon = True
+            timer.start()
+            try:
+                return session.raw_query(f"{marker} {sql}", parameters, settings, fmt)
+            except SessionError as exc:
+                if exc.code == _CANCELLED and fired.is_set():
+                    raise SessionError(
+                        f"Code: {_TIMEOUT_EXCEEDED}. DB::Exception: the query ran longer than "
+                        f"{self._max_seconds:g} s, the endpoint's limit (sql_query's max_execution_time), and "
+                        "was cancelled; a query's own max_execution_time cannot lift it. (TIMEOUT_EXCEEDED)",
+                        _TIMEOUT_EXCEEDED) from None
+                raise
+            finally:
+                timer.cancel()
+        finally:
+            self._release(session)
+
+    def _acquire(self) -> EmbeddedSession:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._idle or self._open < self._size, self._wait):
+                raise SessionError(
+                    f"Code: {_TOO_MANY_SIMULTANEOUS_QUERIES}. DB::Exception: {self._size} queries are running "
+                    f"on this endpoint and none ended within {self._wait:g} s; retry later. "
+                    "(TOO_MANY_SIMULTANEOUS_QUERIES)", _TOO_MANY_SIMULTANEOUS_QUERIES)
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            return EmbeddedSession(self._store, self._database, self._defaults)
+        except BaseException:
+            with self._cond:
+                self._open -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, session: EmbeddedSession) -> None:
+        with self._cond:
+            self._idle.append(session)
+            self._cond.notify()
+
+    def _cancel(self, marker: str, fired: threading.Event) -> None:
+        fired.set()
+        with self._control_lock:
+            try:
+                if self._control is None:
+                    self._control = chdb.connect(chdb_path(self._store.endpoint))
+                self._control.query(  # type: ignore[attr-defined]
+                    f"KILL QUERY WHERE startsWith(query, {quote_literal(marker)}) ASYNC", "TabSeparated")
+            except Exception:
+                pass  # the query ended meanwhile, or the pool is closing
+
+    def close(self) -> None:
+        with self._cond:
+            sessions, self._idle = self._idle, []
+        for session in sessions:
+            session.close()
+        with self._control_lock:
+            if self._control is not None:
+                try:
+                    self._control.close()  # type: ignore[attr-defined]
+                except Exception:
+                    pass
+                self._control = None
+
+
 class ServerSession:
     """Forwards read-only queries to a ClickHouse server's HTTP interface, parameters untouched."""
 
@@ -121,7 +221,11 @@ class ServerSession:
         pass
 
 
-def open_session(store: StoreSettings, database: str,
-                 defaults: Mapping[str, str] | None = None) -> EmbeddedSession | ServerSession:
-    return (EmbeddedSession(store, database, defaults) if store.embedded
-            else ServerSession(store, database, defaults))
+def open_session(store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None, *,
+                 size: int = 4, max_seconds: float = 0) -> EmbeddedPool | ServerSession:
+    """Sessions for up to `size` concurrent queries (a ClickHouse server takes any number), each cancelled
+    after `max_seconds` on the embedded engine (0: no limit)."""
+    if store.embedded:
+        return EmbeddedPool(store, database, defaults, size=size, max_seconds=max_seconds,
+                            wait=max_seconds + 5 if max_seconds else 60.0)
+    return ServerSession(store, database, defaults)

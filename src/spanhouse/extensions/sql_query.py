@@ -63,13 +63,15 @@ _TRANSPORT_PARAMS = frozenset({
 })
 # ClickHouse's mapping of exception codes to HTTP statuses (exceptionCodeToHTTPStatus); any other code is a
 # 500 there too. Deliberate differences: READONLY (164) and ILLEGAL_TYPE_OF_ARGUMENT (43) are 403 and 400, and
-# a missing or bad token is 401 (with a WWW-Authenticate challenge), as before.
+# a missing or bad token is 401 (with a WWW-Authenticate challenge), and every session busy for too long
+# (TOO_MANY_SIMULTANEOUS_QUERIES) is 503, which clients retry.
 _HTTP_STATUS = {
     **dict.fromkeys((36, 427, 6, 25, 26, 38, 41, 72, 441, 675, 676, 27, 376, 15, 44, 37, 123, 8, 167, 168, 223,
                      62, 117, 53, 321, 43), 400),
     **dict.fromkeys((60, 46, 47, 50, 56, 81, 115, 152, 63, 73, 336, 78, 511), 404),
     **dict.fromkeys((192, 193, 194, 516), 401),
-    164: 403, 497: 403, 512: 403, 229: 413, 48: 501, 209: 503, 76: 503, 439: 503, 381: 411, 159: 408, 779: 415,
+    164: 403, 497: 403, 512: 403, 202: 503, 229: 413, 48: 501, 209: 503, 76: 503, 439: 503, 381: 411, 159: 408,
+    779: 415,
 }
 _TOO_MANY_ROWS_OR_BYTES = 396
 _TIMEOUT_EXCEEDED = 159
@@ -89,7 +91,10 @@ class SqlQueryConfig:
     max_query_size: int = 1 << 20
     """Longest accepted query text in bytes."""
     max_execution_time: Duration = Duration(60)
-    """Per query, unless the query sets ClickHouse's `max_execution_time` itself (0: no limit)."""
+    """Per query (0: no limit). A query may set ClickHouse's `max_execution_time` lower; on the embedded
+    store one that runs longer than this anyway is cancelled."""
+    max_concurrent_queries: int = 4
+    """Queries of the embedded store that run at once; more wait for one of them to end."""
     max_memory_mib: int = 512
     """Per query (`max_memory_usage`): with the embedded store, queries share the process with ingestion
     and its `memory_limiter`, so one large query must not starve it. 0: no limit."""
@@ -103,6 +108,8 @@ class SqlQueryConfig:
         for name in ("max_memory_mib", "max_result_mib"):
             if getattr(self, name) < 0:
                 yield ConfigIssue(name, "must be 0 (no limit) or more")
+        if self.max_concurrent_queries < 1:
+            yield ConfigIssue("max_concurrent_queries", "must be 1 or more")
         if self.max_execution_time.seconds < 0:
             yield ConfigIssue("max_execution_time", "must not be negative")
         if self.exporter:
@@ -137,7 +144,8 @@ def store_settings_for(host_config: Any, exporter: str = "") -> StoreSettings:
 
 
 class SqlQuery(Component):
-    """Serves read-only queries over HTTP; one read-only session per database, used one query at a time."""
+    """Serves read-only queries over HTTP; per database, up to `max_concurrent_queries` read-only sessions
+    run queries at once, none longer than `max_execution_time` on the embedded store."""
 
     def __init__(self, config: SqlQueryConfig):
         self.config = config
@@ -164,7 +172,9 @@ class SqlQuery(Component):
             client = self._clients.get(database)
             if client is None:
                 assert self.store is not None
-                client = open_session(self.store, database, self.config.query_limits())
+                client = open_session(self.store, database, self.config.query_limits(),
+                                      size=self.config.max_concurrent_queries,
+                                      max_seconds=self.config.max_execution_time.seconds)
                 self._clients[database] = client
             return client
 
@@ -251,8 +261,8 @@ class SqlQuery(Component):
                     "config, or read with `spanhouse serve` stopped (the embedded store opened directly has no cap)")
         if code == _TIMEOUT_EXCEEDED:
             return (f"spanhouse's sql_query endpoint stops each query after sql_query::max_execution_time "
-                    f"({int(self.config.max_execution_time.seconds)} s). Add SETTINGS max_execution_time = 0 to this "
-                    "query, raise max_execution_time in the config, or read with `spanhouse serve` stopped")
+                    f"({int(self.config.max_execution_time.seconds)} s). Narrow the query (a shorter time range), raise "
+                    "max_execution_time in the config, or read with `spanhouse serve` stopped")
         return ""
 
     def _refused(self, req: Request, query_id: str) -> Response | None:
