@@ -260,8 +260,9 @@ class JaegerQuery(Component):
         q = req.query
         end_ms = p.integer(q, "endTs")
         lookback_ms = p.integer(q, "lookback", DEFAULT_DEPENDENCIES_LOOKBACK_MS) or DEFAULT_DEPENDENCIES_LOOKBACK_MS
-        end_ns = end_ms * 10**6 if end_ms is not None else p.now_ns()
-        edges = self._reader(req).dependencies(end_ns - lookback_ms * 10**6, end_ns, req.param("service", "") or "")
+        end_ns = p.clamp_ns(end_ms * 10**6) if end_ms is not None else p.now_ns()
+        edges = self._reader(req).dependencies(p.clamp_ns(end_ns - lookback_ms * 10**6), end_ns,
+                                               req.param("service", "") or "")
         return self._v1([{"parent": a, "child": b, "callCount": n} for a, b, n in edges], req)
 
     # --- v3 ---------------------------------------------------------------------------------

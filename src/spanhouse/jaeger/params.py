@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import re
 import time
 from collections.abc import Mapping
@@ -56,6 +57,12 @@ MAX_NS = (1 << 63) - 1
 """The last nanosecond ClickHouse's DateTime64(9) and Int64 hold (April 2262)."""
 
 
+def clamp_ns(ns: int) -> int:
+    """A time bound within what the store holds: from 1970 (the receiver refuses older spans) to April 2262.
+    A window reaching beyond covers all of it, as in Jaeger, whose times run from year 1 to 9999."""
+    return min(max(ns, 0), MAX_NS)
+
+
 def epoch_ns(params: Mapping[str, list[str]], name: str, upper: bool = False) -> int | None:
     """A time given in microseconds since the epoch (Jaeger's unit); millisecond values, which Grafana
     sends for trace-by-id time bounds, are recognised by their magnitude. An `upper` bound covers its
@@ -65,11 +72,7 @@ def epoch_ns(params: Mapping[str, list[str]], name: str, upper: bool = False) ->
     if value is None:
         return None
     unit = 10**6 if value < 10**14 else 1000  # below: before 5138 in ms, before 1973 in µs
-    ns = value * unit + (unit - 1 if upper else 0)
-    if ns > MAX_NS:
-        raise BadParameter(f"parameter {name!r} is out of range: {value} is after the year 2262 "
-                           "(expected microseconds since the epoch)")
-    return ns
+    return clamp_ns(value * unit + (unit - 1 if upper else 0))
 
 
 def duration_ns(params: Mapping[str, list[str]], name: str) -> int | None:
@@ -112,20 +115,26 @@ def _tag_text(v: Any) -> str:
 
 
 def rfc3339_ns(value: str | None, name: str) -> int | None:
-    """An RFC 3339 timestamp (with nanoseconds) as ns since the epoch."""
+    """An RFC 3339 timestamp (with nanoseconds) as ns since the epoch, within `clamp_ns`'s range."""
     if not value:
         return None
     m = _RFC3339.match(value.strip())
     if not m:
         raise BadParameter(f"parameter {name!r} must be an RFC 3339 time such as 2026-01-02T15:04:05.123456789Z, "
                            f"got {value!r}")
-    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    zone = m.group(3)
     try:
-        seconds = int(datetime.fromisoformat(m.group(1) + zone).timestamp())
+        local = datetime.fromisoformat(m.group(1))
+        hours, minutes = (0, 0) if zone == "Z" else (int(zone[1:3]), int(zone[4:6]))
+        if hours > 23 or minutes > 59:
+            raise ValueError(zone)
     except ValueError:
         raise BadParameter(f"parameter {name!r} is not a valid time: {value!r}") from None
+    # timegm, unlike datetime.timestamp(), takes every year from 1 to 9999 whatever the offset
+    offset = (hours * 3600 + minutes * 60) * (-1 if zone.startswith("-") else 1)
+    seconds = calendar.timegm(local.timetuple()) - offset
     frac = (m.group(2) or ".")[1:10].ljust(9, "0")
-    return seconds * 10**9 + int(frac)
+    return clamp_ns(seconds * 10**9 + int(frac))
 
 
 def go_duration_ns(value: str | None, name: str) -> int | None:
