@@ -17,6 +17,7 @@ dependencies, and a token of a tenant listed in `auth.all_tenants` sees every te
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ class JaegerQuery(Component):
         except NotFound as exc:
             return (self._v3_error if v3 else self._v1_error)(404, str(exc))
         except Exception as exc:
-            log.warning("jaeger_query: %s failed: %s", req.path, exc)
+            # the route, not the path, and the error's kind, not its text: both can quote the request's
+            # values (a service name, tag values bound into the query), which are user data
+            log.warning("jaeger_query: %s %s failed: %s", req.method, pattern, _failure_kind(exc))
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return (self._v3_error if v3 else self._v1_error)(500, f"the store could not answer: {text}")
 
@@ -333,6 +336,15 @@ class JaegerQuery(Component):
 
 
 _MAX_QUERY_BODY = 64 << 10
+_CLICKHOUSE_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """What failed, for the log, without the exception's text: its type and ClickHouse's error code."""
+    code = getattr(exc, "code", None)
+    found = None if isinstance(code, int) else _CLICKHOUSE_CODE.search(str(exc))
+    code = int(found.group(1)) if found else code
+    return type(exc).__name__ + (f" (ClickHouse error code {code})" if isinstance(code, int) else "")
 
 
 def _v3_body_query(req: Request) -> dict[str, str]:
