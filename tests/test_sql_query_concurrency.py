@@ -62,3 +62,29 @@ def test_max_concurrent_queries_must_allow_one(value):
     with pytest.raises(ConfigError, match="max_concurrent_queries"):
         parse_config(service_config(db, extensions={"sql_query": {
             "endpoint": "127.0.0.1:0", "max_concurrent_queries": value}}))
+
+
+def test_with_a_clickhouse_server_a_query_is_still_read_only_and_bounded_in_time(tmp_path):
+    """The same guarantees when the store is a ClickHouse server (the stand-in: chDB behind ClickHouse's
+    HTTP interface): the client's `readonly` does not replace the endpoint's, and a server that does not
+    answer within the limit gets the query cancelled and the client a TIMEOUT_EXCEEDED."""
+    from procs import StandIn
+
+    standin = StandIn.start(tmp_path / "clickhouse")
+    db = unique_database("server")
+    svc = None
+    try:
+        svc = start_service(service_config(db, exporter={"endpoint": standin.endpoint, "compress": "none"},
+                                           extensions={"sql_query": {"endpoint": "127.0.0.1:0",
+                                                                     "max_execution_time": "2s"}}), db)
+        assert _get(svc.sql_port, db, "SELECT getSetting('readonly')", readonly="0")[::2] == (200, "2\n")
+        standin.mode("slow", delay=6)
+        status, headers, body = _get(svc.sql_port, db, "SELECT 1", max_execution_time="0")
+        # without the limit it waits 6 s per request to the server and answers 200
+        assert status == 408 and headers["X-ClickHouse-Exception-Code"] == "159", (status, body)
+        assert "did not answer within 2 s, the endpoint's limit" in body
+        standin.mode("ok")
+    finally:
+        if svc is not None:
+            svc.stop()
+        standin.stop()

@@ -5,8 +5,9 @@ The `sql_query` endpoint receives `param_<name>` values in the HTTP interface's 
 Python values again would change the data. These sessions pass them through untouched: to the
 embedded engine's own parameter binding (chDB), or, for a ClickHouse server, in the forwarded request.
 
-On the embedded engine, a pool of such sessions lets several readers' queries run at once, and cancels
-a query that runs longer than the endpoint's time limit even when it lifted `max_execution_time` itself.
+On the embedded engine, a pool of such sessions lets several readers' queries run at once. On either, a
+query that runs longer than the endpoint's time limit is cancelled even when it lifted
+`max_execution_time` itself.
 """
 
 from __future__ import annotations
@@ -187,21 +188,26 @@ class EmbeddedPool:
 
 
 class ServerSession:
-    """Forwards read-only queries to a ClickHouse server's HTTP interface, parameters untouched."""
+    """Forwards read-only queries to a ClickHouse server's HTTP interface, parameters untouched, always with
+    `readonly=2`. With `max_seconds` > 0 it waits that long (plus a second) for an answer, then drops the
+    connection, which makes the server cancel the query (`cancel_http_readonly_queries_on_client_close`),
+    and reports TIMEOUT_EXCEEDED, whatever `max_execution_time` the query set itself."""
 
     def __init__(self, store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None,
-                 timeout: float = 30.0):
+                 max_seconds: float = 0):
         self._defaults = dict(defaults or {})
         self._url = store.endpoint.rstrip("/") + "/"
         self._database = database
-        self._timeout = timeout
+        self._max_seconds = max_seconds
+        self._timeout = max_seconds + _KILL_GRACE if max_seconds else None
         user = store.username or "default"
         token = base64.b64encode(f"{user}:{store.password}".encode()).decode()
         self._auth = f"Basic {token}"
 
     def raw_query(self, sql: str, parameters: Mapping[str, str] | None = None,
                   settings: Mapping[str, str] | None = None, fmt: str | None = None) -> bytes:
-        query = {"database": self._database, "readonly": "2", **self._defaults, **(settings or {})}
+        query = {"database": self._database, "cancel_http_readonly_queries_on_client_close": "1", **self._defaults,
+                 **(settings or {}), "readonly": "2"}
         if fmt:
             query["default_format"] = fmt
         query.update({f"param_{k}": v for k, v in (parameters or {}).items()})
@@ -213,6 +219,14 @@ class ServerSession:
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace").strip()
             raise SessionError(text, int(exc.headers.get("X-ClickHouse-Exception-Code") or _code_of(text))) from None
+        except (TimeoutError, urllib.error.URLError) as exc:
+            if not isinstance(getattr(exc, "reason", exc), TimeoutError):
+                raise SessionError(f"Code: 210. DB::Exception: cannot reach {self._url}: {exc}. (NETWORK_ERROR)",
+                                   210) from None
+            raise SessionError(
+                f"Code: {_TIMEOUT_EXCEEDED}. DB::Exception: ClickHouse did not answer within {self._max_seconds:g} s, "
+                "the endpoint's limit (sql_query's max_execution_time), and the query was cancelled; a query's own "
+                "max_execution_time cannot lift it. (TIMEOUT_EXCEEDED)", _TIMEOUT_EXCEEDED) from None
         except OSError as exc:
             raise SessionError(f"Code: 210. DB::Exception: cannot reach {self._url}: {exc}. (NETWORK_ERROR)",
                                210) from None
@@ -224,8 +238,8 @@ class ServerSession:
 def open_session(store: StoreSettings, database: str, defaults: Mapping[str, str] | None = None, *,
                  size: int = 4, max_seconds: float = 0) -> EmbeddedPool | ServerSession:
     """Sessions for up to `size` concurrent queries (a ClickHouse server takes any number), each cancelled
-    after `max_seconds` on the embedded engine (0: no limit)."""
+    after `max_seconds` (0: no limit)."""
     if store.embedded:
         return EmbeddedPool(store, database, defaults, size=size, max_seconds=max_seconds,
                             wait=max_seconds + 5 if max_seconds else 60.0)
-    return ServerSession(store, database, defaults)
+    return ServerSession(store, database, defaults, max_seconds=max_seconds)
