@@ -261,8 +261,8 @@ class SqlQuery(Component):
                     "config, or read with `spanhouse serve` stopped (the embedded store opened directly has no cap)")
         if code == _TIMEOUT_EXCEEDED:
             return (f"spanhouse's sql_query endpoint stops each query after sql_query::max_execution_time "
-                    f"({int(self.config.max_execution_time.seconds)} s). Narrow the query (a shorter time range), raise "
-                    "max_execution_time in the config, or read with `spanhouse serve` stopped")
+                    f"({int(self.config.max_execution_time.seconds)} s). Narrow the query (a shorter time range), "
+                    "raise max_execution_time in the config, or read with `spanhouse serve` stopped")
         return ""
 
     def _refused(self, req: Request, query_id: str) -> Response | None:
