@@ -9,6 +9,7 @@ lists. Counting stops once past the limit, so it never costs more than a few ste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from spanhouse.errors import RequestTooLarge
@@ -33,17 +34,23 @@ def check_protobuf(req: Any, noun: str, limit: int) -> None:
     if not limit:
         return
     resource_field, scope_field, record_field = _PB[noun]
-    groups = getattr(req, resource_field)
+    _check(getattr(req, resource_field), lambda g: getattr(g, scope_field), lambda sc: getattr(sc, record_field),
+           noun, limit)
+
+
+def _check(groups: Any, scopes_of: Callable[[Any], Any], records_of: Callable[[Any], Any], noun: str,
+           limit: int) -> None:
+    """Refuse more than `limit` resource entries, scope entries or records, however the request is held."""
     if len(groups) > limit:
         raise _refuse("resource entries", limit)
     entries = records = 0
     for group in groups:
-        scopes = getattr(group, scope_field)
+        scopes = scopes_of(group)
         entries += len(scopes)
         if entries > limit:
             raise _refuse("scope entries", limit)
         for scope in scopes:
-            records += len(getattr(scope, record_field))
+            records += len(records_of(scope))
     if records > limit:
         raise _refuse(noun + "s", limit)
 
@@ -141,16 +148,4 @@ def check_json(doc: Any, noun: str, limit: int) -> None:
     if not limit:
         return
     resource_keys, scope_keys, record_keys = _JSON[noun]
-    groups = _list(doc, resource_keys)
-    if len(groups) > limit:
-        raise _refuse("resource entries", limit)
-    entries = records = 0
-    for group in groups:
-        scopes = _list(group, scope_keys)
-        entries += len(scopes)
-        if entries > limit:
-            raise _refuse("scope entries", limit)
-        for scope in scopes:
-            records += len(_list(scope, record_keys))
-    if records > limit:
-        raise _refuse(noun + "s", limit)
+    _check(_list(doc, resource_keys), lambda g: _list(g, scope_keys), lambda sc: _list(sc, record_keys), noun, limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -77,23 +77,32 @@ def _set_attributes(target: Any, attrs: dict[str, Any]) -> None:
         _set_value(kv.value, v)
 
 
+def set_resource(out: Any, resource: Any) -> None:
+    """Fill a `ResourceSpans` or `ResourceLogs` message's resource and schema url."""
+    out.schema_url = resource.schema_url
+    _set_attributes(out.resource.attributes, resource.attributes)
+    out.resource.dropped_attributes_count = resource.dropped_attributes_count
+
+
+def set_scope(out: Any, scope: Any) -> None:
+    """Fill a `ScopeSpans` or `ScopeLogs` message's scope and schema url."""
+    out.schema_url = scope.schema_url
+    out.scope.name = scope.name
+    out.scope.version = scope.version
+    _set_attributes(out.scope.attributes, scope.attributes)
+    out.scope.dropped_attributes_count = scope.dropped_attributes_count
+
+
 def to_request(batch: SpanBatch) -> ExportTraceServiceRequest:
     """The batch as an `ExportTraceServiceRequest` message."""
     req = ExportTraceServiceRequest()
     for r, scopes in _groups(batch):
         resource = batch.resources[r]
         rs = req.resource_spans.add()
-        rs.schema_url = resource.schema_url
-        _set_attributes(rs.resource.attributes, resource.attributes)
-        rs.resource.dropped_attributes_count = resource.dropped_attributes_count
+        set_resource(rs, resource)
         for s, spans in scopes:
-            scope = batch.scopes[s]
             ss = rs.scope_spans.add()
-            ss.schema_url = scope.schema_url
-            ss.scope.name = scope.name
-            ss.scope.version = scope.version
-            _set_attributes(ss.scope.attributes, scope.attributes)
-            ss.scope.dropped_attributes_count = scope.dropped_attributes_count
+            set_scope(ss, batch.scopes[s])
             for i in spans:
                 sp = ss.spans.add()
                 sp.trace_id = _id_bytes(batch.trace_id[i])
@@ -199,23 +208,30 @@ def _json_span(batch: SpanBatch, i: int) -> dict[str, Any]:
 
 def encode_traces_json(batch: SpanBatch) -> dict[str, Any]:
     """The batch as an OTLP/JSON `ExportTraceServiceRequest` object (`{"resourceSpans": [...]}`)."""
-    resource_spans = []
+    return json_request(batch, ("resourceSpans", "scopeSpans", "spans"), _json_span)
+
+
+def json_request(batch: Any, keys: tuple[str, str, str], item: Callable[[Any, int], dict[str, Any]]) -> dict[str, Any]:
+    """A span or log batch as an OTLP/JSON request object, its items grouped under their resource and
+    scope; `keys` names the three lists (`resourceSpans`, `scopeSpans`, `spans` for traces)."""
+    resource_key, scope_key, items_key = keys
+    resources = []
     for r, scopes in _groups(batch):
         resource = batch.resources[r]
-        scope_spans = []
-        for s, spans in scopes:
+        scope_lists = []
+        for s, items in scopes:
             scope = batch.scopes[s]
-            scope_spans.append(_compact({
+            scope_lists.append(_compact({
                 "scope": _compact({"name": scope.name, "version": scope.version,
                                    "attributes": json_attributes(scope.attributes),
                                    "droppedAttributesCount": scope.dropped_attributes_count}),
-                "spans": [_json_span(batch, i) for i in spans],
+                items_key: [item(batch, i) for i in items],
                 "schemaUrl": scope.schema_url,
             }))
-        resource_spans.append(_compact({
+        resources.append(_compact({
             "resource": _compact({"attributes": json_attributes(resource.attributes),
                                   "droppedAttributesCount": resource.dropped_attributes_count}),
-            "scopeSpans": scope_spans,
+            scope_key: scope_lists,
             "schemaUrl": resource.schema_url,
         }))
-    return {"resourceSpans": resource_spans}
+    return {resource_key: resources}

@@ -12,7 +12,18 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from spanhouse.logbatch import LogBatch
-from spanhouse.otlp.encode import _compact, _groups, _id_bytes, _set_attributes, _set_value, json_attributes, json_value
+from spanhouse.otlp.encode import (
+    _compact,
+    _groups,
+    _id_bytes,
+    _set_attributes,
+    _set_value,
+    json_attributes,
+    json_request,
+    json_value,
+    set_resource,
+    set_scope,
+)
 
 
 def to_logs_request(batch: LogBatch) -> ExportLogsServiceRequest:
@@ -21,17 +32,10 @@ def to_logs_request(batch: LogBatch) -> ExportLogsServiceRequest:
     for r, scopes in _groups(batch):
         resource = batch.resources[r]
         rl = req.resource_logs.add()
-        rl.schema_url = resource.schema_url
-        _set_attributes(rl.resource.attributes, resource.attributes)
-        rl.resource.dropped_attributes_count = resource.dropped_attributes_count
+        set_resource(rl, resource)
         for s, records in scopes:
-            scope = batch.scopes[s]
             sl = rl.scope_logs.add()
-            sl.schema_url = scope.schema_url
-            sl.scope.name = scope.name
-            sl.scope.version = scope.version
-            _set_attributes(sl.scope.attributes, scope.attributes)
-            sl.scope.dropped_attributes_count = scope.dropped_attributes_count
+            set_scope(sl, batch.scopes[s])
             for i in records:
                 lr = sl.log_records.add()
                 lr.time_unix_nano = batch.time_unix_nano[i]
@@ -74,23 +78,4 @@ def _json_record(batch: LogBatch, i: int) -> dict[str, Any]:
 
 def encode_logs_json(batch: LogBatch) -> dict[str, Any]:
     """The batch as an OTLP/JSON `ExportLogsServiceRequest` object (`{"resourceLogs": [...]}`)."""
-    resource_logs = []
-    for r, scopes in _groups(batch):
-        resource = batch.resources[r]
-        scope_logs = []
-        for s, records in scopes:
-            scope = batch.scopes[s]
-            scope_logs.append(_compact({
-                "scope": _compact({"name": scope.name, "version": scope.version,
-                                   "attributes": json_attributes(scope.attributes),
-                                   "droppedAttributesCount": scope.dropped_attributes_count}),
-                "logRecords": [_json_record(batch, i) for i in records],
-                "schemaUrl": scope.schema_url,
-            }))
-        resource_logs.append(_compact({
-            "resource": _compact({"attributes": json_attributes(resource.attributes),
-                                  "droppedAttributesCount": resource.dropped_attributes_count}),
-            "scopeLogs": scope_logs,
-            "schemaUrl": resource.schema_url,
-        }))
-    return {"resourceLogs": resource_logs}
+    return json_request(batch, ("resourceLogs", "scopeLogs", "logRecords"), _json_record)
