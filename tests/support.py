@@ -7,6 +7,7 @@ session's store and isolates itself in a database of its own.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import time
@@ -17,6 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import set_span_in_context
 
 from spanhouse.component import ComponentID
 from spanhouse.config import parse_config
@@ -131,3 +133,20 @@ def sdk_spans(build, resource: dict | None = None) -> list:
     build(provider.get_tracer("tests.support", "0.1"))
     provider.shutdown()
     return list(memory.get_finished_spans())
+
+
+def enc(value) -> str:
+    """A value JSON-encoded, as MLflow sends every span attribute."""
+    return json.dumps(value)
+
+
+def mlflow_span(tracer, name, parent, at, span_type, **attrs):
+    """A span as MLflow's tracing provider exports it: every value JSON-encoded."""
+    context = set_span_in_context(parent) if parent is not None else None
+    return tracer.start_span(name, context=context, start_time=at, attributes={
+        "mlflow.traceRequestId": enc("tr-test"), "mlflow.spanType": enc(span_type), **attrs})
+
+
+def linked(name: str, version: str) -> dict:
+    """The attribute MLflow sets on the span a registered prompt was loaded under."""
+    return {"mlflow.linkedPrompts": enc([{"name": name, "version": version}])}

@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
-from support import sdk_spans, service_config, start_service, unique_database
+from support import enc, linked, mlflow_span, sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 
@@ -46,21 +46,6 @@ EXPECTED = {
     "oi_call": ("weather_prompt", "v3", "ancestor"),               # OpenInference: prompt.id above, version on call
     "oi_trace": ("weather_prompt", "v3", "descendants"),           # OpenInference trace-scoped, on the root
 }
-
-
-def enc(value) -> str:
-    return json.dumps(value)
-
-
-def mlflow_span(tracer, name, parent, at, span_type, **attrs):
-    """A span as MLflow's tracing provider exports it: every value JSON-encoded."""
-    context = set_span_in_context(parent) if parent is not None else None
-    return tracer.start_span(name, context=context, start_time=at, attributes={
-        "mlflow.traceRequestId": enc("tr-test"), "mlflow.spanType": enc(span_type), **attrs})
-
-
-def linked(name: str, version: str) -> dict:
-    return {"mlflow.linkedPrompts": enc([{"name": name, "version": version}])}
 
 
 def mlflow_call(tracer, parent, at, events=()):

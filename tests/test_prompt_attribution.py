@@ -21,7 +21,7 @@ from grafana_macros import Context, expand
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import set_span_in_context
-from support import sdk_spans, service_config, start_service, unique_database
+from support import enc, linked, mlflow_span, sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 from spanhouse.cli import main
@@ -31,21 +31,6 @@ S = 10**9
 REPORTED = {  # model call name → reported cost (MLflow sends mlflow.llm.cost; distinct, so sums tell calls apart)
     "a": 0.001, "b": 0.002, "c": 0.004, "d": 0.008, "e": 0.016, "f": 0.032, "g": 0.064, "oi": 0.128,
 }
-
-
-def enc(value) -> str:
-    return json.dumps(value)
-
-
-def mlflow_span(tracer, name, parent, at, span_type, **attrs):
-    """A span as MLflow's tracing provider exports it: every value JSON-encoded."""
-    context = set_span_in_context(parent) if parent is not None else None
-    return tracer.start_span(name, context=context, start_time=at, attributes={
-        "mlflow.traceRequestId": enc("tr-test"), "mlflow.spanType": enc(span_type), **attrs})
-
-
-def linked(name: str, version: str) -> dict:
-    return {"mlflow.linkedPrompts": enc([{"name": name, "version": version}])}
 
 
 def mlflow_call(tracer, key, parent, at, **attrs):
