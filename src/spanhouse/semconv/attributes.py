@@ -497,12 +497,29 @@ the token counts instead, or the span is unpriced. A cost reported on a span tha
 call (an agent or workflow span) is removed, since a trace's cost is the sum over its model calls.
 """
 
+SPANHOUSE_DATASET_EXAMPLE_ID: Final = "spanhouse.dataset.example.id"
+"""The id of the dataset example this run processed, unique within its dataset."""
+
+SPANHOUSE_DATASET_NAME: Final = "spanhouse.dataset.name"
+"""The dataset whose example this run processed.
+
+Set by the application on the root span of each run over a dataset example (an experiment or a CI
+evaluation), with spanhouse.dataset.example.id; `spanhouse compare` and `spanhouse gate` pair a
+candidate's runs with a baseline's on the same example ids.
+"""
+
 SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: Final = "spanhouse.evaluation.idempotency_key"
 """The sender's key for one evaluation result, on a gen_ai.evaluation.result event or log record.
 
 Results of the same span and evaluation name that carry the same key are one result sent more than
 once (a retried job or client): genai_evaluations_full keeps the first. OpenLIT's
 `openlit.score.idempotency_key` is read as this key.
+"""
+
+SPANHOUSE_EXPERIMENT_NAME: Final = "spanhouse.experiment.name"
+"""A label for one run of a candidate over a dataset, such as a CI build.
+
+Lets two runs of the same prompt version over the same dataset be told apart.
 """
 
 SPANHOUSE_FEATURE: Final = "spanhouse.feature"
@@ -1011,7 +1028,10 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     SPANHOUSE_COST_REASONING_USD: "double",
     SPANHOUSE_COST_SOURCE: "string",
     SPANHOUSE_COST_USD: "double",
+    SPANHOUSE_DATASET_EXAMPLE_ID: "string",
+    SPANHOUSE_DATASET_NAME: "string",
     SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "string",
+    SPANHOUSE_EXPERIMENT_NAME: "string",
     SPANHOUSE_FEATURE: "string",
     SPANHOUSE_NORMALIZED_FROM: "string[]",
     SPANHOUSE_PROMPT_TEMPLATE_HASH: "string",
@@ -1179,7 +1199,10 @@ __all__ = [
     "SPANHOUSE_COST_REASONING_USD",
     "SPANHOUSE_COST_SOURCE",
     "SPANHOUSE_COST_USD",
+    "SPANHOUSE_DATASET_EXAMPLE_ID",
+    "SPANHOUSE_DATASET_NAME",
     "SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY",
+    "SPANHOUSE_EXPERIMENT_NAME",
     "SPANHOUSE_FEATURE",
     "SPANHOUSE_NORMALIZED_FROM",
     "SPANHOUSE_PROMPT_TEMPLATE_HASH",
