@@ -8,12 +8,14 @@ import click
 from rich.table import Table
 
 from spanhouse import comparison
+from spanhouse import semconv as sc
 from spanhouse.cli._common import config_option, database_option, endpoint_option, plain
 from spanhouse.cli._report import format_option, ms, pct, usd, wide_console, window_seconds, write_json
 from spanhouse.errors import SpanhouseError
 from spanhouse.reader import Reader, clickhouse_message, open_reader
 
-dataset_option = click.option("--dataset", help="The dataset's name (spanhouse.dataset.name on the runs' root spans).")
+dataset_option = click.option("--dataset", required=True,
+                              help=f"The dataset's name ({sc.SPANHOUSE_DATASET_NAME} on the runs' root spans).")
 since_option = click.option("--since", default="7d", show_default=True,
                             help="Read the runs started in this window ending now: 24h, 7d, 30d.")
 
@@ -54,7 +56,7 @@ def empty_reason(reader: Reader, result: comparison.Comparison) -> str:
 @config_option
 @endpoint_option
 @database_option
-def command(dataset: str | None, baseline: comparison.Selector, candidate: comparison.Selector, since: str, top: int,
+def command(dataset: str, baseline: comparison.Selector, candidate: comparison.Selector, since: str, top: int,
             fmt: str, config_path: str | None, endpoint: str | None, database: str | None) -> None:
     """Compare the candidate's runs over a dataset with the baseline's, example by example.
 
@@ -63,8 +65,6 @@ def command(dataset: str | None, baseline: comparison.Selector, candidate: compa
     neither). Runs are paired by example id; of several runs of one example on one side the latest counts.
     Quality comes from the evaluation results stored for the runs' traces, whenever they arrived.
     """
-    if not dataset:
-        raise click.BadParameter("name the dataset, e.g. --dataset support-golden", param_hint="--dataset")
     seconds = window_seconds(since)
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
     try:
