@@ -234,7 +234,7 @@ GATE = {"dataset": DATASET, "baseline": f"{PROMPT}:v17", "release_candidate": f"
 def gate(svc, tmp_path, config: dict | str, *args: str) -> tuple[int, str]:
     path = tmp_path / "gate.yaml"
     path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
-    return cli(svc, "gate", "--config", str(path), "--service-config", svc.config_path, *args)
+    return cli(svc, "gate", str(path), "-c", svc.config_path, *args)
 
 
 def test_gate_passes_when_every_threshold_holds(svc, tmp_path):
@@ -309,7 +309,7 @@ def test_gate_waits_for_the_runs_of_a_ci_job(svc, tmp_path):
                   timeout=30, parameters={"k": sc.SPANHOUSE_DATASET_NAME, "d": dataset})
     path = tmp_path / "gate.yaml"
     path.write_text(yaml.safe_dump({**GATE, "dataset": dataset, "expected_examples": 2}))
-    proc = subprocess.Popen([sys.executable, "-m", "spanhouse.cli", "gate", "-c", str(path), "--service-config",
+    proc = subprocess.Popen([sys.executable, "-m", "spanhouse.cli", "gate", str(path), "-c",
                              svc.config_path, "--wait", "60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # the gate has read the store once and found the candidate missing

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from spanhouse import comparison, gate
-from spanhouse.cli._common import clean, database_option, endpoint_option
+from spanhouse.cli._common import clean, config_option, database_option, endpoint_option
 from spanhouse.cli._report import format_option, ms, usd, window_seconds, write_json
 from spanhouse.cli.compare import empty_reason, read
 from spanhouse.config import Duration
@@ -81,9 +81,7 @@ def _value(check: gate.Check) -> tuple[str, str]:
 
 
 @click.command("gate")
-@click.option("-c", "--config", "gate_path", type=click.Path(dir_okay=False),
-              help="The gate file (YAML): dataset, baseline, candidate, min_scores, max_cost_increase, "
-                   "max_p95_latency_ms, block_on_regression, expected_examples, since.")
+@click.argument("gate_path", metavar="[GATE_FILE]", required=False, type=click.Path(dir_okay=False))
 @click.option("--dataset", help="The dataset's name (overrides the gate file).")
 @click.option("--baseline", help=comparison.SELECTOR_HELP)
 @click.option("--candidate", help=comparison.SELECTOR_HELP)
@@ -98,8 +96,7 @@ def _value(check: gate.Check) -> tuple[str, str]:
               help="Wait up to this long for the runs to be stored, e.g. 30s (CI: spans may still be in a batch).")
 @click.option("--since", help="Window the runs started in [default: 7d].")
 @format_option
-@click.option("--service-config", "config_path", type=click.Path(dir_okay=False),
-              help="Config whose store to read [default: ./otel-collector-config.yaml, else the built-in one].")
+@config_option
 @endpoint_option
 @database_option
 def command(gate_path: str | None, dataset: str | None, baseline: str | None, candidate: str | None,
@@ -107,7 +104,10 @@ def command(gate_path: str | None, dataset: str | None, baseline: str | None, ca
             block: bool | None, expected_examples: int | None, wait: float, since: str | None, fmt: str,
             config_path: str | None, endpoint: str | None, database: str | None) -> None:
     """Check the candidate against the baseline on the same dataset examples; exit 1 when a threshold is
-    crossed (0 with --advisory), 2 when the gate cannot decide (bad config, no paired examples)."""
+    crossed (0 with --advisory), 2 when the gate cannot decide (bad config, no paired examples).
+
+    GATE_FILE (YAML) holds dataset, baseline, candidate, min_scores, max_cost_increase,
+    max_p95_latency_ms, block_on_regression, expected_examples and since; the flags override it."""
     overrides = {"dataset": dataset, "baseline": baseline, "candidate": candidate, "min_scores": min_scores,
                  "max_cost_increase": max_cost_increase, "max_p95_latency_ms": max_p95_latency_ms,
                  "block_on_regression": block, "expected_examples": expected_examples, "since": since}
