@@ -497,6 +497,13 @@ the token counts instead, or the span is unpriced. A cost reported on a span tha
 call (an agent or workflow span) is removed, since a trace's cost is the sum over its model calls.
 """
 
+SPANHOUSE_DATASET_EXAMPLE_DELETED: Final = "spanhouse.dataset.example.deleted"
+"""On a spanhouse.dataset.example record, true when the record deletes the example.
+
+The dataset keeps the newest record of each example id; a deleting one removes the example from
+genai_dataset_examples_current.
+"""
+
 SPANHOUSE_DATASET_EXAMPLE_ID: Final = "spanhouse.dataset.example.id"
 """The id of the dataset example this run processed, unique within its dataset."""
 
@@ -680,6 +687,15 @@ EVENT_GEN_AI_USER_MESSAGE: Final = "gen_ai.user.message"
 """A user message sent to the model, as a log or span event body (OTel GenAI <= v1.36).
 
 Deprecated: uncategorized. Replaced by gen_ai.input.messages.
+"""
+
+EVENT_SPANHOUSE_DATASET_EXAMPLE: Final = "spanhouse.dataset.example"
+"""A log record that adds, replaces or deletes one example of a dataset (`spanhouse dataset`).
+
+The body is a map: `input` (JSON text: the messages or input variables), `expected_output` (JSON
+text, empty when none yet) and `metadata` (a map of strings). The record's trace and span ids are
+the production span the example came from, if any. The newest record of an example id wins;
+genai_dataset_examples keeps them outside the span retention.
 """
 
 # Enum values
@@ -1028,6 +1044,7 @@ ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     SPANHOUSE_COST_REASONING_USD: "double",
     SPANHOUSE_COST_SOURCE: "string",
     SPANHOUSE_COST_USD: "double",
+    SPANHOUSE_DATASET_EXAMPLE_DELETED: "boolean",
     SPANHOUSE_DATASET_EXAMPLE_ID: "string",
     SPANHOUSE_DATASET_NAME: "string",
     SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY: "string",
@@ -1091,6 +1108,7 @@ __all__ = [
     "EVENT_GEN_AI_TOOL_MESSAGE",
     "EVENT_GEN_AI_USER_MESSAGE",
     "EVENT_NAME",
+    "EVENT_SPANHOUSE_DATASET_EXAMPLE",
     "EXCEPTION_MESSAGE",
     "EXCEPTION_STACKTRACE",
     "EXCEPTION_TYPE",
@@ -1199,6 +1217,7 @@ __all__ = [
     "SPANHOUSE_COST_REASONING_USD",
     "SPANHOUSE_COST_SOURCE",
     "SPANHOUSE_COST_USD",
+    "SPANHOUSE_DATASET_EXAMPLE_DELETED",
     "SPANHOUSE_DATASET_EXAMPLE_ID",
     "SPANHOUSE_DATASET_NAME",
     "SPANHOUSE_EVALUATION_IDEMPOTENCY_KEY",
