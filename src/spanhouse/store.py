@@ -75,6 +75,15 @@ class TableEngine:
             name = name.replace("MergeTree", "AggregatingMergeTree")
         return f"{name}({self.params})"
 
+    def render_replacing(self, version: str, deleted: str) -> str:
+        """The ReplacingMergeTree of this engine's family (Replicated..., Shared...) keeping the row with
+        the highest `version` of each sorting key and dropping it when `deleted` is 1."""
+        name = self.name
+        if name in ("MergeTree", "ReplicatedMergeTree", "SharedMergeTree"):
+            name = name.replace("MergeTree", "ReplacingMergeTree")
+        params = ", ".join(p for p in (self.params.strip(), version, deleted) if p)
+        return f"{name}({params})"
+
 
 @dataclass(frozen=True, kw_only=True)
 class StoreSettings:
@@ -299,6 +308,9 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         genai_prompt_links_view=settings.table("genai_prompt_links_mv"),
         genai_spans_by_prompt_view=settings.table("genai_spans_by_prompt"),
         genai_evaluations_by_prompt_view=settings.table("genai_evaluations_by_prompt"),
+        genai_dataset_examples_table=settings.table("genai_dataset_examples"),
+        genai_dataset_examples_logs_view=settings.table("genai_dataset_examples_logs_mv"),
+        genai_dataset_examples_current_view=settings.table("genai_dataset_examples_current"),
         prompt_depth=str(PROMPT_DEPTH),
         event_score_columns=score_columns_sql("e.Attributes"),
         log_score_columns=score_columns_sql("a"),
@@ -309,6 +321,7 @@ def render_schema(settings: StoreSettings, version: tuple[int, ...] = FULL_TEXT_
         on_cluster=on_cluster,
         engine=settings.table_engine.render(),
         aggregating_engine=settings.table_engine.render(aggregating=True),
+        replacing_engine=settings.table_engine.render_replacing("Version", "Deleted"),
     )
     timeless_values = {}
     for table in retention_tables(settings):
@@ -352,6 +365,8 @@ def table_names(settings: StoreSettings) -> dict[str, str]:
         "genai_evaluations_full": settings.table("genai_evaluations_full"),
         "genai_spans_by_prompt": settings.table("genai_spans_by_prompt"),
         "genai_evaluations_by_prompt": settings.table("genai_evaluations_by_prompt"),
+        "genai_dataset_examples": settings.table("genai_dataset_examples"),
+        "genai_dataset_examples_current": settings.table("genai_dataset_examples_current"),
     }
 
 
