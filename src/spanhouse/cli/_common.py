@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+
+from spanhouse.config import Duration
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False),
@@ -38,3 +42,21 @@ def plain(text: str) -> Any:
     from rich.text import Text
 
     return Text(clean(text))
+
+
+def time_ns(value: str | None, option: str, default: int) -> int:
+    """A duration before now (`24h`, `7d`) or an ISO 8601 date or time (UTC unless it says otherwise)."""
+    if not value:
+        return default
+    try:
+        return time.time_ns() - int(Duration.parse(value).seconds * 1e9)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a duration before now (24h, 7d) nor an ISO 8601 time "
+                                 "(2026-01-31, 2026-01-31T12:00:00Z)", param_hint=option) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1000

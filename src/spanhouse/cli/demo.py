@@ -10,15 +10,10 @@ from __future__ import annotations
 import json
 import random
 import shlex
-import socket
 import time
-import urllib.parse
 from typing import Any
 
 import click
-import requests
-from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -26,8 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from spanhouse import semconv as sc
-from spanhouse.component import Kind
-from spanhouse.config import load_config, parse_endpoint
+from spanhouse.cli._otlp import Refusals, check_reachable, default_endpoint, signal_url
 from spanhouse.errors import SpanhouseError
 
 OP = sc.GenAiOperationNameValues
@@ -172,79 +166,14 @@ def _trace(tracer: Any, rng: random.Random, clock: _Clock, environment: str) -> 
     return format(root.get_span_context().trace_id, "032x")
 
 
-def _traces_url(endpoint: str) -> str:
-    """`host:port` or a base URL get `/v1/traces`; a URL with a path is used as it is (like the SDK's
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)."""
-    url = endpoint if "://" in endpoint else f"http://{endpoint}"
-    return url if urllib.parse.urlsplit(url).path.strip("/") else url.rstrip("/") + "/v1/traces"
-
-
-class _Refusals:
-    """Remembers the last answer an OTLP/HTTP endpoint gave that was not a success: the exporter's own
-    request (with the headers it sends, from OTEL_EXPORTER_OTLP_HEADERS) is what is reported."""
-
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.session.hooks["response"].append(self._record)
-        self.last: requests.Response | None = None
-
-    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if not response.ok:
-            self.last = response
-
-    def why(self) -> str:
-        """What the endpoint answered, e.g. `: it answers HTTP 413: request has 19 spans, ...`, or ""."""
-        response = self.last
-        if response is None:
-            return ""
-        message = ""
-        try:
-            if "json" in response.headers.get("Content-Type", ""):
-                message = str(response.json().get("message", ""))
-            else:
-                message = status_pb2.Status.FromString(response.content).message
-        except (ValueError, AttributeError, DecodeError):
-            pass
-        sent_token = "authorization" in {k.lower() for k in response.request.headers}
-        hint = {401: " (auth is on: the token sent in OTEL_EXPORTER_OTLP_HEADERS was not accepted)" if sent_token
-                else " (auth is on: give the demo a token with "
-                     "OTEL_EXPORTER_OTLP_HEADERS=\"authorization=Bearer%20<token>\")",
-                404: " (not an OTLP/HTTP traces path)"}.get(response.status_code, "")
-        return f": it answers HTTP {response.status_code}{hint}" + (f": {message}" if message else "")
-
-
-def _exporter(endpoint: str, protocol: str, refusals: _Refusals) -> Any:
+def _exporter(endpoint: str, protocol: str, refusals: Refusals) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         return GrpcExporter(endpoint=endpoint.split("://")[-1], insecure=True, timeout=10)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=_traces_url(endpoint), timeout=10, session=refusals.session)
-
-
-def _default_endpoint(config_path: str | None, protocol: str | None) -> tuple[str, str]:
-    """The config's otlp receiver endpoint and protocol (HTTP when it has both and none is asked for)."""
-    config = load_config(config_path, for_reading=True)  # the server's tokens and TLS files are not ours
-    found = config.first(Kind.RECEIVER, "otlp")
-    for proto in (protocol,) if protocol else ("http", "grpc"):
-        settings = getattr(found[1].protocols, proto) if found else None
-        if settings is not None and proto == "http" and settings.traces_url_path != "/v1/traces":
-            return f"http://{settings.endpoint}{settings.traces_url_path}", proto
-        if settings is not None:
-            return settings.endpoint, proto
-    proto = protocol or "http"
-    return ("127.0.0.1:4317" if proto == "grpc" else "127.0.0.1:4318"), proto
-
-
-def _check_reachable(endpoint: str) -> None:
-    address = endpoint.split("://")[-1].split("/")[0]
-    try:
-        host, port = parse_endpoint(address)
-        socket.create_connection((host, port), timeout=2).close()
-    except (OSError, ValueError) as exc:
-        raise SpanhouseError(f"nothing answers at {endpoint} ({exc}); start `spanhouse serve` first or pass "
-                             "--endpoint") from None
+    return HttpExporter(endpoint=signal_url(endpoint, "traces"), timeout=10, session=refusals.session)
 
 
 @click.command("demo")
@@ -259,9 +188,9 @@ def command(endpoint: str | None, protocol: str | None, n_traces: int, environme
             config_path: str | None) -> None:
     """Send a realistic multi-step agent workload so there is data to look at."""
     if endpoint is None:
-        endpoint, protocol = _default_endpoint(config_path, protocol)
+        endpoint, protocol = default_endpoint(config_path, protocol)
     protocol = protocol or "http"
-    _check_reachable(endpoint)
+    check_reachable(endpoint)
     rng = random.Random(seed)
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({
@@ -276,7 +205,7 @@ def command(endpoint: str | None, protocol: str | None, n_traces: int, environme
         trace_ids.append(_trace(tracer, rng, clock, environment))
         clock.step(rng.uniform(1000, 12000))
     spans = memory.get_finished_spans()
-    refusals = _Refusals()
+    refusals = Refusals()
     exporter = _exporter(endpoint, protocol, refusals)
     try:
         for i in range(0, len(spans), 512):

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from datetime import UTC, datetime
 
 import click
 
-from spanhouse.cli._common import config_option, database_option, endpoint_option
-from spanhouse.config import Duration
+from spanhouse.cli._common import config_option, database_option, endpoint_option, time_ns
 from spanhouse.errors import SpanhouseError
 from spanhouse.export import END_OF_TIME_NS, ExportRange, log_pages, trace_pages
 from spanhouse.exporters.file import encode_request
 from spanhouse.fsprivate import open_private_file
 from spanhouse.jaeger.reader import TraceReader
 from spanhouse.reader import clickhouse_message, open_reader
-
-
-def _time_ns(value: str | None, option: str, default: int) -> int:
-    """A duration before now (`24h`, `7d`) or an ISO 8601 date or time (UTC unless it says otherwise)."""
-    if not value:
-        return default
-    try:
-        return time.time_ns() - int(Duration.parse(value).seconds * 1e9)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a duration before now (24h, 7d) nor an ISO 8601 time "
-                                 "(2026-01-31, 2026-01-31T12:00:00Z)", param_hint=option) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp()) * 10**9 + when.microsecond * 1000
 
 
 class _Output:
@@ -83,7 +62,7 @@ def command(since: str | None, until: str | None, service: str, trace_ids: tuple
     back; the others are exported as the strings the store holds. Reads like `spanhouse trace`: the
     store directly, or through the sql_query endpoint while `spanhouse serve` runs, in pages.
     """
-    what = ExportRange(_time_ns(since, "--since", 0), _time_ns(until, "--until", END_OF_TIME_NS), service,
+    what = ExportRange(time_ns(since, "--since", 0), time_ns(until, "--until", END_OF_TIME_NS), service,
                        tuple(t.lower() for t in trace_ids))
     if what.start_ns >= what.end_ns:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
