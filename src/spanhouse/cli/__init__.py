@@ -1,4 +1,4 @@
-"""The `spanhouse` command: serve, demo, sql, trace, costs, top-traces, compare, gate, schema, export."""
+"""The `spanhouse` command: serve, demo, sql, trace, costs, top-traces, dataset, compare, gate, schema, export."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from spanhouse.cli import compare, costs, demo, export, gate, schema, serve, sql, top_traces, trace
+    from spanhouse.cli import compare, costs, dataset, demo, export, gate, schema, serve, sql, top_traces, trace
 
-    for module in (serve, demo, sql, trace, costs, top_traces, compare, gate, schema, export):
+    for module in (serve, demo, sql, trace, costs, top_traces, dataset, compare, gate, schema, export):
         main.add_command(module.command)
 
 
