@@ -14,11 +14,19 @@ bounded and non-blocking: when spanhouse is down or slow, spans are dropped, nev
 """
 
 from spanhouse.sdk._configure import configure
-from spanhouse.sdk._context import MarkingLogRecordProcessor, MarkingSpanProcessor, feature, prompt, tenant
+from spanhouse.sdk._context import (
+    MarkingLogRecordProcessor,
+    MarkingSpanProcessor,
+    dataset_example,
+    feature,
+    prompt,
+    tenant,
+)
 from spanhouse.sdk._exporter import RedactingSpanExporter
 
 __all__ = [
     "configure",
+    "dataset_example",
     "feature",
     "MarkingLogRecordProcessor",
     "MarkingSpanProcessor",

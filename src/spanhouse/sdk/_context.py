@@ -1,4 +1,5 @@
-"""Helpers that mark spans with prompt, feature and tenant, and the processors that stamp them.
+"""Helpers that mark spans with prompt, feature and tenant, the processors that stamp them, and the span
+of one run over a dataset example.
 
 The marks live in the OpenTelemetry context (not in baggage, so they never travel to other
 services). Every span started inside the block gets them as attributes, unless the span already has
@@ -9,12 +10,14 @@ rule on `spanhouse.feature` reaches that content too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -145,3 +148,25 @@ class MarkingLogRecordProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+@contextlib.contextmanager
+def dataset_example(dataset: str, example_id: str, experiment: str | None = None) -> Iterator[Span]:
+    """Run the block as one run over a dataset example: opens a span (a child of the current one, if
+    any) carrying `spanhouse.dataset.name`, `spanhouse.dataset.example.id` and, when given,
+    `spanhouse.experiment.name`, which `spanhouse compare` and `spanhouse gate` pair runs by. Yields the
+    span; an exception in the block is recorded on it and raised on.
+
+    ```python
+    for example in examples:
+        with sdk.dataset_example("failed-replies", example["id"], experiment="ci-1234"):
+            reply(example["input"])
+    ```"""
+    if not dataset or not example_id:
+        raise ValueError("dataset_example() needs a dataset name and an example id")
+    attributes = {sc.SPANHOUSE_DATASET_NAME: str(dataset), sc.SPANHOUSE_DATASET_EXAMPLE_ID: str(example_id)}
+    if experiment:
+        attributes[sc.SPANHOUSE_EXPERIMENT_NAME] = str(experiment)
+    tracer = trace.get_tracer("spanhouse.sdk")
+    with tracer.start_as_current_span(f"dataset_example {dataset}", attributes=attributes) as span:
+        yield span
