@@ -144,9 +144,14 @@ def message_event_metadata() -> frozenset[str]:
     }
 
 
+CONTENT_EVENTS: frozenset[str] = frozenset({sc.EVENT_SPANHOUSE_DATASET_EXAMPLE})
+"""Other events whose body is content: a dataset example's input and expected output."""
+
+
 def is_genai_event(name: str) -> bool:
-    """True for a message event or any other GenAI event (see `GENAI_EVENT_PREFIX`)."""
-    return name in MESSAGE_EVENTS or name.startswith(GENAI_EVENT_PREFIX)
+    """True for a message event, any other GenAI event (see `GENAI_EVENT_PREFIX`) or a `CONTENT_EVENTS`
+    one: under metadata_only their bodies keep only their metadata members."""
+    return name in MESSAGE_EVENTS or name.startswith(GENAI_EVENT_PREFIX) or name in CONTENT_EVENTS
 
 
 def is_metadata(key: str) -> bool:
