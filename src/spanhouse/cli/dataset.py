@@ -18,6 +18,7 @@ import click
 from spanhouse import semconv as sc
 from spanhouse.cli._common import clean, config_option, database_option, endpoint_option, plain, time_ns
 from spanhouse.cli._otlp import check_reachable, default_endpoint
+from spanhouse.cli._report import wide_console
 from spanhouse.datasets import read, select, send
 from spanhouse.datasets.examples import DatasetFileError, Example, parse_lines, write_lines
 from spanhouse.errors import SpanhouseError
@@ -233,7 +234,6 @@ def _write_all(fd: int, data: bytes) -> None:
 @database_option
 def list_(config_path: str | None, endpoint: str | None, database: str | None) -> None:
     """The datasets, with their example counts and last change."""
-    from rich.console import Console
     from rich.table import Table
 
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
@@ -249,7 +249,7 @@ def list_(config_path: str | None, endpoint: str | None, database: str | None) -
     for d in found:
         table.add_row(plain(d.name), plain(d.tenant or "-"), str(d.examples), str(d.with_expected),
                       d.last_change.strftime("%Y-%m-%d %H:%M:%S"))
-    Console(soft_wrap=True).print(table)
+    wide_console().print(table)
 
 
 @command.command("show")
@@ -262,7 +262,6 @@ def list_(config_path: str | None, endpoint: str | None, database: str | None) -
 def show(name: str, tenant: str | None, limit: int, config_path: str | None, endpoint: str | None,
          database: str | None) -> None:
     """The examples of dataset NAME, with the trace each came from (open it with `spanhouse trace`)."""
-    from rich.console import Console
     from rich.table import Table
 
     reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
@@ -271,11 +270,12 @@ def show(name: str, tenant: str | None, limit: int, config_path: str | None, end
         rows = _reading(reader, lambda: _first(read.examples(reader, name, owner), limit + 1))
     finally:
         reader.close()
-    table = Table("example id", "source trace", "expected output", "input", "changed (UTC)")
+    table = Table("example id", "expected output", "input", "changed (UTC)")
+    table.add_column("source trace", no_wrap=True, min_width=32)
     for example, when in rows[:limit]:
-        table.add_row(plain(example.id), example.trace_id or "-", plain(_excerpt(example.expected_output) or "-"),
-                      plain(_excerpt(example.input)), when.strftime("%Y-%m-%d %H:%M:%S"))
-    Console(soft_wrap=True).print(table)
+        table.add_row(plain(example.id), plain(_excerpt(example.expected_output) or "-"),
+                      plain(_excerpt(example.input)), when.strftime("%Y-%m-%d %H:%M:%S"), example.trace_id or "-")
+    wide_console().print(table)
     more = f" (first {limit}; --limit for more)" if len(rows) > limit else ""
     click.echo(f"dataset {clean(name)!r}{' of tenant ' + repr(owner) if owner else ''}: {min(len(rows), limit)} "
                f"example(s) shown{more}; open a source with: spanhouse trace <source trace>")

@@ -151,11 +151,13 @@ class MarkingLogRecordProcessor(LogRecordProcessor):
 
 
 @contextlib.contextmanager
-def dataset_example(dataset: str, example_id: str, experiment: str | None = None) -> Iterator[Span]:
+def dataset_example(dataset: str, example_id: str, experiment: str | None = None, *,
+                    tracer: trace.Tracer | None = None) -> Iterator[Span]:
     """Run the block as one run over a dataset example: opens a span (a child of the current one, if
     any) carrying `spanhouse.dataset.name`, `spanhouse.dataset.example.id` and, when given,
-    `spanhouse.experiment.name`, which `spanhouse compare` and `spanhouse gate` pair runs by. Yields the
-    span; an exception in the block is recorded on it and raised on.
+    `spanhouse.experiment.name`, which `spanhouse compare` and `spanhouse gate` pair runs by, with
+    `tracer` (default: one of the global tracer provider, which `configure()` installs). Yields the span;
+    an exception in the block is recorded on it and raised on.
 
     ```python
     for example in examples:
@@ -167,6 +169,6 @@ def dataset_example(dataset: str, example_id: str, experiment: str | None = None
     attributes = {sc.SPANHOUSE_DATASET_NAME: str(dataset), sc.SPANHOUSE_DATASET_EXAMPLE_ID: str(example_id)}
     if experiment:
         attributes[sc.SPANHOUSE_EXPERIMENT_NAME] = str(experiment)
-    tracer = trace.get_tracer("spanhouse.sdk")
+    tracer = tracer or trace.get_tracer("spanhouse.sdk")
     with tracer.start_as_current_span(f"dataset_example {dataset}", attributes=attributes) as span:
         yield span
