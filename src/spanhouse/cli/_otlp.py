@@ -29,8 +29,9 @@ class Refusals:
     """Remembers the last answer an OTLP/HTTP endpoint gave that was not a success: the exporter's own
     request (with the headers it sends, from OTEL_EXPORTER_OTLP_HEADERS) is what is reported."""
 
-    def __init__(self, command: str = "the demo") -> None:
+    def __init__(self, command: str = "the demo", signal: str = "traces") -> None:
         self.command = command
+        self.signal = signal
         self.session = requests.Session()
         self.session.hooks["response"].append(self._record)
         self.last: requests.Response | None = None
@@ -56,7 +57,7 @@ class Refusals:
         hint = {401: " (auth is on: the token sent in OTEL_EXPORTER_OTLP_HEADERS was not accepted)" if sent_token
                 else f" (auth is on: give {self.command} a token with "
                      "OTEL_EXPORTER_OTLP_HEADERS=\"authorization=Bearer%20<token>\")",
-                404: " (not an OTLP/HTTP path, or no pipeline for this signal)"}.get(response.status_code, "")
+                404: f" (not an OTLP/HTTP {self.signal} path)"}.get(response.status_code, "")
         return f": it answers HTTP {response.status_code}{hint}" + (f": {message}" if message else "")
 
 

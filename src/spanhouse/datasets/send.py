@@ -42,7 +42,7 @@ def records(dataset: str, examples: Sequence[Example], *, deleted: bool = False,
     memory = InMemoryLogRecordExporter()
     provider = LoggerProvider(resource=Resource.create(resource))
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    logger = provider.get_logger("spanhouse.dataset")
+    logger = provider.get_logger(__name__)
     start = time.time_ns()
     for i, example in enumerate(examples):
         attrs: dict[str, Any] = {**(attributes[i] if i < len(attributes) else {}),
@@ -70,7 +70,7 @@ def exporter(endpoint: str, protocol: str, refusals: Refusals) -> Any:
 def send(batch: Sequence[Any], endpoint: str, protocol: str) -> None:
     """Export `batch` in requests of `CHUNK` records; raises `SpanhouseError` saying what the endpoint
     answered and how many records it had already taken (sending again is harmless: same ids)."""
-    refusals = Refusals("`spanhouse dataset`")
+    refusals = Refusals("`spanhouse dataset`", "logs")
     out = exporter(endpoint, protocol, refusals)
     sent = 0
     try:
