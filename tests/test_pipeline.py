@@ -197,3 +197,31 @@ def test_a_batch_timeout_clients_would_not_wait_for_is_warned_about(caplog):
         BatchProcessor(BatchConfig(timeout=Duration(2)))
     (record,) = [r for r in caplog.records if "holds each client's answer" in r.getMessage()]
     assert "timeout 12s" in record.getMessage()
+
+
+class Refusing(Sink):
+    """Refuses the spans whose name ends in "0" (as a store refuses spans past its retention)."""
+
+    def refuses(self, batch: SpanBatch):
+        indexes = [i for i, name in enumerate(batch.name) if name.endswith("0")]
+        return (indexes, f"{len(indexes)} span(s) refused by the test store") if indexes else None
+
+
+def test_refused_spans_reach_no_exporter_of_their_pipeline_and_fan_out_answers_the_most_refused():
+    from spanhouse.service import FanoutConsumer
+
+    store, tee, other = Refusing(), Sink(), Sink()
+    proc = BatchProcessor(BatchConfig(send_batch_size=100, timeout=Duration(0.02)))
+    stored = Pipeline(ComponentID("traces"), [(ComponentID("batch"), proc)],
+                      [(ComponentID("store"), store), (ComponentID("tee"), tee)], ack_timeout=5)
+    forwarded = Pipeline(ComponentID("traces", "forward"), [], [(ComponentID("other"), other)], ack_timeout=5)
+    stored.start()
+    try:
+        refusal = FanoutConsumer([stored, forwarded]).consume(spans(3))
+    finally:
+        stored.stop()
+    assert (refusal.count, refusal.message) == (1, "1 span(s) refused by the test store")
+    assert [b.name for b in store.batches] == [b.name for b in tee.batches] == [["s1", "s2"]]
+    assert [b.name for b in other.batches] == [["s0", "s1", "s2"]]  # a pipeline without the store keeps them
+    # a request the store refuses whole is answered without reaching any exporter
+    assert stored.consume(spans(1)).count == 1 and len(store.batches) == 1

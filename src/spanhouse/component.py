@@ -81,10 +81,29 @@ class Config(Protocol):
     def validate(self) -> Iterator[ConfigIssue]: ...
 
 
-class Consumer(Protocol):
-    """What a receiver hands decoded spans to. Returns once the spans are durable; raises otherwise."""
+@dataclass(frozen=True)
+class Refusal:
+    """Records of one batch that a pipeline did not accept: how many, and why (a message for the
+    client that names what to fix, never a value)."""
 
-    def consume(self, batch: SpanBatch) -> None: ...
+    count: int
+    message: str
+
+    @staticmethod
+    def merge(refusals: list[Refusal | None]) -> Refusal | None:
+        """One answer for a request several pipelines consumed: the largest count (each pipeline saw
+        every record; a record refused by two is one record), every distinct message."""
+        found = [r for r in refusals if r is not None and r.count]
+        if not found:
+            return None
+        return Refusal(max(r.count for r in found), "; ".join(dict.fromkeys(r.message for r in found)))
+
+
+class Consumer(Protocol):
+    """What a receiver hands decoded spans to. Returns once the spans it accepted are durable, with
+    the records it refused (None when it took them all); raises otherwise."""
+
+    def consume(self, batch: SpanBatch) -> Refusal | None: ...
 
 
 class Component:
@@ -120,6 +139,13 @@ class Exporter(Component):
 
     def consume(self, batch: SpanBatch) -> None:
         raise NotImplementedError
+
+    def refuses(self, batch: SpanBatch) -> tuple[list[int], str] | None:
+        """Optional: the indexes of the records of `batch` this exporter would accept but not keep (a
+        store that deletes them on arrival), and a message for the client saying why and what to fix;
+        None when it keeps them all. The pipeline asks before `consume` and leaves them out of every
+        exporter's batch."""
+        return None
 
 
 @dataclass(frozen=True)

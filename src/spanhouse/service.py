@@ -2,7 +2,9 @@
 
 Receivers are shared by every pipeline that names them; processors are built once per pipeline;
 exporters once per (id, signal). Data flows in the receiver's thread: decode → processors in order →
-each exporter; the receiver answers when every exporter has accepted the batch durably. A processor
+each exporter; the receiver answers when every exporter has accepted the batch durably. Records an
+exporter would accept but not keep (`Exporter.refuses`: older than the store's retention) are taken out
+of the request once, after the processors, and the receiver answers them as rejected. A processor
 that holds data (`batch`) is flushed by a per-pipeline ticker and at shutdown.
 
 Start order: exporters (they open the store), processors, extensions (some read the store), receivers;
@@ -29,6 +31,7 @@ from spanhouse.component import (
     Exporter,
     Kind,
     Processor,
+    Refusal,
     Registry,
     default_registry,
 )
@@ -65,21 +68,34 @@ class Pipeline:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
-    def consume(self, batch: Any) -> None:
+    def consume(self, batch: Any) -> Refusal | None:
         ack = Ack()
         batch.acks.append(ack)
-        self._run(batch, 0)
+        refusal = self._run(batch, 0)
         ack.wait(self.ack_timeout)
+        return refusal
 
-    def _run(self, batch: Any, start: int) -> None:
+    def _run(self, batch: Any, start: int) -> Refusal | None:
         """Process `batch` from processor `start` on and export it; resolves its acknowledgements."""
-        out = cpu.run(self._process, batch, start)
+        out, refusal = cpu.run(self._process, batch, start)
         if out is not None:
             self._export(out)
+        return refusal
 
-    def _process(self, batch: Any, start: int) -> Any | None:
-        """The processors from `start` on (on the CPU thread); None when nothing is left to export."""
+    def _process(self, batch: Any, start: int) -> tuple[Any | None, Refusal | None]:
+        """The processors from `start` on (on the CPU thread), then what the exporters refuse; the batch
+        is None when nothing is left to export. A request's records are screened once, with the values
+        the processors left, before a holding processor (`batch`) merges them with other requests' and
+        the request's own answer could no longer say which were refused."""
+        refusal = None
+        screened = start > 0  # a batch a holding processor released was screened before it was held
         for pid, proc in self.processors[start:]:
+            if not screened and getattr(proc, "flush_interval", None) is not None:
+                batch, refusal = self._screen(batch)
+                screened = True
+                if len(batch) == 0:
+                    batch.succeed()
+                    return None, refusal
             try:
                 batch = proc.process(batch)
             except Exception as exc:  # resolve, never leave a receiver waiting on a lost batch
@@ -90,11 +106,33 @@ class Pipeline:
                     exc = RetryableError(f"processor {pid} failed on this request ({type(exc).__name__}); "
                                          "the spanhouse log has the details", retry_after=5)
                 batch.fail(exc)
-                return None
+                return None, refusal
             if len(batch) == 0:
                 batch.succeed()
-                return None
-        return batch
+                return None, refusal
+        if not screened:
+            batch, refusal = self._screen(batch)
+            if len(batch) == 0:
+                batch.succeed()
+                return None, refusal
+        return batch, refusal
+
+    def _screen(self, batch: Any) -> tuple[Any, Refusal | None]:
+        """`batch` without the records any exporter of this pipeline refuses (`Exporter.refuses`): none of
+        the exporters gets them, so what is forwarded matches what is stored and what the client is told."""
+        refused: set[int] = set()
+        messages: list[str] = []
+        for _, exp in self.exporters:
+            refuses = getattr(exp, "refuses", None)  # duck-typed exporters that refuse nothing need not define it
+            found = refuses(batch) if refuses is not None else None
+            if found is not None and found[0]:
+                refused.update(found[0])
+                messages.append(found[1])
+        if not refused:
+            return batch, None
+        kept = batch.take(i for i in range(len(batch)) if i not in refused)
+        kept.acks = batch.acks
+        return kept, Refusal(len(refused), "; ".join(messages))
 
     def _export(self, batch: Any) -> None:
         first_error: Exception | None = None
@@ -147,10 +185,9 @@ class FanoutConsumer:
     def __init__(self, pipelines: list[Pipeline]):
         self.pipelines = pipelines
 
-    def consume(self, batch: Any) -> None:
+    def consume(self, batch: Any) -> Refusal | None:
         last = len(self.pipelines) - 1
-        for i, p in enumerate(self.pipelines):
-            p.consume(batch if i == last else batch.copy())
+        return Refusal.merge([p.consume(batch if i == last else batch.copy()) for i, p in enumerate(self.pipelines)])
 
 
 class Service:

@@ -183,9 +183,10 @@ class ClickHouseExporter(Pusher):
         self._closed = False
         self._base_settings: dict[str, Any] = {}
         self.table = config.table(self.table_name)
-        self._expired: dict[int | None, int] = {}
+        # per warning (refused, or stored to be deleted): the counts by rule since it was last logged, and when
+        self._expired: dict[str, dict[int | None, int]] = {}
         self._shortest_retention = retention.shortest_seconds(config.ttl, config.retention)
-        self._expired_logged_at = -60.0
+        self._expired_logged_at: dict[str, float] = {}
         self._expired_lock = threading.Lock()
 
     def start(self, host: Any) -> None:
@@ -290,18 +291,31 @@ class ClickHouseExporter(Pusher):
         columns = self.encode(batch)
         return columns, encode_columns(self.column_names, columns) if self.signal == "traces" else None
 
-    def _note_expired(self, batch: Any) -> None:
-        """Spans that start (log records timestamped) before their retention window (the rule they match,
-        else `ttl`) are stored, then deleted by ClickHouse's TTL: say so (at most once a minute, with a
-        count and which rules), so a backfill does not vanish without a word."""
+    def refuses(self, batch: Any) -> tuple[list[int], str] | None:
+        """The spans that start (log records timestamped) before their retention window: ClickHouse's TTL
+        would delete them on arrival, so the pipeline answers them as rejected instead of storing them."""
+        expired = self._past_retention(batch) if self._shortest_retention else {}
+        if not expired:
+            return None
+        counts = {rule: len(indexes) for rule, indexes in expired.items()}
+        self._warn(counts, "refused: the clients were answered that they were rejected (partial_success)")
+        what = "span(s) started" if self.signal == "traces" else "log record(s) timestamped"
+        message = (f"{sum(counts.values())} {what} before the store's retention window ({self._which(counts)}) and "
+                   "would be deleted on arrival; check the sender's clock, or ask the operator to raise the "
+                   "clickhouse exporter's ttl (or retention rule) to keep backfilled data")
+        return sorted(i for indexes in expired.values() for i in indexes), message
+
+    def _past_retention(self, batch: Any) -> dict[int | None, list[int]]:
+        """The records of `batch` past their retention (the rule they match, else `ttl`), by that rule
+        (None for `ttl`). A record's time is the one its tables' TTL counts from."""
         if self.signal == "traces":
             starts = batch.start_time_unix_nano
         else:  # the Timestamp column the logs TTL counts from, as `log_columns` fills it
             starts = [t or o for t, o in zip(batch.time_unix_nano, batch.observed_time_unix_nano, strict=True)]
         now = time.time_ns()
         if not starts or min(starts) >= now - self._shortest_retention * 1_000_000_000:
-            return
-        expired: dict[int | None, int] = {}
+            return {}
+        expired: dict[int | None, list[int]] = {}
         rules, ttl = self.config.retention, self.config.ttl
         for i, start in enumerate(starts):
             if start >= now - self._shortest_retention * 1_000_000_000:
@@ -313,25 +327,40 @@ class ClickHouseExporter(Pusher):
                                               as_string(resource.get(semconv.SERVICE_NAME, "")))
             seconds, rule = retention.decide(values, ttl, rules) if rules else (int(ttl.seconds), None)
             if seconds and start < now - seconds * 1_000_000_000:
-                expired[rule] = expired.get(rule, 0) + 1
-        if not expired:
-            return
-        with self._expired_lock:  # not the insert lock: this runs on the CPU thread
-            for rule, count in expired.items():
-                self._expired[rule] = self._expired.get(rule, 0) + count
-            now_s = time.monotonic()
-            if now_s < self._expired_logged_at + 60:
-                return
-            counts, self._expired, self._expired_logged_at = self._expired, {}, now_s
-        which = "; ".join(
+                expired.setdefault(rule, []).append(i)
+        return expired
+
+    def _which(self, counts: dict[int | None, int]) -> str:
+        rules, ttl = self.config.retention, self.config.ttl
+        return "; ".join(
             (f"ttl {ttl}" if rule is None else f"retention[{rule}], ttl {rules[rule].ttl}")
             + ("" if len(counts) == 1 else f": {count}")
             for rule, count in sorted(counts.items(), key=lambda kv: -1 if kv[0] is None else kv[0]))
+
+    def _note_expired(self, batch: Any) -> None:
+        """Records past their retention that reach the store anyway (the pipeline refuses them on arrival,
+        so these aged in the sending queue, or were pushed without a pipeline): ClickHouse's TTL deletes
+        them, so say so."""
+        expired = self._past_retention(batch)
+        if expired:
+            self._warn({rule: len(indexes) for rule, indexes in expired.items()},
+                       "ClickHouse deletes them as it writes them or at its next merge, so they are not "
+                       "queryable; they were accepted before they aged past it (in the sending queue)")
+
+    def _warn(self, counts: dict[int | None, int], outcome: str) -> None:
+        """One warning a minute at most, with the counts since the last one: a backfill of old data must
+        not go without a word, nor flood the log."""
+        with self._expired_lock:  # not the insert lock: this runs on the CPU thread
+            held = self._expired.setdefault(outcome, {})
+            for rule, count in counts.items():
+                held[rule] = held.get(rule, 0) + count
+            now_s = time.monotonic()
+            if now_s < self._expired_logged_at.get(outcome, -60.0) + 60:
+                return
+            counts, self._expired[outcome], self._expired_logged_at[outcome] = held, {}, now_s
         what = "span(s) started" if self.signal == "traces" else "log record(s) timestamped"
-        log.warning("exporter %s: %d %s before the store's retention (%s): ClickHouse deletes "
-                    "them as it writes them or at its next merge, so they are not queryable; the client was told "
-                    "they were accepted. Raise `ttl` or the rule's to keep backfilled data",
-                    self.table, sum(counts.values()), what, which)
+        log.warning("exporter %s: %d %s before the store's retention (%s): %s. Raise `ttl` or the rule's to keep "
+                    "backfilled data", self.table, sum(counts.values()), what, self._which(counts), outcome)
 
     def _push_encoded(self, batch: Encoded) -> None:
         if batch.format != TRACES_ENCODING or self.signal != "traces":

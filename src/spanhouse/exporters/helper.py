@@ -211,9 +211,9 @@ class HelperExporter(Exporter):
         self.name = name
         self.signal = signal
         self.queue: BaseQueue | None = None
-        self.stats = {"delivered": 0, "refused": 0, "lost": 0, "retries": 0}
+        self.stats = {"delivered": 0, "refused": 0, "lost": 0, "retries": 0, "rejected": 0}
         """Pushes delivered, pushes the backend refused as bad data, queued batches lost (unreadable, or
-        expired in a memory queue), and retries."""
+        expired in a memory queue), retries, and records rejected before they were accepted (`refuses`)."""
         self._stopping = False
         self._stop = threading.Event()
         self._consumers: list[threading.Thread] = []
@@ -269,6 +269,12 @@ class HelperExporter(Exporter):
         self.pusher.shutdown(timeout)
 
     # --- accepting ----------------------------------------------------------------------
+
+    def refuses(self, batch: Any) -> tuple[list[int], str] | None:
+        refused = self.pusher.refuses(batch)
+        if refused is not None:
+            self.stats["rejected"] += len(refused[0])
+        return refused
 
     def consume(self, batch: Any) -> None:
         if self.queue is not None:

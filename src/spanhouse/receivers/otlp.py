@@ -163,11 +163,12 @@ def inflate(data: bytes, encoding: str, limit: int) -> bytes:
 class OtlpReceiver(Component):
     """Accepts OTLP exports and answers only after the pipeline accepted the data durably.
 
-    Answers follow the OTLP spec: 200 / OK with `partial_success` when some spans were invalid or
-    values were truncated; 400 / INVALID_ARGUMENT for undecodable bodies; 401 / UNAUTHENTICATED
-    without a valid bearer token (when `auth` is set); 413 / RESOURCE_EXHAUSTED over the size limits;
-    415 for unknown media types or encodings; 429 / RESOURCE_EXHAUSTED with a retry delay when a
-    sending queue is full; 503 / UNAVAILABLE with a retry delay when the pipeline cannot take the data
+    Answers follow the OTLP spec: 200 / OK with `partial_success` when some spans were invalid, values
+    were truncated, or an exporter refused spans (older than the store's retention); 400 /
+    INVALID_ARGUMENT for undecodable bodies; 401 / UNAUTHENTICATED without a valid bearer token (when
+    `auth` is set); 413 / RESOURCE_EXHAUSTED over the size limits; 415 for unknown media types or
+    encodings; 429 / RESOURCE_EXHAUSTED with a retry delay when a sending queue is full; 503 /
+    UNAVAILABLE with a retry delay when the pipeline cannot take the data
     right now. With `auth`, every record is stamped with the token's tenant.
     """
 
@@ -194,13 +195,17 @@ class OtlpReceiver(Component):
         if consumer is None:
             raise UnsupportedMedia(f"receiver {self.id} is not part of any {codec.name} pipeline")
         decoded = cpu.run(codec.decode_json if as_json else codec.decode_protobuf, body, self.decode_limits)
+        refusal = None
         if len(decoded.batch):
             if tenant is not None:
                 stamp_tenant(decoded.batch, tenant)
             else:
                 demote_tenant(decoded.batch)
-            consumer.consume(decoded.batch)
-        return codec.response(decoded.rejected, decoded.error_message)
+            refusal = consumer.consume(decoded.batch)
+        if refusal is None:
+            return codec.response(decoded.rejected, decoded.error_message)
+        message = ". ".join(m for m in (decoded.error_message, refusal.message) if m)
+        return codec.response(decoded.rejected + refusal.count, message)
 
     # --- HTTP -----------------------------------------------------------------------------
 
