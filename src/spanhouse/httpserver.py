@@ -509,7 +509,15 @@ class HttpServer:
         """Stop accepting connections, then wait up to `timeout` seconds for requests in progress."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
+            stopping = threading.Thread(target=server.shutdown, name=f"stop-{self.name}", daemon=True)
+            stopping.start()
+            # the accept loop sees the stop only when its select() returns (every poll_interval): shutting the
+            # listening socket down makes it readable at once (accept then fails, and socketserver ignores it)
+            try:
+                server.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not every platform allows it on a listening socket: the loop's next poll ends it
+            stopping.join()
             server.server_close()
             if not server.drain(timeout):
                 log.warning("%s: requests still running after %.0fs at shutdown", self.name, timeout)
