@@ -11,12 +11,22 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
-from support import sdk_spans
+from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def running():
+    """One service for the module: every test here only reads (writes are refused, and checked to be), so
+    they share its three spans instead of each starting a service and storing them again."""
+    db = unique_database("sql_query")
+    svc = start_service(service_config(db), db)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
 def client(running):
     def build(tracer):
         for i in range(3):

@@ -8,6 +8,16 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from support import service_config, start_service, unique_database
+
+
+@pytest.fixture(scope="module")
+def running():
+    """One service for the module: the tests only send mistakes, which change nothing stored."""
+    db = unique_database("sql_errors")
+    svc = start_service(service_config(db), db)
+    yield svc
+    svc.stop()
 
 
 def _ask(running, params: dict[str, str] | None = None, body: bytes | None = None, method: str | None = None,

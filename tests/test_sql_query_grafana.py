@@ -22,7 +22,7 @@ import clickhouse_connect
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
-from support import sdk_spans
+from support import sdk_spans, service_config, start_service, unique_database
 
 from spanhouse import semconv as sc
 
@@ -34,7 +34,16 @@ GRAFANA_HEADERS = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def running():
+    """One service for the module: Grafana's queries only read the three spans the `endpoint` fixture stores."""
+    db = unique_database("sql_grafana")
+    svc = start_service(service_config(db), db)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
 def endpoint(running):
     def build(tracer):
         for i, model in enumerate(["gpt-4o", "gpt-4o", "claude-sonnet-4-5"]):

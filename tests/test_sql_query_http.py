@@ -11,7 +11,7 @@ import zlib
 
 import lz4.frame
 import pytest
-from support import service_config, start_service
+from support import service_config, start_service, unique_database
 
 from spanhouse import httpencoding
 from spanhouse.errors import InvalidRequest, RequestTooLarge
@@ -53,8 +53,10 @@ def test_decode_stops_inflating_at_the_limit(coding):
         assert httpencoding.decode(one + one, coding, 2 * len(text)) == text + text
 
 
-@pytest.fixture
-def sql(database):
+@pytest.fixture(scope="module")
+def sql():
+    """One service for the module: the tests send queries that are refused or only read."""
+    database = unique_database("sql_http")
     config = service_config(database, extensions={"sql_query": {"endpoint": "127.0.0.1:0",
                                                                 "max_query_size": LIMIT}})
     svc = start_service(config, database)
