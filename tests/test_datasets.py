@@ -154,6 +154,54 @@ def test_create_from_traces_adds_exactly_the_failed_calls_once(svc):
     assert shown.exit_code == 0 and ids["errored"][0] in shown.output and "spanhouse trace" in shown.output
 
 
+def _runs_failing_at_a_step(feature: str) -> tuple[dict[str, tuple[str, str]], list]:
+    """Two agent runs whose model calls succeed; in one a tool and the validator after it fail."""
+    ids: dict[str, tuple[str, str]] = {}
+    now = time.time_ns() - 60 * 10**9
+
+    def build(tracer):
+        for run_name, failing in (("failed_run", True), ("good_run", False)):
+            root = tracer.start_span("invoke_workflow support", start_time=now, attributes={
+                sc.GEN_AI_OPERATION_NAME: "invoke_workflow", sc.SPANHOUSE_FEATURE: feature})
+            ctx = set_span_in_context(root)
+            call = tracer.start_span("chat gpt-4o", context=ctx, kind=SpanKind.CLIENT, start_time=now, attributes={
+                sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_PROVIDER_NAME: "openai",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.SPANHOUSE_FEATURE: feature,
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 10, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
+                sc.GEN_AI_INPUT_MESSAGES: messages(f"question {run_name}")})
+            call.end(end_time=now + 10**8)
+            for name, op in (("execute_tool lookup_order", "execute_tool"), ("validate_reply", None)):
+                step = tracer.start_span(name, context=ctx, start_time=now + 10**8, attributes={
+                    sc.GEN_AI_OPERATION_NAME: op, sc.GEN_AI_TOOL_NAME: "lookup_order"} if op else {})
+                if failing:
+                    step.set_status(Status(StatusCode.ERROR, "boom"))
+                step.end(end_time=now + 2 * 10**8)
+            root.end(end_time=now + 3 * 10**8)
+            context = call.get_span_context()
+            ids[run_name] = (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+
+    return ids, sdk_spans(build, {sc.SERVICE_NAME: "support-bot", sc.DEPLOYMENT_ENVIRONMENT_NAME: "staging"})
+
+
+def test_trace_errors_selects_the_calls_of_runs_that_failed_at_a_tool_or_validator(svc):
+    ids, spans = _runs_failing_at_a_step("trace-errors-test")
+    send_spans(svc, spans)
+    svc.wait_rows("SELECT 1 FROM genai_spans WHERE Feature = 'trace-errors-test'", 4)
+
+    scope = ["--feature", "trace-errors-test", "--since", "1h"]
+    by_call = run(svc, "create", "failed-runs", "--from-traces", *scope)
+    assert by_call.exit_code == 0, by_call.output
+    assert "0 failed call(s) selected" in by_call.output and "add --trace-errors" in by_call.output
+
+    by_trace = run(svc, "create", "failed-runs", "--from-traces", "--trace-errors", *scope)
+    assert by_trace.exit_code == 0, by_trace.output
+    assert "added 1 example(s) to dataset 'failed-runs': 1 failed call(s) selected" in by_trace.output
+    stored = current(svc, "failed-runs", 1)
+    trace_id, span_id = ids["failed_run"]
+    assert list(stored) == [f"{trace_id}:{span_id}"]
+    assert stored[f"{trace_id}:{span_id}"][2]["failed"] == "error in trace: execute_tool lookup_order, validate_reply"
+
+
 def test_create_needs_from_traces_and_well_formed_criteria(svc):
     assert run(svc, "create", "x").exit_code == 2
     bad = run(svc, "create", "x", "--from-traces", "--score-below", "citation_quality")

@@ -82,7 +82,9 @@ def command() -> None:
 @click.argument("name")
 @click.option("--from-traces", is_flag=True, help="Add the failed model calls of stored traces (required).")
 @click.option("--errors", is_flag=True, help="Select calls whose status is error [the default when no "
-                                             "--score-below or --label is given].")
+                                             "--trace-errors, --score-below or --label is given].")
+@click.option("--trace-errors", is_flag=True, help="Select the calls of traces in which any span's status is "
+                                                   "error: a tool, a validator or the call itself.")
 @click.option("--score-below", "scores", multiple=True, metavar="EVALUATION=THRESHOLD",
               help="Select calls with a score of EVALUATION below THRESHOLD (repeatable).")
 @click.option("--label", "labels", multiple=True, metavar="[EVALUATION=]LABEL",
@@ -102,18 +104,18 @@ def command() -> None:
 @config_option
 @endpoint_option
 @database_option
-def create(name: str, from_traces: bool, errors: bool, scores: tuple[str, ...], labels: tuple[str, ...],
-           feature: str, prompt: str, service: str, environment: str, tenant_filter: str, since: str,
-           until: str | None, limit: int, otlp_endpoint: str | None, protocol: str | None, config_path: str | None,
-           endpoint: str | None, database: str | None) -> None:
+def create(name: str, from_traces: bool, errors: bool, trace_errors: bool, scores: tuple[str, ...],
+           labels: tuple[str, ...], feature: str, prompt: str, service: str, environment: str, tenant_filter: str,
+           since: str, until: str | None, limit: int, otlp_endpoint: str | None, protocol: str | None,
+           config_path: str | None, endpoint: str | None, database: str | None) -> None:
     """Add the failed model calls of stored traces to dataset NAME, one example per call: its input
     messages as stored (redacted as stored), no expected output yet, the call as its source. A call
     already in the dataset is left as it is (its example id is trace_id:span_id)."""
     if not from_traces:
         raise click.UsageError("pass --from-traces to build the dataset from stored traces (to add examples "
                                "written by hand, use `spanhouse dataset import NAME FILE.jsonl`)")
-    failure = select.Failure(errors or not (scores or labels), tuple(_score(s) for s in scores),
-                             tuple(_label(v) for v in labels))
+    failure = select.Failure(errors or not (trace_errors or scores or labels), trace_errors,
+                             tuple(_score(s) for s in scores), tuple(_label(v) for v in labels))
     prompt_name, _, prompt_version = prompt.partition(":")
     scope = select.Scope(time_ns(since, "--since", 0), time_ns(until, "--until", time.time_ns() + 60 * 10**9),
                          service, environment, feature, tenant_filter, prompt_name, prompt_version, limit)
@@ -134,6 +136,8 @@ def create(name: str, from_traces: bool, errors: bool, scores: tuple[str, ...], 
     kept = len(found) - len(new)
     click.echo(f"added {len(new)} example(s) to dataset {name!r}: {len(found)} failed call(s) selected"
                + (f", {kept} already in it" if kept else "")
+               + ("" if found or failure.trace_errors else
+                  "; to select the calls of traces that failed at a tool or a validator, add --trace-errors")
                + (f"; {_STORED}: spanhouse dataset show {name}" if new else ""))
 
 

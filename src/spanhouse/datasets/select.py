@@ -2,9 +2,10 @@
 
 A model call (the rule of `spanhouse.modelcalls`) with stored input messages is selected when it is in
 the scope asked for (time range, service, environment, feature, tenant, prompt) and failed by any of
-the criteria given: its status is error, an evaluation of it scored below a threshold, or an evaluation
-of it has a given label. Its input messages (and system instructions) are stored as `genai_spans_full`
-has them: already redacted by the pipeline that stored them.
+the criteria given: its status is error, a span of its trace has status error (a tool or a validator
+that failed), an evaluation of it scored below a threshold, or an evaluation of it has a given label.
+Its input messages (and system instructions) are stored as `genai_spans_full` has them: already
+redacted by the pipeline that stored them.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ class Failure:
     """What failed means for a selection; with none of them set, nothing fails."""
 
     errors: bool = False
+    trace_errors: bool = False
+    """A span of the call's trace (any step, the call included) has status error."""
     scores_below: tuple[tuple[str, float], ...] = ()
     """(evaluation name, threshold): a score of that evaluation below the threshold."""
     labels: tuple[tuple[str, str], ...] = ()
     """(evaluation name or "", label): a result with that label, of that evaluation or any."""
 
     def __bool__(self) -> bool:
-        return self.errors or bool(self.scores_below) or bool(self.labels)
+        return self.errors or self.trace_errors or bool(self.scores_below) or bool(self.labels)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Scope:
 
 _SQL = Template("""
 SELECT s.TraceId, s.SpanId, s.ServiceName, s.Environment, s.Feature, s.TenantId, s.PromptName, s.PromptVersion,
-       s.RequestModel, s.StatusCode, s.SystemInstructions, s.InputMessages, reasons
+       s.RequestModel, s.StatusCode, s.SystemInstructions, s.InputMessages, reasons, t.failed_spans
 FROM $spans_full AS s
 LEFT JOIN (
     SELECT TraceId, SpanId, groupUniqArray(concat(EvaluationName, if(ScoreValue IS NULL, '', concat('=',
@@ -60,12 +63,20 @@ LEFT JOIN (
     WHERE Timestamp >= fromUnixTimestamp64Nano({since:Int64}) AND ($failed_evaluation)
     GROUP BY TraceId, SpanId
 ) AS e ON e.TraceId = s.TraceId AND e.SpanId = s.SpanId
+LEFT JOIN (
+    SELECT TraceId, groupUniqArray(SpanName) AS failed_spans
+    FROM $traces
+    WHERE $failed_trace AND Timestamp >= fromUnixTimestamp64Nano({since:Int64}) AND StatusCode IN $error
+    GROUP BY TraceId
+) AS t ON t.TraceId = s.TraceId
 WHERE s.Timestamp >= fromUnixTimestamp64Nano({since:Int64}) AND s.Timestamp < fromUnixTimestamp64Nano({until:Int64})
   AND ($model_call) AND s.InputMessages != '' $scope
-  AND ($failed_call OR notEmpty(e.reasons))
+  AND ($failed_call OR notEmpty(e.reasons) OR notEmpty(t.failed_spans))
 ORDER BY s.Timestamp DESC, s.TraceId, s.SpanId
 LIMIT {limit:UInt32}
 """)
+
+_ERROR = "('Error', 'STATUS_CODE_ERROR')"
 
 _PROMPTED = Template("""(s.TraceId, s.SpanId) IN (
     SELECT TraceId, SpanId FROM $by_prompt(since = fromUnixTimestamp64Nano({since:Int64}),
@@ -103,13 +114,16 @@ def failed_calls(reader: Reader, scope: Scope, failure: Failure) -> list[tuple[E
         spans_full=reader.tables["genai_spans_full"], evaluations_full=reader.tables["genai_evaluations_full"],
         failed_evaluation=" OR ".join(evaluation) or "0", model_call=model_call_sql("s."),
         scope="".join(f" AND {w}" for w in where),
-        failed_call="s.StatusCode IN ('Error', 'STATUS_CODE_ERROR')" if failure.errors else "0")
+        traces=reader.tables["traces"], failed_trace="1" if failure.trace_errors else "0", error=_ERROR,
+        failed_call=f"s.StatusCode IN {_ERROR}" if failure.errors else "0")
     out = []
     for (trace_id, span_id, service, environment, feature, tenant, prompt, version, model, status, system,
-         messages, reasons) in reader.query(sql, params).result_rows:
+         messages, reasons, failed_spans) in reader.query(sql, params).result_rows:
         why = sorted(reasons or ())
         if failure.errors and status in ("Error", "STATUS_CODE_ERROR"):
             why.insert(0, "error")
+        if failed_spans:
+            why.append("error in trace: " + ", ".join(sorted(failed_spans)))
         value: dict[str, Any] = {"messages": _json(messages)}
         if system:
             value["system_instructions"] = _json(system)
