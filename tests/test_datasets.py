@@ -269,6 +269,26 @@ def test_import_export_round_trip_then_update_and_delete(svc, tmp_path):
     assert listed.exit_code == 0 and "golden" in listed.output
 
 
+def test_import_replace_deletes_the_lines_dropped_from_the_file(svc, tmp_path):
+    examples = [{"id": f"r-{i}", "input": f"question {i}"} for i in range(3)]
+    assert run(svc, "import", "replaced", write_jsonl(tmp_path / "all.jsonl", examples)).exit_code == 0
+    current(svc, "replaced", 3)
+    edited = write_jsonl(tmp_path / "edited.jsonl", [examples[0], {"id": "r-new", "input": "added by hand"}])
+    reading = ["--endpoint", f"http://127.0.0.1:{svc.sql_port}", "--database", svc.database]
+
+    added = run(svc, "import", "replaced", edited)   # without --replace a dropped line stays
+    assert added.exit_code == 0, added.output
+    assert set(current(svc, "replaced", 4)) == {"r-0", "r-1", "r-2", "r-new"}
+
+    replaced = run(svc, "import", "replaced", edited, "--replace", *reading)
+    assert replaced.exit_code == 0, replaced.output
+    assert "sent 2 example(s)" in replaced.output and "deleted 2 not in" in replaced.output
+    deadline = time.monotonic() + 10
+    while len(current(svc, "replaced", 2)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(current(svc, "replaced", 2)) == {"r-0", "r-new"}
+
+
 def test_a_bad_line_is_named_and_nothing_of_the_dataset_is_lost(svc, tmp_path):
     good = [{"id": "a", "input": "first", "expected_output": "one"}, {"id": "b", "input": "second"}]
     assert run(svc, "import", "careful", write_jsonl(tmp_path / "good.jsonl", good)).exit_code == 0

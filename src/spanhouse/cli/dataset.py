@@ -166,13 +166,20 @@ def _label(text: str) -> tuple[str, str]:
 @click.option("--environment", default="", help="deployment.environment.name of the records: the pipeline's "
                                                 "genai_redact applies that environment's policy [default: none, "
                                                 "the default policy].")
+@click.option("--replace", is_flag=True, help="Make the dataset exactly the file: also delete the stored examples "
+                                              "whose ids are not in it (lines dropped from an exported file).")
+@click.option("--tenant", default=None, help="With --replace: the tenant whose dataset NAME it is [default: the "
+                                             "only one].")
 @_otlp_options
 @config_option
-def import_(name: str, file: str, environment: str, otlp_endpoint: str | None, protocol: str | None,
-            config_path: str | None) -> None:
+@endpoint_option
+@database_option
+def import_(name: str, file: str, environment: str, replace: bool, tenant: str | None, otlp_endpoint: str | None,
+            protocol: str | None, config_path: str | None, endpoint: str | None, database: str | None) -> None:
     """Add or replace examples of dataset NAME from FILE, one JSON object per line: {"id", "input",
     "expected_output", "metadata", "source"} as `export` writes them (only input is required). An example
-    with the id of one already stored replaces it. A file with a bad line is not sent at all."""
+    with the id of one already stored replaces it; with --replace, stored examples not in FILE are deleted.
+    A file with a bad line is not sent at all."""
     try:
         with (sys.stdin.buffer if file == "-" else open(file, "rb")) as f:
             examples = parse_lines(f, "standard input" if file == "-" else file)
@@ -183,9 +190,25 @@ def import_(name: str, file: str, environment: str, otlp_endpoint: str | None, p
     if not examples:
         raise SpanhouseError(f"{file} holds no example (one JSON object per line)")
     target = _target(config_path, otlp_endpoint, protocol)
-    send.send(send.records(name, examples, environment=environment), *target)
-    click.echo(f"sent {len(examples)} example(s) to dataset {name!r} (new, or replacing those with the same id); "
-               f"{_STORED}")
+    stale: list[str] = []
+    owner = ""
+    if replace:
+        reader = open_reader(config_path=config_path, endpoint=endpoint, database=database)
+        try:
+            if tenant is not None or _reading(reader, lambda: read.tenants_of(reader, name)):
+                owner = _tenant(reader, name, tenant)
+                stale = sorted(_reading(reader, lambda: read.example_ids(reader, name, owner))
+                               - {e.id for e in examples})
+        finally:
+            reader.close()
+    batch = send.records(name, examples, environment=environment)
+    if stale:
+        # without auth the tenant is the one the record names; with auth the receiver stamps the token's
+        batch += send.records(name, [Example(i, "") for i in stale], deleted=True,
+                              attributes=[{sc.SPANHOUSE_TENANT_ID: owner} if owner else {}] * len(stale))
+    send.send(batch, *target)
+    click.echo(f"sent {len(examples)} example(s) to dataset {name!r} (new, or replacing those with the same id)"
+               + (f" and deleted {len(stale)} not in {file}" if replace else "") + f"; {_STORED}")
 
 
 @command.command("export")
