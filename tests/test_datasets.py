@@ -411,3 +411,34 @@ def test_examples_are_kept_outside_the_retention_and_replicate_like_the_other_ta
     assert "ON CLUSTER `main`" in ddl
     assert ("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', "
             "Version, Deleted)") in ddl
+
+
+def test_typed_example_ids_are_written_as_the_store_writes_them(svc, tmp_path):
+    """A run that sets the id attribute itself (a float, a bool, an int, zero) and one tagged by
+    sdk.dataset_example with the same value store the same id, and an imported integer id matches both."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: "typed-ids"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=svc.http_url + "/v1/traces")))
+    tracer = provider.get_tracer("tests")
+    ids = [9.0, True, 4711, 0]
+    for value in ids:
+        with tracer.start_as_current_span("own", attributes={sc.SPANHOUSE_DATASET_NAME: "typed",
+                                                             sc.SPANHOUSE_DATASET_EXAMPLE_ID: value}):
+            pass
+        with sdk.dataset_example("typed", value, tracer=tracer):
+            pass
+    provider.shutdown()
+    rows = svc.wait_rows("SELECT SpanName, SpanAttributes[{k:String}] FROM otel_traces "
+                         "WHERE ServiceName = 'typed-ids' ORDER BY Timestamp", 2 * len(ids),
+                         parameters={"k": sc.SPANHOUSE_DATASET_EXAMPLE_ID})
+    own = [i for name, i in rows if name == "own"]
+    tagged = [i for name, i in rows if name != "own"]
+    assert own == tagged == ["9", "true", "4711", "0"]
+
+    result = run(svc, "import", "typed", write_jsonl(tmp_path / "in.jsonl", [{"id": 4711, "input": "q"}]))
+    assert result.exit_code == 0, result.output
+    current(svc, "typed", 1)
+    assert svc.rows("SELECT ExampleId FROM genai_dataset_examples_current WHERE DatasetName = 'typed'") == [("4711",)]

@@ -114,8 +114,10 @@ def _parse(raw: bytes) -> Example:
     example_id = obj.get("id")
     if example_id is None:
         example_id = source_id(trace_id, span_id) if trace_id else content_id(input_json)
+    elif type(example_id) is int:  # as the store writes an integer attribute, so runs tagged 4711 pair with it
+        example_id = str(example_id)
     if not isinstance(example_id, str) or not example_id.strip() or len(example_id) > MAX_ID_LENGTH:
-        raise ValueError(f"\"id\" must be a non-empty string of at most {MAX_ID_LENGTH} characters")
+        raise ValueError(f"\"id\" must be a non-empty string (or an integer) of at most {MAX_ID_LENGTH} characters")
     return Example(example_id, input_json, "" if expected is None else dumps(expected),
                    _metadata(obj.get("metadata")), trace_id, span_id)
 

@@ -22,6 +22,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from spanhouse import semconv as sc
+from spanhouse.otlp.values import as_string
 
 _KEY = otel_context.create_key("spanhouse-sdk-marks")
 
@@ -151,7 +152,7 @@ class MarkingLogRecordProcessor(LogRecordProcessor):
 
 
 @contextlib.contextmanager
-def dataset_example(dataset: str, example_id: str, experiment: str | None = None, *,
+def dataset_example(dataset: str, example_id: str | int | float | bool, experiment: str | None = None, *,
                     tracer: trace.Tracer | None = None) -> Iterator[Span]:
     """Run the block as one run over a dataset example: opens a span (a child of the current one, if
     any) carrying `spanhouse.dataset.name`, `spanhouse.dataset.example.id` and, when given,
@@ -164,9 +165,12 @@ def dataset_example(dataset: str, example_id: str, experiment: str | None = None
         with sdk.dataset_example("failed-replies", example["id"], experiment="ci-1234"):
             reply(example["input"])
     ```"""
-    if not dataset or not example_id:
+    # the id as the store writes a typed attribute (9.0 → "9", True → "true"), so that runs tagged
+    # here pair with runs that set the attribute themselves
+    text_id = "" if example_id is None else as_string(example_id)
+    if not dataset or not text_id:
         raise ValueError("dataset_example() needs a dataset name and an example id")
-    attributes = {sc.SPANHOUSE_DATASET_NAME: str(dataset), sc.SPANHOUSE_DATASET_EXAMPLE_ID: str(example_id)}
+    attributes = {sc.SPANHOUSE_DATASET_NAME: str(dataset), sc.SPANHOUSE_DATASET_EXAMPLE_ID: text_id}
     if experiment:
         attributes[sc.SPANHOUSE_EXPERIMENT_NAME] = str(experiment)
     tracer = tracer or trace.get_tracer("spanhouse.sdk")
