@@ -243,6 +243,14 @@ def test_gate_passes_when_every_threshold_holds(svc, tmp_path):
     assert "gate passed: 4 checks" in out and "FAIL" not in out
 
 
+def test_min_score_flag_sets_one_minimum_and_keeps_the_files_others(svc, tmp_path):
+    code, out = gate(svc, tmp_path, GATE, "--min-score", "policy_compliance=0.9")
+    assert code == 1, out
+    failed = [line for line in out.splitlines() if line.startswith("  FAIL")]
+    assert len(failed) == 1 and "policy_compliance" in failed[0], out
+    assert any(line.startswith("  PASS") and "citation_quality" in line for line in out.splitlines()), out
+
+
 @pytest.mark.parametrize("change, failing, example", [
     ({"min_scores": {"policy_compliance": 0.9}}, "policy_compliance", "ex-2"),
     ({"max_cost_increase": 0.10}, "cost per example", "ex-3"),

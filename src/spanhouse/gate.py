@@ -92,6 +92,9 @@ def parse(data: Any, overrides: dict[str, Any] | None = None) -> GateConfig:
     if "candidate" in data and "release_candidate" in data:
         problems.append("candidate and release_candidate name the same thing: give one")
     merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    if isinstance(data.get("min_scores"), dict) and (overrides or {}).get("min_scores"):
+        # `--min-score NAME=MIN` sets that evaluation's minimum; the file's others still hold
+        merged["min_scores"] = {**data["min_scores"], **overrides["min_scores"]}
     if "release_candidate" in merged and "candidate" not in merged:
         merged["candidate"] = merged["release_candidate"]
     names: dict[str, Any] = {}

@@ -86,7 +86,7 @@ def _value(check: gate.Check) -> tuple[str, str]:
 @click.option("--baseline", help=comparison.SELECTOR_HELP)
 @click.option("--candidate", help=comparison.SELECTOR_HELP)
 @click.option("--min-score", "min_scores", multiple=True, callback=_scores,
-              help="NAME=MINIMUM, repeatable; replaces the file's min_scores.")
+              help="NAME=MINIMUM, repeatable; sets that evaluation's minimum, the file's others still hold.")
 @click.option("--max-cost-increase", help="Largest allowed increase of the mean cost per example: 0.10 = 10%.")
 @click.option("--max-p95-latency-ms", help="Largest allowed p95 of the candidate's workflow (root span) latency.")
 @click.option("--block/--advisory", "block", default=None,
