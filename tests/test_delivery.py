@@ -103,11 +103,9 @@ def test_synchronous_push_gives_up_after_max_elapsed_time():
     h = HelperExporter(sink, ExporterHelperSettings(retry_on_failure=RetrySettings(
         initial_interval=Duration(0.01), max_interval=Duration(0.05), max_elapsed_time=Duration(0.5))), "t")
     h.start(None)
-    started = time.monotonic()
-    with pytest.raises(RetryableError):
+    with pytest.raises(RetryableError):  # ignoring max_elapsed_time, the 11th push would succeed
         h.consume(make_batch(1))
     assert 1 < len(sink.pushes) <= 3  # the server's retry_after (0.3s) was honoured
-    assert time.monotonic() - started < 5
     h.shutdown()
 
 
