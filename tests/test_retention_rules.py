@@ -340,3 +340,20 @@ def test_the_commented_retention_example_of_the_shipped_configs_loads_when_uncom
     clickhouse = config.first(Kind.EXPORTER, "clickhouse")[1]
     assert [(r.values("environment"), r.values("tenant"), str(r.ttl)) for r in clickhouse.retention] == [
         (("staging",), (), "72h"), ((), ("acme", "globex"), "2160h"), (("production",), (), "168h")]
+
+
+def test_a_rule_value_that_reads_like_a_clause_keyword_is_part_of_its_string(caplog):
+    """A rule value holding ` SETTINGS ` or a quote stays inside its string literal when spanhouse
+    reads the TTL back: an unchanged config changes nothing on the next start."""
+    caplog.set_level(logging.WARNING)
+    database = unique_database("retention_keyword")
+    rules = [{"tenant": ["acme SETTINGS index_granularity = 1, o'hare"], "ttl": "2160h"}]
+    _start(clickhouse_config(database, ttl="720h", retention=rules))
+    caplog.clear()
+    _start(clickhouse_config(database, ttl="720h", retention=rules))
+    assert "retention of" not in caplog.text and "left as it is" not in caplog.text, caplog.text
+    client = connect(clickhouse_config(database))
+    try:
+        assert apply_retention(client, clickhouse_config(database, ttl="720h", retention=rules)) == []
+    finally:
+        client.close()

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 COMMENT_PREFIX = "spanhouse schema "
 _CREATE = re.compile(r"^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\S+)", re.M)
 _VIEW_QUERY = re.compile(r"\bTO\s+\S+\s+AS\s+(.*)$", re.S)
-_SETTINGS = re.compile(r"\bSETTINGS\s+(.*)$", re.S)
+# the first SETTINGS outside a string literal (a TTL rule's value may hold the word)
+_SETTINGS = re.compile(r"^(?:'(?:[^'\\]|\\.)*'|[^'])*?\bSETTINGS\s+(.*)$", re.S)
 # settings that cannot change once a table exists, or that belong to where it lives; and
 # ttl_only_drop_parts, which store.apply_retention sets with the TTL it follows
 _FIXED_SETTINGS = {"index_granularity", "storage_policy", "disk", "ttl_only_drop_parts"}

@@ -404,7 +404,8 @@ def create_schema(client: Client, settings: StoreSettings) -> None:
     apply_retention(client, settings)
 
 
-_TTL_IN_ENGINE = re.compile(r"\bTTL\s+(.*?)\s*(?:\bSETTINGS\b|$)", re.S)
+# a string literal is one token, so a rule value holding ` SETTINGS ` does not end the TTL clause
+_TTL_IN_ENGINE = re.compile(r"\bTTL\s+((?:'(?:[^'\\]|\\.)*'|[^'])*?)\s*(?:\bSETTINGS\b|$)", re.S)
 
 
 def apply_retention(client: Client, settings: StoreSettings, *, shorten: bool = False) -> list[str]:
